@@ -1,0 +1,308 @@
+import {type Socket, connect, createServer} from 'node:net'
+import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
+
+import type {ResolvedTarget} from '../plan/target.js'
+import {type Plan, intendedOffsetMs} from '../plan/plan.js'
+import {classifyErrno} from '../results/outcome.js'
+import {StormRecorder} from '../results/recorder.js'
+
+export type StopReason = 'completed' | 'deadline' | 'interrupted'
+
+export interface StormRun {
+  recorder: StormRecorder
+  startedAt: Date
+  durationMs: number
+  /** time from the run's start to the last connect start */
+  startWindowMs: number
+  stopReason: StopReason
+  /** connects started but not finished when the run stopped early (destroyed, not counted as failed) */
+  pending: number
+  /** connects the schedule never started because the run stopped early */
+  notStarted: number
+  eventLoopDelayUs: {p50: number; p99: number; max: number}
+}
+
+/** One connect in flight. Small on purpose: shared handlers find it through the socket. */
+interface Attempt {
+  readonly engine: StormEngine
+  readonly socket: Socket
+  readonly intendedAt: number
+  readonly startedAt: number
+  readonly deadline: number
+  done: boolean
+}
+
+const ATTEMPT = Symbol('connstorm.attempt')
+type TrackedSocket = Socket & {[ATTEMPT]?: Attempt}
+
+/** Below this gap to the next intended start, spin on setImmediate instead of a ms-grained timer. */
+const SPIN_WINDOW_MS = 2
+/**
+ * Node performs the connect() syscalls of a turn only after our launch loop ends, and sees their
+ * completions only in the next poll; launching a few per turn keeps both close to the start
+ * timestamp, so a fast connect is not charged for the launches queued behind it.
+ */
+const LAUNCHES_PER_TURN = 8
+const LOOP_MONITOR_RESOLUTION_MS = 5
+
+export async function runStorm(plan: Plan, target: ResolvedTarget, signal?: AbortSignal): Promise<StormRun> {
+  await warmUp(target.family)
+  return new StormEngine(plan, target).run(signal)
+}
+
+const WARM_UP_PLAN: Plan = {mode: 'burst', connects: 32, burst: 32, concurrency: 32, timeoutMs: 1000, close: 'rst', maxDurationMs: 2000}
+
+/**
+ * A cold process pays for lazy module loading and JIT on its first connects (measured: 1.6 ms
+ * for the first, 0.3 ms once warm), which would be charged to the target. A small storm against
+ * a listener of our own on loopback pays it before the clock starts, without touching the target.
+ */
+async function warmUp(family: 4 | 6): Promise<void> {
+  const host = family === 6 ? '::1' : '127.0.0.1'
+  const server = createServer((socket) => socket.destroy())
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({host, port: 0}, resolve)
+    })
+    const {port} = server.address() as {port: number}
+    await new StormEngine(WARM_UP_PLAN, {host, port, family, requested: 'warm-up'}).run()
+  } catch {
+    // No loopback of that family (IPv6 disabled, say): the run stays valid, only colder.
+  } finally {
+    server.close()
+  }
+}
+
+class StormEngine {
+  readonly recorder = new StormRecorder()
+  private readonly held = new Set<Socket>()
+  /** in-flight attempts in start order; deadlines are monotonic because every connect has the same timeout */
+  private timeoutQueue: Attempt[] = []
+  private timeoutHead = 0
+  private timeoutTimer: NodeJS.Timeout | undefined
+  private pumpTimer: NodeJS.Timeout | undefined
+  private pumpQueued = false
+  private nextIndex = 0
+  private inFlight = 0
+  private runStart = 0
+  private lastStartAt = 0
+  private stopped = false
+  private finish: (reason: StopReason) => void = () => {}
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly target: ResolvedTarget,
+  ) {}
+
+  async run(signal?: AbortSignal): Promise<StormRun> {
+    const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
+    loopDelay.enable()
+    const startedAt = new Date()
+    this.runStart = performance.now()
+    this.lastStartAt = this.runStart
+
+    const stopReason = await new Promise<StopReason>((resolve) => {
+      this.finish = resolve
+      const deadline = setTimeout(() => this.stop('deadline'), this.plan.maxDurationMs)
+      const onAbort = (): void => this.stop('interrupted')
+      if (signal?.aborted) onAbort()
+      signal?.addEventListener('abort', onAbort, {once: true})
+      this.finish = (reason) => {
+        clearTimeout(deadline)
+        signal?.removeEventListener('abort', onAbort)
+        resolve(reason)
+      }
+      if (!this.stopped) this.pump()
+    })
+
+    const durationMs = performance.now() - this.runStart
+    loopDelay.disable()
+    const pending = this.abandonInFlight()
+    for (const socket of this.held) socket.resetAndDestroy()
+    this.held.clear()
+    return {
+      recorder: this.recorder,
+      startedAt,
+      durationMs,
+      startWindowMs: this.lastStartAt - this.runStart,
+      stopReason,
+      pending,
+      notStarted: this.plan.connects - this.nextIndex,
+      eventLoopDelayUs: {
+        p50: loopDelayUs(loopDelay.percentile(50)),
+        p99: loopDelayUs(loopDelay.percentile(99)),
+        max: loopDelayUs(loopDelay.max),
+      },
+    }
+  }
+
+  /** Starts every connect that is due and has a slot, then arranges to be called again. */
+  private pump = (): void => {
+    this.pumpQueued = false
+    if (this.stopped) return
+    const {plan} = this
+    let now = performance.now()
+    let launched = 0
+    while (this.nextIndex < plan.connects && this.inFlight < plan.concurrency && launched < LAUNCHES_PER_TURN) {
+      const intendedAt = this.runStart + intendedOffsetMs(plan, this.nextIndex)
+      if (intendedAt > now) break
+      this.launch(intendedAt, now)
+      this.nextIndex++
+      launched++
+      now = performance.now()
+    }
+    if (this.nextIndex >= plan.connects) {
+      if (this.inFlight === 0) this.stop('completed')
+      return
+    }
+    // Full: a completion calls pump again. Otherwise wait for the next intended start.
+    if (this.inFlight >= plan.concurrency) return
+    const waitMs = this.runStart + intendedOffsetMs(plan, this.nextIndex) - now
+    if (waitMs > SPIN_WINDOW_MS) {
+      this.pumpTimer = setTimeout(this.pump, waitMs - SPIN_WINDOW_MS / 2)
+    } else {
+      this.queuePump()
+    }
+  }
+
+  private queuePump(): void {
+    if (this.pumpQueued) return
+    this.pumpQueued = true
+    setImmediate(this.pump)
+  }
+
+  private launch(intendedAt: number, startedAt: number): void {
+    // The intended start, not the actual one, anchors the latency that users see first: a start
+    // that waited for a slot or for our event loop must not hide that wait (wrk2's lesson).
+    this.recorder.recordStart((startedAt - intendedAt) * 1000)
+    this.lastStartAt = startedAt
+    const socket = connect({host: this.target.host, port: this.target.port}) as TrackedSocket
+    const attempt: Attempt = {engine: this, socket, intendedAt, startedAt, deadline: startedAt + this.plan.timeoutMs, done: false}
+    socket[ATTEMPT] = attempt
+    socket.once('connect', onSocketConnect)
+    socket.on('error', onSocketError)
+    this.inFlight++
+    this.timeoutQueue.push(attempt)
+    if (this.timeoutTimer === undefined) this.armTimeout()
+  }
+
+  onConnect(attempt: Attempt): void {
+    const now = performance.now()
+    this.settle(attempt)
+    this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
+    this.closeConnected(attempt.socket)
+    this.afterSettle()
+  }
+
+  onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
+    if (attempt.done) return // an error on a held or closing socket after it connected
+    const now = performance.now()
+    this.settle(attempt)
+    this.recorder.recordFailure(classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
+    this.afterSettle()
+  }
+
+  private settle(attempt: Attempt): void {
+    attempt.done = true
+    this.inFlight--
+  }
+
+  private afterSettle(): void {
+    if (this.stopped) return
+    if (this.nextIndex < this.plan.connects) {
+      if (this.inFlight < this.plan.concurrency) this.queuePump()
+    } else if (this.inFlight === 0) {
+      this.stop('completed')
+    }
+  }
+
+  private closeConnected(socket: Socket): void {
+    switch (this.plan.close) {
+      case 'rst': {
+        // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (KERNEL.md Q8).
+        socket.resetAndDestroy()
+        break
+      }
+      case 'fin': {
+        socket.destroy()
+        break
+      }
+      case 'hold': {
+        this.held.add(socket)
+        break
+      }
+    }
+  }
+
+  /** One timer for all connects: it fires at the oldest in-flight deadline. */
+  private armTimeout(): void {
+    this.timeoutTimer = undefined
+    const queue = this.timeoutQueue
+    while (this.timeoutHead < queue.length && queue[this.timeoutHead]!.done) this.timeoutHead++
+    if (this.timeoutHead > 4096 && this.timeoutHead * 2 > queue.length) {
+      this.timeoutQueue = queue.slice(this.timeoutHead)
+      this.timeoutHead = 0
+    }
+    const head = this.timeoutQueue[this.timeoutHead]
+    if (head === undefined || this.stopped) return
+    this.timeoutTimer = setTimeout(this.expireTimeouts, Math.max(0, head.deadline - performance.now()))
+  }
+
+  private expireTimeouts = (): void => {
+    const now = performance.now()
+    const queue = this.timeoutQueue
+    while (this.timeoutHead < queue.length) {
+      const attempt = queue[this.timeoutHead]!
+      if (!attempt.done) {
+        if (attempt.deadline > now) break
+        this.settle(attempt)
+        attempt.socket.destroy()
+        this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
+      }
+      this.timeoutHead++
+    }
+    this.armTimeout()
+    this.afterSettle()
+  }
+
+  private stop(reason: StopReason): void {
+    if (this.stopped) return
+    this.stopped = true
+    clearTimeout(this.pumpTimer)
+    clearTimeout(this.timeoutTimer)
+    this.finish(reason)
+  }
+
+  /** Destroys connects still in flight at an early stop; they are reported as pending, not failed. */
+  private abandonInFlight(): number {
+    let pending = 0
+    for (let i = this.timeoutHead; i < this.timeoutQueue.length; i++) {
+      const attempt = this.timeoutQueue[i]!
+      if (attempt.done) continue
+      attempt.done = true
+      attempt.socket.destroy()
+      pending++
+    }
+    this.inFlight = 0
+    this.timeoutQueue = []
+    this.timeoutHead = 0
+    return pending
+  }
+}
+
+function onSocketConnect(this: TrackedSocket): void {
+  const attempt = this[ATTEMPT]!
+  attempt.engine.onConnect(attempt)
+}
+
+function onSocketError(this: TrackedSocket, error: NodeJS.ErrnoException): void {
+  const attempt = this[ATTEMPT]!
+  attempt.engine.onError(attempt, error)
+}
+
+/** The monitor's samples are the whole gap between its timer ticks: the delay is what exceeds the tick. */
+function loopDelayUs(sampleNs: number): number {
+  if (!Number.isFinite(sampleNs)) return 0
+  return Math.max(0, Math.round(sampleNs / 1000 - LOOP_MONITOR_RESOLUTION_MS * 1000))
+}

@@ -1,0 +1,95 @@
+import {Worker} from 'node:worker_threads'
+
+import {UsageError} from '../errors.js'
+import {effectiveBacklog, readSysctlInt} from '../kernel/sysctl.js'
+import {formatAddress} from '../plan/target.js'
+import {ACCEPTED, newControl, requestStop} from './control.js'
+import type {AcceptorData, AcceptorMessage} from './acceptor.js'
+import type {LabOptions} from './options.js'
+
+export interface LabListening {
+  address: string
+  host: string
+  port: number
+  family: 4 | 6
+  backlog: number
+  /** min(backlog, net.core.somaxconn) read at listen time; null when somaxconn is unreadable */
+  effectiveBacklog: number | null
+  somaxconn: number | null
+}
+
+export type LabStopReason = 'signal' | 'max-duration' | 'parent-gone'
+
+export interface LabSummary extends LabListening {
+  accepted: number
+  durationMs: number
+  stopReason: LabStopReason
+}
+
+export interface RunningLab {
+  listening: LabListening
+  /** resolves once the lab has stopped, for whatever reason */
+  stopped: Promise<LabSummary>
+  stop(reason: LabStopReason): void
+}
+
+/** Starts the acceptor thread and resolves once it listens; the lab stops itself at maxDurationMs. */
+export async function startLab(options: LabOptions): Promise<RunningLab> {
+  const control = newControl()
+  const somaxconn = readSysctlInt('net.core.somaxconn')
+  const data: AcceptorData = {options, control}
+  const worker = new Worker(new URL('acceptor.js', import.meta.url), {workerData: data})
+  const startedAt = Date.now()
+
+  const listening = await new Promise<LabListening>((resolve, reject) => {
+    worker.once('message', (message: AcceptorMessage) => {
+      if (message.type === 'listen-error') {
+        void worker.terminate()
+        reject(new UsageError(`--port: cannot listen on ${formatAddress(options.host, options.port)} (${message.code})`))
+        return
+      }
+      resolve({
+        address: formatAddress(message.host, message.port),
+        host: message.host,
+        port: message.port,
+        family: message.family,
+        backlog: options.backlog,
+        effectiveBacklog: effectiveBacklog(options.backlog, somaxconn),
+        somaxconn,
+      })
+    })
+    worker.once('error', reject)
+  })
+
+  let stopReason: LabStopReason = 'signal'
+  let resolveStopped: (summary: LabSummary) => void = () => {}
+  const stopped = new Promise<LabSummary>((resolve) => {
+    resolveStopped = resolve
+  })
+  const deadline = setTimeout(() => stop('max-duration'), options.maxDurationMs)
+  let stopping = false
+  function stop(reason: LabStopReason): void {
+    if (stopping) return
+    stopping = true
+    stopReason = reason
+    clearTimeout(deadline)
+    requestStop(control) // ends a stall now, so the acceptor can hear 'stop'
+    worker.postMessage('stop')
+    // If the acceptor does not exit promptly, end it: the lab must never outlive its deadline.
+    const kill = setTimeout(() => void worker.terminate(), 1000)
+    kill.unref()
+  }
+  worker.once('exit', () => {
+    clearTimeout(deadline)
+    resolveStopped({...listening, accepted: Atomics.load(control, ACCEPTED), durationMs: Date.now() - startedAt, stopReason})
+  })
+  return {listening, stopped, stop}
+}
+
+export function describeListening(listening: LabListening): string {
+  const effective =
+    listening.effectiveBacklog === null
+      ? 'net.core.somaxconn unreadable, so the effective backlog is unknown'
+      : `effective ${listening.effectiveBacklog} = min(${listening.backlog}, net.core.somaxconn ${listening.somaxconn}); the accept queue holds ${listening.effectiveBacklog + 1}`
+  return `backlog ${listening.backlog} (${effective})`
+}

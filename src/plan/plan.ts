@@ -1,0 +1,123 @@
+import {InvalidOptionError, UsageError} from '../errors.js'
+import {parseCount, parseDurationMs, parseRatePerSecond} from './units.js'
+
+export type StormMode = 'burst' | 'rate' | 'waves'
+export const CLOSE_MODES = ['rst', 'fin', 'hold'] as const
+export type CloseMode = (typeof CLOSE_MODES)[number]
+
+export const DEFAULT_BURST = 100
+export const DEFAULT_CONCURRENCY = 10_000
+/** 15 s, so that the 1, 2, 3, 4, 5, 7 and 11 s steps of the default Linux SYN ladder are all seen. */
+export const DEFAULT_TIMEOUT_MS = 15_000
+/** Slack added to the natural length of a run to make the default hard deadline. */
+export const DEADLINE_SLACK_MS = 5000
+
+/** A validated, fully defaulted description of what the engine will do. */
+export interface Plan {
+  mode: StormMode
+  /** total connects the schedule will start */
+  connects: number
+  /** connects per burst (burst and waves modes) */
+  burst?: number
+  /** connect starts per second (rate mode) */
+  rate?: number
+  durationMs?: number
+  waves?: number
+  intervalMs?: number
+  /** connects in flight at most; a start that must wait for a slot is late */
+  concurrency: number
+  timeoutMs: number
+  close: CloseMode
+  /** hard deadline for the whole run */
+  maxDurationMs: number
+}
+
+/** Raw flag text, exactly as typed (undefined when absent). */
+export interface PlanFlags {
+  burst?: string
+  rate?: string
+  duration?: string
+  waves?: string
+  interval?: string
+  concurrency?: string
+  timeout?: string
+  'max-duration'?: string
+  close?: string
+}
+
+export function buildPlan(flags: PlanFlags): Plan {
+  const timeoutMs = flags.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs('--timeout', flags.timeout)
+  const concurrency = flags.concurrency === undefined ? DEFAULT_CONCURRENCY : parseCount('--concurrency', flags.concurrency)
+  const close = parseClose(flags.close)
+  const shape = buildSchedule(flags)
+  const naturalMs = scheduleSpanMs(shape) + timeoutMs
+  const maxDurationMs =
+    flags['max-duration'] === undefined ? naturalMs + DEADLINE_SLACK_MS : parseDurationMs('--max-duration', flags['max-duration'])
+  return {...shape, concurrency, timeoutMs, close, maxDurationMs}
+}
+
+type ScheduleShape = Pick<Plan, 'mode' | 'connects' | 'burst' | 'rate' | 'durationMs' | 'waves' | 'intervalMs'>
+
+function buildSchedule(flags: PlanFlags): ScheduleShape {
+  if (flags.rate !== undefined || flags.duration !== undefined) {
+    if (flags.rate === undefined) throw new UsageError('--duration: only applies with --rate (use --rate R --duration D for an open-loop run)')
+    if (flags.duration === undefined) throw new UsageError('--rate: needs --duration D (e.g. --rate 2000 --duration 10s)')
+    if (flags.burst !== undefined || flags.waves !== undefined || flags.interval !== undefined) {
+      throw new UsageError('--rate: cannot be combined with --burst, --waves or --interval (pick one mode: burst, rate or waves)')
+    }
+    const rate = parseRatePerSecond('--rate', flags.rate)
+    const durationMs = parseDurationMs('--duration', flags.duration)
+    const connects = Math.round((rate * durationMs) / 1000)
+    if (connects < 1) throw new UsageError(`--rate: ${flags.rate}/s for ${flags.duration} starts no connect; raise the rate or the duration`)
+    return {mode: 'rate', connects, rate, durationMs}
+  }
+
+  const burst = flags.burst === undefined ? DEFAULT_BURST : parseCount('--burst', flags.burst)
+  if (flags.waves !== undefined || flags.interval !== undefined) {
+    if (flags.waves === undefined) throw new UsageError('--interval: only applies with --waves (e.g. --waves 5 --burst 200 --interval 2s)')
+    if (flags.interval === undefined) throw new UsageError('--waves: needs --interval D, the time between wave starts (e.g. --interval 2s)')
+    const waves = parseCount('--waves', flags.waves)
+    const intervalMs = parseDurationMs('--interval', flags.interval)
+    return {mode: 'waves', connects: waves * burst, burst, waves, intervalMs}
+  }
+  return {mode: 'burst', connects: burst, burst}
+}
+
+function parseClose(text: string | undefined): CloseMode {
+  if (text === undefined) return 'rst'
+  if ((CLOSE_MODES as readonly string[]).includes(text)) return text as CloseMode
+  throw new InvalidOptionError('--close', text, CLOSE_MODES.join(', '))
+}
+
+/** Time from the first intended start to the last one. */
+export function scheduleSpanMs(shape: ScheduleShape): number {
+  switch (shape.mode) {
+    case 'burst': {
+      return 0
+    }
+    case 'rate': {
+      return shape.durationMs!
+    }
+    case 'waves': {
+      return (shape.waves! - 1) * shape.intervalMs!
+    }
+  }
+}
+
+/**
+ * Intended start of connect number `index`, in ms after the run's start. Rate mode spaces starts
+ * evenly (open loop); a burst starts all at once; waves repeat a burst every interval.
+ */
+export function intendedOffsetMs(plan: Pick<Plan, 'mode' | 'burst' | 'rate' | 'intervalMs'>, index: number): number {
+  switch (plan.mode) {
+    case 'burst': {
+      return 0
+    }
+    case 'rate': {
+      return (index * 1000) / plan.rate!
+    }
+    case 'waves': {
+      return Math.floor(index / plan.burst!) * plan.intervalMs!
+    }
+  }
+}

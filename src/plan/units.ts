@@ -1,0 +1,45 @@
+import {InvalidOptionError} from '../errors.js'
+
+const DURATION_UNITS_MS: Record<string, number> = {us: 0.001, µs: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000}
+const DURATION_FORM = 'a duration like 250ms, 1.5s, 2m (a bare number means seconds)'
+
+/** Parses "1.5s", "250ms", "2m", "15" (seconds) into milliseconds. Rejects negatives, NaN, junk. */
+export function parseDurationMs(option: string, text: string, {allowZero = false} = {}): number {
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$/.exec(text)
+  if (!match) throw new InvalidOptionError(option, text, DURATION_FORM)
+  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 's']!
+  if (!Number.isFinite(ms) || (ms === 0 && !allowZero)) {
+    throw new InvalidOptionError(option, text, `${allowZero ? 'a non-negative' : 'a positive'} duration like 250ms, 1.5s, 2m`)
+  }
+  return ms
+}
+
+/** Parses a whole count ≥ min (default 1). "1e3" and "1_000" are refused so that typos do not pass. */
+export function parseCount(option: string, text: string, {min = 1, max = Number.MAX_SAFE_INTEGER} = {}): number {
+  if (!/^\s*\d+\s*$/.test(text)) throw new InvalidOptionError(option, text, `a whole number ≥ ${min}`)
+  const n = Number(text)
+  if (n < min || n > max) throw new InvalidOptionError(option, text, `a whole number from ${min} to ${max}`)
+  return n
+}
+
+/** Parses a positive rate per second ("2000", "2000/s", "2.5k"). */
+export function parseRatePerSecond(option: string, text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(k)?\s*(\/s)?\s*$/i.exec(text)
+  const rate = match ? Number(match[1]) * (match[2] ? 1000 : 1) : Number.NaN
+  if (!(rate > 0) || !Number.isFinite(rate)) throw new InvalidOptionError(option, text, 'a positive rate per second like 2000 or 2.5k')
+  return rate
+}
+
+/** "1.03 s", "250 ms", "87 µs": short human form of a duration given in microseconds. */
+export function formatMicros(us: number): string {
+  if (!Number.isFinite(us)) return '—'
+  if (us >= 10_000_000) return `${(us / 1e6).toFixed(1)} s`
+  if (us >= 1_000_000) return `${(us / 1e6).toFixed(2)} s`
+  if (us >= 10_000) return `${(us / 1000).toFixed(0)} ms`
+  if (us >= 1000) return `${(us / 1000).toFixed(1)} ms`
+  return `${Math.round(us)} µs`
+}
+
+export function formatMs(ms: number): string {
+  return formatMicros(ms * 1000)
+}

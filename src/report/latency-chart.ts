@@ -1,0 +1,44 @@
+import {type Histogram, countsInBuckets} from '../results/histogram.js'
+import {formatMicros} from '../plan/units.js'
+
+/** 4 buckets per octave: 1.0, 1.19, 1.41, 1.68, 2.0 … so ladder steps at 1, 2, 3, 4, 5, 7 s land apart. */
+const BUCKETS_PER_OCTAVE = 4
+const BAR_WIDTH = 40
+
+/** Bucket edges in µs, 2^(k/4), from below `minUs` to above `maxUs`. */
+export function logBucketEdges(minUs: number, maxUs: number): number[] {
+  const first = Math.floor(Math.log2(Math.max(1, minUs)) * BUCKETS_PER_OCTAVE)
+  const last = Math.floor(Math.log2(Math.max(1, maxUs)) * BUCKETS_PER_OCTAVE) + 1
+  const edges: number[] = []
+  for (let k = first; k <= last; k++) edges.push(2 ** (k / BUCKETS_PER_OCTAVE))
+  return edges
+}
+
+/**
+ * A terminal histogram of latencies on log-spaced buckets. Only non-empty buckets are drawn; a
+ * run of empty ones becomes "⋮", so a cluster of connects at ~1 s or ~3 s stands apart from the
+ * immediate ones instead of hiding in a percentile.
+ */
+export function renderLatencyChart(histogram: Histogram): string[] {
+  if (histogram.totalCount === 0) return []
+  const edges = logBucketEdges(histogram.minNonZeroValue, histogram.maxValue)
+  const counts = countsInBuckets(histogram, edges)
+  const largest = Math.max(...counts)
+  const total = histogram.totalCount
+  const lines: string[] = []
+  let skipped = false
+  let cumulative = 0
+  for (const [index, count] of counts.entries()) {
+    if (count === 0) {
+      skipped = lines.length > 0
+      continue
+    }
+    if (skipped) lines.push(`${' '.repeat(21)}⋮`)
+    skipped = false
+    cumulative += count
+    const range = `${formatMicros(edges[index]!)} – ${formatMicros(edges[index + 1]!)}`.padStart(19)
+    const bar = '█'.repeat(Math.max(1, Math.round((count / largest) * BAR_WIDTH)))
+    lines.push(`${range}  ${bar.padEnd(BAR_WIDTH)} ${String(count).padStart(7)}  ${((cumulative / total) * 100).toFixed(1).padStart(5)}%`)
+  }
+  return lines
+}

@@ -1,0 +1,126 @@
+import {formatAddress} from '../plan/target.js'
+import {formatMicros, formatMs} from '../plan/units.js'
+import {decodeHistogram, type LatencySummary} from '../results/histogram.js'
+import {OUTCOMES} from '../results/outcome.js'
+import type {StormResult} from '../results/result.js'
+import {renderLatencyChart} from './latency-chart.js'
+
+/** Warn when the tool's own event loop lagged this much: its latencies then include our delay. */
+const SELF_DELAY_WARNING_US = 10_000
+
+/** The human report: a pure function of the result, so a saved run renders exactly as the live one. */
+export function renderTextReport(result: StormResult): string {
+  const lines: string[] = []
+  const {counts, plan} = result
+  const target = formatAddress(result.target.host, result.target.port)
+  const resolvedFrom = result.target.requested === target ? '' : ` (resolved from ${result.target.requested})`
+  lines.push(`connstorm storm → ${target}${resolvedFrom}${result.target.lab ? ', the built-in lab target' : ''}`)
+  if (result.partial) lines.push(partialBanner(result))
+  if (result.lab) lines.push(`lab       ${describeLab(result.lab)}`)
+  lines.push(`plan      ${describePlanRecord(result)}`)
+  lines.push(
+    `run       ${result.partial ? 'stopped' : 'completed'} after ${formatMs(result.durationMs)}; ` +
+      `${counts.attempted} started in ${formatMs(result.startWindowMs)} ` +
+      `(${formatRate(result.achievedRate)} starts/s${plan.rate === undefined ? '' : `, asked ${formatRate(plan.rate)}/s`})`,
+  )
+  lines.push(`outcomes  ${describeOutcomes(result)}`)
+  if (counts.pending > 0 || counts.notStarted > 0) {
+    lines.push(`          ${counts.pending} still in flight when the run stopped (not counted as failed), ${counts.notStarted} never started`)
+  }
+  const intended = result.latencyUs.fromIntended
+  if (intended.count > 0) {
+    lines.push(`latency   from intended start  ${describeSummary(intended)}`)
+    lines.push(`          from actual start    ${describeSummary(result.latencyUs.fromActual)}`)
+  } else {
+    lines.push('latency   no connect succeeded')
+  }
+  if (counts.failed > 0) lines.push(`failures  time to failure      ${describeSummary(result.latencyUs.failedFromActual)}`)
+  const chart = renderLatencyChart(decodeHistogram(result.histograms.fromIntended))
+  if (chart.length > 0) {
+    lines.push('', 'connect latency from intended start (4 log buckets per octave; count, cumulative %)', ...chart, '')
+  }
+  lines.push(`self      ${describeSelf(result)}`)
+  lines.push(...warnings(result))
+  return lines.join('\n')
+}
+
+function partialBanner(result: StormResult): string {
+  const why = result.stopReason === 'interrupted' ? 'interrupted' : `hard deadline (--max-duration ${formatMs(result.plan.maxDurationMs)}) reached`
+  return `PARTIAL   ${why}: the figures below cover only what was measured before the stop`
+}
+
+function describeLab(lab: NonNullable<StormResult['lab']>): string {
+  const parts = [
+    `backlog ${lab.backlog}` +
+      (lab.effectiveBacklog === null ? '' : ` (effective ${lab.effectiveBacklog}, accept queue holds ${lab.effectiveBacklog + 1})`),
+  ]
+  if (lab.stallMs > 0) parts.push(`accepts nothing for the first ${formatMs(lab.stallMs)}`)
+  if (lab.stallEveryMs !== null && lab.stallForMs !== null) parts.push(`stalls ${formatMs(lab.stallForMs)} every ${formatMs(lab.stallEveryMs)}`)
+  if (lab.acceptRate !== null) parts.push(`≤ ${lab.acceptRate} accepts/s`)
+  parts.push(`on accept: ${lab.onAccept}`)
+  if (lab.accepted !== null) parts.push(`accepted ${lab.accepted}`)
+  return parts.join('; ')
+}
+
+function describePlanRecord(result: StormResult): string {
+  const {plan} = result
+  const common = `concurrency ≤ ${plan.concurrency}, timeout ${formatMs(plan.timeoutMs)} per connect, close ${plan.close}, deadline ${formatMs(plan.maxDurationMs)}`
+  switch (plan.mode) {
+    case 'burst': {
+      return `burst of ${plan.connects} connects; ${common}`
+    }
+    case 'rate': {
+      return `${formatRate(plan.rate!)} connects/s for ${formatMs(plan.durationMs!)} (${plan.connects}, open loop); ${common}`
+    }
+    case 'waves': {
+      return `${plan.waves} waves of ${plan.burst} every ${formatMs(plan.intervalMs!)} (${plan.connects} connects); ${common}`
+    }
+  }
+}
+
+function describeOutcomes(result: StormResult): string {
+  const {counts} = result
+  const finished = counts.connected + counts.failed
+  const parts = OUTCOMES.map((outcome) => {
+    const n = counts.byOutcome[outcome]
+    const share = finished > 0 && n > 0 ? ` (${((n / finished) * 100).toFixed(1)}%)` : ''
+    return `${outcome} ${n}${share}`
+  })
+  const errnos = Object.entries(counts.otherErrnos).map(([code, n]) => `${code} ×${n}`)
+  return parts.join(' · ') + (errnos.length > 0 ? `  [other: ${errnos.join(', ')}]` : '')
+}
+
+function describeSummary(summary: LatencySummary): string {
+  return (
+    `min ${formatMicros(summary.min)}  p50 ${formatMicros(summary.p50)}  p90 ${formatMicros(summary.p90)}  ` +
+    `p99 ${formatMicros(summary.p99)}  p99.9 ${formatMicros(summary.p999)}  max ${formatMicros(summary.max)}  (n=${summary.count})`
+  )
+}
+
+function describeSelf(result: StormResult): string {
+  const {self, counts} = result
+  return (
+    `event-loop delay p50 ${formatMicros(self.eventLoopDelayUs.p50)}, p99 ${formatMicros(self.eventLoopDelayUs.p99)}, ` +
+    `max ${formatMicros(self.eventLoopDelayUs.max)}; late starts ${self.lateStarts} of ${counts.attempted} ` +
+    `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})`
+  )
+}
+
+function warnings(result: StormResult): string[] {
+  const out: string[] = []
+  const {self, counts} = result
+  if (self.eventLoopDelayUs.p99 > SELF_DELAY_WARNING_US) {
+    out.push(`warning   connstorm's own event loop lagged (p99 ${formatMicros(self.eventLoopDelayUs.p99)}): latencies include that delay`)
+  }
+  if (counts.attempted > 0 && self.lateStarts / counts.attempted > 0.01 && result.plan.mode !== 'burst') {
+    out.push(
+      `warning   ${self.lateStarts} starts were late: the schedule was not kept (concurrency cap or a busy tool); ` +
+        'latency from intended start includes that wait',
+    )
+  }
+  return out
+}
+
+function formatRate(rate: number): string {
+  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : String(Math.round(rate * 10) / 10)
+}

@@ -1,0 +1,70 @@
+import * as hdr from 'hdr-histogram-js'
+
+export type Histogram = hdr.Histogram
+
+/**
+ * Latencies in µs, 1 µs to 360 s at 3 significant digits; it grows by itself past 360 s
+ * (a --timeout of minutes), so no value is ever clamped.
+ */
+export function newLatencyHistogram(): Histogram {
+  return hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: 360_000_000, numberOfSignificantValueDigits: 3, autoResize: true})
+}
+
+/** HdrHistogram's compressed base64 form, readable by the Java, Go, C … HdrHistogram libraries. */
+export function encodeHistogram(histogram: Histogram): string {
+  return hdr.encodeIntoCompressedBase64(histogram)
+}
+
+export function decodeHistogram(base64: string): Histogram {
+  return hdr.decodeFromCompressedBase64(base64, 32, false)
+}
+
+export interface LatencySummary {
+  count: number
+  min: number
+  mean: number
+  p50: number
+  p90: number
+  p99: number
+  p999: number
+  max: number
+}
+
+/** Summary in µs; an empty histogram gives count 0 and zeros (count tells them apart). */
+export function summarize(histogram: Histogram): LatencySummary {
+  const count = histogram.totalCount
+  if (count === 0) return {count, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0}
+  const summary = histogram.summary
+  return {
+    count,
+    // We record every latency as ≥ 1 µs, so the lowest non-zero value is the minimum.
+    min: histogram.minNonZeroValue,
+    mean: Math.round(histogram.mean),
+    p50: summary.p50,
+    p90: summary.p90,
+    p99: summary.p99,
+    p999: summary.p99_9,
+    max: summary.max,
+  }
+}
+
+/** Count of recorded values v with low ≤ v < high (µs), by walking the recorded values. */
+export function countsInBuckets(histogram: Histogram, edgesUs: readonly number[]): number[] {
+  const counts = Array.from({length: edgesUs.length - 1}, () => 0)
+  const iterator = (histogram as unknown as {recordedValuesIterator: RecordedValuesIterator}).recordedValuesIterator
+  iterator.reset()
+  let bucket = 0
+  while (iterator.hasNext()) {
+    const step = iterator.next()
+    const value = step.valueIteratedTo
+    while (bucket < counts.length - 1 && value >= edgesUs[bucket + 1]!) bucket++
+    if (value >= edgesUs[0]! && value < edgesUs.at(-1)!) counts[bucket]! += step.countAtValueIteratedTo
+  }
+  return counts
+}
+
+interface RecordedValuesIterator {
+  reset(): void
+  hasNext(): boolean
+  next(): {valueIteratedTo: number; countAtValueIteratedTo: number}
+}

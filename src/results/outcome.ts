@@ -1,0 +1,29 @@
+/** How one connect attempt ended. Every attempt ends as exactly one of these; none is thrown. */
+export const OUTCOMES = ['connected', 'timeout', 'refused', 'reset', 'addrNotAvail', 'fileLimit', 'unreachable', 'other'] as const
+export type Outcome = (typeof OUTCOMES)[number]
+export type FailureOutcome = Exclude<Outcome, 'connected'>
+
+const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
+  // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, KERNEL.md Q2).
+  ETIMEDOUT: 'timeout',
+  ECONNREFUSED: 'refused',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  EADDRNOTAVAIL: 'addrNotAvail',
+  EADDRINUSE: 'addrNotAvail',
+  EMFILE: 'fileLimit',
+  ENFILE: 'fileLimit',
+  EHOSTUNREACH: 'unreachable',
+  ENETUNREACH: 'unreachable',
+  EHOSTDOWN: 'unreachable',
+  ENETDOWN: 'unreachable',
+}
+
+/** Maps a connect error's errno code to an outcome; unknown codes are `other` (the code is kept by the caller). */
+export function classifyErrno(code: string | undefined): FailureOutcome {
+  return (code && OUTCOME_BY_ERRNO[code]) || 'other'
+}
+
+export function emptyOutcomeCounts(): Record<Outcome, number> {
+  return Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>
+}

@@ -1,0 +1,122 @@
+import {readFileSync, readdirSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+
+import {closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {connectsBetween, parseJsonResult} from '../helpers/result.js'
+
+afterEach(stopAllLabs)
+
+describe('connstorm storm against real listeners on loopback', () => {
+  it('admits exactly backlog+1 connects at once; the rest connect on a SYN retransmit after the stall', async () => {
+    const lab = await startLab(['--backlog', '4', '--stall', '1.5s'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.connected).toBe(20)
+    expect(connectsBetween(result, 0, 100_000)).toBe(5)
+    expect(connectsBetween(result, 1_000_000, Number.MAX_SAFE_INTEGER)).toBe(15)
+    expect(result.target).toMatchObject({host: '127.0.0.1', port: lab.port, family: 4, lab: false})
+  })
+
+  it('reports 100 % refused for a closed port, with a normal report and exit 0', async () => {
+    const port = await closedPort()
+    const run = await runCli(['storm', `127.0.0.1:${port}`, '--burst', '25'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/refused 25 \(100\.0%\)/)
+    expect(run.stdout).toMatch(/connected 0/)
+    expect(run.stdout).toMatch(/no connect succeeded/)
+  })
+
+  it('times out the connects a never-accepting backlog-1 listener cannot admit, and ends soon after --timeout', async () => {
+    const lab = await startLab(['--backlog', '1', '--stall', '60s'])
+    const run = await runCli(['storm', lab.address, '--burst', '10', '--timeout', '2s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.byOutcome.connected).toBe(2)
+    expect(result.counts.byOutcome.timeout).toBe(8)
+    expect(result.counts.failed).toBe(8)
+    expect(result.durationMs).toBeLessThan(4000)
+    expect(result.latencyUs.failedFromActual.min).toBeGreaterThanOrEqual(2_000_000)
+    expect(result.partial).toBe(false)
+  })
+
+  it('keeps an open-loop rate of 2000/s within 2 % and reports late starts', async () => {
+    const lab = await startLab(['--backlog', '4096'])
+    const run = await runCli(['storm', lab.address, '--rate', '2000', '--duration', '3s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.plan).toMatchObject({mode: 'rate', rate: 2000, durationMs: 3000, connects: 6000})
+    expect(result.counts.connected).toBe(6000)
+    expect(Math.abs(result.achievedRate - 2000) / 2000).toBeLessThan(0.02)
+    expect(typeof result.self.lateStarts).toBe('number')
+    expect(result.self.lateStarts).toBeLessThanOrEqual(result.counts.attempted)
+  })
+
+  it('runs waves: each wave of the burst starts one interval after the last', async () => {
+    const lab = await startLab(['--backlog', '4096'])
+    const run = await runCli(['storm', lab.address, '--waves', '3', '--burst', '10', '--interval', '300ms', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.plan).toMatchObject({mode: 'waves', waves: 3, burst: 10, intervalMs: 300, connects: 30})
+    expect(result.counts.connected).toBe(30)
+    expect(result.startWindowMs).toBeGreaterThanOrEqual(600)
+    expect(result.durationMs).toBeLessThan(2000)
+  })
+
+  it('caps connects in flight with --concurrency and counts the starts that had to wait as late', async () => {
+    const lab = await startLab(['--backlog', '1', '--stall', '60s'])
+    // 2 connect at once and are closed; the rest block on SYN retransmits, so slots free slowly.
+    const run = await runCli(['storm', lab.address, '--burst', '6', '--concurrency', '3', '--timeout', '500ms', '--json'])
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.attempted).toBe(6)
+    expect(result.self.lateStarts).toBeGreaterThanOrEqual(3)
+    // A start that waited for a slot carries that wait in its latency from intended start.
+    expect(result.latencyUs.fromIntended.max).toBeGreaterThan(result.latencyUs.fromActual.max)
+  })
+
+  it('holds every connection open with --close hold until the run ends', async () => {
+    const lab = await startLab(['--backlog', '64', '--on-accept', 'hold'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--close', 'hold', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(parseJsonResult(run.stdout).counts.connected).toBe(20)
+  })
+
+  it('storms an IPv6 loopback target given in brackets', async () => {
+    const lab = await startLab(['--host', '::1', '--backlog', '64'])
+    const run = await runCli(['storm', `[::1]:${lab.port}`, '--burst', '10', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.target).toMatchObject({host: '::1', family: 6})
+    expect(result.counts.connected).toBe(10)
+  })
+
+  it('resolves a name once and reports the address it used', async () => {
+    const lab = await startLab(['--backlog', '64'])
+    const run = await runCli(['storm', `localhost:${lab.port}`, '--burst', '5', '--json'])
+    const result = parseJsonResult(run.stdout)
+    expect(result.target.requested).toBe(`localhost:${lab.port}`)
+    expect(['127.0.0.1', '::1']).toContain(result.target.host)
+  })
+
+  it('writes --out atomically: the whole JSON result and no temporary file left behind', async () => {
+    const lab = await startLab(['--backlog', '64'])
+    const directory = mkdtempSync(join(tmpdir(), 'connstorm-out-'))
+    try {
+      const file = join(directory, 'run.json')
+      const run = await runCli(['storm', lab.address, '--burst', '10', '--out', file])
+      expect(run.code, run.stderr).toBe(0)
+      const saved = JSON.parse(readFileSync(file, 'utf8'))
+      expect(saved.schemaVersion).toBe(1)
+      expect(saved.counts.connected).toBe(10)
+      expect(readdirSync(directory)).toEqual(['run.json'])
+    } finally {
+      rmSync(directory, {recursive: true, force: true})
+    }
+  })
+})
+
+afterAll(stopAllLabs)

@@ -1,0 +1,13 @@
+import {defineConfig} from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Files run one after another: several tests measure timing and rates on a 2-core machine,
+    // and a second storm running beside them would be measured too.
+    fileParallelism: false,
+    testTimeout: 60_000,
+    hookTimeout: 30_000,
+    reporters: ['default'],
+  },
+})
