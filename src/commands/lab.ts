@@ -7,10 +7,7 @@ import {parseLabOptions} from '../lab/options.js'
 
 export default class Lab extends ConnstormCommand {
   static override summary = 'Run the built-in misbehaving target: a listener that stalls, rate-limits or drops its accepts'
-  static override description = `Listens on loopback (by default) with the backlog you give and refuses to accept() for as long
-as you say, so the kernel's accept queue fills exactly as it does behind a stalled server. The first
-stdout line is "listening HOST:PORT" (with --json: a JSON object with the address). It runs in its
-own process, always exits by itself after --max-duration, and exits cleanly on SIGINT/SIGTERM.`
+  static override description = `Listens on loopback (by default) with the backlog you give and refuses to accept() for as long as you say, so the kernel's accept queue fills exactly as it does behind a stalled server. The first stdout line is "listening HOST:PORT" (with --json: a JSON object with the address). It runs in its own process, always exits by itself after --max-duration, and exits cleanly on SIGINT/SIGTERM.`
 
   static override examples = [
     '<%= config.bin %> lab --port 0 --backlog 8 --stall 2.5s',

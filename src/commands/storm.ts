@@ -25,14 +25,9 @@ const EXIT_ON_SIGNAL = {SIGINT: 130, SIGTERM: 143} as const
 
 export default class Storm extends ConnstormCommand {
   static override summary = 'Fire a burst, a rate or waves of TCP connects and report how long each took'
-  static override description = `Each connect is timed from its intended start (coordinated-omission safe) and from its actual
-start, into HDR histograms; every connect ends as exactly one outcome (connected, timeout, refused,
-reset, addrNotAvail, fileLimit, unreachable, other). Without TARGET, connstorm starts its built-in
-lab target (backlog 8, no accept() for the first 1.5 s), storms it, and stops it.
+  static override description = `Each connect is timed from its intended start (coordinated-omission safe) and from its actual start, into HDR histograms; every connect ends as exactly one outcome (connected, timeout, refused, reset, addrNotAvail, fileLimit, unreachable, other). Without TARGET, connstorm starts its built-in lab target (backlog 8, no accept() for the first 1.5 s), storms it, and stops it.
 
-The default --timeout is 15 s so that connects delayed by SYN retransmits (the kernel retries a
-dropped SYN after 1 s, then on a ladder: 1, 2, 3, 4, 5, 7, 11 s with Linux ≥ 6.5 defaults) are seen
-rather than cut off. Ctrl-C prints the partial report and exits 130.`
+The default --timeout is 15 s so that connects delayed by SYN retransmits (the kernel retries a dropped SYN after 1 s, then on a ladder: 1, 2, 3, 4, 5, 7, 11 s with Linux ≥ 6.5 defaults) are seen rather than cut off. Ctrl-C prints the partial report and exits 130.`
 
   static override examples = [
     '<%= config.bin %> storm',
@@ -57,7 +52,7 @@ rather than cut off. Ctrl-C prints the partial report and exits 130.`
     concurrency: Flags.string({summary: 'connects in flight at most; a start that must wait is counted late [default: 10000]', helpValue: '<n>'}),
     timeout: Flags.string({summary: 'per connect; 15 s lets the 1…11 s SYN-retransmit steps show [default: 15s]', helpValue: '<duration>'}),
     'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
-    close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold until the run ends [default: rst]', helpValue: 'rst|fin|hold'}),
+    close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
     ...labFlags('lab-', {backlog: String(DEFAULT_LAB.backlog), stall: `${DEFAULT_LAB.stallMs / 1000}s`}),
   }

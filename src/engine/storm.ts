@@ -104,7 +104,8 @@ class StormEngine {
 
     const stopReason = await new Promise<StopReason>((resolve) => {
       this.finish = resolve
-      const deadline = setTimeout(() => this.stop('deadline'), this.plan.maxDurationMs)
+      // Held connections stay open until the deadline: then the run has simply ended, not been cut.
+      const deadline = setTimeout(() => this.stop(this.allSettled() ? 'completed' : 'deadline'), this.plan.maxDurationMs)
       const onAbort = (): void => this.stop('interrupted')
       if (signal?.aborted) onAbort()
       signal?.addEventListener('abort', onAbort, {once: true})
@@ -153,7 +154,7 @@ class StormEngine {
       now = performance.now()
     }
     if (this.nextIndex >= plan.connects) {
-      if (this.inFlight === 0) this.stop('completed')
+      if (this.inFlight === 0) this.completeUnlessHolding()
       return
     }
     // Full: a completion calls pump again. Otherwise wait for the next intended start.
@@ -213,8 +214,17 @@ class StormEngine {
     if (this.nextIndex < this.plan.connects) {
       if (this.inFlight < this.plan.concurrency) this.queuePump()
     } else if (this.inFlight === 0) {
-      this.stop('completed')
+      this.completeUnlessHolding()
     }
+  }
+
+  private allSettled(): boolean {
+    return this.nextIndex >= this.plan.connects && this.inFlight === 0
+  }
+
+  /** Every connect has finished; with --close hold the run keeps them open until --max-duration. */
+  private completeUnlessHolding(): void {
+    if (this.plan.close !== 'hold' || this.held.size === 0) this.stop('completed')
   }
 
   private closeConnected(socket: Socket): void {

@@ -5,12 +5,16 @@ import {formatMicros} from '../plan/units.js'
 const BUCKETS_PER_OCTAVE = 4
 const BAR_WIDTH = 40
 
-/** Bucket edges in µs, 2^(k/4), from below `minUs` to above `maxUs`. */
+/** Edges are anchored at 1 s, so the first retransmit steps (≈1.03, 2.05, 3.07 s) sit just above an edge. */
+const ANCHOR_US = 1_000_000
+
+/** Bucket edges in µs, 1 s × 2^(k/4), from at or below `minUs` to above `maxUs`. */
 export function logBucketEdges(minUs: number, maxUs: number): number[] {
-  const first = Math.floor(Math.log2(Math.max(1, minUs)) * BUCKETS_PER_OCTAVE)
-  const last = Math.floor(Math.log2(Math.max(1, maxUs)) * BUCKETS_PER_OCTAVE) + 1
+  const octaves = (us: number): number => Math.log2(Math.max(1, us) / ANCHOR_US) * BUCKETS_PER_OCTAVE
+  const first = Math.floor(octaves(minUs))
+  const last = Math.floor(octaves(maxUs)) + 1
   const edges: number[] = []
-  for (let k = first; k <= last; k++) edges.push(2 ** (k / BUCKETS_PER_OCTAVE))
+  for (let k = first; k <= last; k++) edges.push(ANCHOR_US * 2 ** (k / BUCKETS_PER_OCTAVE))
   return edges
 }
 

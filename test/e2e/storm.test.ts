@@ -78,11 +78,15 @@ describe('connstorm storm against real listeners on loopback', () => {
     expect(result.latencyUs.fromIntended.max).toBeGreaterThan(result.latencyUs.fromActual.max)
   })
 
-  it('holds every connection open with --close hold until the run ends', async () => {
+  it('holds every connection open with --close hold until --max-duration, which then ends the run normally', async () => {
     const lab = await startLab(['--backlog', '64', '--on-accept', 'hold'])
-    const run = await runCli(['storm', lab.address, '--burst', '20', '--close', 'hold', '--json'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--close', 'hold', '--max-duration', '1s', '--json'])
     expect(run.code, run.stderr).toBe(0)
-    expect(parseJsonResult(run.stdout).counts.connected).toBe(20)
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.connected).toBe(20)
+    expect(result).toMatchObject({partial: false, stopReason: 'completed'})
+    expect(result.durationMs).toBeGreaterThanOrEqual(1000)
+    expect((await lab.stop()).accepted).toBe(20)
   })
 
   it('storms an IPv6 loopback target given in brackets', async () => {

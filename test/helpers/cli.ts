@@ -1,4 +1,5 @@
 import {type ChildProcess, spawn} from 'node:child_process'
+import {readFileSync, readdirSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {fileURLToPath} from 'node:url'
 
@@ -30,12 +31,19 @@ export function runCli(args: string[], {killAfterMs = 30_000, onSpawn}: {killAft
   })
 }
 
+export interface LabReport {
+  accepted: number
+  durationMs: number
+  stopReason: string
+}
+
 export interface RunningLab {
   pid: number
   address: string
   host: string
   port: number
-  stop(): Promise<void>
+  /** Stops the lab (SIGTERM) and returns the report it printed on its way out. */
+  stop(): Promise<LabReport>
 }
 
 const labs = new Set<ChildProcess>()
@@ -50,11 +58,19 @@ export function startLab(args: string[]): Promise<RunningLab> {
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const before = stdout
       stdout += chunk
       const newline = stdout.indexOf('\n')
-      if (newline === -1) return
+      if (newline === -1 || before.includes('\n')) return
       const first = JSON.parse(stdout.slice(0, newline)) as {address: string; host: string; port: number}
-      resolve({pid: child.pid!, ...first, stop: () => stopChild(child)})
+      resolve({
+        pid: child.pid!,
+        ...first,
+        stop: async () => {
+          await stopChild(child)
+          return JSON.parse(stdout.slice(stdout.indexOf('\n') + 1)) as LabReport
+        },
+      })
     })
     child.once('exit', (code) => reject(new Error(`lab exited with ${code} before listening: ${stderr}`)))
   })
@@ -94,4 +110,30 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+/** PIDs of the direct children of `pid`, from /proc (Linux). */
+export function childPids(pid: number): number[] {
+  const children: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      // Fields after the parenthesised command name: state, ppid, …
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) children.push(Number(entry))
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (condition()) return true
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+  return condition()
 }

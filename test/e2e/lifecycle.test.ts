@@ -1,0 +1,109 @@
+import type {ChildProcess} from 'node:child_process'
+
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {childPids, isAlive, runCli, startLab, stopAllLabs, waitFor} from '../helpers/cli.js'
+import {connectsBetween, parseJsonResult} from '../helpers/result.js'
+
+afterEach(stopAllLabs)
+
+describe('connstorm storm with no TARGET (the default run, as `npm start` does it)', () => {
+  it('starts the lab, shows immediate connects next to ones delayed by a SYN retransmit, stops the lab, < 15 s', async () => {
+    let stormPid = 0
+    const run = await runCli(['storm', '--json'], {onSpawn: (child) => (stormPid = child.pid!)})
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.elapsedMs).toBeLessThan(15_000)
+    const result = parseJsonResult(run.stdout)
+    expect(result.target.lab).toBe(true)
+    expect(result.lab).toMatchObject({backlog: 8, stallMs: 1500, onAccept: 'close'})
+    expect(result.counts.connected).toBe(100)
+    // backlog 8 → 9 admitted at once; the other 91 wait for a retransmitted SYN (≥ 1 s).
+    expect(connectsBetween(result, 0, 100_000)).toBe(9)
+    expect(connectsBetween(result, 1_000_000, 15_000_000)).toBe(91)
+    expect(childPids(stormPid)).toEqual([])
+  })
+
+  it('prints the text report with the lab settings and a chart row at ~1 s or later', async () => {
+    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.2s', '--burst', '30'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/the built-in lab target/)
+    expect(run.stdout).toMatch(/backlog 4 \(effective 4, accept queue holds 5\); accepts nothing for the first 1\.20 s/)
+    expect(run.stdout).toMatch(/connected 30 \(100\.0%\)/)
+    expect(run.stdout).toMatch(/^\s+\d\.\d\d s – \d\.\d\d s\s+█+\s+25\s+100\.0%$/m)
+  })
+})
+
+describe('stopping early: Ctrl-C and the hard deadline', () => {
+  async function interruptMidRun(args: string[]): Promise<{run: Awaited<ReturnType<typeof runCli>>; labPids: number[]}> {
+    let storm: ChildProcess | undefined
+    const running = runCli(['storm', '--lab-stall', '20s', '--lab-backlog', '2', '--burst', '30', ...args], {onSpawn: (child) => (storm = child)})
+    let labPids: number[] = []
+    await waitFor(() => (labPids = childPids(storm!.pid!)).length > 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // the lab is up and the burst is in flight
+    storm!.kill('SIGINT')
+    return {run: await running, labPids}
+  }
+
+  it('prints a partial report on SIGINT, exits 130 and leaves no lab process behind', async () => {
+    const {run, labPids} = await interruptMidRun([])
+    expect(run.code).toBe(130)
+    expect(run.stdout).toMatch(/PARTIAL\s+interrupted/)
+    expect(run.stdout).toMatch(/connected 3 /)
+    expect(run.stdout).toMatch(/27 still in flight when the run stopped/)
+    expect(labPids.length).toBe(1)
+    expect(await waitFor(() => labPids.every((pid) => !isAlive(pid)), 2000)).toBe(true)
+  })
+
+  it('with --json, prints the partial result as JSON on SIGINT', async () => {
+    const {run} = await interruptMidRun(['--json'])
+    expect(run.code).toBe(130)
+    const result = parseJsonResult(run.stdout)
+    expect(result).toMatchObject({partial: true, stopReason: 'interrupted'})
+    expect(result.counts).toMatchObject({attempted: 30, connected: 3, pending: 27, notStarted: 0})
+  })
+
+  it('stops at --max-duration even while connects are still waiting, and marks the result partial', async () => {
+    const lab = await startLab(['--backlog', '1', '--stall', '60s'])
+    const run = await runCli(['storm', lab.address, '--burst', '10', '--timeout', '30s', '--max-duration', '1500ms', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result).toMatchObject({partial: true, stopReason: 'deadline'})
+    expect(result.counts).toMatchObject({connected: 2, pending: 8})
+    expect(result.durationMs).toBeGreaterThanOrEqual(1500)
+    expect(result.durationMs).toBeLessThan(2500)
+  })
+})
+
+describe('connstorm lab', () => {
+  it('prints "listening HOST:PORT" first, then the effective backlog, and exits 0 on SIGTERM', async () => {
+    let lab: ChildProcess | undefined
+    const running = runCli(['lab', '--port', '0', '--backlog', '8', '--stall', '2.5s'], {onSpawn: (child) => (lab = child)})
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    lab!.kill('SIGTERM')
+    const run = await running
+    expect(run.code).toBe(0)
+    const lines = run.stdout.split('\n')
+    expect(lines[0]).toMatch(/^listening 127\.0\.0\.1:\d+$/)
+    expect(lines[1]).toMatch(/^backlog 8 \(effective 8 = min\(8, net\.core\.somaxconn \d+\); the accept queue holds 9\)$/)
+    expect(run.stdout).toMatch(/stopped \(signal\)/)
+  })
+
+  it('exits by itself at --max-duration, even in the middle of a stall', async () => {
+    const run = await runCli(['lab', '--stall', '30s', '--max-duration', '1s', '--json'])
+    expect(run.code).toBe(0)
+    expect(run.elapsedMs).toBeLessThan(5000)
+    const [first, ...rest] = run.stdout.split('\n')
+    expect(JSON.parse(first!)).toMatchObject({host: '127.0.0.1', backlog: 511})
+    expect(JSON.parse(rest.join('\n'))).toMatchObject({stopReason: 'max-duration', accepted: 0})
+  })
+
+  it('accepts at most --accept-rate connections per second', async () => {
+    const lab = await startLab(['--backlog', '256', '--accept-rate', '20'])
+    const storm = await runCli(['storm', lab.address, '--burst', '100', '--close', 'hold', '--max-duration', '1s', '--json'])
+    expect(parseJsonResult(storm.stdout).counts.connected).toBe(100) // the queue holds them all
+    const report = await lab.stop()
+    // It had 100 waiting for ≥ 1 s, yet accepted no faster than 20/s over its whole life.
+    expect(report.accepted).toBeGreaterThanOrEqual(15)
+    expect(report.accepted).toBeLessThanOrEqual(Math.ceil((20 * report.durationMs) / 1000) + 1)
+  })
+})
