@@ -85,10 +85,15 @@ function parseBacklog(flag: string, text: string | undefined, fallback: number):
 /** The lab's flags as command-line arguments, for starting it as a child process. */
 export function labArguments(options: LabOptions): string[] {
   const args = ['--host', options.host, '--port', String(options.port), '--backlog', String(options.backlog)]
-  args.push('--stall', `${options.stallMs}ms`, '--on-accept', options.onAccept, '--max-duration', `${options.maxDurationMs}ms`)
+  args.push('--stall', `${plain(options.stallMs)}ms`, '--on-accept', options.onAccept, '--max-duration', `${plain(options.maxDurationMs)}ms`)
   if (options.stallEveryMs !== null && options.stallForMs !== null) {
-    args.push('--stall-every', `${options.stallEveryMs}ms`, '--stall-for', `${options.stallForMs}ms`)
+    args.push('--stall-every', `${plain(options.stallEveryMs)}ms`, '--stall-for', `${plain(options.stallForMs)}ms`)
   }
-  if (options.acceptRate !== null) args.push('--accept-rate', String(options.acceptRate))
+  if (options.acceptRate !== null) args.push('--accept-rate', plain(options.acceptRate))
   return args
+}
+
+/** Decimal digits only: String(1e-7) is "1e-7", which the flag parsers (rightly) refuse. */
+function plain(value: number): string {
+  return value.toLocaleString('en-US', {useGrouping: false, maximumFractionDigits: 20})
 }

@@ -89,7 +89,7 @@ function parseClose(text: string | undefined): CloseMode {
   throw new InvalidOptionError('--close', text, CLOSE_MODES.join(', '))
 }
 
-/** Time from the first intended start to the last one. */
+/** How long the schedule lasts: 0 for a burst, --duration for a rate, the wave starts' spread for waves. */
 export function scheduleSpanMs(shape: ScheduleShape): number {
   switch (shape.mode) {
     case 'burst': {

@@ -7,7 +7,8 @@ const DURATION_FORM = 'a duration like 250ms, 1.5s, 2m (a bare number means seco
 export function parseDurationMs(option: string, text: string, {allowZero = false} = {}): number {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$/.exec(text)
   if (!match) throw new InvalidOptionError(option, text, DURATION_FORM)
-  const ms = Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 's']!
+  // Whole microseconds: no timer here is finer, and it keeps durations exact when passed on as text.
+  const ms = Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 's']! * 1000) / 1000
   if (!Number.isFinite(ms) || (ms === 0 && !allowZero)) {
     throw new InvalidOptionError(option, text, `${allowZero ? 'a non-negative' : 'a positive'} duration like 250ms, 1.5s, 2m`)
   }
@@ -33,10 +34,11 @@ export function parseRatePerSecond(option: string, text: string): number {
 /** "1.03 s", "250 ms", "87 µs": short human form of a duration given in microseconds. */
 export function formatMicros(us: number): string {
   if (!Number.isFinite(us)) return '—'
-  if (us >= 10_000_000) return `${(us / 1e6).toFixed(1)} s`
-  if (us >= 1_000_000) return `${(us / 1e6).toFixed(2)} s`
-  if (us >= 10_000) return `${(us / 1000).toFixed(0)} ms`
-  if (us >= 1000) return `${(us / 1000).toFixed(1)} ms`
+  // Thresholds are where rounding would print "1000" in the smaller unit.
+  if (us >= 9_995_000) return `${(us / 1e6).toFixed(1)} s`
+  if (us >= 999_500) return `${(us / 1e6).toFixed(2)} s`
+  if (us >= 9995) return `${(us / 1000).toFixed(0)} ms`
+  if (us >= 999.5) return `${(us / 1000).toFixed(1)} ms`
   return `${Math.round(us)} µs`
 }
 

@@ -34,18 +34,13 @@ export interface LatencySummary {
 export function summarize(histogram: Histogram): LatencySummary {
   const count = histogram.totalCount
   if (count === 0) return {count, min: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0}
-  const summary = histogram.summary
-  return {
-    count,
-    // We record every latency as ≥ 1 µs, so the lowest non-zero value is the minimum.
-    min: histogram.minNonZeroValue,
-    mean: Math.round(histogram.mean),
-    p50: summary.p50,
-    p90: summary.p90,
-    p99: summary.p99,
-    p999: summary.p99_9,
-    max: summary.max,
-  }
+  // We record every latency as ≥ 1 µs, so the lowest non-zero value is the minimum.
+  const min = histogram.minNonZeroValue
+  const max = histogram.maxValue
+  // summary.pXX truncates to 3 digits (1.028 s shows as 1.02 s, below the minimum); the
+  // percentile lookup keeps full precision, clamped so that min ≤ pXX ≤ max always holds.
+  const at = (percentile: number): number => Math.min(max, Math.max(min, histogram.getValueAtPercentile(percentile)))
+  return {count, min, mean: Math.round(histogram.mean), p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max}
 }
 
 /** Count of recorded values v with low ≤ v < high (µs), by walking the recorded values. */

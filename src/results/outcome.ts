@@ -21,7 +21,7 @@ const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
 
 /** Maps a connect error's errno code to an outcome; unknown codes are `other` (the code is kept by the caller). */
 export function classifyErrno(code: string | undefined): FailureOutcome {
-  return (code && OUTCOME_BY_ERRNO[code]) || 'other'
+  return code !== undefined && Object.hasOwn(OUTCOME_BY_ERRNO, code) ? OUTCOME_BY_ERRNO[code]! : 'other'
 }
 
 export function emptyOutcomeCounts(): Record<Outcome, number> {

@@ -1,0 +1,204 @@
+import {describe, expect, it} from 'vitest'
+
+import {InvalidOptionError, UsageError} from '../../src/errors.js'
+import {LAB_DEFAULTS, type LabFlags, type LabOptions, labArguments, parseLabOptions} from '../../src/lab/options.js'
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (error) {
+    return error
+  }
+  throw new Error('expected a throw, but the call returned normally')
+}
+
+function expectInvalidOption(fn: () => unknown, option: string, value: string): InvalidOptionError {
+  const error = thrown(fn)
+  expect(error).toBeInstanceOf(InvalidOptionError)
+  expect((error as InvalidOptionError).option).toBe(option)
+  expect((error as InvalidOptionError).value).toBe(value)
+  expect((error as InvalidOptionError).message).toMatch(new RegExp(`^${option}: invalid value '`))
+  return error as InvalidOptionError
+}
+
+/** A UsageError that is not an InvalidOptionError: a rule about the flags, not a malformed value. */
+function expectPlainUsageError(fn: () => unknown): UsageError {
+  const error = thrown(fn)
+  expect(error).toBeInstanceOf(UsageError)
+  expect(error).not.toBeInstanceOf(InvalidOptionError)
+  return error as UsageError
+}
+
+/** Turns ['--host', 'x', '--port', '1', …] back into the flag object the lab command would parse. */
+function flagsFromArguments(args: string[]): LabFlags {
+  expect(args.length % 2).toBe(0)
+  const flags: Record<string, string> = {}
+  for (let i = 0; i < args.length; i += 2) {
+    const flag = args[i]!
+    expect(flag.startsWith('--')).toBe(true)
+    const name = flag.slice(2)
+    expect(flags, `${flag} given twice`).not.toHaveProperty(name)
+    flags[name] = args[i + 1]!
+  }
+  return flags as LabFlags
+}
+
+const DEFAULT_OPTIONS: LabOptions = {
+  host: '127.0.0.1',
+  port: 0,
+  backlog: 511,
+  stallMs: 0,
+  stallEveryMs: null,
+  stallForMs: null,
+  acceptRate: null,
+  onAccept: 'close',
+  maxDurationMs: 600_000,
+}
+
+describe('parseLabOptions', () => {
+  it('defaults to loopback, a free port, backlog 511, no stall, close on accept, exit after 10 min', () => {
+    expect(parseLabOptions({})).toStrictEqual(DEFAULT_OPTIONS)
+    expect(LAB_DEFAULTS).toMatchObject({host: '127.0.0.1', port: 0, backlog: 511, stallMs: 0, onAccept: 'close', maxDurationMs: 600_000})
+  })
+
+  it("takes the caller's defaults for backlog, stall and max duration when those flags are absent", () => {
+    const options = parseLabOptions({}, '--lab-', {backlog: 8, stallMs: 3000, maxDurationMs: 45_000})
+    expect(options).toStrictEqual({...DEFAULT_OPTIONS, backlog: 8, stallMs: 3000, maxDurationMs: 45_000})
+  })
+
+  it("prefers the flags over the caller's defaults", () => {
+    const options = parseLabOptions({backlog: '16', stall: '0', 'max-duration': '1m'}, '--lab-', {backlog: 8, stallMs: 3000, maxDurationMs: 45_000})
+    expect(options).toMatchObject({backlog: 16, stallMs: 0, maxDurationMs: 60_000})
+  })
+
+  it('reads every flag', () => {
+    const options = parseLabOptions({
+      host: '::1',
+      port: '9000',
+      backlog: '128',
+      stall: '2.5s',
+      'stall-every': '5s',
+      'stall-for': '300ms',
+      'accept-rate': '2.5k',
+      'on-accept': 'hold',
+      'max-duration': '30s',
+    })
+    expect(options).toStrictEqual({
+      host: '::1',
+      port: 9000,
+      backlog: 128,
+      stallMs: 2500,
+      stallEveryMs: 5000,
+      stallForMs: 300,
+      acceptRate: 2500,
+      onAccept: 'hold',
+      maxDurationMs: 30_000,
+    })
+  })
+
+  it('accepts a zero stall and port 0, and the on-accept modes close, rst and hold', () => {
+    expect(parseLabOptions({stall: '0s', port: '0'})).toMatchObject({stallMs: 0, port: 0})
+    expect(['close', 'rst', 'hold'].map((mode) => parseLabOptions({'on-accept': mode}).onAccept)).toEqual(['close', 'rst', 'hold'])
+  })
+
+  describe.each([
+    ['--', 'connstorm lab'],
+    ['--lab-', 'connstorm storm'],
+  ])('with the %s prefix (%s)', (prefix) => {
+    it('names the prefixed flag in the error for a malformed value', () => {
+      expectInvalidOption(() => parseLabOptions({host: 'localhost'}, prefix), `${prefix}host`, 'localhost')
+      expectInvalidOption(() => parseLabOptions({port: '65536'}, prefix), `${prefix}port`, '65536')
+      expectInvalidOption(() => parseLabOptions({backlog: '-1'}, prefix), `${prefix}backlog`, '-1')
+      expectInvalidOption(() => parseLabOptions({stall: 'long'}, prefix), `${prefix}stall`, 'long')
+      expectInvalidOption(() => parseLabOptions({'accept-rate': '0'}, prefix), `${prefix}accept-rate`, '0')
+      expectInvalidOption(() => parseLabOptions({'max-duration': '0'}, prefix), `${prefix}max-duration`, '0')
+      expectInvalidOption(() => parseLabOptions({'stall-every': 'x', 'stall-for': '1s'}, prefix), `${prefix}stall-every`, 'x')
+      expectInvalidOption(() => parseLabOptions({'stall-every': '5s', 'stall-for': '0'}, prefix), `${prefix}stall-for`, '0')
+    })
+
+    it('lists the on-accept modes when given an unknown one', () => {
+      const error = expectInvalidOption(() => parseLabOptions({'on-accept': 'drop'}, prefix), `${prefix}on-accept`, 'drop')
+      expect(error.accepted).toBe('close, rst, hold')
+    })
+
+    it('refuses backlog 0 with a UsageError explaining that Node would silently listen with 511', () => {
+      for (const text of ['0', '00', ' 0 ']) {
+        const error = expectPlainUsageError(() => parseLabOptions({backlog: text}, prefix))
+        expect(error.message.startsWith(`${prefix}backlog: 0 is not possible`)).toBe(true)
+        expect(error.message).toMatch(/511/)
+        expect(error.message).toContain(`use ${prefix}backlog 1`)
+      }
+    })
+
+    it('refuses stall-every without stall-for, and stall-for without stall-every, naming both', () => {
+      for (const flags of [{'stall-every': '5s'}, {'stall-for': '300ms'}]) {
+        const error = expectPlainUsageError(() => parseLabOptions(flags, prefix))
+        expect(error.message).toMatch(new RegExp(`^${prefix}stall-every and ${prefix}stall-for go together`))
+      }
+    })
+
+    it('refuses a periodic stall as long as or longer than its period', () => {
+      for (const flags of [
+        {'stall-every': '1s', 'stall-for': '1s'},
+        {'stall-every': '1s', 'stall-for': '1000ms'},
+        {'stall-every': '300ms', 'stall-for': '5s'},
+      ]) {
+        const error = expectPlainUsageError(() => parseLabOptions(flags, prefix))
+        expect(error.message).toBe(`${prefix}stall-for must be shorter than ${prefix}stall-every (the lab must accept between stalls)`)
+      }
+    })
+  })
+
+  it('accepts a periodic stall just shorter than its period', () => {
+    expect(parseLabOptions({'stall-every': '1s', 'stall-for': '999ms'})).toMatchObject({stallEveryMs: 1000, stallForMs: 999})
+  })
+
+  it('accepts the smallest backlog, 1', () => {
+    expect(parseLabOptions({backlog: '1'}).backlog).toBe(1)
+  })
+})
+
+describe('labArguments', () => {
+  it('always passes host, port, backlog, stall, on-accept and max-duration, with durations in ms', () => {
+    expect(labArguments(DEFAULT_OPTIONS)).toEqual([
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--backlog',
+      '511',
+      '--stall',
+      '0ms',
+      '--on-accept',
+      'close',
+      '--max-duration',
+      '600000ms',
+    ])
+  })
+
+  it('adds the periodic stall and accept rate only when set', () => {
+    const args = labArguments({...DEFAULT_OPTIONS, stallEveryMs: 5000, stallForMs: 300, acceptRate: 200})
+    expect(args.slice(12)).toEqual(['--stall-every', '5000ms', '--stall-for', '300ms', '--accept-rate', '200'])
+  })
+
+  it.each<[string, LabFlags]>([
+    ['the defaults', {}],
+    ['every flag set', {host: '::1', port: '9000', backlog: '128', stall: '2.5s', 'stall-every': '5s', 'stall-for': '300ms', 'accept-rate': '2.5k', 'on-accept': 'hold', 'max-duration': '30s'}],
+    ['fractional durations and rates', {stall: '1.1s', 'stall-every': '0.7s', 'stall-for': '333us', 'accept-rate': '0.5', 'max-duration': '1.5h'}],
+    ['an IPv4-mapped host and the largest port', {host: '::ffff:127.0.0.1', port: '65535', backlog: '1', 'on-accept': 'rst'}],
+  ])('round-trips: parsing the arguments made from options parsed from %s gives the same options', (_label, flags) => {
+    const options = parseLabOptions(flags, '--lab-')
+    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
+  })
+
+  it("round-trips options taken from the caller's defaults", () => {
+    const options = parseLabOptions({}, '--lab-', {backlog: 4, stallMs: 1500, maxDurationMs: 20_000})
+    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
+  })
+
+  it('round-trips values so small that plain String() would write them in exponent notation', () => {
+    // Accepted on the storm side, so the lab child it starts must accept them too.
+    const options = parseLabOptions({'accept-rate': '0.0000001', stall: '0.0001us'}, '--lab-')
+    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
+  })
+})
