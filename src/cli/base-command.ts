@@ -10,7 +10,8 @@ export abstract class ConnstormCommand extends Command {
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     if (error instanceof UsageError || isParseError(error)) {
-      process.stderr.write(`connstorm ${this.id ?? ''}: ${oneLine(error.message)}\n`.replace(' :', ':'))
+      const prefix = this.id ? `connstorm ${this.id}` : 'connstorm'
+      process.stderr.write(`${prefix}: ${oneLine(error.message)}\n`)
       this.exit(2)
     }
     return super.catch(error)

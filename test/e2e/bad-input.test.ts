@@ -1,0 +1,195 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {type Server, type Socket, createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {type CliResult, RUN_JS, runCli} from '../helpers/cli.js'
+
+/**
+ * The rule under test: bad input gets exactly ONE line on stderr, naming the flag (or TARGET) and
+ * the accepted form, exit code 2, no stack trace, nothing on stdout, no output file, no traffic
+ * and no hang.
+ *
+ * Placeholders in the table are filled in at run time:
+ *   {sink} – the port of a loopback listener that counts every connection it gets; a case that
+ *            wrongly got past validation would storm it, and the test would see the connects.
+ *   {tmp}  – a fresh temporary directory holding only an empty sub-directory "existing-dir".
+ */
+
+/** A bad-input run must be over long before this; a hang is killed and shows as a failure. */
+const HANG_LIMIT_MS = 10_000
+const STACK_TRACE = /\n\s+at |Error: .*\n.*at /
+
+interface BadInputCase {
+  name: string
+  args: string[]
+  /** the flag, argument or TARGET the single line must name */
+  mentions: string
+  /** the accepted form (or the rule) the line must state */
+  form: RegExp
+  /** for --out cases: the file that must not exist afterwards */
+  out?: string
+}
+
+const TARGET_FORM = /expected host:port or \[v6addr\]:port with a port from 1 to 65535/
+const WHOLE_NUMBER = /expected a whole number (≥ 1|from 1 to \d+)/
+const DURATION = /expected a (positive )?duration like 250ms, 1\.5s, 2m/
+const SINK = '127.0.0.1:{sink}'
+
+const cases: BadInputCase[] = [
+  // TARGET
+  {name: 'a TARGET without a port', args: ['storm', '127.0.0.1'], mentions: 'TARGET', form: TARGET_FORM},
+  {name: 'a bracketed IPv6 TARGET without a port', args: ['storm', '[::1]'], mentions: 'TARGET', form: TARGET_FORM},
+  {name: 'a bare IPv6 TARGET with a port', args: ['storm', '::1:8080'], mentions: 'TARGET', form: /put an IPv6 address in brackets/},
+  {name: 'a TARGET with a non-numeric port', args: ['storm', 'host:abc'], mentions: 'TARGET', form: TARGET_FORM},
+  {name: 'a TARGET with port 0', args: ['storm', '127.0.0.1:0'], mentions: 'TARGET', form: TARGET_FORM},
+  {name: 'a TARGET with port 70000', args: ['storm', '127.0.0.1:70000'], mentions: 'TARGET', form: TARGET_FORM},
+  {name: 'an unexpected extra argument', args: ['storm', SINK, 'extra'], mentions: 'extra', form: /Unexpected argument/},
+
+  // schedule: burst, rate, waves
+  {name: 'a negative --burst', args: ['storm', SINK, '--burst', '-5'], mentions: '--burst', form: WHOLE_NUMBER},
+  {name: 'a non-numeric --burst', args: ['storm', SINK, '--burst', 'abc'], mentions: '--burst', form: WHOLE_NUMBER},
+  {name: '--burst 0', args: ['storm', SINK, '--burst', '0'], mentions: '--burst', form: WHOLE_NUMBER},
+  {name: '--rate 0', args: ['storm', SINK, '--rate', '0', '--duration', '1s'], mentions: '--rate', form: /a positive rate per second like 2000 or 2\.5k/},
+  {name: '--rate abc', args: ['storm', SINK, '--rate', 'abc', '--duration', '1s'], mentions: '--rate', form: /a positive rate per second like 2000 or 2\.5k/},
+  {name: '--rate without --duration', args: ['storm', SINK, '--rate', '10'], mentions: '--rate', form: /needs --duration/},
+  {name: '--duration without --rate', args: ['storm', SINK, '--duration', '1s'], mentions: '--duration', form: /--rate R --duration D/},
+  {name: '--rate mixed with --burst', args: ['storm', SINK, '--rate', '10', '--duration', '1s', '--burst', '5'], mentions: '--rate', form: /pick one mode: burst, rate or waves/},
+  {name: '--rate mixed with --waves', args: ['storm', SINK, '--rate', '10', '--duration', '1s', '--waves', '2', '--interval', '1s'], mentions: '--rate', form: /pick one mode: burst, rate or waves/},
+  {name: '--waves without --interval', args: ['storm', SINK, '--waves', '2'], mentions: '--waves', form: /needs --interval/},
+  {name: '--interval without --waves', args: ['storm', SINK, '--interval', '1s'], mentions: '--interval', form: /only applies with --waves/},
+
+  // per-connect and run limits
+  {name: '--timeout abc', args: ['storm', SINK, '--timeout', 'abc'], mentions: '--timeout', form: DURATION},
+  {name: '--timeout 0', args: ['storm', SINK, '--timeout', '0'], mentions: '--timeout', form: DURATION},
+  {name: '--timeout -1s', args: ['storm', SINK, '--timeout', '-1s'], mentions: '--timeout', form: DURATION},
+  {name: '--concurrency 0', args: ['storm', SINK, '--concurrency', '0'], mentions: '--concurrency', form: WHOLE_NUMBER},
+  {name: '--max-duration 0', args: ['storm', SINK, '--max-duration', '0'], mentions: '--max-duration', form: DURATION},
+  {name: '--close bogus', args: ['storm', SINK, '--close', 'bogus'], mentions: '--close', form: /expected rst, fin, hold/},
+  {name: 'an unknown flag (--brust 5)', args: ['storm', SINK, '--brust', '5'], mentions: '--brust', form: /Nonexistent flag: --brust/},
+
+  // --out
+  {
+    name: '--out into a directory that does not exist',
+    args: ['storm', SINK, '--burst', '1', '--out', '{tmp}/missing/run.json'],
+    mentions: '--out',
+    form: /does not exist or is not writable/,
+    out: '{tmp}/missing/run.json',
+  },
+  {
+    name: '--out pointing at an existing directory',
+    args: ['storm', SINK, '--burst', '1', '--out', '{tmp}/existing-dir'],
+    mentions: '--out',
+    form: /is a directory; give a file path/,
+  },
+  {
+    name: 'a bad flag next to a writable --out',
+    args: ['storm', SINK, '--burst', '0', '--out', '{tmp}/run.json'],
+    mentions: '--burst',
+    form: WHOLE_NUMBER,
+    out: '{tmp}/run.json',
+  },
+
+  // storm's built-in lab
+  {name: 'a --lab- flag together with a TARGET', args: ['storm', SINK, '--lab-backlog', '8'], mentions: '--lab-backlog', form: /only apply when no TARGET is given/},
+  {name: '--lab-backlog 0', args: ['storm', '--lab-backlog', '0'], mentions: '--lab-backlog', form: /Node silently turns it into 511.*--lab-backlog 1/},
+  {name: '--lab-on-accept bogus', args: ['storm', '--lab-on-accept', 'bogus'], mentions: '--lab-on-accept', form: /expected close, rst, hold/},
+  {name: '--lab-host not-an-ip', args: ['storm', '--lab-host', 'not-an-ip'], mentions: '--lab-host', form: /expected an IP address to listen on, e\.g\. 127\.0\.0\.1 or ::1$/},
+
+  // connstorm lab
+  {name: 'lab --backlog 0', args: ['lab', '--backlog', '0'], mentions: '--backlog', form: /0 is not possible.*Node silently turns it into 511.*--backlog 1/},
+  {name: 'lab --port 70000', args: ['lab', '--port', '70000'], mentions: '--port', form: /expected a whole number from 0 to 65535/},
+  {name: 'lab --stall-every without --stall-for', args: ['lab', '--stall-every', '1s'], mentions: '--stall-for', form: /--stall-every and --stall-for go together/},
+  {name: 'lab --stall-for not shorter than --stall-every', args: ['lab', '--stall-for', '2s', '--stall-every', '1s'], mentions: '--stall-for', form: /must be shorter than --stall-every/},
+  {name: 'lab --host not-an-ip', args: ['lab', '--host', 'not-an-ip'], mentions: '--host', form: /expected an IP address to listen on, e\.g\. 127\.0\.0\.1 or ::1$/},
+]
+
+let tmp: string
+let sink: Server
+let sinkPort: number
+let sinkConnections = 0
+const sinkSockets = new Set<Socket>()
+
+const fill = (text: string): string => text.replaceAll('{sink}', String(sinkPort)).replaceAll('{tmp}', tmp)
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'connstorm-bad-input-'))
+  mkdirSync(join(tmp, 'existing-dir'))
+  sink = createServer((socket) => {
+    sinkConnections++
+    sinkSockets.add(socket)
+    socket.on('error', () => {}).on('close', () => sinkSockets.delete(socket))
+    socket.destroy()
+  })
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+  sinkPort = (sink.address() as {port: number}).port
+})
+
+afterAll(async () => {
+  for (const socket of sinkSockets) socket.destroy()
+  await new Promise<void>((resolve) => sink.close(() => resolve()))
+  rmSync(tmp, {recursive: true, force: true})
+})
+
+/** The whole rule, for any refusal: one line naming `mentions` and the form, exit 2, no stack, nothing on stdout. */
+function expectOneLineRefusal(run: CliResult, command: 'storm' | 'lab', mentions: string, form: RegExp): void {
+  const context = `exit ${run.code} (signal ${run.signal}) after ${run.elapsedMs} ms\nstderr: ${JSON.stringify(run.stderr)}\nstdout: ${JSON.stringify(run.stdout)}`
+  expect(run.signal, context).toBeNull()
+  expect(run.code, context).toBe(2)
+  expect(run.elapsedMs, context).toBeLessThan(HANG_LIMIT_MS)
+  expect(run.stderr, context).not.toMatch(STACK_TRACE)
+  const line = run.stderr.trim()
+  expect(line, context).not.toContain('\n')
+  expect(line, context).toMatch(new RegExp(`^connstorm ${command}: `))
+  expect(line, context).toContain(mentions)
+  expect(line, context).toMatch(form)
+  expect(run.stdout, context).toBe('')
+}
+
+describe('bad input is refused with one line on stderr and exit 2', () => {
+  it.each(cases)('refuses $name with one line and exit 2', async ({args, mentions, form, out}) => {
+    const connectionsBefore = sinkConnections
+    const run = await runCli(args.map(fill), {killAfterMs: HANG_LIMIT_MS})
+
+    expectOneLineRefusal(run, args[0] as 'storm' | 'lab', mentions, form)
+    // No traffic: the loopback sink saw no connect from this run.
+    expect(sinkConnections, 'connections reached the loopback sink').toBe(connectionsBefore)
+    // No output file: nothing new in the temporary directory, not even a temp file.
+    if (out) expect(existsSync(fill(out)), `${fill(out)} was written`).toBe(false)
+    expect(readdirSync(tmp)).toEqual(['existing-dir'])
+    expect(statSync(join(tmp, 'existing-dir')).isDirectory()).toBe(true)
+    expect(readdirSync(join(tmp, 'existing-dir'))).toEqual([])
+  })
+})
+
+// A DNS lookup must never leave this machine: the unknown-host case runs only as root, inside a
+// fresh network namespace with no route out (`unshare -n`; the namespace dies with the process).
+// Without root, or without the unshare binary, it is skipped rather than risk a real lookup.
+const isRoot = process.getuid?.() === 0
+const hasUnshare = spawnSync('unshare', ['--help'], {stdio: 'ignore'}).error === undefined
+
+describe('an unresolvable host is refused before any connect', () => {
+  it.skipIf(!isRoot || !hasUnshare)(
+    'refuses an unknown host (inside an isolated network namespace) with one line naming TARGET and the host, and exit 2',
+    async () => {
+      const run = await new Promise<CliResult>((resolve) => {
+        const started = Date.now()
+        const child = spawn('unshare', ['-n', process.execPath, RUN_JS, 'storm', 'no-such-host.invalid:80'], {stdio: ['ignore', 'pipe', 'pipe']})
+        let stdout = ''
+        let stderr = ''
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+        const killer = setTimeout(() => child.kill('SIGKILL'), HANG_LIMIT_MS)
+        child.on('close', (code, signal) => {
+          clearTimeout(killer)
+          resolve({code, signal, stdout, stderr, elapsedMs: Date.now() - started})
+        })
+      })
+
+      expectOneLineRefusal(run, 'storm', 'TARGET', /cannot resolve host 'no-such-host\.invalid'.*give a resolvable name or an IP address/)
+    },
+  )
+})
