@@ -1,0 +1,94 @@
+import {existsSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+import {Worker} from 'node:worker_threads'
+
+import type {SamplerMessage, SamplerTask} from './queue-sampler-worker.js'
+
+export interface QueueSamplerOptions {
+  port: number
+  /** an address literal; without it every listener on the port counts (see listenerMatches) */
+  host?: string
+  /** 25 ms = 40 samples/s; a queue that fills and drains between two samples is missed */
+  intervalMs?: number
+  /** for tests: a directory holding tcp and tcp6 files */
+  procNet?: string
+}
+
+export interface QueueSamplerResult {
+  /** the longest accept queue seen on one matching listener; null when none was ever seen */
+  peakQueue: number | null
+  /** reads of /proc/net/tcp{,6} that succeeded */
+  samples: number
+  intervalMs: number
+}
+
+export interface QueueSampler {
+  /** resolves after the first sample (start the storm after it); rejects if the worker failed first */
+  readonly ready: Promise<void>
+  /** ends the worker (it is gone when this resolves) and returns what it saw */
+  stop(): Promise<QueueSamplerResult>
+}
+
+/**
+ * Where the worker's code is. Compiled (dist/, the real case) it is the sibling .js file. Under
+ * vitest this module runs from src/*.ts, and a Node 20 worker cannot load TypeScript, so it
+ * uses the compiled worker in dist/ instead: run `npm run build` before the tests.
+ */
+function workerUrl(): URL {
+  if (!import.meta.url.endsWith('.ts')) return new URL('queue-sampler-worker.js', import.meta.url)
+  const compiled = new URL('../../dist/kernel/queue-sampler-worker.js', import.meta.url)
+  if (!existsSync(fileURLToPath(compiled))) throw new Error(`queue sampler: ${fileURLToPath(compiled)} is missing; run npm run build`)
+  return compiled
+}
+
+/**
+ * Samples the accept-queue length of the listener(s) on port (and host) from /proc/net/tcp{,6}
+ * in a worker thread, so the load generator's event loop does none of the reading or parsing.
+ * The worker is unref'd once it has sampled: a sampler never stopped does not keep the process alive.
+ */
+export function startQueueSampler({port, host, intervalMs = 25, procNet = '/proc/net'}: QueueSamplerOptions): QueueSampler {
+  if (!(Number.isFinite(intervalMs) && intervalMs > 0)) throw new RangeError(`queue sampler: intervalMs must be > 0, got ${intervalMs}`)
+  const task: SamplerTask = host === undefined ? {port, intervalMs, procNet} : {port, host, intervalMs, procNet}
+  // execArgv []: the worker only reads files, and some of the parent's flags break a worker
+  // (Node 20 refuses to start one under `node --input-type=module -e …`).
+  const worker = new Worker(workerUrl(), {workerData: task, execArgv: []})
+
+  let stopping: Promise<QueueSamplerResult> | undefined
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  let markReady: () => void = () => {}
+  let failReady: (error: unknown) => void = () => {}
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve
+    failReady = reject
+  })
+  const outcome = new Promise<QueueSamplerResult>((resolve, reject) => {
+    worker.on('message', (message: SamplerMessage) => {
+      if (message.type === 'result') return resolve({peakQueue: message.peakQueue, samples: message.samples, intervalMs})
+      // Referenced until now so that `await ready` alone keeps the process up; from here on a
+      // sampler nobody stops must not keep the process alive.
+      if (!stopping) worker.unref()
+      markReady()
+    })
+    worker.once('error', reject)
+    worker.once('exit', (code) => reject(new Error(`queue sampler worker exited (code ${code}) before reporting`)))
+  })
+  outcome.catch(failReady) // a worker that died before its first sample fails `ready` too
+  // Nobody may ever await these: a failed worker must not become an unhandled rejection.
+  ready.catch(() => {})
+
+  return {
+    ready,
+    stop() {
+      stopping ??= (async () => {
+        worker.ref() // keep the process up until the worker has answered
+        worker.postMessage('stop')
+        try {
+          return await outcome
+        } finally {
+          await exited
+        }
+      })()
+      return stopping
+    },
+  }
+}

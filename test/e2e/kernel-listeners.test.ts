@@ -1,0 +1,116 @@
+import {type ChildProcess, spawn} from 'node:child_process'
+import {type Socket, connect} from 'node:net'
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {findListeners, type ListenerLookup} from '../../src/kernel/listeners.js'
+import {startQueueSampler} from '../../src/kernel/queue-sampler.js'
+import {effectiveBacklog, readSysctlInt} from '../../src/kernel/sysctl.js'
+
+// A listener that never accepts: it listens on 127.0.0.1 (backlog 7) and ::1 (backlog 5), prints
+// its ports, then blocks its own event loop. Atomics.wait ends after 60 s in case nobody kills it.
+const NEVER_ACCEPTS = `
+const net = require('node:net')
+const v4 = net.createServer(), v6 = net.createServer()
+let listening = 0
+function blockWhenBothListen() {
+  if (++listening < 2) return
+  process.stdout.write(JSON.stringify({v4: v4.address().port, v6: v6.address().port}) + '\\n')
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000)
+  process.exit(0)
+}
+v4.listen({port: 0, host: '127.0.0.1', backlog: 7}, blockWhenBothListen)
+v6.listen({port: 0, host: '::1', backlog: 5}, blockWhenBothListen)
+`
+
+let target: ChildProcess | undefined
+const clients: Socket[] = []
+
+afterEach(() => {
+  for (const client of clients.splice(0)) client.destroy()
+  if (target?.pid !== undefined && target.exitCode === null && target.signalCode === null) process.kill(target.pid, 'SIGKILL')
+  target = undefined
+})
+
+function startNeverAccepting(): Promise<{v4: number; v6: number}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', NEVER_ACCEPTS], {stdio: ['ignore', 'pipe', 'inherit']})
+    target = child
+    let stdout = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (stdout.includes('\n')) resolve(JSON.parse(stdout) as {v4: number; v6: number})
+    })
+    child.once('exit', (code) => reject(new Error(`listener exited early (code ${code})`)))
+  })
+}
+
+/** Opens `count` connections; they complete the handshake into the accept queue and stay there. */
+async function queueConnects(host: string, port: number, count: number): Promise<void> {
+  await Promise.all(
+    Array.from({length: count}, () =>
+      new Promise<void>((resolve, reject) => {
+        const client = connect({host, port}, () => resolve())
+        client.once('error', reject)
+        clients.push(client)
+      }),
+    ),
+  )
+}
+
+/** The server side of a handshake can trail the client's 'connect' by a moment: poll briefly. */
+async function listenersOnceQueued(port: number, host: string, queued: number, options?: {ssCommand?: string}): Promise<ListenerLookup> {
+  const deadline = Date.now() + 5000
+  for (;;) {
+    const lookup = await findListeners(port, host, options)
+    if (lookup.listeners[0]?.recvQ === queued || Date.now() > deadline) return lookup
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+describe('listener introspection against a real listener that never accepts', () => {
+  const somaxconn = readSysctlInt('net.core.somaxconn')
+
+  it('reads Send-Q 7 (the backlog) and Recv-Q 3 (the queued connects) from ss', async () => {
+    const ports = await startNeverAccepting()
+    await queueConnects('127.0.0.1', ports.v4, 3)
+    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3)
+    expect(lookup).toEqual({
+      listeners: [{host: '127.0.0.1', port: ports.v4, family: 4, recvQ: 3, sendQ: effectiveBacklog(7, somaxconn)}],
+      source: 'ss',
+    })
+  })
+
+  it('reads the ::1 listener as well, and only the one asked for', async () => {
+    const ports = await startNeverAccepting()
+    await queueConnects('::1', ports.v6, 2)
+    const lookup = await listenersOnceQueued(ports.v6, '::1', 2)
+    expect(lookup.listeners).toEqual([{host: '::1', port: ports.v6, family: 6, recvQ: 2, sendQ: effectiveBacklog(5, somaxconn)}])
+    expect((await findListeners(ports.v6, '127.0.0.1')).listeners).toEqual([])
+  })
+
+  it('falls back to /proc/net/tcp without ss: same queue, backlog unknown', async () => {
+    const ports = await startNeverAccepting()
+    await queueConnects('127.0.0.1', ports.v4, 3)
+    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3, {ssCommand: 'connstorm-test-no-such-ss'})
+    expect(lookup).toEqual({listeners: [{host: '127.0.0.1', port: ports.v4, family: 4, recvQ: 3, sendQ: null}], source: 'proc'})
+  })
+
+  it('samples a peak accept queue of 3 while 3 connects wait', async () => {
+    const ports = await startNeverAccepting()
+    const sampler = startQueueSampler({port: ports.v4, host: '127.0.0.1'})
+    await sampler.ready
+    await queueConnects('127.0.0.1', ports.v4, 3)
+    await listenersOnceQueued(ports.v4, '127.0.0.1', 3)
+    await new Promise((resolve) => setTimeout(resolve, 200)) // several samples at 25 ms
+    const result = await sampler.stop()
+    expect(result.peakQueue).toBe(3)
+    expect(result.samples).toBeGreaterThanOrEqual(4)
+  })
+
+  it('samples null when no listener serves the host asked for', async () => {
+    const ports = await startNeverAccepting()
+    const sampler = startQueueSampler({port: ports.v4, host: '::1'})
+    await sampler.ready
+    expect((await sampler.stop()).peakQueue).toBeNull()
+  })
+})
