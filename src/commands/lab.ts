@@ -48,6 +48,10 @@ export default class Lab extends ConnstormCommand {
     process.off('SIGTERM', onSignal)
     process.stdin.destroy()
     this.log(`stopped (${summary.stopReason}) after ${(summary.durationMs / 1000).toFixed(1)} s; accepted ${summary.accepted} connections`)
+    if (summary.stopReason === 'crashed') {
+      if (this.jsonEnabled()) this.logJson(summary)
+      this.exit(1)
+    }
     return summary
   }
 }

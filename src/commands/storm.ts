@@ -3,8 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {labFlags} from '../cli/lab-flags.js'
 import {UsageError} from '../errors.js'
-import {type StormRun, runStorm} from '../engine/storm.js'
-import {type LabOptions, parseLabOptions} from '../lab/options.js'
+import {type StormSession, runStormSession} from '../engine/session.js'
+import type {LabListening} from '../lab/lab.js'
+import {type LabOptions, parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
+import {assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
 import {type PlanFlags, buildPlan} from '../plan/plan.js'
 import {type ResolvedTarget, parseTarget, resolveTarget} from '../plan/target.js'
@@ -54,23 +56,44 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
     close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
+    isolate: Flags.boolean({
+      summary: 'root: run the lab and the storm in a network namespace of their own (clean counters; removed with the run)',
+    }),
+    sysctl: Flags.string({
+      summary: 'with --isolate: set a TCP sysctl inside that namespace only, e.g. net.ipv4.tcp_syn_linear_timeouts=0 (repeatable)',
+      helpValue: '<key=value>',
+      multiple: true,
+    }),
+    'isolated-netns': Flags.string({hidden: true, description: 'set by --isolate on the storm it runs inside the new namespace'}),
     ...labFlags('lab-', {backlog: String(DEFAULT_LAB.backlog), stall: `${DEFAULT_LAB.stallMs / 1000}s`}),
   }
 
   async run(): Promise<StormResult> {
     const {args, flags} = await this.parse(Storm)
     const plan = buildPlan(flags as PlanFlags)
-    const labFlagValues = pickLabFlags(flags)
-    if (flags.out) assertWritable(flags.out)
-    let labOptions: LabOptions | undefined
-    let target: ResolvedTarget | undefined
-    if (args.target === undefined) {
-      labOptions = parseLabOptions(labFlagValues, '--lab-', {...DEFAULT_LAB, maxDurationMs: plan.maxDurationMs + LAB_DEADLINE_SLACK_MS})
-    } else {
+    const labFlagValues = pickPrefixedLabFlags(flags)
+    const overrides = parseSysctlOverrides(flags.sysctl ?? [])
+    if (flags.out !== undefined) assertWritable(flags.out)
+    if (args.target !== undefined) {
       const given = Object.keys(labFlagValues)
       if (given.length > 0) throw new UsageError(`--lab-${given[0]}: the lab flags only apply when no TARGET is given (the storm then starts the lab)`)
-      target = await resolveTarget(parseTarget(args.target))
+      if (flags.isolate) throw new UsageError('--isolate: only with the built-in lab (no TARGET): the new namespace holds nothing but its own loopback')
     }
+    const labOptions =
+      args.target === undefined
+        ? parseLabOptions(labFlagValues, '--lab-', {...DEFAULT_LAB, maxDurationMs: plan.maxDurationMs + LAB_DEADLINE_SLACK_MS})
+        : undefined
+
+    if (flags.isolate) {
+      assertCanIsolate()
+      this.exit(await runIsolated(this.argv))
+    }
+    const insideNetns = flags['isolated-netns']
+    if (overrides.length > 0 && insideNetns === undefined) {
+      throw new UsageError('--sysctl: only with --isolate (connstorm never changes the sysctls of the namespace it was started in)')
+    }
+    if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
+    const target = args.target === undefined ? undefined : await resolveTarget(parseTarget(args.target))
 
     // Listen for Ctrl-C before anything starts, so that even a stop during lab start-up is orderly.
     const abort = new AbortController()
@@ -85,48 +108,54 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     process.on('SIGTERM', onSigterm)
 
     let lab: LabProcess | undefined
-    let run: StormRun
+    let session: StormSession
     let labInfo: LabInfo | undefined
     try {
       if (labOptions) {
-        lab = await startLabProcess(labOptions)
-        target = {requested: lab.listening.address, host: lab.listening.host, port: lab.listening.port, family: lab.listening.family}
+        try {
+          lab = await startLabProcess(labOptions, abort.signal)
+        } catch (error) {
+          if (!abort.signal.aborted) throw error
+          process.stderr.write('connstorm storm: interrupted while the lab was starting; nothing was measured\n')
+          this.exit(EXIT_ON_SIGNAL[signalName ?? 'SIGINT'])
+        }
       }
-      run = await runStorm(plan, target!, abort.signal)
-    } finally {
+      const stormTarget = target ?? targetOfLab(lab!)
+      session = await runStormSession({plan, target: stormTarget, isolatedNetns: insideNetns !== undefined, signal: abort.signal})
       const labReport = await lab?.stop()
-      if (lab && labOptions) labInfo = describeLab(labOptions, lab, labReport ?? null)
+      if (lab && labOptions) labInfo = describeLabRun(labOptions, lab.listening, labReport ?? null)
+      const result = buildResult(session.run, {
+        tool: {name: this.config.name, version: this.config.version},
+        target: stormTarget,
+        plan,
+        lab: labInfo,
+        kernel: session.kernel,
+      })
+      if (flags.out !== undefined) writeFileAtomic(flags.out, `${JSON.stringify(result, null, 2)}\n`)
+      if (!this.jsonEnabled()) this.log(renderTextReport(result))
+      if (result.stopReason === 'interrupted') {
+        if (this.jsonEnabled()) this.logJson(result)
+        this.exit(EXIT_ON_SIGNAL[signalName ?? 'SIGINT'])
+      }
+      return result
+    } finally {
+      await lab?.stop()
       process.off('SIGINT', onSigint)
       process.off('SIGTERM', onSigterm)
     }
-
-    const result = buildResult(run, {tool: {name: this.config.name, version: this.config.version}, target: target!, plan, lab: labInfo})
-    if (flags.out) writeFileAtomic(flags.out, `${JSON.stringify(result, null, 2)}\n`)
-    if (!this.jsonEnabled()) this.log(renderTextReport(result))
-    if (signalName) {
-      if (this.jsonEnabled()) this.logJson(result)
-      this.exit(EXIT_ON_SIGNAL[signalName])
-    }
-    return result
   }
 }
 
-const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept'] as const
-
-function pickLabFlags(flags: Record<string, unknown>): Partial<Record<(typeof LAB_FLAG_NAMES)[number], string>> {
-  const picked: Partial<Record<(typeof LAB_FLAG_NAMES)[number], string>> = {}
-  for (const name of LAB_FLAG_NAMES) {
-    const value = flags[`lab-${name}`]
-    if (typeof value === 'string') picked[name] = value
-  }
-  return picked
+function targetOfLab(lab: LabProcess): ResolvedTarget {
+  const {address, host, port, family} = lab.listening
+  return {requested: address, host, port, family}
 }
 
-function describeLab(options: LabOptions, lab: LabProcess, report: {accepted: number} | null): LabInfo {
+function describeLabRun(options: LabOptions, listening: LabListening, report: {accepted: number} | null): LabInfo {
   return {
     backlog: options.backlog,
-    effectiveBacklog: lab.listening.effectiveBacklog,
-    somaxconn: lab.listening.somaxconn,
+    effectiveBacklog: listening.effectiveBacklog,
+    somaxconn: listening.somaxconn,
     stallMs: options.stallMs,
     stallEveryMs: options.stallEveryMs,
     stallForMs: options.stallForMs,

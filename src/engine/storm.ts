@@ -14,18 +14,22 @@ export interface StormRun {
   durationMs: number
   /** time from the run's start to the last connect start */
   startWindowMs: number
+  /** with --close hold: connections still open (not closed by the peer) when the run ended */
+  heldAtEnd: number
   stopReason: StopReason
   /** connects started but not finished when the run stopped early (destroyed, not counted as failed) */
   pending: number
   /** connects the schedule never started because the run stopped early */
   notStarted: number
-  eventLoopDelayUs: {p50: number; p99: number; max: number}
+  /** null when the run was too short for the monitor to take a sample */
+  eventLoopDelayUs: {p50: number; p99: number; max: number} | null
 }
 
 /** One connect in flight. Small on purpose: shared handlers find it through the socket. */
 interface Attempt {
   readonly engine: StormEngine
-  readonly socket: Socket
+  /** dropped once the attempt settles, so a finished connect's socket is not kept until its deadline */
+  socket: Socket | null
   readonly intendedAt: number
   readonly startedAt: number
   readonly deadline: number
@@ -45,8 +49,8 @@ const SPIN_WINDOW_MS = 2
 const LAUNCHES_PER_TURN = 8
 const LOOP_MONITOR_RESOLUTION_MS = 5
 
+/** Runs the plan against the target; call warmUp() first, or the first connects pay for a cold process. */
 export async function runStorm(plan: Plan, target: ResolvedTarget, signal?: AbortSignal): Promise<StormRun> {
-  await warmUp(target.family)
   return new StormEngine(plan, target).run(signal)
 }
 
@@ -57,7 +61,7 @@ const WARM_UP_PLAN: Plan = {mode: 'burst', connects: 32, burst: 32, concurrency:
  * for the first, 0.3 ms once warm), which would be charged to the target. A small storm against
  * a listener of our own on loopback pays it before the clock starts, without touching the target.
  */
-async function warmUp(family: 4 | 6): Promise<void> {
+export async function warmUp(family: 4 | 6): Promise<void> {
   const host = family === 6 ? '::1' : '127.0.0.1'
   const server = createServer((socket) => socket.destroy())
   try {
@@ -83,6 +87,8 @@ class StormEngine {
   private timeoutTimer: NodeJS.Timeout | undefined
   private pumpTimer: NodeJS.Timeout | undefined
   private pumpQueued = false
+  /** the last pump stopped because --concurrency connects were in flight: a completion must resume it */
+  private waitingForSlot = false
   private nextIndex = 0
   private inFlight = 0
   private runStart = 0
@@ -99,27 +105,28 @@ class StormEngine {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
     const startedAt = new Date()
-    this.runStart = performance.now()
-    this.lastStartAt = this.runStart
 
     const stopReason = await new Promise<StopReason>((resolve) => {
-      this.finish = resolve
       // Held connections stay open until the deadline: then the run has simply ended, not been cut.
       const deadline = setTimeout(() => this.stop(this.allSettled() ? 'completed' : 'deadline'), this.plan.maxDurationMs)
       const onAbort = (): void => this.stop('interrupted')
-      if (signal?.aborted) onAbort()
       signal?.addEventListener('abort', onAbort, {once: true})
       this.finish = (reason) => {
         clearTimeout(deadline)
         signal?.removeEventListener('abort', onAbort)
         resolve(reason)
       }
-      if (!this.stopped) this.pump()
+      // The clock starts here, after the set-up above, so that none of it is charged to the target.
+      this.runStart = performance.now()
+      this.lastStartAt = this.runStart
+      if (signal?.aborted) onAbort()
+      else this.pump()
     })
 
     const durationMs = performance.now() - this.runStart
     loopDelay.disable()
     const pending = this.abandonInFlight()
+    const heldAtEnd = this.held.size
     for (const socket of this.held) socket.resetAndDestroy()
     this.held.clear()
     return {
@@ -127,20 +134,23 @@ class StormEngine {
       startedAt,
       durationMs,
       startWindowMs: this.lastStartAt - this.runStart,
+      heldAtEnd,
       stopReason,
       pending,
       notStarted: this.plan.connects - this.nextIndex,
-      eventLoopDelayUs: {
-        p50: loopDelayUs(loopDelay.percentile(50)),
-        p99: loopDelayUs(loopDelay.percentile(99)),
-        max: loopDelayUs(loopDelay.max),
-      },
+      eventLoopDelayUs:
+        loopDelay.count === 0
+          ? null
+          : {p50: loopDelayUs(loopDelay.percentile(50)), p99: loopDelayUs(loopDelay.percentile(99)), max: loopDelayUs(loopDelay.max)},
     }
   }
 
   /** Starts every connect that is due and has a slot, then arranges to be called again. */
   private pump = (): void => {
+    // One pump at a time: whatever woke us, the timer for the next start is set anew below.
     this.pumpQueued = false
+    clearTimeout(this.pumpTimer)
+    this.pumpTimer = undefined
     if (this.stopped) return
     const {plan} = this
     let now = performance.now()
@@ -158,7 +168,10 @@ class StormEngine {
       return
     }
     // Full: a completion calls pump again. Otherwise wait for the next intended start.
-    if (this.inFlight >= plan.concurrency) return
+    if (this.inFlight >= plan.concurrency) {
+      this.waitingForSlot = true
+      return
+    }
     const waitMs = this.runStart + intendedOffsetMs(plan, this.nextIndex) - now
     if (waitMs > SPIN_WINDOW_MS) {
       this.pumpTimer = setTimeout(this.pump, waitMs - SPIN_WINDOW_MS / 2)
@@ -190,9 +203,9 @@ class StormEngine {
 
   onConnect(attempt: Attempt): void {
     const now = performance.now()
-    this.settle(attempt)
+    const socket = this.settle(attempt)
     this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
-    this.closeConnected(attempt.socket)
+    this.closeConnected(socket)
     this.afterSettle()
   }
 
@@ -204,15 +217,22 @@ class StormEngine {
     this.afterSettle()
   }
 
-  private settle(attempt: Attempt): void {
+  private settle(attempt: Attempt): Socket {
+    const socket = attempt.socket!
     attempt.done = true
+    attempt.socket = null
     this.inFlight--
+    return socket
   }
 
   private afterSettle(): void {
     if (this.stopped) return
     if (this.nextIndex < this.plan.connects) {
-      if (this.inFlight < this.plan.concurrency) this.queuePump()
+      // Only a pump blocked by --concurrency needs waking; otherwise its timer is already set.
+      if (this.waitingForSlot) {
+        this.waitingForSlot = false
+        this.queuePump()
+      }
     } else if (this.inFlight === 0) {
       this.completeUnlessHolding()
     }
@@ -240,6 +260,11 @@ class StormEngine {
       }
       case 'hold': {
         this.held.add(socket)
+        socket.once('close', () => {
+          // The peer closed it: nothing left to hold once every connect is done and every hold is gone.
+          this.held.delete(socket)
+          if (this.held.size === 0 && this.allSettled()) this.stop('completed')
+        })
         break
       }
     }
@@ -266,8 +291,7 @@ class StormEngine {
       const attempt = queue[this.timeoutHead]!
       if (!attempt.done) {
         if (attempt.deadline > now) break
-        this.settle(attempt)
-        attempt.socket.destroy()
+        this.settle(attempt).destroy()
         this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
       }
       this.timeoutHead++
@@ -291,7 +315,8 @@ class StormEngine {
       const attempt = this.timeoutQueue[i]!
       if (attempt.done) continue
       attempt.done = true
-      attempt.socket.destroy()
+      attempt.socket!.destroy()
+      attempt.socket = null
       pending++
     }
     this.inFlight = 0

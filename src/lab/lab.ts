@@ -18,7 +18,7 @@ export interface LabListening {
   somaxconn: number | null
 }
 
-export type LabStopReason = 'signal' | 'max-duration' | 'parent-gone'
+export type LabStopReason = 'signal' | 'max-duration' | 'parent-gone' | 'crashed'
 
 export interface LabSummary extends LabListening {
   accepted: number
@@ -45,7 +45,7 @@ export async function startLab(options: LabOptions): Promise<RunningLab> {
     worker.once('message', (message: AcceptorMessage) => {
       if (message.type === 'listen-error') {
         void worker.terminate()
-        reject(new UsageError(`--port: cannot listen on ${formatAddress(options.host, options.port)} (${message.code})`))
+        reject(new UsageError(listenErrorMessage(options, message.code)))
         return
       }
       resolve({
@@ -68,20 +68,29 @@ export async function startLab(options: LabOptions): Promise<RunningLab> {
   })
   const deadline = setTimeout(() => stop('max-duration'), options.maxDurationMs)
   let stopping = false
+  let acceptedAtStop: number | undefined
   function stop(reason: LabStopReason): void {
     if (stopping) return
     stopping = true
     stopReason = reason
     clearTimeout(deadline)
+    // Counted now: waking a stalled acceptor lets it drain the queue on its way out, and those
+    // accepts happened after the stop, not during the stall the report describes.
+    acceptedAtStop = Atomics.load(control, ACCEPTED)
     requestStop(control) // ends a stall now, so the acceptor can hear 'stop'
     worker.postMessage('stop')
     // If the acceptor does not exit promptly, end it: the lab must never outlive its deadline.
     const kill = setTimeout(() => void worker.terminate(), 1000)
     kill.unref()
   }
+  worker.on('error', (error) => {
+    process.stderr.write(`connstorm lab: the acceptor thread failed: ${error.message}\n`)
+    stop('crashed')
+  })
   worker.once('exit', () => {
     clearTimeout(deadline)
-    resolveStopped({...listening, accepted: Atomics.load(control, ACCEPTED), durationMs: Date.now() - startedAt, stopReason})
+    const accepted = acceptedAtStop ?? Atomics.load(control, ACCEPTED)
+    resolveStopped({...listening, accepted, durationMs: Date.now() - startedAt, stopReason})
   })
   return {listening, stopped, stop}
 }
@@ -92,4 +101,22 @@ export function describeListening(listening: LabListening): string {
       ? 'net.core.somaxconn unreadable, so the effective backlog is unknown'
       : `effective ${listening.effectiveBacklog} = min(${listening.backlog}, net.core.somaxconn ${listening.somaxconn}); the accept queue holds ${listening.effectiveBacklog + 1}`
   return `backlog ${listening.backlog} (${effective})`
+}
+
+function listenErrorMessage(options: LabOptions, code: string): string {
+  const address = formatAddress(options.host, options.port)
+  switch (code) {
+    case 'EADDRNOTAVAIL': {
+      return `--host: cannot listen on ${address} (EADDRNOTAVAIL): not an address of this machine`
+    }
+    case 'EADDRINUSE': {
+      return `--port: cannot listen on ${address} (EADDRINUSE): the port is in use`
+    }
+    case 'EACCES': {
+      return `--port: cannot listen on ${address} (EACCES): ports below 1024 need root`
+    }
+    default: {
+      return `--host/--port: cannot listen on ${address} (${code})`
+    }
+  }
 }

@@ -97,3 +97,15 @@ export function labArguments(options: LabOptions): string[] {
 function plain(value: number): string {
   return value.toLocaleString('en-US', {useGrouping: false, maximumFractionDigits: 20})
 }
+
+export const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept'] as const
+
+/** The lab flags given to `storm` with their "lab-" prefix, unprefixed for parseLabOptions. */
+export function pickPrefixedLabFlags(flags: Record<string, unknown>): LabFlags {
+  const picked: LabFlags = {}
+  for (const name of LAB_FLAG_NAMES) {
+    const value = flags[`lab-${name}`]
+    if (typeof value === 'string') picked[name] = value
+  }
+  return picked
+}

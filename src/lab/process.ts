@@ -1,7 +1,7 @@
 import {type ChildProcess, spawn} from 'node:child_process'
 import {fileURLToPath} from 'node:url'
 
-import {LabStartError} from '../errors.js'
+import {LabStartError, UsageError} from '../errors.js'
 import type {LabListening, LabSummary} from './lab.js'
 import {type LabOptions, labArguments} from './options.js'
 
@@ -20,10 +20,13 @@ export interface LabProcess {
  * Starts `connstorm lab` as a child process — never in the storm's process, whose timing it
  * would distort (DESIGN.md) — and waits for its first stdout line, the listening address.
  */
-export async function startLabProcess(options: LabOptions): Promise<LabProcess> {
+export async function startLabProcess(options: LabOptions, signal?: AbortSignal): Promise<LabProcess> {
   // --watch-stdin: the lab exits when our end of its stdin closes, even if we are SIGKILLed.
+  // detached: a terminal's Ctrl-C goes to our process group only; the storm stops the lab itself,
+  // after its partial report, instead of racing the lab's own exit.
   const child = spawn(process.execPath, [RUN_JS, 'lab', '--json', '--watch-stdin', ...labArguments(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
   })
   let stdout = ''
   let stderr = ''
@@ -33,22 +36,29 @@ export async function startLabProcess(options: LabOptions): Promise<LabProcess> 
 
   const listening = await new Promise<LabListening>((resolve, reject) => {
     const timer = setTimeout(() => fail(`did not report its address within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS)
-    function fail(why: string): void {
+    const onAbort = (): void => fail('start was interrupted')
+    signal?.addEventListener('abort', onAbort, {once: true})
+    function fail(why: string, exitCode?: number | null): void {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
       child.kill('SIGKILL')
-      reject(new LabStartError(`the lab target ${why}${stderr.trim() ? `: ${stderr.trim().split('\n')[0]}` : ''}`))
+      const childSays = stderr.trim().split('\n')[0]?.replace(/^connstorm lab: /, '') ?? ''
+      // The lab refuses bad settings with exit 2 and one line: pass that on as the user's error.
+      if (exitCode === 2 && childSays) reject(new UsageError(`lab: ${childSays}`))
+      else reject(new LabStartError(`the lab target ${why}${childSays ? `: ${childSays}` : ''}`))
     }
     child.stdout!.on('data', () => {
       const newline = stdout.indexOf('\n')
       if (newline === -1) return
       clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
       try {
         resolve(JSON.parse(stdout.slice(0, newline)) as LabListening)
       } catch {
         fail(`printed an unexpected first line: ${stdout.slice(0, newline)}`)
       }
     })
-    child.once('exit', (code, signal) => fail(`exited (${signal ?? `code ${code}`}) before listening`))
+    child.once('exit', (code, exitSignal) => fail(`exited (${exitSignal ?? `code ${code}`}) before listening`, code))
     child.once('error', (error) => fail(`could not be started (${error.message})`))
   })
 

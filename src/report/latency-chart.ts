@@ -23,7 +23,7 @@ export function logBucketEdges(minUs: number, maxUs: number): number[] {
  * run of empty ones becomes "⋮", so a cluster of connects at ~1 s or ~3 s stands apart from the
  * immediate ones instead of hiding in a percentile.
  */
-export function renderLatencyChart(histogram: Histogram): string[] {
+export function renderLatencyChart(histogram: Histogram, labelRow?: (fromUs: number, toUs: number) => string | undefined): string[] {
   if (histogram.totalCount === 0) return []
   const edges = logBucketEdges(histogram.minNonZeroValue, histogram.maxValue)
   const counts = countsInBuckets(histogram, edges)
@@ -42,7 +42,9 @@ export function renderLatencyChart(histogram: Histogram): string[] {
     cumulative += count
     const range = `${formatMicros(edges[index]!)} – ${formatMicros(edges[index + 1]!)}`.padStart(19)
     const bar = '█'.repeat(Math.max(1, Math.round((count / largest) * BAR_WIDTH)))
-    lines.push(`${range}  ${bar.padEnd(BAR_WIDTH)} ${String(count).padStart(7)}  ${((cumulative / total) * 100).toFixed(1).padStart(5)}%`)
+    const label = labelRow?.(edges[index]!, edges[index + 1]!)
+    const row = `${range}  ${bar.padEnd(BAR_WIDTH)} ${String(count).padStart(7)}  ${((cumulative / total) * 100).toFixed(1).padStart(5)}%`
+    lines.push(label ? `${row}  ${label}` : row)
   }
   return lines
 }

@@ -3,6 +3,8 @@ import {formatMicros, formatMs} from '../plan/units.js'
 import {decodeHistogram, type LatencySummary} from '../results/histogram.js'
 import {OUTCOMES} from '../results/outcome.js'
 import type {StormResult} from '../results/result.js'
+import {stepWindows} from '../analysis/attribution.js'
+import {renderAttribution, renderKernel, renderVerdict} from './diagnosis-text.js'
 import {renderLatencyChart} from './latency-chart.js'
 
 /** Warn when the tool's own event loop lagged this much: its latencies then include our delay. */
@@ -35,13 +37,30 @@ export function renderTextReport(result: StormResult): string {
     lines.push('latency   no connect succeeded')
   }
   if (counts.failed > 0) lines.push(`failures  time to failure      ${describeSummary(result.latencyUs.failedFromActual)}`)
-  const chart = renderLatencyChart(decodeHistogram(result.histograms.fromIntended))
+  if (plan.close === 'hold') lines.push(`held      ${result.heldAtEnd} connections were still open when the run ended (then reset)`)
+  // Charted from the actual start, when the SYN left: that is the clock the retransmit ladder runs on.
+  const chart = renderLatencyChart(decodeHistogram(result.histograms.fromActual), stepLabeller(result))
   if (chart.length > 0) {
-    lines.push('', 'connect latency from intended start (4 log buckets per octave; count, cumulative %)', ...chart, '')
+    lines.push('', 'connect latency from actual start (4 log buckets per octave; count, cumulative %; k = SYN retransmits)', ...chart, '')
   }
+  if (result.kernel) lines.push(...renderAttribution(result), '')
+  lines.push(...renderKernel(result))
   lines.push(`self      ${describeSelf(result)}`)
+  const verdict = renderVerdict(result, counts.connected + counts.failed)
+  if (verdict) lines.push(`verdict   ${verdict}`)
   lines.push(...warnings(result))
   return lines.join('\n')
+}
+
+/** Names the ladder step a chart row belongs to, when the row overlaps that step's window. */
+function stepLabeller(result: StormResult): ((fromUs: number, toUs: number) => string | undefined) | undefined {
+  const {ladder, attribution} = result
+  if (!ladder || !attribution) return undefined
+  const windows = stepWindows(ladder.sendTimesMs, attribution.rttAllowanceMs)
+  return (fromUs, toUs) => {
+    const window = windows.find((candidate) => fromUs / 1000 <= candidate.toMs && toUs / 1000 >= candidate.fromMs)
+    return window ? `k=${window.retransmits}` : undefined
+  }
 }
 
 function partialBanner(result: StormResult): string {
@@ -80,10 +99,10 @@ function describePlanRecord(result: StormResult): string {
 
 function describeOutcomes(result: StormResult): string {
   const {counts} = result
-  const finished = counts.connected + counts.failed
+  // Shares of every connect started, so that connects still pending at a stop are not hidden.
   const parts = OUTCOMES.map((outcome) => {
     const n = counts.byOutcome[outcome]
-    const share = finished > 0 && n > 0 ? ` (${((n / finished) * 100).toFixed(1)}%)` : ''
+    const share = counts.attempted > 0 && n > 0 ? ` (${((n / counts.attempted) * 100).toFixed(1)}%)` : ''
     return `${outcome} ${n}${share}`
   })
   const errnos = Object.entries(counts.otherErrnos).map(([code, n]) => `${code} ×${n}`)
@@ -99,9 +118,12 @@ function describeSummary(summary: LatencySummary): string {
 
 function describeSelf(result: StormResult): string {
   const {self, counts} = result
+  const loop = self.eventLoopDelayUs
+  const delay = loop
+    ? `event-loop delay p50 ${formatMicros(loop.p50)}, p99 ${formatMicros(loop.p99)}, max ${formatMicros(loop.max)}`
+    : 'event-loop delay not sampled (run shorter than the monitor interval)'
   return (
-    `event-loop delay p50 ${formatMicros(self.eventLoopDelayUs.p50)}, p99 ${formatMicros(self.eventLoopDelayUs.p99)}, ` +
-    `max ${formatMicros(self.eventLoopDelayUs.max)}; late starts ${self.lateStarts} of ${counts.attempted} ` +
+    `${delay}; late starts ${self.lateStarts} of ${counts.attempted} ` +
     `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})`
   )
 }
@@ -109,14 +131,17 @@ function describeSelf(result: StormResult): string {
 function warnings(result: StormResult): string[] {
   const out: string[] = []
   const {self, counts} = result
-  if (self.eventLoopDelayUs.p99 > SELF_DELAY_WARNING_US) {
+  if (self.eventLoopDelayUs && self.eventLoopDelayUs.p99 > SELF_DELAY_WARNING_US) {
     out.push(`warning   connstorm's own event loop lagged (p99 ${formatMicros(self.eventLoopDelayUs.p99)}): latencies include that delay`)
   }
-  if (counts.attempted > 0 && self.lateStarts / counts.attempted > 0.01 && result.plan.mode !== 'burst') {
-    out.push(
-      `warning   ${self.lateStarts} starts were late: the schedule was not kept (concurrency cap or a busy tool); ` +
-        'latency from intended start includes that wait',
-    )
+  // A burst is always launched over a few ms; that matters only when it is not small next to the latencies.
+  const lagMatters = result.plan.mode !== 'burst' || self.startLagUs.p99 > 0.1 * result.latencyUs.fromActual.p50
+  if (counts.attempted > 0 && self.lateStarts / counts.attempted > 0.01 && lagMatters) {
+    const why =
+      result.plan.mode === 'burst'
+        ? `the burst took ${formatMs(result.startWindowMs)} to launch`
+        : 'the schedule was not kept (concurrency cap or a busy tool)'
+    out.push(`warning   ${self.lateStarts} starts were late (start lag p99 ${formatMicros(self.startLagUs.p99)}): ${why}; latency from intended start includes that wait`)
   }
   return out
 }

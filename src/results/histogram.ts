@@ -43,17 +43,25 @@ export function summarize(histogram: Histogram): LatencySummary {
   return {count, min, mean: Math.round(histogram.mean), p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max}
 }
 
-/** Count of recorded values v with low ≤ v < high (µs), by walking the recorded values. */
-export function countsInBuckets(histogram: Histogram, edgesUs: readonly number[]): number[] {
-  const counts = Array.from({length: edgesUs.length - 1}, () => 0)
+/** Every distinct recorded value (µs, ascending) with its count. */
+export function recordedValues(histogram: Histogram): {valueUs: number; count: number}[] {
   const iterator = (histogram as unknown as {recordedValuesIterator: RecordedValuesIterator}).recordedValuesIterator
   iterator.reset()
-  let bucket = 0
+  const values: {valueUs: number; count: number}[] = []
   while (iterator.hasNext()) {
     const step = iterator.next()
-    const value = step.valueIteratedTo
-    while (bucket < counts.length - 1 && value >= edgesUs[bucket + 1]!) bucket++
-    if (value >= edgesUs[0]! && value < edgesUs.at(-1)!) counts[bucket]! += step.countAtValueIteratedTo
+    values.push({valueUs: step.valueIteratedTo, count: step.countAtValueIteratedTo})
+  }
+  return values
+}
+
+/** Count of recorded values v with low ≤ v < high (µs) for consecutive bucket edges. */
+export function countsInBuckets(histogram: Histogram, edgesUs: readonly number[]): number[] {
+  const counts = Array.from({length: edgesUs.length - 1}, () => 0)
+  let bucket = 0
+  for (const {valueUs, count} of recordedValues(histogram)) {
+    while (bucket < counts.length - 1 && valueUs >= edgesUs[bucket + 1]!) bucket++
+    if (valueUs >= edgesUs[0]! && valueUs < edgesUs.at(-1)!) counts[bucket]! += count
   }
   return counts
 }

@@ -1,7 +1,10 @@
+import type {Attribution, LatencyCount} from '../analysis/attribution.js'
+import {type Corroboration, type KernelObservation, corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
+import {attributeToSteps} from '../analysis/attribution.js'
 import type {StopReason, StormRun} from '../engine/storm.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {type LatencySummary, encodeHistogram, summarize} from './histogram.js'
+import {type Histogram, type LatencySummary, encodeHistogram, recordedValues, summarize} from './histogram.js'
 import type {Outcome} from './outcome.js'
 import {LATE_START_THRESHOLD_US} from './recorder.js'
 
@@ -57,7 +60,8 @@ export interface StormResult {
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string}
   self: {
-    eventLoopDelayUs: {p50: number; p99: number; max: number}
+    /** null when the run was too short for a sample */
+    eventLoopDelayUs: {p50: number; p99: number; max: number} | null
     lateStarts: number
     lateStartThresholdUs: number
     startLagUs: LatencySummary
@@ -68,6 +72,14 @@ export interface StormResult {
   startWindowMs: number
   partial: boolean
   stopReason: StopReason
+  /** --close hold: connections still open when the run ended */
+  heldAtEnd: number
+  /** the SYN retransmit schedule of the kernel that ran the storm (null: its sysctls were unknown) */
+  ladder: {synRetries: string; linearTimeouts: string; sendTimesMs: number[]; giveUpMs: number} | null
+  /** connected connects put on ladder steps from their latency from actual start */
+  attribution: Attribution | null
+  /** what the kernel showed; null when the storm ran without looking (e.g. another OS) */
+  kernel: (KernelObservation & {corroborated: boolean | null; corroboration: Corroboration | null}) | null
 }
 
 export interface ResultContext {
@@ -75,6 +87,7 @@ export interface ResultContext {
   target: ResolvedTarget
   plan: Plan
   lab?: LabInfo
+  kernel?: KernelObservation
 }
 
 export function buildResult(run: StormRun, context: ResultContext): StormResult {
@@ -137,17 +150,43 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
     startWindowMs: round3(run.startWindowMs),
     partial: run.stopReason !== 'completed',
     stopReason: run.stopReason,
+    heldAtEnd: run.heldAtEnd,
+    ...diagnose(run, plan, context.kernel),
   }
 }
 
-/**
- * Starts per second. In rate mode the window is stretched by one nominal gap, so a schedule kept
- * perfectly gives exactly the asked rate (N starts span N−1 gaps).
- */
+/** Ladder, attribution and the counters' verdict: pure, from what this run measured and read. */
+function diagnose(run: StormRun, plan: Plan, kernel: KernelObservation | undefined): Pick<StormResult, 'ladder' | 'attribution' | 'kernel'> {
+  const ladder = kernel ? ladderFromSysctls(kernel.sysctls) : null
+  if (!kernel || !ladder) return {ladder: null, attribution: null, kernel: kernel ? {...kernel, corroborated: null, corroboration: null} : null}
+  const {recorder} = run
+  const timedOut = recorder.byOutcome.timeout
+  const withoutSyn = recorder.byOutcome.addrNotAvail + recorder.byOutcome.fileLimit
+  const otherFailures = recorder.finished - recorder.byOutcome.connected - timedOut
+  const attribution = attributeToSteps({ladder, connected: latenciesMs(recorder.fromActual), timedOut, timeoutMs: plan.timeoutMs, otherFailures})
+  const corroboration = corroborate(attribution, kernel, {attempted: recorder.attempted, pending: run.pending, timedOut, otherFailures, withoutSyn})
+  return {
+    ladder: {
+      synRetries: kernel.sysctls['net.ipv4.tcp_syn_retries']!,
+      linearTimeouts: kernel.sysctls['net.ipv4.tcp_syn_linear_timeouts']!,
+      sendTimesMs: ladder.sendTimesMs,
+      giveUpMs: ladder.giveUpMs,
+    },
+    attribution,
+    kernel: {...kernel, corroborated: corroboration.corroborated, corroboration},
+  }
+}
+
+function latenciesMs(histogram: Histogram): LatencyCount[] {
+  return recordedValues(histogram).map(({valueUs, count}) => ({latencyMs: valueUs / 1000, count}))
+}
+
+/** Starts per second over the start window; for a burst, how fast it was fired. */
 function achievedStartRate(run: StormRun, plan: Plan): number {
   const attempted = run.recorder.attempted
   if (attempted === 0) return 0
-  const gapMs = plan.mode === 'rate' ? 1000 / plan.rate! : 0
+  // N starts on a schedule span N−1 gaps: add the last gap, so a kept schedule gives the asked rate.
+  const gapMs = plan.mode === 'rate' ? 1000 / plan.rate! : plan.mode === 'waves' ? plan.intervalMs! / plan.burst! : 0
   const windowMs = run.startWindowMs + gapMs
   return windowMs > 0 ? (attempted * 1000) / windowMs : 0
 }

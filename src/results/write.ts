@@ -1,31 +1,36 @@
-import {accessSync, constants, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {dirname, resolve} from 'node:path'
+import {closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {resolve} from 'node:path'
 
 import {UsageError} from '../errors.js'
 
-/** Fails fast, before any traffic, when --out could not be written at the end of the run. */
+/**
+ * Fails fast, before any traffic, when --out could not be written at the end of the run: it
+ * creates and removes the very temporary file the final write will use (access(W_OK) alone says
+ * yes to root everywhere, /proc included).
+ */
 export function assertWritable(file: string): void {
+  if (file.trim() === '') throw new UsageError("--out: invalid value '': expected a file path")
   const path = resolve(file)
-  const directory = dirname(path)
+  if (existsSync(path) && statSync(path).isDirectory()) throw new UsageError(`--out: '${file}' is a directory; give a file path`)
+  const temporary = temporaryPath(path)
   try {
-    if (!statSync(directory).isDirectory()) throw new Error('not a directory')
-    accessSync(directory, constants.W_OK)
-  } catch {
-    throw new UsageError(`--out: cannot write '${file}': directory '${directory}' does not exist or is not writable`)
-  }
-  try {
-    if (statSync(path).isDirectory()) throw new UsageError(`--out: '${file}' is a directory; give a file path`)
-    accessSync(path, constants.W_OK)
+    closeSync(openSync(temporary, 'wx'))
   } catch (error) {
-    if (error instanceof UsageError) throw error
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`--out: cannot write '${file}': not writable`)
+    const code = (error as NodeJS.ErrnoException).code ?? 'error'
+    throw new UsageError(`--out: cannot write '${file}' (${code}): its directory must exist and be writable`)
+  } finally {
+    rmSync(temporary, {force: true})
   }
+}
+
+function temporaryPath(path: string): string {
+  return `${path}.tmp-${process.pid}`
 }
 
 /** Writes the whole file or nothing: a reader never sees a half-written result. */
 export function writeFileAtomic(file: string, content: string): void {
   const path = resolve(file)
-  const temporary = `${path}.tmp-${process.pid}`
+  const temporary = temporaryPath(path)
   try {
     writeFileSync(temporary, content)
     renameSync(temporary, path)

@@ -76,7 +76,7 @@ const cases: BadInputCase[] = [
     name: '--out into a directory that does not exist',
     args: ['storm', SINK, '--burst', '1', '--out', '{tmp}/missing/run.json'],
     mentions: '--out',
-    form: /does not exist or is not writable/,
+    form: /directory must exist and be writable/,
     out: '{tmp}/missing/run.json',
   },
   {

@@ -21,7 +21,7 @@ const AFTER_TWO_SYN_RETRIES_US = [2_048_000, 2_050_000, 2_052_000]
 function ladderRecorder(): StormRecorder {
   const recorder = new StormRecorder()
   for (let i = 0; i < 16; i++) recorder.recordStart(20)
-  for (const us of [...IMMEDIATE_US, ...AFTER_ONE_SYN_RETRY_US, ...AFTER_TWO_SYN_RETRIES_US]) recorder.recordConnected(us, us - 15)
+  for (const us of [...IMMEDIATE_US, ...AFTER_ONE_SYN_RETRY_US, ...AFTER_TWO_SYN_RETRIES_US]) recorder.recordConnected(us, us - 2)
   recorder.recordFailure('refused', 150, 'ECONNREFUSED')
   recorder.recordFailure('refused', 160, 'ECONNREFUSED')
   recorder.recordFailure('other', 500, 'EPROTO')
@@ -50,7 +50,7 @@ function ladderResult(overrides: Partial<StormRun> = {}, lab?: LabInfo): StormRe
 /** The chart rows of a text report: between its heading and the blank line after it. */
 function chartRows(report: string): string[] {
   const lines = report.split('\n')
-  const heading = lines.findIndex((line) => line.startsWith('connect latency from intended start'))
+  const heading = lines.findIndex((line) => line.startsWith('connect latency from actual start'))
   expect(heading, 'chart heading').toBeGreaterThan(0)
   const end = lines.indexOf('', heading + 1)
   expect(end, 'blank line after the chart').toBeGreaterThan(heading)

@@ -1,0 +1,67 @@
+import type {Attribution} from './attribution.js'
+import {type SynLadder, synLadder} from './ladder.js'
+
+/** What the kernel showed during the run (src/kernel readers); only plain data, so it can be saved. */
+export interface KernelObservation {
+  /** 'isolated': a namespace connstorm made for this run; 'shared': the namespace it ran in; 'unknown': no /proc */
+  netns: 'isolated' | 'shared' | 'unknown'
+  /** sysctl name → value as the kernel prints it, or 'unknown' */
+  sysctls: Record<string, string>
+  /** nstat name → after − before, or null when the counters could not be read */
+  counterDeltas: Record<string, number> | null
+  /** the target's listener, when it is on this machine and in this namespace */
+  listener: {effectiveBacklog: number | null; peakQueue: number | null; samples: number; source: 'ss' | 'proc'} | null
+}
+
+export interface Corroboration {
+  /** true/false: the counters agree or not; null: no verdict possible (the reason says why) */
+  corroborated: boolean | null
+  expected: number
+  observed: number | null
+  reason: string
+}
+
+/** The ladder for the sysctls read during the run; null when they were unknown (then nothing is attributed). */
+export function ladderFromSysctls(sysctls: Record<string, string>): SynLadder | null {
+  const retries = Number(sysctls['net.ipv4.tcp_syn_retries'])
+  const linear = Number(sysctls['net.ipv4.tcp_syn_linear_timeouts'])
+  if (!Number.isInteger(retries) || retries < 1 || !Number.isInteger(linear) || linear < 0) return null
+  return synLadder({synRetries: retries, linearTimeouts: linear})
+}
+
+export interface ConnectCounts {
+  attempted: number
+  pending: number
+  timedOut: number
+  /** failures other than timeouts */
+  otherFailures: number
+  /** failures that never sent a SYN (EADDRNOTAVAIL, EMFILE): they do not move TcpActiveOpens */
+  withoutSyn: number
+}
+
+/**
+ * Checks Σ k·n_k against the kernel's own TCPSynRetrans delta (KERNEL.md Q5: exact on this kernel
+ * when the storm is alone in its namespace). A verdict is given only when the counters can be
+ * this storm's alone: TcpActiveOpens moved by exactly the connects that sent a SYN.
+ */
+export function corroborate(attribution: Attribution, kernel: KernelObservation, counts: ConnectCounts): Corroboration {
+  const expected = attribution.expectedSynRetrans
+  const deltas = kernel.counterDeltas
+  const observed = deltas?.TcpExtTCPSynRetrans ?? null
+  if (deltas === null || observed === null) return {corroborated: null, expected, observed, reason: 'kernel counters could not be read'}
+  const synSent = counts.attempted - counts.withoutSyn
+  const activeOpens = deltas.TcpActiveOpens
+  if (activeOpens !== undefined && activeOpens !== synSent) {
+    return {
+      corroborated: null,
+      expected,
+      observed,
+      reason: `counters are shared with other traffic (TcpActiveOpens +${activeOpens} for ${synSent} connects): shown without a verdict`,
+    }
+  }
+  if (counts.pending > 0) return {corroborated: null, expected, observed, reason: `${counts.pending} connects were still in flight when the run stopped`}
+  if (attribution.expectedIsLowerBound) {
+    return {corroborated: observed >= expected, expected, observed, reason: 'a timeout fell inside a retransmit window, so the expected count is a lower bound'}
+  }
+  return {corroborated: observed === expected, expected, observed, reason: observed === expected ? 'kernel counters agree' : 'kernel counters disagree'}
+}

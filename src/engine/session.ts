@@ -1,0 +1,66 @@
+import {isIP} from 'node:net'
+import {networkInterfaces} from 'node:os'
+
+import type {KernelObservation} from '../analysis/diagnosis.js'
+import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
+import {findListeners} from '../kernel/listeners.js'
+import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
+import {readStormSysctls} from '../kernel/sysctl.js'
+import type {Plan} from '../plan/plan.js'
+import type {ResolvedTarget} from '../plan/target.js'
+import {type StormRun, runStorm, warmUp} from './storm.js'
+
+export interface SessionOptions {
+  plan: Plan
+  target: ResolvedTarget
+  /** true when this process runs in a network namespace connstorm made for the run (--isolate) */
+  isolatedNetns: boolean
+  signal?: AbortSignal
+}
+
+export interface StormSession {
+  run: StormRun
+  kernel: KernelObservation
+}
+
+/**
+ * A storm with the kernel watched around it: sysctls read, counters snapshotted right before the
+ * first connect and right after the last, and — when the target listens on this machine — its
+ * effective backlog and accept queue sampled while the storm runs.
+ */
+export async function runStormSession({plan, target, isolatedNetns, signal}: SessionOptions): Promise<StormSession> {
+  // Warm-up connects go to a listener of our own; they must happen before the counters' snapshot.
+  await warmUp(target.family)
+  const sysctls = readStormSysctls()
+  const local = isLocalAddress(target.host)
+  const lookup = local ? await findListeners(target.port, target.host).catch(() => null) : null
+  const listener = lookup?.listeners[0]
+  let sampler: QueueSampler | undefined
+  if (listener) {
+    sampler = startQueueSampler({port: target.port, host: target.host})
+    await sampler.ready.catch(() => undefined)
+  }
+
+  const before = readCounters()
+  const run = await runStorm(plan, target, signal)
+  const after = readCounters()
+  const sampled = await sampler?.stop().catch(() => null)
+
+  return {
+    run,
+    kernel: {
+      netns: before === null ? 'unknown' : isolatedNetns ? 'isolated' : 'shared',
+      sysctls,
+      counterDeltas: before && after ? counterDeltas(before, after, STORM_COUNTERS) : null,
+      listener: listener
+        ? {effectiveBacklog: listener.sendQ, peakQueue: sampled?.peakQueue ?? null, samples: sampled?.samples ?? 0, source: lookup!.source}
+        : null,
+    },
+  }
+}
+
+/** On this machine, hence in reach of ss and /proc: loopback, or an address of one of our interfaces. */
+export function isLocalAddress(host: string): boolean {
+  if (host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))) return true
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === host))
+}
