@@ -8,7 +8,7 @@ import type {LabListening} from '../lab/lab.js'
 import {type LabOptions, parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
 import {assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
-import {type PlanFlags, buildPlan} from '../plan/plan.js'
+import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
 import {type ResolvedTarget, parseTarget, resolveTarget} from '../plan/target.js'
 import {renderTextReport} from '../report/text.js'
 import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
@@ -46,13 +46,13 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
   }
 
   static override flags = {
-    burst: Flags.string({summary: 'connects launched together (burst mode, the default; per wave with --waves) [default: 100]', helpValue: '<n>'}),
+    burst: Flags.string({summary: `connects launched together (burst mode, the default; per wave with --waves) [default: ${DEFAULT_BURST}]`, helpValue: '<n>'}),
     rate: Flags.string({summary: 'open loop: connect starts per second (needs --duration)', helpValue: '<per-second>'}),
     duration: Flags.string({summary: 'how long --rate runs', helpValue: '<duration>'}),
     waves: Flags.string({summary: 'repeat the burst this many times (needs --interval)', helpValue: '<n>'}),
     interval: Flags.string({summary: 'time between wave starts', helpValue: '<duration>'}),
-    concurrency: Flags.string({summary: 'connects in flight at most; a start that must wait is counted late [default: 10000]', helpValue: '<n>'}),
-    timeout: Flags.string({summary: 'per connect; 15 s lets the 1…11 s SYN-retransmit steps show [default: 15s]', helpValue: '<duration>'}),
+    concurrency: Flags.string({summary: `connects in flight at most; a start that must wait is counted late [default: ${DEFAULT_CONCURRENCY}]`, helpValue: '<n>'}),
+    timeout: Flags.string({summary: `per connect; 15 s lets the 1…11 s SYN-retransmit steps show [default: ${DEFAULT_TIMEOUT_MS / 1000}s]`, helpValue: '<duration>'}),
     'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
     close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
