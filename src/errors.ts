@@ -25,3 +25,11 @@ export class LabStartError extends Error {
     this.name = 'LabStartError'
   }
 }
+
+/** Ctrl-C (or SIGTERM) arrived before anything was measured, e.g. while the lab was starting. */
+export class InterruptedBeforeStartError extends Error {
+  constructor() {
+    super('interrupted before the storm started; nothing was measured')
+    this.name = 'InterruptedBeforeStartError'
+  }
+}

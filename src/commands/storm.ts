@@ -1,17 +1,20 @@
 import {Args, Flags} from '@oclif/core'
 
+import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
+import {SERVER_IDS, type ServerProfile, findServer} from '../analysis/servers.js'
+import {THRESHOLD_METRICS, evaluateThresholds, parseThreshold} from '../analysis/thresholds.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {labFlags} from '../cli/lab-flags.js'
-import {UsageError} from '../errors.js'
-import {type StormSession, runStormSession} from '../engine/session.js'
-import type {LabListening} from '../lab/lab.js'
-import {type LabOptions, parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
+import {InterruptedBeforeStartError, InvalidOptionError, UsageError} from '../errors.js'
+import {type RunRequest, runPlan} from '../engine/run-plan.js'
+import {verifyAdvice} from '../engine/verify.js'
+import {parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
 import {assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
-import {type LabProcess, startLabProcess} from '../lab/process.js'
 import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
-import {type ResolvedTarget, parseTarget, resolveTarget} from '../plan/target.js'
-import {renderTextReport} from '../report/text.js'
-import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
+import {parseTarget, resolveTarget} from '../plan/target.js'
+import {parseDurationMs} from '../plan/units.js'
+import {renderRunReport} from '../report/run-report.js'
+import type {StormResult} from '../results/result.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
 
 /**
@@ -24,6 +27,8 @@ const DEFAULT_LAB = {backlog: 8, stallMs: 1500}
 const LAB_DEADLINE_SLACK_MS = 30_000
 
 const EXIT_ON_SIGNAL = {SIGINT: 130, SIGTERM: 143} as const
+/** A --threshold did not hold (k6's convention: the run itself worked, the service did not meet the bar). */
+const EXIT_THRESHOLD_FAILED = 1
 
 export default class Storm extends ConnstormCommand {
   static override summary = 'Fire a burst, a rate or waves of TCP connects and report how long each took'
@@ -64,22 +69,40 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       helpValue: '<key=value>',
       multiple: true,
     }),
+    server: Flags.string({summary: `print the backlog advice in this server's syntax: ${SERVER_IDS.join(', ')}`, helpValue: '<name>', helpGroup: 'ADVICE'}),
+    'accept-stall': Flags.string({
+      summary: "the longest pause in your server's accept loop that you know of (GC, event loop), for the sizing model",
+      helpValue: '<duration>',
+      helpGroup: 'ADVICE',
+    }),
+    verify: Flags.boolean({summary: 'with the lab: re-run the plan with the advised backlog (and somaxconn, with --isolate) and compare', helpGroup: 'ADVICE'}),
+    threshold: Flags.string({
+      summary: `pass/fail for CI, repeatable: exit 1 when one fails. e.g. 'p99<200ms', 'synRetransmits==0', 'timeout<1%'. Metrics: ${THRESHOLD_METRICS.join(', ')}`,
+      helpValue: '<expr>',
+      multiple: true,
+      helpGroup: 'ADVICE',
+    }),
     'isolated-netns': Flags.string({hidden: true, description: 'set by --isolate on the storm it runs inside the new namespace'}),
     ...labFlags('lab-', {backlog: String(DEFAULT_LAB.backlog), stall: `${DEFAULT_LAB.stallMs / 1000}s`}),
   }
 
   async run(): Promise<StormResult> {
     const {args, flags} = await this.parse(Storm)
+    // Everything the user typed is checked here, before the lab starts or any traffic is sent.
     const plan = buildPlan(flags as PlanFlags)
     const labFlagValues = pickPrefixedLabFlags(flags)
     const overrides = parseSysctlOverrides(flags.sysctl ?? [])
+    const thresholds = (flags.threshold ?? []).map((expr) => parseThreshold(expr))
+    const server = flags.server === undefined ? undefined : resolveServer(flags.server)
+    const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
     if (flags.out !== undefined) assertWritable(flags.out)
     if (args.target !== undefined) {
       const given = Object.keys(labFlagValues)
       if (given.length > 0) throw new UsageError(`--lab-${given[0]}: the lab flags only apply when no TARGET is given (the storm then starts the lab)`)
       if (flags.isolate) throw new UsageError('--isolate: only with the built-in lab (no TARGET): the new namespace holds nothing but its own loopback')
+      if (flags.verify) throw new UsageError('--verify: only with the built-in lab (no TARGET): it re-runs the plan against the lab with the advised backlog')
     }
-    const labOptions =
+    const lab =
       args.target === undefined
         ? parseLabOptions(labFlagValues, '--lab-', {...DEFAULT_LAB, maxDurationMs: plan.maxDurationMs + LAB_DEADLINE_SLACK_MS})
         : undefined
@@ -97,70 +120,50 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
 
     // Listen for Ctrl-C before anything starts, so that even a stop during lab start-up is orderly.
     const abort = new AbortController()
-    let signalName: keyof typeof EXIT_ON_SIGNAL | undefined
+    let signalName: keyof typeof EXIT_ON_SIGNAL = 'SIGINT'
     const onSignal = (name: keyof typeof EXIT_ON_SIGNAL) => () => {
-      signalName ??= name
+      if (!abort.signal.aborted) signalName = name
       abort.abort()
     }
     const onSigint = onSignal('SIGINT')
     const onSigterm = onSignal('SIGTERM')
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
-
-    let lab: LabProcess | undefined
-    let session: StormSession
-    let labInfo: LabInfo | undefined
     try {
-      if (labOptions) {
-        try {
-          lab = await startLabProcess(labOptions, abort.signal)
-        } catch (error) {
-          if (!abort.signal.aborted) throw error
-          process.stderr.write('connstorm storm: interrupted while the lab was starting; nothing was measured\n')
-          this.exit(EXIT_ON_SIGNAL[signalName ?? 'SIGINT'])
-        }
+      const request: RunRequest = {plan, target, lab, isolatedNetns: insideNetns !== undefined, signal: abort.signal, tool: {name: this.config.name, version: this.config.version}}
+      let result: StormResult
+      try {
+        result = await runPlan(request)
+      } catch (error) {
+        if (!(error instanceof InterruptedBeforeStartError)) throw error
+        process.stderr.write(`connstorm storm: ${error.message}\n`)
+        this.exit(EXIT_ON_SIGNAL[signalName])
       }
-      const stormTarget = target ?? targetOfLab(lab!)
-      session = await runStormSession({plan, target: stormTarget, isolatedNetns: insideNetns !== undefined, signal: abort.signal})
-      const labReport = await lab?.stop()
-      if (lab && labOptions) labInfo = describeLabRun(labOptions, lab.listening, labReport ?? null)
-      const result = buildResult(session.run, {
-        tool: {name: this.config.name, version: this.config.version},
-        target: stormTarget,
-        plan,
-        lab: labInfo,
-        kernel: session.kernel,
-      })
+
+      const advice = recommend(result, adviceOptionsFor(server, acceptStallMs))
+      const {recommendations, ...adviceSummary} = advice
+      result.recommendations = recommendations
+      result.advice = {...adviceSummary, inputs: {acceptStallMs, server: server?.id ?? null}}
+      if (flags.verify && result.stopReason === 'completed') result.verification = await verifyAdvice(request, result, advice)
+      if (thresholds.length > 0) result.thresholds = evaluateThresholds(thresholds, result)
+
       if (flags.out !== undefined) writeFileAtomic(flags.out, `${JSON.stringify(result, null, 2)}\n`)
-      if (!this.jsonEnabled()) this.log(renderTextReport(result))
-      if (result.stopReason === 'interrupted') {
+      if (!this.jsonEnabled()) this.log(renderRunReport(result, advice, server?.name))
+      if (result.stopReason === 'interrupted' || result.thresholds?.some((threshold) => !threshold.held)) {
         if (this.jsonEnabled()) this.logJson(result)
-        this.exit(EXIT_ON_SIGNAL[signalName ?? 'SIGINT'])
+        // Ctrl-C wins over thresholds: a partial run is not a verdict.
+        this.exit(result.stopReason === 'interrupted' ? EXIT_ON_SIGNAL[signalName] : EXIT_THRESHOLD_FAILED)
       }
       return result
     } finally {
-      await lab?.stop()
       process.off('SIGINT', onSigint)
       process.off('SIGTERM', onSigterm)
     }
   }
 }
 
-function targetOfLab(lab: LabProcess): ResolvedTarget {
-  const {address, host, port, family} = lab.listening
-  return {requested: address, host, port, family}
-}
-
-function describeLabRun(options: LabOptions, listening: LabListening, report: {accepted: number} | null): LabInfo {
-  return {
-    backlog: options.backlog,
-    effectiveBacklog: listening.effectiveBacklog,
-    somaxconn: listening.somaxconn,
-    stallMs: options.stallMs,
-    stallEveryMs: options.stallEveryMs,
-    stallForMs: options.stallForMs,
-    acceptRate: options.acceptRate,
-    onAccept: options.onAccept,
-    accepted: report?.accepted ?? null,
-  }
+function resolveServer(name: string): ServerProfile {
+  const server = findServer(name)
+  if (!server) throw new InvalidOptionError('--server', name, `one of ${SERVER_IDS.join(', ')}`)
+  return server
 }

@@ -1,7 +1,10 @@
 import type {Attribution, LatencyCount} from '../analysis/attribution.js'
 import {type Corroboration, type KernelObservation, corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
 import {attributeToSteps} from '../analysis/attribution.js'
+import type {Advice, Recommendation} from '../analysis/recommend.js'
+import type {ThresholdOutcome} from '../analysis/thresholds.js'
 import type {StopReason, StormRun} from '../engine/storm.js'
+import type {Verification} from '../engine/verify.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Histogram, type LatencySummary, encodeHistogram, recordedValues, summarize} from './histogram.js'
@@ -80,6 +83,19 @@ export interface StormResult {
   attribution: Attribution | null
   /** what the kernel showed; null when the storm ran without looking (e.g. another OS) */
   kernel: (KernelObservation & {corroborated: boolean | null; corroboration: Corroboration | null}) | null
+  /** sizing advice (src/analysis/recommend.ts), as printed at the end of the run */
+  recommendations?: Recommendation[]
+  advice?: Omit<Advice, 'recommendations'> & {inputs: AdviceInputs}
+  /** --verify: the same plan re-run with the advice applied */
+  verification?: Verification
+  /** --threshold: each expression, whether it held, and the measured value */
+  thresholds?: ThresholdOutcome[]
+}
+
+/** What the advice was computed with, so that `analyze` can compute it again. */
+export interface AdviceInputs {
+  acceptStallMs: number | null
+  server: string | null
 }
 
 export interface ResultContext {

@@ -1,0 +1,274 @@
+import type {StormResult} from '../results/result.js'
+import type {ServerProfile} from './servers.js'
+
+/**
+ * Sizing advice for the accept queue and the kernel knobs around it, from one run's results and
+ * the kernel facts read during it. Pure: a saved result gives the same advice as the live run.
+ *
+ * The model, stated in the output as the model it is: the accept queue must hold every connect
+ * that arrives while the application is not accepting — a burst's size, or the arrival rate × the
+ * longest accept stall — plus headroom; the kernel admits backlog + 1, so backlogs are rounded to
+ * 2^n − 1 (511, 1023, 2047 …) as nginx, Redis and Node do.
+ */
+
+export const HEADROOM = 1.25
+const SYSCTL_FILE = '/etc/sysctl.d/90-connstorm.conf'
+
+export interface Recommendation {
+  /** 'backlog', 'net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog', … */
+  knob: string
+  /** as read ('unknown' when it could not be) */
+  current: string
+  /** null: keep the current value */
+  proposed: string | null
+  /** numbers from this run that the proposal rests on */
+  evidence: string[]
+  /** the exact lines to apply */
+  lines: string[]
+}
+
+export interface Advice {
+  /** the sizing model in one sentence, with this run's numbers in it */
+  model: string
+  /** connects the queue must hold (before headroom); null when the run showed no queue trouble */
+  neededQueue: number | null
+  proposedBacklog: number | null
+  recommendations: Recommendation[]
+  /** when a bigger queue cannot help: the arithmetic, and what to do instead */
+  notTheFix: string | null
+  warnings: string[]
+  /** true when a fact the advice rests on was unknown (sysctls unreadable, no listener seen) */
+  unverified: boolean
+}
+
+export interface AdviceOptions {
+  /** --accept-stall: the longest pause in accept() the user knows of (GC, event loop), ms */
+  acceptStallMs?: number
+  /** lines for the application backlog in a server's syntax (from --server); generic when absent */
+  backlogLines?: (backlog: number) => string[] | null
+  /** the server's note on how a new backlog / somaxconn takes effect */
+  applyNote?: string
+  serverName?: string
+  /** for a server without a backlog setting: what to do instead */
+  withoutKnob?: string
+}
+
+/** The advice options for a server profile (--server) and a known accept stall (--accept-stall). */
+export function adviceOptionsFor(server: ServerProfile | undefined, acceptStallMs: number | null): AdviceOptions {
+  return {
+    ...(acceptStallMs === null ? {} : {acceptStallMs}),
+    ...(server
+      ? {backlogLines: (backlog: number) => server.backlogLines(backlog), applyNote: server.applyNote, serverName: server.name, withoutKnob: server.withoutKnob}
+      : {}),
+  }
+}
+
+/** Smallest 2^n − 1 whose queue (backlog + 1) holds `connects`. */
+export function roundUpBacklog(connects: number): number {
+  let queue = 2
+  while (queue < connects) queue *= 2
+  return queue - 1
+}
+
+interface QueueEvidence {
+  /** connects delayed by SYN loss: on a retransmit step, or timed out */
+  delayed: number
+  timedOut: number
+  maxRetransmits: number
+  /** connects admitted at once */
+  immediate: number
+  effectiveBacklog: number | null
+  peakQueue: number | null
+}
+
+function queueEvidence(result: StormResult): QueueEvidence {
+  const steps = result.attribution?.steps ?? []
+  const onSteps = steps.filter((step) => step.retransmits > 0)
+  const timedOut = result.attribution?.timedOut.reduce((sum, group) => sum + group.connects, 0) ?? 0
+  const listener = result.kernel?.listener
+  return {
+    delayed: onSteps.reduce((sum, step) => sum + step.connects, 0) + timedOut,
+    timedOut,
+    maxRetransmits: Math.max(0, ...onSteps.map((step) => step.retransmits), ...(result.attribution?.timedOut.map((group) => group.atLeastRetransmits) ?? [])),
+    immediate: steps.find((step) => step.retransmits === 0)?.connects ?? 0,
+    effectiveBacklog: listener?.effectiveBacklog ?? result.lab?.effectiveBacklog ?? null,
+    peakQueue: listener?.peakQueue ?? null,
+  }
+}
+
+/** The longest accept stall we can stand behind, and where it comes from. */
+function acceptStall(result: StormResult, options: AdviceOptions, evidence: QueueEvidence): {ms: number; source: string} | null {
+  if (options.acceptStallMs !== undefined) return {ms: options.acceptStallMs, source: 'given with --accept-stall'}
+  const lab = result.lab
+  if (lab) {
+    const labStall = Math.max(lab.stallMs, lab.stallForMs ?? 0)
+    if (labStall > 0) return {ms: labStall, source: 'the lab was told to stall'}
+  }
+  // A connect that needed k retransmits found the queue still full when retransmit k−1 left.
+  const sendTimes = result.ladder?.sendTimesMs
+  if (sendTimes && evidence.maxRetransmits > 0) {
+    const atLeast = sendTimes[Math.min(evidence.maxRetransmits - 1, sendTimes.length - 1)]!
+    if (atLeast > 0) return {ms: atLeast, source: `inferred: a connect needed ${evidence.maxRetransmits} SYN retransmits, so the queue was still full ${atLeast / 1000} s in`}
+  }
+  return null
+}
+
+/** Connect arrivals per second the plan offered while it ran (null for a single burst). */
+function offeredRate(result: StormResult): number | null {
+  const {plan} = result
+  if (plan.mode === 'rate') return plan.rate ?? null
+  if (plan.mode === 'waves' && plan.intervalMs) return (plan.burst! * 1000) / plan.intervalMs
+  return null
+}
+
+export function recommend(result: StormResult, options: AdviceOptions = {}): Advice {
+  const evidence = queueEvidence(result)
+  const sysctls = result.kernel?.sysctls ?? {}
+  const read = (name: string): string => sysctls[name] ?? 'unknown'
+  const warnings: string[] = []
+  const recommendations: Recommendation[] = []
+  const unknownFacts = ['net.core.somaxconn', 'net.ipv4.tcp_syn_retries'].filter((name) => read(name) === 'unknown')
+  let unverified = unknownFacts.length > 0 || result.attribution === null
+  if (unknownFacts.length > 0) warnings.push(`unverified: ${unknownFacts.join(', ')} could not be read on this machine; the advice assumes Linux defaults nowhere and states only what was measured`)
+
+  const rate = offeredRate(result)
+  const stall = acceptStall(result, options, evidence)
+  const burst = result.plan.burst ?? null
+  const fromRate = rate !== null && stall !== null ? Math.ceil((rate * stall.ms) / 1000) : null
+  const candidates = [burst === null ? null : {connects: burst, why: `a burst of ${burst} connects arrives at once`}]
+  if (fromRate !== null) candidates.push({connects: fromRate, why: `${round(rate!)} connects/s × ${stall!.ms / 1000} s accept stall (${stall!.source}) = ${fromRate}`})
+  const need = candidates.filter((candidate) => candidate !== null).sort((a, b) => b.connects - a.connects)[0] ?? null
+
+  const queueTrouble = evidence.delayed > 0 || (evidence.effectiveBacklog !== null && evidence.peakQueue !== null && evidence.peakQueue > evidence.effectiveBacklog)
+  const neededQueue = queueTrouble && need ? need.connects : null
+  const proposedBacklog = neededQueue === null ? null : roundUpBacklog(Math.ceil(neededQueue * HEADROOM))
+  const model =
+    need === null
+      ? 'model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting; this run gives no arrival count to size it by'
+      : `model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting — here ${need.why}; ` +
+        `with ${Math.round((HEADROOM - 1) * 100)} % headroom, rounded up to 2^n − 1 because the kernel admits backlog + 1`
+
+  // A queue only buys time: if accepts are slower than arrivals for the whole run, it fills anyway.
+  let notTheFix: string | null = null
+  const acceptRate = result.lab?.acceptRate ?? null
+  if (rate !== null && acceptRate !== null && acceptRate < rate) {
+    const growth = rate - acceptRate
+    const example = proposedBacklog ?? 1023
+    notTheFix =
+      `accepts (${round(acceptRate)}/s) are slower than arrivals (${round(rate)}/s) for the whole run: the queue grows by ${round(growth)} connects/s, ` +
+      `so any backlog fills (${example} in ${(example / growth).toFixed(1)} s) and a bigger one only turns SYN-retransmit delays into queueing delay. ` +
+      'Raise accept throughput instead: more workers or processes, SO_REUSEPORT listeners, a faster accept loop (no blocking work in it)'
+  } else if (rate !== null && result.counts.attempted > 0 && evidence.delayed / result.counts.attempted > 0.5 && result.plan.mode === 'rate') {
+    notTheFix =
+      `${evidence.delayed} of ${result.counts.attempted} connects (${((evidence.delayed / result.counts.attempted) * 100).toFixed(0)} %) waited on SYN retransmits across a steady ${round(rate)}/s: ` +
+      'the application likely accepts slower than that. If so, a bigger backlog only turns retransmit delays into queueing delay; measure its accept rate and raise accept throughput (workers, SO_REUSEPORT, a faster accept loop)'
+  }
+
+  const applyNote =
+    options.applyNote ?? 'the kernel takes the backlog (capped by somaxconn) at listen() time: restart the service, or make it call listen() again, after changing either'
+  const somaxconn = Number(read('net.core.somaxconn'))
+  const currentBacklog = evidence.effectiveBacklog
+  const backlogEvidence: string[] = []
+  if (evidence.immediate > 0) backlogEvidence.push(`${evidence.immediate} connects were admitted at once${currentBacklog === null ? '' : ` (= backlog ${currentBacklog} + 1 when the application is not accepting)`}`)
+  if (evidence.peakQueue !== null) backlogEvidence.push(`peak accept queue ${evidence.peakQueue}/${currentBacklog ?? '?'}+1${currentBacklog !== null && evidence.peakQueue > currentBacklog ? ' (full)' : ''}`)
+  for (const step of result.attribution?.steps ?? []) {
+    if (step.retransmits > 0) backlogEvidence.push(`${step.connects} connects waited ${step.retransmits} SYN retransmit${step.retransmits === 1 ? '' : 's'} (~${(step.observedMedianMs / 1000).toFixed(2)} s)`)
+  }
+  for (const group of result.attribution?.timedOut ?? []) backlogEvidence.push(`${group.connects} timed out after at least ${group.atLeastRetransmits} SYN retransmits`)
+  const overflows = result.kernel?.counterDeltas?.TcpExtListenOverflows
+  if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
+
+  if (proposedBacklog !== null && (currentBacklog === null || proposedBacklog > currentBacklog) && notTheFix === null) {
+    const serverLines = options.backlogLines?.(proposedBacklog)
+    const lines =
+      serverLines === undefined
+        ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
+        : serverLines ?? [`# ${options.serverName ?? 'this server'} has no backlog setting of its own: ${options.withoutKnob ?? 'raise net.core.somaxconn and restart it'}`]
+    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]})
+  } else {
+    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence.length > 0 ? backlogEvidence : ['no connect waited for a SYN retransmit and the queue never filled'], lines: []})
+  }
+
+  const wantedBacklog = proposedBacklog ?? currentBacklog
+  if (wantedBacklog !== null) {
+    const needSomaxconn = wantedBacklog + 1
+    if (Number.isNaN(somaxconn)) {
+      unverified = true
+      recommendations.push({knob: 'net.core.somaxconn', current: 'unknown', proposed: `≥ ${wantedBacklog}`, evidence: ['somaxconn could not be read; it silently caps every listen() backlog'], lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote)})
+    } else if (somaxconn < wantedBacklog) {
+      recommendations.push({
+        knob: 'net.core.somaxconn',
+        current: String(somaxconn),
+        proposed: String(needSomaxconn),
+        evidence: [`somaxconn ${somaxconn} < backlog ${wantedBacklog}: the kernel silently caps the backlog at ${somaxconn}`],
+        lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote),
+      })
+    } else {
+      recommendations.push({knob: 'net.core.somaxconn', current: String(somaxconn), proposed: null, evidence: [`${somaxconn} ≥ backlog ${wantedBacklog}: it does not cap it`], lines: []})
+    }
+  }
+
+  const syncookies = read('net.ipv4.tcp_syncookies')
+  const maxSynBacklog = Number(read('net.ipv4.tcp_max_syn_backlog'))
+  if (wantedBacklog !== null && !Number.isNaN(maxSynBacklog) && maxSynBacklog < wantedBacklog + 1) {
+    const reqQFullDrop = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+    recommendations.push({
+      knob: 'net.ipv4.tcp_max_syn_backlog',
+      current: String(maxSynBacklog),
+      proposed: String(wantedBacklog + 1),
+      evidence: [
+        `half-open connections are limited to ${maxSynBacklog} per listener`,
+        ...(reqQFullDrop === undefined ? [] : [`TcpExtTCPReqQFullDrop +${reqQFullDrop}`]),
+        syncookies === '0' ? 'with syncookies off, SYNs past the limit are dropped' : 'with syncookies on, SYNs past the limit get cookies instead of being dropped',
+      ],
+      lines: sysctlLines('net.ipv4.tcp_max_syn_backlog', String(wantedBacklog + 1), 'applies to new SYNs at once; no restart needed'),
+    })
+  }
+
+  if (syncookies === '0') {
+    const drops = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+    recommendations.push({
+      knob: 'net.ipv4.tcp_syncookies',
+      current: '0',
+      proposed: '1',
+      evidence: [
+        'syncookies are off: when a burst of SYNs exceeds the request queue (backlog + 1 here), the excess is dropped and waits on the SYN ladder (KERNEL.md Q4)',
+        ...(drops === undefined ? [] : [`TcpExtTCPReqQFullDrop +${drops}`]),
+        'with 1, the excess connects complete at once and any wait moves to the first byte (measure it with a first-byte probe)',
+      ],
+      lines: sysctlLines('net.ipv4.tcp_syncookies', '1', 'applies to new SYNs at once'),
+    })
+  }
+
+  if (read('net.ipv4.tcp_abort_on_overflow') === '1') {
+    warnings.push('tcp_abort_on_overflow=1: when the accept queue is full at handshake-ACK time the server answers with RST, so clients get "connection reset" instead of a retry that could have succeeded a moment later')
+    recommendations.push({
+      knob: 'net.ipv4.tcp_abort_on_overflow',
+      current: '1',
+      proposed: '0',
+      evidence: [`reset after connect: ${result.counts.byOutcome.reset} connects`],
+      lines: sysctlLines('net.ipv4.tcp_abort_on_overflow', '0', 'applies at once'),
+    })
+  }
+
+  const portTrouble = result.counts.byOutcome.addrNotAvail
+  if (portTrouble > 0) {
+    recommendations.push({
+      knob: 'net.ipv4.ip_local_port_range',
+      current: read('net.ipv4.ip_local_port_range'),
+      proposed: '1024 65535',
+      evidence: [`${portTrouble} connects failed with EADDRNOTAVAIL: this client ran out of ephemeral ports (TIME_WAIT holds them 60 s; tcp_tw_reuse=${read('net.ipv4.tcp_tw_reuse')})`],
+      lines: [...sysctlLines('net.ipv4.ip_local_port_range', '1024 65535', 'applies to new connects at once'), '# or close with RST (connstorm --close rst, the default) so the client keeps no TIME_WAIT'],
+    })
+  }
+
+  return {model, neededQueue, proposedBacklog: notTheFix === null ? proposedBacklog : null, recommendations, notTheFix, warnings, unverified}
+}
+
+function sysctlLines(name: string, value: string, note: string): string[] {
+  return [`sysctl -w ${name}=${value.includes(' ') ? `"${value}"` : value}`, `echo '${name} = ${value}' >> ${SYSCTL_FILE}   # keeps it across reboots`, `# ${note}`]
+}
+
+function round(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1)
+}

@@ -1,0 +1,65 @@
+import {InterruptedBeforeStartError} from '../errors.js'
+import type {LabListening} from '../lab/lab.js'
+import type {LabOptions} from '../lab/options.js'
+import {type LabProcess, startLabProcess} from '../lab/process.js'
+import type {Plan} from '../plan/plan.js'
+import type {ResolvedTarget} from '../plan/target.js'
+import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
+import {runStormSession} from './session.js'
+
+export interface RunRequest {
+  plan: Plan
+  /** the user's TARGET, or … */
+  target?: ResolvedTarget
+  /** … the lab to start for this run (as a child process) and stop after it */
+  lab?: LabOptions
+  /** running inside a namespace connstorm made (--isolate) */
+  isolatedNetns: boolean
+  signal: AbortSignal
+  tool: {name: string; version: string}
+}
+
+/** One storm, start to result: the lab (if any) is started first and always stopped after. */
+export async function runPlan(request: RunRequest): Promise<StormResult> {
+  let lab: LabProcess | undefined
+  try {
+    if (request.lab) {
+      try {
+        lab = await startLabProcess(request.lab, request.signal)
+      } catch (error) {
+        if (request.signal.aborted) throw new InterruptedBeforeStartError()
+        throw error
+      }
+    }
+    const target = request.target ?? targetOfLab(lab!.listening)
+    const session = await runStormSession({plan: request.plan, target, isolatedNetns: request.isolatedNetns, signal: request.signal})
+    const labReport = await lab?.stop()
+    return buildResult(session.run, {
+      tool: request.tool,
+      target,
+      plan: request.plan,
+      lab: lab && request.lab ? describeLabRun(request.lab, lab.listening, labReport ?? null) : undefined,
+      kernel: session.kernel,
+    })
+  } finally {
+    await lab?.stop()
+  }
+}
+
+function targetOfLab(listening: LabListening): ResolvedTarget {
+  return {requested: listening.address, host: listening.host, port: listening.port, family: listening.family}
+}
+
+function describeLabRun(options: LabOptions, listening: LabListening, report: {accepted: number} | null): LabInfo {
+  return {
+    backlog: options.backlog,
+    effectiveBacklog: listening.effectiveBacklog,
+    somaxconn: listening.somaxconn,
+    stallMs: options.stallMs,
+    stallEveryMs: options.stallEveryMs,
+    stallForMs: options.stallForMs,
+    acceptRate: options.acceptRate,
+    onAccept: options.onAccept,
+    accepted: report?.accepted ?? null,
+  }
+}

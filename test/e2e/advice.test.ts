@@ -1,0 +1,88 @@
+import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+
+import {runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {parseJsonResult} from '../helpers/result.js'
+
+afterEach(stopAllLabs)
+const directory = mkdtempSync(join(tmpdir(), 'connstorm-advice-'))
+afterAll(() => rmSync(directory, {recursive: true, force: true}))
+
+describe('advice, analyze and thresholds', () => {
+  it('analyze prints exactly the attribution and advice the live run printed', async () => {
+    const file = join(directory, 'run.json')
+    const live = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.2s', '--burst', '40', '--server', 'nginx', '--out', file])
+    expect(live.code, live.stderr).toBe(0)
+    const analyzed = await runCli(['analyze', file])
+    expect(analyzed.code, analyzed.stderr).toBe(0)
+    expect(analyzed.stdout).toBe(live.stdout)
+    expect(live.stdout).toMatch(/^advice \(for nginx\)$/m)
+    expect(live.stdout).toMatch(/^ {6}listen 80 backlog=63;/m)
+
+    // Another server's syntax for the same run: same numbers, other lines.
+    const redis = await runCli(['analyze', file, '--server', 'redis'])
+    expect(redis.stdout).toMatch(/^ {6}tcp-backlog 63$/m)
+    expect(redis.stdout.split('\nadvice')[0]).toBe(live.stdout.split('\nadvice')[0])
+  })
+
+  it('records the advice in the JSON result', async () => {
+    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.2s', '--burst', '40', '--json'])
+    const result = parseJsonResult(run.stdout)
+    expect(result.recommendations![0]).toMatchObject({knob: 'backlog', current: '4', proposed: '63'})
+    expect(result.advice).toMatchObject({proposedBacklog: 63, neededQueue: 40, inputs: {acceptStallMs: null, server: null}})
+  })
+
+  it.each([
+    ['a file of another schema version', JSON.stringify({schemaVersion: 2}), /has schema version 2; this connstorm reads version 1/],
+    ['a truncated file', '{"schemaVersion": 1, "tool": {', /is not JSON/],
+    ['a foreign JSON file', JSON.stringify({name: 'package'}), /has no schemaVersion: it is not a connstorm result/],
+  ])('analyze refuses %s with one line and exit 2', async (_name, content, message) => {
+    const file = join(directory, 'bad.json')
+    writeFileSync(file, content)
+    const run = await runCli(['analyze', file])
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim().split('\n')).toHaveLength(1)
+    expect(run.stderr).toMatch(message)
+  })
+
+  it('exits 1 and names the threshold that failed; exits 0 when every threshold holds', async () => {
+    const lab = await startLab(['--backlog', '2', '--stall', '1.2s'])
+    const failing = await runCli(['storm', lab.address, '--burst', '10', '--threshold', 'p99<10ms', '--threshold', 'connected>=100%'])
+    expect(failing.code).toBe(1)
+    expect(failing.stdout).toMatch(/^threshold p99<10ms +FAILED +\(p99 = [\d.]+ s\)$/m)
+    expect(failing.stdout).toMatch(/^threshold connected>=100% +held/m)
+
+    const lab2 = await startLab(['--backlog', '64'])
+    const holding = await runCli(['storm', lab2.address, '--burst', '10', '--threshold', 'p99<5s', '--threshold', 'timeout<1%'])
+    expect(holding.code, holding.stderr).toBe(0)
+    expect(holding.stdout).toMatch(/^threshold p99<5s +held/m)
+  })
+
+  it('refuses a malformed threshold before sending any traffic', async () => {
+    const run = await runCli(['storm', '127.0.0.1:9', '--threshold', 'p99<200'])
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim()).toMatch(/^connstorm storm: --threshold: invalid value 'p99<200'/)
+    expect(run.stdout).toBe('')
+  })
+})
+
+const isRoot = process.getuid?.() === 0
+const hasTools = ['unshare', 'ip'].every((tool) => !spawnSync(tool, ['-V'], {stdio: 'ignore'}).error)
+
+// --verify with --isolate sets somaxconn inside a namespace of its own: root only (CI is root).
+describe.skipIf(!isRoot || !hasTools)('storm --isolate --verify (root)', () => {
+  it('proposes a backlog that holds the burst, re-runs with it, and shows the retransmits gone', async () => {
+    const run = await runCli(['storm', '--isolate', '--verify', '--lab-backlog', '8', '--lab-stall', '2s', '--burst', '200', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    const before = result.verification!.before
+    expect(Object.entries(before.connectsPerStep).some(([k, n]) => k !== '0' && n > 0)).toBe(true)
+    expect(result.advice!.proposedBacklog).toBeGreaterThanOrEqual(199)
+    expect(result.verification).toMatchObject({verified: true, after: {connectsPerStep: {'0': 200}, timedOut: 0, listenOverflows: 0}})
+    expect(execFileSync('cat', ['/proc/sys/net/core/somaxconn'], {encoding: 'utf8'}).trim()).toMatch(/^\d+$/)
+  })
+})
