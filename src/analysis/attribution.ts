@@ -35,6 +35,8 @@ export interface Attribution {
   steps: StepCount[]
   /** timed-out connects: every SYN the kernel sent before our timeout was dropped */
   timedOut: {atLeastRetransmits: number; connects: number}[]
+  /** connects that failed early (refused, reset …) after k retransmits: a RST answering the k-th SYN */
+  failedSteps: {retransmits: number; connects: number}[]
   /** connected, but far from every ladder step: slowness that is not SYN loss */
   betweenSteps: {connects: number; share: number; observedMedianMs: number | null}
   /** Σ k·n_k over connected connects plus the retransmits of timed-out ones */
@@ -66,8 +68,8 @@ export interface AttributionInput {
   /** connects that ended as `timeout` after waiting timeoutMs */
   timedOut: number
   timeoutMs: number
-  /** connects that failed otherwise (refused, reset …): counted in the shares, never on a step */
-  otherFailures: number
+  /** times to failure of connects that failed otherwise (refused, reset …), from the actual start */
+  failedEarly: readonly LatencyCount[]
 }
 
 /**
@@ -77,7 +79,8 @@ export interface AttributionInput {
  */
 export function attributeToSteps(input: AttributionInput): Attribution {
   const {ladder, connected} = input
-  const finished = connected.reduce((sum, bucket) => sum + bucket.count, 0) + input.timedOut + input.otherFailures
+  const total = (buckets: readonly LatencyCount[]): number => buckets.reduce((sum, bucket) => sum + bucket.count, 0)
+  const finished = total(connected) + input.timedOut + total(input.failedEarly)
   const share = (n: number): number => (finished > 0 ? n / finished : 0)
   const fastest = connected.find((bucket) => bucket.count > 0)?.latencyMs ?? 0
   const rttAllowanceMs = Math.min(fastest, ladder.initialRtoMs * MAX_RTT_SHARE_OF_RTO)
@@ -107,10 +110,20 @@ export function attributeToSteps(input: AttributionInput): Attribution {
   const timedOut = input.timedOut > 0 ? [{atLeastRetransmits: sentBeforeTimeout, connects: input.timedOut}] : []
   expectedSynRetrans += sentBeforeTimeout * input.timedOut
 
-  const betweenConnects = between.reduce((sum, bucket) => sum + bucket.count, 0)
+  // A failure answered on step k (a RST to the k-th SYN) still cost k retransmits.
+  const failedPerStep = new Map<number, number>()
+  for (const bucket of input.failedEarly) {
+    const window = windows.find((candidate) => bucket.latencyMs >= candidate.fromMs && bucket.latencyMs <= candidate.toMs)
+    if (window) failedPerStep.set(window.retransmits, (failedPerStep.get(window.retransmits) ?? 0) + bucket.count)
+  }
+  const failedSteps = [...failedPerStep.entries()].sort(([a], [b]) => a - b).map(([retransmits, connects]) => ({retransmits, connects}))
+  for (const step of failedSteps) expectedSynRetrans += step.retransmits * step.connects
+
+  const betweenConnects = total(between)
   return {
     steps,
     timedOut,
+    failedSteps,
     betweenSteps: {connects: betweenConnects, share: share(betweenConnects), observedMedianMs: median(between)},
     expectedSynRetrans,
     expectedIsLowerBound: ambiguous && input.timedOut > 0,

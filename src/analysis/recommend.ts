@@ -127,7 +127,14 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   const read = (name: string): string => sysctls[name] ?? 'unknown'
   const warnings: string[] = []
   const recommendations: Recommendation[] = []
-  const unknownFacts = ['net.core.somaxconn', 'net.ipv4.tcp_syn_retries'].filter((name) => read(name) === 'unknown')
+  const unknownFacts = [
+    'net.core.somaxconn',
+    'net.ipv4.tcp_syn_retries',
+    'net.ipv4.tcp_syn_linear_timeouts',
+    'net.ipv4.tcp_max_syn_backlog',
+    'net.ipv4.tcp_syncookies',
+    'net.ipv4.tcp_abort_on_overflow',
+  ].filter((name) => read(name) === 'unknown')
   let unverified = unknownFacts.length > 0 || result.attribution === null
   if (unknownFacts.length > 0) warnings.push(`unverified: ${unknownFacts.join(', ')} could not be read on this machine; the advice assumes Linux defaults nowhere and states only what was measured`)
 
@@ -141,8 +148,8 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
 
   const queueTrouble = evidence.delayed > 0 || (evidence.effectiveBacklog !== null && evidence.peakQueue !== null && evidence.peakQueue > evidence.effectiveBacklog)
   const neededQueue = queueTrouble && need ? need.connects : null
-  const proposedBacklog = neededQueue === null ? null : roundUpBacklog(Math.ceil(neededQueue * HEADROOM))
-  const model =
+  const sizedBacklog = neededQueue === null ? null : roundUpBacklog(Math.ceil(neededQueue * HEADROOM))
+  let model =
     need === null
       ? 'model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting; this run gives no arrival count to size it by'
       : `model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting — here ${need.why}; ` +
@@ -153,7 +160,7 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   const acceptRate = result.lab?.acceptRate ?? null
   if (rate !== null && acceptRate !== null && acceptRate < rate) {
     const growth = rate - acceptRate
-    const example = proposedBacklog ?? 1023
+    const example = sizedBacklog ?? 1023
     notTheFix =
       `accepts (${round(acceptRate)}/s) are slower than arrivals (${round(rate)}/s) for the whole run: the queue grows by ${round(growth)} connects/s, ` +
       `so any backlog fills (${example} in ${(example / growth).toFixed(1)} s) and a bigger one only turns SYN-retransmit delays into queueing delay. ` +
@@ -164,12 +171,19 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
       'the application likely accepts slower than that. If so, a bigger backlog only turns retransmit delays into queueing delay; measure its accept rate and raise accept throughput (workers, SO_REUSEPORT, a faster accept loop)'
   }
 
+  // No queue size is proposed where a queue cannot help; everything below sizes for the proposal.
+  const proposedBacklog = notTheFix === null ? sizedBacklog : null
+  if (notTheFix !== null) model += '; it does not apply to this run: see "a bigger queue is not the fix"'
   const applyNote =
     options.applyNote ?? 'the kernel takes the backlog (capped by somaxconn) at listen() time: restart the service, or make it call listen() again, after changing either'
   const somaxconn = Number(read('net.core.somaxconn'))
   const currentBacklog = evidence.effectiveBacklog
   const backlogEvidence: string[] = []
-  if (evidence.immediate > 0) backlogEvidence.push(`${evidence.immediate} connects were admitted at once${currentBacklog === null ? '' : ` (= backlog ${currentBacklog} + 1 when the application is not accepting)`}`)
+  if (!queueTrouble) backlogEvidence.push('no connect waited for a SYN retransmit and the queue never filled')
+  if (evidence.immediate > 0) {
+    const isQueue = currentBacklog !== null && evidence.immediate === currentBacklog + 1
+    backlogEvidence.push(`${evidence.immediate} connects were admitted at once${isQueue ? ` (= backlog ${currentBacklog} + 1 when the application is not accepting)` : ''}`)
+  }
   if (evidence.peakQueue !== null) backlogEvidence.push(`peak accept queue ${evidence.peakQueue}/${currentBacklog ?? '?'}+1${currentBacklog !== null && evidence.peakQueue > currentBacklog ? ' (full)' : ''}`)
   for (const step of result.attribution?.steps ?? []) {
     if (step.retransmits > 0) backlogEvidence.push(`${step.connects} connects waited ${step.retransmits} SYN retransmit${step.retransmits === 1 ? '' : 's'} (~${(step.observedMedianMs / 1000).toFixed(2)} s)`)
@@ -178,15 +192,15 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   const overflows = result.kernel?.counterDeltas?.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 
-  if (proposedBacklog !== null && (currentBacklog === null || proposedBacklog > currentBacklog) && notTheFix === null) {
+  if (proposedBacklog !== null && (currentBacklog === null || proposedBacklog > currentBacklog)) {
     const serverLines = options.backlogLines?.(proposedBacklog)
     const lines =
       serverLines === undefined
         ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
-        : serverLines ?? [`# ${options.serverName ?? 'this server'} has no backlog setting of its own: ${options.withoutKnob ?? 'raise net.core.somaxconn and restart it'}`]
+        : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
     recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]})
   } else {
-    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence.length > 0 ? backlogEvidence : ['no connect waited for a SYN retransmit and the queue never filled'], lines: []})
+    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence, lines: []})
   }
 
   const wantedBacklog = proposedBacklog ?? currentBacklog
@@ -246,23 +260,31 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
       knob: 'net.ipv4.tcp_abort_on_overflow',
       current: '1',
       proposed: '0',
-      evidence: [`reset after connect: ${result.counts.byOutcome.reset} connects`],
+      evidence: [`reset during or right after the handshake: ${result.counts.byOutcome.reset + (result.probe?.outcomes.resetAfterConnect ?? 0)} connects`],
       lines: sysctlLines('net.ipv4.tcp_abort_on_overflow', '0', 'applies at once'),
     })
   }
 
   const portTrouble = result.counts.byOutcome.addrNotAvail
   if (portTrouble > 0) {
+    // With an RST close the client keeps no TIME_WAIT: then the range is simply smaller than the connections open at once.
+    const closedWithRst = result.plan.close === 'rst'
+    const why = closedWithRst
+      ? 'the range is smaller than the connections this client had open at once (an RST close leaves no TIME_WAIT)'
+      : `TIME_WAIT holds each closed connection's port for 60 s; tcp_tw_reuse=${read('net.ipv4.tcp_tw_reuse')}`
     recommendations.push({
       knob: 'net.ipv4.ip_local_port_range',
       current: read('net.ipv4.ip_local_port_range'),
       proposed: '1024 65535',
-      evidence: [`${portTrouble} connects failed with EADDRNOTAVAIL: this client ran out of ephemeral ports (TIME_WAIT holds them 60 s; tcp_tw_reuse=${read('net.ipv4.tcp_tw_reuse')})`],
-      lines: [...sysctlLines('net.ipv4.ip_local_port_range', '1024 65535', 'applies to new connects at once'), '# or close with RST (connstorm --close rst, the default) so the client keeps no TIME_WAIT'],
+      evidence: [`${portTrouble} connects failed with EADDRNOTAVAIL: this client ran out of ephemeral ports (${why})`],
+      lines: [
+        ...sysctlLines('net.ipv4.ip_local_port_range', '1024 65535', 'applies to new connects at once'),
+        ...(closedWithRst ? [] : ['# or close with RST (connstorm --close rst, the default) so the client keeps no TIME_WAIT']),
+      ],
     })
   }
 
-  return {model, neededQueue, proposedBacklog: notTheFix === null ? proposedBacklog : null, recommendations, notTheFix, warnings, unverified}
+  return {model, neededQueue: notTheFix === null ? neededQueue : null, proposedBacklog, recommendations, notTheFix, warnings, unverified}
 }
 
 function sysctlLines(name: string, value: string, note: string): string[] {

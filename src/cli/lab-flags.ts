@@ -14,6 +14,15 @@ export function labFlags(prefix: '' | 'lab-', defaults: {backlog: string; stall:
     [`${prefix}stall-every`]: Flags.string({summary: 'periodic stalls, like GC pauses: start one this often (with stall-for)', helpValue: '<duration>', helpGroup}),
     [`${prefix}stall-for`]: Flags.string({summary: 'length of each periodic stall (with stall-every)', helpValue: '<duration>', helpGroup}),
     [`${prefix}accept-rate`]: Flags.string({summary: 'accept at most this many connections per second', helpValue: '<per-second>', helpGroup}),
-    [`${prefix}on-accept`]: Flags.string({summary: 'what happens to an accepted connection: close (FIN), rst, hold [default: close]', helpValue: 'close|rst|hold', helpGroup}),
+    [`${prefix}on-accept`]: Flags.string({
+      summary: 'what happens to an accepted connection: close (FIN), rst, hold, echo (data back), banner (speaks first), http (answers 200) [default: close]',
+      helpValue: 'close|rst|hold|echo|banner|http',
+      helpGroup,
+    }),
+    [`${prefix}handler-delay`]: Flags.string({
+      summary: 'time spent on each accepted connection before serving it, blocking further accepts like a single-threaded server',
+      helpValue: '<duration>',
+      helpGroup,
+    }),
   } as const
 }

@@ -6,7 +6,8 @@ import {THRESHOLD_METRICS, evaluateThresholds, parseThreshold} from '../analysis
 import {ConnstormCommand} from '../cli/base-command.js'
 import {labFlags} from '../cli/lab-flags.js'
 import {InterruptedBeforeStartError, InvalidOptionError, UsageError} from '../errors.js'
-import {type RunRequest, runPlan} from '../engine/run-plan.js'
+import {type ProbeRequest, type RunRequest, runPlan} from '../engine/run-plan.js'
+import {PROBE_FORMS, checkExpect, parseProbe} from '../probe/spec.js'
 import {verifyAdvice} from '../engine/verify.js'
 import {parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
 import {assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
@@ -27,6 +28,8 @@ const DEFAULT_LAB = {backlog: 8, stallMs: 1500}
 const LAB_DEADLINE_SLACK_MS = 30_000
 
 const EXIT_ON_SIGNAL = {SIGINT: 130, SIGTERM: 143} as const
+/** Long enough for a SYN-cookie connection to be accepted after the 1, 3, 7 s SYN-ACK retransmits (KERNEL.md Q3). */
+const DEFAULT_PROBE_TIMEOUT_MS = 15_000
 /** A --threshold did not hold (k6's convention: the run itself worked, the service did not meet the bar). */
 const EXIT_THRESHOLD_FAILED = 1
 
@@ -69,6 +72,14 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       helpValue: '<key=value>',
       multiple: true,
     }),
+    probe: Flags.string({
+      summary: `after each connect: ${PROBE_FORMS}. Times the first response, which shows the accept-queue wait that connect latency hides [default: none]`,
+      helpValue: '<probe>',
+      helpGroup: 'PROBE',
+    }),
+    'probe-timeout': Flags.string({summary: 'deadline of each probe, from its connect [default: 15s]', helpValue: '<duration>', helpGroup: 'PROBE'}),
+    expect: Flags.string({summary: 'with send/banner: the reply must contain this text (else unexpectedReply)', helpValue: '<text>', helpGroup: 'PROBE'}),
+    insecure: Flags.boolean({summary: 'with tls/https: do not verify the certificate (the report says so)', helpGroup: 'PROBE'}),
     server: Flags.string({summary: `print the backlog advice in this server's syntax: ${SERVER_IDS.join(', ')}`, helpValue: '<name>', helpGroup: 'ADVICE'}),
     'accept-stall': Flags.string({
       summary: "the longest pause in your server's accept loop that you know of (GC, event loop), for the sizing model",
@@ -95,6 +106,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     const thresholds = (flags.threshold ?? []).map((expr) => parseThreshold(expr))
     const server = flags.server === undefined ? undefined : resolveServer(flags.server)
     const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
+    const probe = parseProbeFlags(flags)
     if (flags.out !== undefined) assertWritable(flags.out)
     if (args.target !== undefined) {
       const given = Object.keys(labFlagValues)
@@ -130,7 +142,15 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
     try {
-      const request: RunRequest = {plan, target, lab, isolatedNetns: insideNetns !== undefined, signal: abort.signal, tool: {name: this.config.name, version: this.config.version}}
+      const request: RunRequest = {
+        plan,
+        target,
+        lab,
+        probe,
+        isolatedNetns: insideNetns !== undefined,
+        signal: abort.signal,
+        tool: {name: this.config.name, version: this.config.version},
+      }
       let result: StormResult
       try {
         result = await runPlan(request)
@@ -160,6 +180,15 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       process.off('SIGTERM', onSigterm)
     }
   }
+}
+
+function parseProbeFlags(flags: {probe?: string; 'probe-timeout'?: string; expect?: string; insecure: boolean}): ProbeRequest {
+  const spec = parseProbe(flags.probe ?? 'none')
+  checkExpect(spec, flags.expect)
+  if (flags.insecure && spec.kind !== 'tls' && spec.kind !== 'https') throw new UsageError('--insecure: only with --probe tls or --probe https (it skips certificate verification)')
+  if (flags['probe-timeout'] !== undefined && spec.kind === 'none') throw new UsageError('--probe-timeout: only with a --probe')
+  const timeoutMs = flags['probe-timeout'] === undefined ? DEFAULT_PROBE_TIMEOUT_MS : parseDurationMs('--probe-timeout', flags['probe-timeout'])
+  return {spec, timeoutMs, insecure: flags.insecure, expect: flags.expect ?? null}
 }
 
 function resolveServer(name: string): ServerProfile {

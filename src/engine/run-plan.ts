@@ -4,6 +4,7 @@ import type {LabOptions} from '../lab/options.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
+import type {ProbeSpec} from '../probe/spec.js'
 import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
 import {runStormSession} from './session.js'
 
@@ -17,6 +18,15 @@ export interface RunRequest {
   isolatedNetns: boolean
   signal: AbortSignal
   tool: {name: string; version: string}
+  /** --probe on every connection after it connects */
+  probe?: ProbeRequest
+}
+
+export interface ProbeRequest {
+  spec: ProbeSpec
+  timeoutMs: number
+  insecure: boolean
+  expect: string | null
 }
 
 /** One storm, start to result: the lab (if any) is started first and always stopped after. */
@@ -32,7 +42,9 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
       }
     }
     const target = request.target ?? targetOfLab(lab!.listening)
-    const session = await runStormSession({plan: request.plan, target, isolatedNetns: request.isolatedNetns, signal: request.signal})
+    const {probe} = request
+    const probeConfig = probe && probe.spec.kind !== 'none' ? {spec: probe.spec, timeoutMs: probe.timeoutMs, insecure: probe.insecure, expect: probe.expect} : undefined
+    const session = await runStormSession({plan: request.plan, target, isolatedNetns: request.isolatedNetns, signal: request.signal, probe: probeConfig})
     const labReport = await lab?.stop()
     return buildResult(session.run, {
       tool: request.tool,
@@ -40,6 +52,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
       plan: request.plan,
       lab: lab && request.lab ? describeLabRun(request.lab, lab.listening, labReport ?? null) : undefined,
       kernel: session.kernel,
+      probe: probeConfig,
     })
   } finally {
     await lab?.stop()
@@ -60,6 +73,7 @@ function describeLabRun(options: LabOptions, listening: LabListening, report: {a
     stallForMs: options.stallForMs,
     acceptRate: options.acceptRate,
     onAccept: options.onAccept,
+    handlerDelayMs: options.handlerDelayMs,
     accepted: report?.accepted ?? null,
   }
 }

@@ -8,7 +8,7 @@ import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {type StormRun, runStorm, warmUp} from './storm.js'
+import {type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
 
 export interface SessionOptions {
   plan: Plan
@@ -16,6 +16,7 @@ export interface SessionOptions {
   /** true when this process runs in a network namespace connstorm made for the run (--isolate) */
   isolatedNetns: boolean
   signal?: AbortSignal
+  probe?: ProbeConfig
 }
 
 export interface StormSession {
@@ -28,7 +29,7 @@ export interface StormSession {
  * first connect and right after the last, and — when the target listens on this machine — its
  * effective backlog and accept queue sampled while the storm runs.
  */
-export async function runStormSession({plan, target, isolatedNetns, signal}: SessionOptions): Promise<StormSession> {
+export async function runStormSession({plan, target, isolatedNetns, signal, probe}: SessionOptions): Promise<StormSession> {
   // Warm-up connects go to a listener of our own; they must happen before the counters' snapshot.
   await warmUp(target.family)
   const sysctls = readStormSysctls()
@@ -42,7 +43,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal}: Ses
   }
 
   const before = readCounters()
-  const run = await runStorm(plan, target, signal)
+  const run = await runStorm(plan, target, signal, probe)
   const after = readCounters()
   const sampled = await sampler?.stop().catch(() => null)
 

@@ -5,11 +5,18 @@ import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
+import {ProbeRecorder} from '../results/probe-recorder.js'
+import {type ProbeSettings, startProbe} from '../probe/run.js'
 
 export type StopReason = 'completed' | 'deadline' | 'interrupted'
 
+/** The probe to run on every connection after it connects (host and port come from the target). */
+export type ProbeConfig = Omit<ProbeSettings, 'host' | 'port'>
+
 export interface StormRun {
   recorder: StormRecorder
+  /** null when no --probe ran */
+  probes: ProbeRecorder | null
   startedAt: Date
   durationMs: number
   /** time from the run's start to the last connect start */
@@ -50,8 +57,8 @@ const LAUNCHES_PER_TURN = 8
 const LOOP_MONITOR_RESOLUTION_MS = 5
 
 /** Runs the plan against the target; call warmUp() first, or the first connects pay for a cold process. */
-export async function runStorm(plan: Plan, target: ResolvedTarget, signal?: AbortSignal): Promise<StormRun> {
-  return new StormEngine(plan, target).run(signal)
+export async function runStorm(plan: Plan, target: ResolvedTarget, signal?: AbortSignal, probe?: ProbeConfig): Promise<StormRun> {
+  return new StormEngine(plan, target, probe).run(signal)
 }
 
 const WARM_UP_PLAN: Plan = {mode: 'burst', connects: 32, burst: 32, concurrency: 32, timeoutMs: 1000, close: 'rst', maxDurationMs: 2000}
@@ -80,6 +87,10 @@ export async function warmUp(family: 4 | 6): Promise<void> {
 
 class StormEngine {
   readonly recorder = new StormRecorder()
+  private readonly probes: ProbeRecorder | null
+  private readonly probeSettings: ProbeSettings | null
+  /** connected sockets whose probe is still running: they count against --concurrency */
+  private readonly probing = new Set<Socket>()
   private readonly held = new Set<Socket>()
   /** in-flight attempts in start order; deadlines are monotonic because every connect has the same timeout */
   private timeoutQueue: Attempt[] = []
@@ -99,7 +110,11 @@ class StormEngine {
   constructor(
     private readonly plan: Plan,
     private readonly target: ResolvedTarget,
-  ) {}
+    probe?: ProbeConfig,
+  ) {
+    this.probeSettings = probe ? {...probe, host: target.host, port: target.port} : null
+    this.probes = probe ? new ProbeRecorder() : null
+  }
 
   async run(signal?: AbortSignal): Promise<StormRun> {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
@@ -126,11 +141,15 @@ class StormEngine {
     const durationMs = performance.now() - this.runStart
     loopDelay.disable()
     const pending = this.abandonInFlight()
+    if (this.probes) this.probes.pending = this.probing.size
+    for (const socket of this.probing) socket.destroy()
+    this.probing.clear()
     const heldAtEnd = this.held.size
     for (const socket of this.held) socket.resetAndDestroy()
     this.held.clear()
     return {
       recorder: this.recorder,
+      probes: this.probes,
       startedAt,
       durationMs,
       startWindowMs: this.lastStartAt - this.runStart,
@@ -155,7 +174,7 @@ class StormEngine {
     const {plan} = this
     let now = performance.now()
     let launched = 0
-    while (this.nextIndex < plan.connects && this.inFlight < plan.concurrency && launched < LAUNCHES_PER_TURN) {
+    while (this.nextIndex < plan.connects && this.open() < plan.concurrency && launched < LAUNCHES_PER_TURN) {
       const intendedAt = this.runStart + intendedOffsetMs(plan, this.nextIndex)
       if (intendedAt > now) break
       this.launch(intendedAt, now)
@@ -164,11 +183,11 @@ class StormEngine {
       now = performance.now()
     }
     if (this.nextIndex >= plan.connects) {
-      if (this.inFlight === 0) this.completeUnlessHolding()
+      if (this.open() === 0) this.completeUnlessHolding()
       return
     }
     // Full: a completion calls pump again. Otherwise wait for the next intended start.
-    if (this.inFlight >= plan.concurrency) {
+    if (this.open() >= plan.concurrency) {
       this.waitingForSlot = true
       return
     }
@@ -205,8 +224,24 @@ class StormEngine {
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
+    if (this.probeSettings) {
+      this.probing.add(socket)
+      const {intendedAt} = attempt
+      startProbe(socket, this.probeSettings, (report) => {
+        if (!this.probing.delete(socket)) return // the run stopped and counted it as pending
+        this.probes!.record(report, intendedAt, now)
+        this.closeConnected(socket)
+        this.afterSettle()
+      })
+      return
+    }
     this.closeConnected(socket)
     this.afterSettle()
+  }
+
+  /** Connections that hold a --concurrency slot: connecting, or connected and being probed. */
+  private open(): number {
+    return this.inFlight + this.probing.size
   }
 
   onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
@@ -233,13 +268,13 @@ class StormEngine {
         this.waitingForSlot = false
         this.queuePump()
       }
-    } else if (this.inFlight === 0) {
+    } else if (this.open() === 0) {
       this.completeUnlessHolding()
     }
   }
 
   private allSettled(): boolean {
-    return this.nextIndex >= this.plan.connects && this.inFlight === 0
+    return this.nextIndex >= this.plan.connects && this.open() === 0
   }
 
   /** Every connect has finished; with --close hold the run keeps them open until --max-duration. */

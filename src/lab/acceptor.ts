@@ -24,10 +24,16 @@ const {options, control} = workerData as AcceptorData
 const held = new Set<Socket>()
 const acceptGapMs = options.acceptRate === null ? 0 : 1000 / options.acceptRate
 
+/** What the lab says first in banner mode, and answers in http mode. */
+const BANNER = 'connstorm-lab ready\r\n'
+const HTTP_RESPONSE = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n'
+
 const server: Server = createServer((socket) => {
   const acceptedAt = performance.now()
   Atomics.add(control, ACCEPTED, 1)
   socket.on('error', ignore)
+  // The application's work on this connection: nothing else is accepted meanwhile (one thread).
+  blockThread(control, options.handlerDelayMs)
   handleAccepted(socket)
   // One accept per callback (libuv), so blocking here caps the accept rate (KERNEL.md Q7).
   if (acceptGapMs > 0) blockThread(control, acceptedAt + acceptGapMs - performance.now())
@@ -44,11 +50,35 @@ function handleAccepted(socket: Socket): void {
       break
     }
     case 'hold': {
-      held.add(socket)
-      socket.once('close', () => held.delete(socket))
+      keep(socket)
+      break
+    }
+    case 'echo': {
+      keep(socket)
+      socket.on('data', (chunk) => socket.write(chunk))
+      break
+    }
+    case 'banner': {
+      keep(socket)
+      socket.write(BANNER)
+      break
+    }
+    case 'http': {
+      keep(socket)
+      let request = ''
+      socket.on('data', (chunk) => {
+        request += chunk.toString('latin1')
+        if (request.includes('\r\n\r\n')) socket.end(HTTP_RESPONSE)
+      })
       break
     }
   }
+}
+
+/** Connections the lab keeps open until the client closes them or the lab stops. */
+function keep(socket: Socket): void {
+  held.add(socket)
+  socket.once('close', () => held.delete(socket))
 }
 
 server.on('error', (error: NodeJS.ErrnoException) => {

@@ -3,7 +3,7 @@ import {isIP} from 'node:net'
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {parseCount, parseDurationMs, parseRatePerSecond} from '../plan/units.js'
 
-export const ON_ACCEPT_MODES = ['close', 'rst', 'hold'] as const
+export const ON_ACCEPT_MODES = ['close', 'rst', 'hold', 'echo', 'banner', 'http'] as const
 export type OnAccept = (typeof ON_ACCEPT_MODES)[number]
 
 /** How the misbehaving target behaves; every field is a stated input that the report repeats. */
@@ -19,6 +19,8 @@ export interface LabOptions {
   /** at most this many accept()s per second */
   acceptRate: number | null
   onAccept: OnAccept
+  /** time the application spends on each connection, blocking further accepts (KERNEL.md Q7) */
+  handlerDelayMs: number
   /** the lab always exits by itself after this long */
   maxDurationMs: number
 }
@@ -33,6 +35,7 @@ export interface LabFlags {
   'stall-for'?: string
   'accept-rate'?: string
   'on-accept'?: string
+  'handler-delay'?: string
   'max-duration'?: string
 }
 
@@ -66,11 +69,12 @@ export function parseLabOptions(
   if (!(ON_ACCEPT_MODES as readonly string[]).includes(onAccept)) {
     throw new InvalidOptionError(name('on-accept'), onAccept, ON_ACCEPT_MODES.join(', '))
   }
+  const handlerDelayMs = flags['handler-delay'] === undefined ? 0 : parseDurationMs(name('handler-delay'), flags['handler-delay'], {allowZero: true})
   const maxDurationMs =
     flags['max-duration'] === undefined
       ? (defaults.maxDurationMs ?? LAB_DEFAULTS.maxDurationMs)
       : parseDurationMs(name('max-duration'), flags['max-duration'])
-  return {host, port, backlog, stallMs, stallEveryMs, stallForMs, acceptRate, onAccept: onAccept as OnAccept, maxDurationMs}
+  return {host, port, backlog, stallMs, stallEveryMs, stallForMs, acceptRate, onAccept: onAccept as OnAccept, handlerDelayMs, maxDurationMs}
 }
 
 function parseBacklog(flag: string, text: string | undefined, fallback: number): number {
@@ -90,6 +94,7 @@ export function labArguments(options: LabOptions): string[] {
     args.push('--stall-every', `${plain(options.stallEveryMs)}ms`, '--stall-for', `${plain(options.stallForMs)}ms`)
   }
   if (options.acceptRate !== null) args.push('--accept-rate', plain(options.acceptRate))
+  if (options.handlerDelayMs > 0) args.push('--handler-delay', `${plain(options.handlerDelayMs)}ms`)
   return args
 }
 
@@ -98,7 +103,7 @@ function plain(value: number): string {
   return value.toLocaleString('en-US', {useGrouping: false, maximumFractionDigits: 20})
 }
 
-export const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept'] as const
+export const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept', 'handler-delay'] as const
 
 /** The lab flags given to `storm` with their "lab-" prefix, unprefixed for parseLabOptions. */
 export function pickPrefixedLabFlags(flags: Record<string, unknown>): LabFlags {

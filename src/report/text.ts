@@ -6,6 +6,7 @@ import type {StormResult} from '../results/result.js'
 import {stepWindows} from '../analysis/attribution.js'
 import {renderAttribution, renderKernel, renderVerdict} from './diagnosis-text.js'
 import {renderLatencyChart} from './latency-chart.js'
+import {renderProbe} from './probe-text.js'
 
 /** Warn when the tool's own event loop lagged this much: its latencies then include our delay. */
 const SELF_DELAY_WARNING_US = 10_000
@@ -44,9 +45,12 @@ export function renderTextReport(result: StormResult): string {
     lines.push('', 'connect latency from actual start (4 log buckets per octave; count, cumulative %; k = SYN retransmits)', ...chart, '')
   }
   if (result.kernel) lines.push(...renderAttribution(result), '')
+  lines.push(...renderProbe(result))
   lines.push(...renderKernel(result))
   lines.push(`self      ${describeSelf(result)}`)
-  const verdict = renderVerdict(result, counts.connected + counts.failed)
+  const verdict = [renderVerdict(result, counts.connected + counts.failed), result.afterConnect?.sentence ? `after connect: ${result.afterConnect.sentence}` : null]
+    .filter((part) => part !== null)
+    .join('; ')
   if (verdict) lines.push(`verdict   ${verdict}`)
   lines.push(...warnings(result))
   return lines.join('\n')
@@ -76,6 +80,7 @@ function describeLab(lab: NonNullable<StormResult['lab']>): string {
   if (lab.stallMs > 0) parts.push(`accepts nothing for the first ${formatMs(lab.stallMs)}`)
   if (lab.stallEveryMs !== null && lab.stallForMs !== null) parts.push(`stalls ${formatMs(lab.stallForMs)} every ${formatMs(lab.stallEveryMs)}`)
   if (lab.acceptRate !== null) parts.push(`≤ ${lab.acceptRate} accepts/s`)
+  if (lab.handlerDelayMs > 0) parts.push(`spends ${formatMs(lab.handlerDelayMs)} on each connection`)
   parts.push(`on accept: ${lab.onAccept}`)
   if (lab.accepted !== null) parts.push(`accepted ${lab.accepted}`)
   return parts.join('; ')

@@ -16,6 +16,8 @@ export class StormRecorder {
   readonly fromActual = newLatencyHistogram()
   /** time from actual start to a failure (refused, reset, timeout …) */
   readonly failedFromActual = newLatencyHistogram()
+  /** the same for failures other than timeouts: their time places them on the SYN ladder */
+  readonly failedEarlyFromActual = newLatencyHistogram()
   /** how far behind its intended start each connect actually started */
   readonly startLag = newLatencyHistogram()
   readonly byOutcome = emptyOutcomeCounts()
@@ -41,6 +43,7 @@ export class StormRecorder {
   recordFailure(outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
     this.byOutcome[outcome]++
     recordMicros(this.failedFromActual, fromActualUs)
+    if (outcome !== 'timeout') recordMicros(this.failedEarlyFromActual, fromActualUs)
     if (outcome === 'other') this.otherErrnos[errno ?? 'unknown'] = (this.otherErrnos[errno ?? 'unknown'] ?? 0) + 1
     if (errno === 'ETIMEDOUT') this.kernelTimeouts++
   }

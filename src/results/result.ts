@@ -5,6 +5,9 @@ import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
 import type {StopReason, StormRun} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
+import {type AfterConnectVerdict, explainAfterConnect} from '../analysis/accept-wait.js'
+import type {ProbeOutcome} from '../probe/run.js'
+import {type ProbeSpec, describeProbe} from '../probe/spec.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Histogram, type LatencySummary, encodeHistogram, recordedValues, summarize} from './histogram.js'
@@ -23,6 +26,7 @@ export interface LabInfo {
   stallForMs: number | null
   acceptRate: number | null
   onAccept: string
+  handlerDelayMs: number
   /** connections the lab accept()ed, from its own exit report (null if it did not report) */
   accepted: number | null
 }
@@ -61,7 +65,7 @@ export interface StormResult {
     kernelTimeouts: number
   }
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
-  histograms: {fromIntended: string; fromActual: string; failedFromActual: string}
+  histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
   self: {
     /** null when the run was too short for a sample */
     eventLoopDelayUs: {p50: number; p99: number; max: number} | null
@@ -83,6 +87,12 @@ export interface StormResult {
   attribution: Attribution | null
   /** what the kernel showed; null when the storm ran without looking (e.g. another OS) */
   kernel: (KernelObservation & {corroborated: boolean | null; corroboration: Corroboration | null}) | null
+  /** --probe: what happened on each connection after it connected */
+  probe?: ProbeResult
+  /** --probe: connects admitted by the kernel but answered ≥ 200 ms later */
+  acceptWait?: {admittedNotAccepted: number; delayUs: {p50: number; p99: number; max: number}}
+  /** which mechanism explains what happened after the SYN got through: accept wait, resets … */
+  afterConnect?: AfterConnectVerdict
   /** sizing advice (src/analysis/recommend.ts), as printed at the end of the run */
   recommendations?: Recommendation[]
   advice?: Omit<Advice, 'recommendations'> & {inputs: AdviceInputs}
@@ -90,6 +100,22 @@ export interface StormResult {
   verification?: Verification
   /** --threshold: each expression, whether it held, and the measured value */
   thresholds?: ThresholdOutcome[]
+}
+
+export interface ProbeResult {
+  kind: ProbeSpec['kind']
+  description: string
+  timeoutMs: number
+  /** certificate verification was off: said loudly in the report */
+  insecure: boolean
+  expect: string | null
+  outcomes: Record<ProbeOutcome, number>
+  httpStatus: Record<string, number>
+  errorCodes: Record<string, number>
+  pending: number
+  latencyUs: {firstByte: LatencySummary; tlsHandshake: LatencySummary; httpHeaders: LatencySummary; responseAfterConnect: LatencySummary}
+  /** HdrHistogram compressed base64, µs; firstByte, tlsHandshake and httpHeaders from the intended start */
+  histograms: {firstByteUs: string; tlsHandshakeUs: string; httpHeadersUs: string; responseAfterConnectUs: string}
 }
 
 /** What the advice was computed with, so that `analyze` can compute it again. */
@@ -100,6 +126,7 @@ export interface AdviceInputs {
 
 export interface ResultContext {
   tool: {name: string; version: string}
+  probe?: {spec: ProbeSpec; timeoutMs: number; insecure: boolean; expect: string | null}
   target: ResolvedTarget
   plan: Plan
   lab?: LabInfo
@@ -154,6 +181,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       fromIntended: encodeHistogram(recorder.fromIntended),
       fromActual: encodeHistogram(recorder.fromActual),
       failedFromActual: encodeHistogram(recorder.failedFromActual),
+      failedEarlyFromActual: encodeHistogram(recorder.failedEarlyFromActual),
     },
     self: {
       eventLoopDelayUs: run.eventLoopDelayUs,
@@ -168,6 +196,55 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
     stopReason: run.stopReason,
     heldAtEnd: run.heldAtEnd,
     ...diagnose(run, plan, context.kernel),
+    ...probeSection(run, context),
+  }
+}
+
+function probeSection(run: StormRun, context: ResultContext): Pick<StormResult, 'probe' | 'acceptWait' | 'afterConnect'> {
+  const probes = context.probe ? run.probes : null
+  const kernel = context.kernel
+  const deltas = kernel?.counterDeltas ?? null
+  // The server's counters are only the listener's when it is in our namespace (a local target).
+  const counters =
+    deltas && kernel?.listener
+      ? {listenOverflows: deltas.TcpExtListenOverflows ?? 0, syncookiesRecv: deltas.TcpExtSyncookiesRecv ?? 0, reqQFullDoCookies: deltas.TcpExtTCPReqQFullDoCookies ?? 0}
+      : null
+  const afterConnect = explainAfterConnect({
+    admittedNotAccepted: probes?.admittedNotAccepted ?? 0,
+    resetAfterConnect: probes?.outcomes.resetAfterConnect ?? 0,
+    handshakeResets: run.recorder.byOutcome.reset,
+    probeTimeouts: probes?.outcomes.probeTimeout ?? 0,
+    counters,
+    abortOnOverflow: kernel?.sysctls['net.ipv4.tcp_abort_on_overflow'] ?? 'unknown',
+  })
+  if (!probes || !context.probe) return {afterConnect}
+  const wait = summarize(probes.acceptWait)
+  return {
+    afterConnect,
+    probe: {
+      kind: context.probe.spec.kind,
+      description: describeProbe(context.probe.spec),
+      timeoutMs: context.probe.timeoutMs,
+      insecure: context.probe.insecure,
+      expect: context.probe.expect,
+      outcomes: {...probes.outcomes},
+      httpStatus: {...probes.httpStatus},
+      errorCodes: {...probes.errorCodes},
+      pending: probes.pending,
+      latencyUs: {
+        firstByte: summarize(probes.firstByte),
+        tlsHandshake: summarize(probes.tlsHandshake),
+        httpHeaders: summarize(probes.httpHeaders),
+        responseAfterConnect: summarize(probes.responseAfterConnect),
+      },
+      histograms: {
+        firstByteUs: encodeHistogram(probes.firstByte),
+        tlsHandshakeUs: encodeHistogram(probes.tlsHandshake),
+        httpHeadersUs: encodeHistogram(probes.httpHeaders),
+        responseAfterConnectUs: encodeHistogram(probes.responseAfterConnect),
+      },
+    },
+    acceptWait: {admittedNotAccepted: probes.admittedNotAccepted, delayUs: {p50: wait.p50, p99: wait.p99, max: wait.max}},
   }
 }
 
@@ -179,7 +256,13 @@ function diagnose(run: StormRun, plan: Plan, kernel: KernelObservation | undefin
   const timedOut = recorder.byOutcome.timeout
   const withoutSyn = recorder.byOutcome.addrNotAvail + recorder.byOutcome.fileLimit
   const otherFailures = recorder.finished - recorder.byOutcome.connected - timedOut
-  const attribution = attributeToSteps({ladder, connected: latenciesMs(recorder.fromActual), timedOut, timeoutMs: plan.timeoutMs, otherFailures})
+  const attribution = attributeToSteps({
+    ladder,
+    connected: latenciesMs(recorder.fromActual),
+    timedOut,
+    timeoutMs: plan.timeoutMs,
+    failedEarly: latenciesMs(recorder.failedEarlyFromActual),
+  })
   const corroboration = corroborate(attribution, kernel, {attempted: recorder.attempted, pending: run.pending, timedOut, otherFailures, withoutSyn})
   return {
     ladder: {

@@ -71,7 +71,7 @@ describe('stopping early: Ctrl-C and the hard deadline', () => {
     expect(result).toMatchObject({partial: true, stopReason: 'deadline'})
     expect(result.counts).toMatchObject({connected: 2, pending: 8})
     expect(result.durationMs).toBeGreaterThanOrEqual(1500)
-    expect(result.durationMs).toBeLessThan(2500)
+    expect(result.durationMs).toBeLessThan(3000) // the deadline timer, plus a loaded machine's lateness
   })
 })
 

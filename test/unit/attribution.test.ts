@@ -12,7 +12,7 @@ function latencies(...pairs: [number, number][]): LatencyCount[] {
 
 describe('attributeToSteps', () => {
   it('puts B+1 immediate connects on step 0 and a wave at ~3.07 s on step 3 (KERNEL.md: lab backlog 16, stall 2.5 s)', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 17], [3072, 83]), timedOut: 0, timeoutMs: 15_000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 17], [3072, 83]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
     expect(result.steps).toEqual([
       {retransmits: 0, atMs: 0, connects: 17, share: 0.17, observedMedianMs: 0.3},
       {retransmits: 3, atMs: 3000, connects: 83, share: 0.83, observedMedianMs: 3072},
@@ -23,24 +23,24 @@ describe('attributeToSteps', () => {
 
   it('reads the same latency as a different step on the classic ladder: 7.24 s is k=3 there, k=6 with linear timeouts', () => {
     const connected = latencies([7240, 10])
-    expect(attributeToSteps({ladder: classic, connected, timedOut: 0, timeoutMs: 15_000, otherFailures: 0}).steps[0]!.retransmits).toBe(3)
-    expect(attributeToSteps({ladder: defaults, connected, timedOut: 0, timeoutMs: 15_000, otherFailures: 0}).steps[0]!.retransmits).toBe(6)
+    expect(attributeToSteps({ladder: classic, connected, timedOut: 0, timeoutMs: 15_000, failedEarly: []}).steps[0]!.retransmits).toBe(3)
+    expect(attributeToSteps({ladder: defaults, connected, timedOut: 0, timeoutMs: 15_000, failedEarly: []}).steps[0]!.retransmits).toBe(6)
   })
 
   it('accepts the late drift measured on long steps (68.45 s for the 67 s step) but not a connect half-way between steps', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 1], [68_450, 2], [1500, 3], [50_000, 1]), timedOut: 0, timeoutMs: 140_000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 1], [68_450, 2], [1500, 3], [50_000, 1]), timedOut: 0, timeoutMs: 140_000, failedEarly: []})
     expect(result.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, 1], [10, 2]])
     expect(result.betweenSteps).toEqual({connects: 4, share: 4 / 7, observedMedianMs: 1500})
   })
 
   it('reports slow connects that are not SYN loss (a 400 ms connect on loopback) as between steps', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([0.1, 5], [400, 5]), timedOut: 0, timeoutMs: 15_000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.1, 5], [400, 5]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
     expect(result.steps).toHaveLength(1)
     expect(result.betweenSteps.connects).toBe(5)
   })
 
   it('says timed-out connects needed at least as many retransmits as surely left before the timeout: 6 within 8 s', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 2]), timedOut: 8, timeoutMs: 8000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 2]), timedOut: 8, timeoutMs: 8000, failedEarly: []})
     expect(result.timedOut).toEqual([{atLeastRetransmits: 6, connects: 8}])
     expect(result.expectedSynRetrans).toBe(48)
     expect(result.expectedIsLowerBound).toBe(false)
@@ -48,18 +48,26 @@ describe('attributeToSteps', () => {
 
   it('flags the count as a lower bound when the timeout falls where a retransmit may or may not have left', () => {
     // The 2 s retransmit leaves at ~2.05 s: a 2 s timeout may or may not have seen it.
-    const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 3, timeoutMs: 2000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 3, timeoutMs: 2000, failedEarly: []})
     expect(result.timedOut).toEqual([{atLeastRetransmits: 1, connects: 3}])
     expect(result.expectedIsLowerBound).toBe(true)
   })
 
-  it('counts refused connects in the shares but never on a step', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 5]), timedOut: 0, timeoutMs: 15_000, otherFailures: 5})
+  it('counts refused connects in the shares, and never among the connected steps', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 5]), timedOut: 0, timeoutMs: 15_000, failedEarly: latencies([0.1, 5])})
     expect(result.steps).toEqual([{retransmits: 0, atMs: 0, connects: 5, share: 0.5, observedMedianMs: 0.2}])
+    expect(result.failedSteps).toEqual([{retransmits: 0, connects: 5}])
+    expect(result.expectedSynRetrans).toBe(0)
+  })
+
+  it('charges the retransmits of connects reset on a later step (abort_on_overflow RST to the 3rd SYN)', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 5]), timedOut: 0, timeoutMs: 15_000, failedEarly: latencies([3060, 12])})
+    expect(result.failedSteps).toEqual([{retransmits: 3, connects: 12}])
+    expect(result.expectedSynRetrans).toBe(36)
   })
 
   it('allows the round trip of a distant target: a 200 ms RTT puts a 1.23 s connect on step 1', () => {
-    const result = attributeToSteps({ladder: defaults, connected: latencies([200, 3], [1230, 4]), timedOut: 0, timeoutMs: 15_000, otherFailures: 0})
+    const result = attributeToSteps({ladder: defaults, connected: latencies([200, 3], [1230, 4]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
     expect(result.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, 3], [1, 4]])
   })
 })

@@ -52,6 +52,7 @@ const DEFAULT_OPTIONS: LabOptions = {
   stallForMs: null,
   acceptRate: null,
   onAccept: 'close',
+  handlerDelayMs: 0,
   maxDurationMs: 600_000,
 }
 
@@ -81,6 +82,7 @@ describe('parseLabOptions', () => {
       'stall-for': '300ms',
       'accept-rate': '2.5k',
       'on-accept': 'hold',
+      'handler-delay': '200ms',
       'max-duration': '30s',
     })
     expect(options).toStrictEqual({
@@ -92,6 +94,7 @@ describe('parseLabOptions', () => {
       stallForMs: 300,
       acceptRate: 2500,
       onAccept: 'hold',
+      handlerDelayMs: 200,
       maxDurationMs: 30_000,
     })
   })
@@ -118,7 +121,7 @@ describe('parseLabOptions', () => {
 
     it('lists the on-accept modes when given an unknown one', () => {
       const error = expectInvalidOption(() => parseLabOptions({'on-accept': 'drop'}, prefix), `${prefix}on-accept`, 'drop')
-      expect(error.accepted).toBe('close, rst, hold')
+      expect(error.accepted).toBe('close, rst, hold, echo, banner, http')
     })
 
     it('refuses backlog 0 with a UsageError explaining that Node would silently listen with 511', () => {

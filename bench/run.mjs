@@ -1,0 +1,882 @@
+#!/usr/bin/env node
+// bench/run.mjs — `npm run bench`: connstorm against the native baseline (../shared/baseline), side
+// by side in one run, on loopback only. A benchmark, not a test: it prints figures and PASS/MISS
+// against issue 7's targets and exits 0 unless the bench itself could not run.
+//
+//   node bench/run.mjs                 full: every figure the median of 3 runs (BENCH_RUNS=N to change)
+//   BENCH_QUICK=1 node bench/run.mjs   1 run each, small N, < 2 min
+//
+// See bench/README.md for what each row measures and how.
+
+import {spawn, spawnSync} from 'node:child_process'
+import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import net from 'node:net'
+import {availableParallelism} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {formatProfileSummary, summarizeCpuProfile} from './profile.mjs'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const BENCH_DIR = path.join(ROOT, '.bench')
+const BASELINE_DIR = path.resolve(ROOT, '..', 'shared', 'baseline')
+const RUN_JS = path.join(ROOT, 'bin', 'run.js')
+const NAIVE_JS = path.join(ROOT, 'bench', 'naive.mjs')
+const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
+const HOST = '127.0.0.1'
+
+const QUICK = process.env.BENCH_QUICK === '1'
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS) || (QUICK ? 1 : 3))
+const CORES = availableParallelism()
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).stdout) || 100
+
+const SIZE = QUICK
+  ? {closedN: 15_000, pacedSecs: 2, rssN: 200_000, heldN: 10_000, profN: 20_000}
+  : {closedN: 60_000, pacedSecs: 5, rssN: 2_000_000, heldN: 50_000, profN: 60_000}
+const CLOSED_KS = [1, 64, 1000]
+const PACED_RATES = [5000, 20_000]
+const PACED_K = 1000
+/** the whole bench never outlives this; the target runs under `timeout` with it too */
+const BENCH_LIMIT_S = QUICK ? 300 : 3600
+
+const TARGETS = {
+  k64: 0.65,
+  workers: 0.6,
+  pacedAccuracy: 0.01,
+  lateStartP99Us: 1000,
+  p50OverheadUs: 20,
+  rss2mMb: 150,
+  rssGrowthMb: 10,
+  rssHeldMb: 600,
+}
+
+// ---------------------------------------------------------------- processes, always cleaned up
+
+/** process groups we started (each child is spawned detached: its pid is its group id) */
+const live = new Map()
+
+function killGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+function killAllNow() {
+  for (const pid of live.keys()) killGroup(pid, 'SIGKILL')
+  live.clear()
+}
+
+process.on('exit', killAllNow)
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping every process this bench started`)
+    killAllNow()
+    process.exit(code)
+  })
+}
+const benchDeadline = setTimeout(() => {
+  log(`bench: over its own limit of ${BENCH_LIMIT_S} s, stopping`)
+  killAllNow()
+  process.exit(1)
+}, BENCH_LIMIT_S * 1000)
+benchDeadline.unref()
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function log(line) {
+  process.stderr.write(`${line}\n`)
+}
+
+function readProc(file) {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return null
+  }
+}
+
+/** utime/stime in ticks of every thread of pid */
+function threadTicks(pid) {
+  const out = new Map()
+  let tids
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    const stat = readProc(`/proc/${pid}/task/${tid}/stat`)
+    if (!stat) continue
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    out.set(Number(tid), {user: Number(fields[11]), sys: Number(fields[12])})
+  }
+  return out
+}
+
+function machineCpu() {
+  const line = readProc('/proc/stat')?.split('\n')[0]
+  if (!line?.startsWith('cpu ')) return null
+  const v = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0)
+  const idle = v[3] + (v[4] ?? 0)
+  return {total, busy: total - idle}
+}
+
+function statusKb(pid, key) {
+  const status = readProc(`/proc/${pid}/status`)
+  const match = status?.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))
+  return match ? Number(match[1]) : null
+}
+
+/**
+ * Runs cmd under /usr/bin/time (when present) in its own process group, bounded by timeoutMs (then
+ * SIGTERM, SIGKILL 3 s later, to the group). With poll, samples the measured process's RSS, peak
+ * RSS (VmHWM) and per-thread CPU every pollMs.
+ */
+async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) {
+  mkdirSync(BENCH_DIR, {recursive: true})
+  const timeFile = TIME_BIN ? path.join(BENCH_DIR, `time-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`) : null
+  const argv = TIME_BIN ? [TIME_BIN, '-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : [cmd, ...args]
+  const started = performance.now()
+  const cpu0 = machineCpu()
+  const child = spawn(argv[0], argv.slice(1), {cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+  live.set(child.pid, cmd)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
+  child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+  let timedOut = false
+  let killTimer
+  const timer = setTimeout(() => {
+    timedOut = true
+    killGroup(child.pid, 'SIGTERM')
+    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000)
+  }, timeoutMs)
+
+  const samples = [] // [ms since start, VmRSS kB]
+  let hwmKb = 0
+  const ticks = new Map()
+  let measuredPid = TIME_BIN ? null : child.pid
+  let poller
+  if (poll) {
+    poller = setInterval(() => {
+      if (measuredPid === null) {
+        const children = readProc(`/proc/${child.pid}/task/${child.pid}/children`)
+        const first = children?.trim().split(/\s+/)[0]
+        if (first) measuredPid = Number(first)
+        else return
+      }
+      const rss = statusKb(measuredPid, 'VmRSS')
+      const hwm = statusKb(measuredPid, 'VmHWM')
+      if (rss !== null) samples.push([performance.now() - started, rss])
+      if (hwm !== null) hwmKb = Math.max(hwmKb, hwm)
+      // Keep every thread ever seen: a worker thread (the queue sampler) ends before the process does.
+      for (const [tid, t] of threadTicks(measuredPid)) ticks.set(tid, t)
+    }, pollMs)
+  }
+
+  const {code, signal} = await new Promise((resolve) => child.on('close', (code, signal) => resolve({code, signal})))
+  clearTimeout(timer)
+  clearTimeout(killTimer)
+  clearInterval(poller)
+  live.delete(child.pid)
+  const wallMs = performance.now() - started
+  const cpu1 = machineCpu()
+  // whole machine, in % of one core (200 = both cores of a 2-core machine busy), softirq included
+  const machineBusy = cpu0 && cpu1 && cpu1.total > cpu0.total ? (CORES * 100 * (cpu1.busy - cpu0.busy)) / (cpu1.total - cpu0.total) : null
+
+  let time = null
+  if (timeFile) {
+    const text = readProc(timeFile)
+    rmSync(timeFile, {force: true})
+    const last = text?.trim().split('\n').pop()?.trim().split(/\s+/).map(Number)
+    if (last && last.length === 4 && last.every(Number.isFinite)) time = {elapsed: last[0], user: last[1], sys: last[2], maxRssKb: last[3]}
+  }
+  // /usr/bin/time reports the child's exit status as its own
+  return {code, signal, stdout, stderr, timedOut, wallMs, time, samples, hwmKb, ticks, measuredPid, machineBusy}
+}
+
+// ---------------------------------------------------------------- target
+
+async function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = net.createServer()
+    server.once('error', () => resolve(false))
+    server.listen({host: HOST, port, exclusive: true}, () => server.close(() => resolve(true)))
+  })
+}
+
+/** A free port below the ephemeral range (32768–60999 here), so no connect can be handed it as a source port. */
+async function freePort() {
+  for (let i = 0; i < 50; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (await portIsFree(port)) return port
+  }
+  throw new Error('no free port found in 20000–31999')
+}
+
+async function startTarget(mode) {
+  const bin = path.join(BENCH_DIR, 'target')
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort()
+    // `timeout` bounds the target even if this bench is killed with SIGKILL.
+    const child = spawn('timeout', ['-s', 'TERM', String(BENCH_LIMIT_S), bin, '-m', mode, '-p', String(port)], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    live.set(child.pid, 'target')
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
+    child.stdout.resume()
+    const exited = new Promise((resolve) => child.on('close', () => resolve(true)))
+    const ready = await Promise.race([
+      (async () => {
+        for (let i = 0; i < 100; i++) {
+          if (stderr.includes('listening')) return true
+          await sleep(30)
+        }
+        return false
+      })(),
+      exited.then(() => false),
+    ])
+    if (ready) {
+      const pid = Number(stderr.match(/pid=(\d+)/)?.[1]) || null
+      return {port, mode, child, pid, exited}
+    }
+    killGroup(child.pid, 'SIGKILL')
+    live.delete(child.pid)
+    log(`target (${mode}) did not start on ${port}: ${stderr.trim() || 'no output'}; retrying`)
+  }
+  throw new Error(`cannot start ${bin} -m ${mode}`)
+}
+
+async function stopTarget(target) {
+  if (!target) return
+  killGroup(target.child.pid, 'SIGTERM')
+  const gone = await Promise.race([target.exited, sleep(3000).then(() => false)])
+  if (!gone) killGroup(target.child.pid, 'SIGKILL')
+  live.delete(target.child.pid)
+}
+
+// ---------------------------------------------------------------- the two clients
+
+function parseKv(line) {
+  const out = {}
+  for (const m of line.matchAll(/(\w+)=(-?[\d.]+)/g)) out[m[1]] = Number(m[2])
+  return out
+}
+
+async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
+  const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-d', String(maxSecs)]
+  if (rate > 0) args.push('-r', String(rate))
+  const r = await runProc(path.join(BENCH_DIR, 'cstorm'), args, {timeoutMs: (maxSecs + 30) * 1000})
+  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
+  if (r.timedOut || !line) throw new Error(`cstorm ${args.join(' ')} failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
+  const kv = parseKv(line)
+  return {
+    rate: kv.rate,
+    connects: kv.connects,
+    errors: kv.errors,
+    secs: kv.secs,
+    p50: kv.p50_us,
+    p99: kv.p99_us,
+    cpuUsPerConnect: kv.connects ? ((kv.cpu_user + kv.cpu_sys) * 1e6) / kv.connects : null,
+    userUsPerConnect: kv.connects ? (kv.cpu_user * 1e6) / kv.connects : null,
+    sysUsPerConnect: kv.connects ? (kv.cpu_sys * 1e6) / kv.connects : null,
+    maxRssMb: r.time ? r.time.maxRssKb / 1024 : null,
+    busy: r.machineBusy,
+  }
+}
+
+async function naive(port, {n, k, maxSecs = 60}) {
+  const args = [NAIVE_JS, '--host', HOST, '--port', String(port), '-n', String(n), '-k', String(k), '--max-seconds', String(maxSecs)]
+  const r = await runProc(process.execPath, args, {timeoutMs: (maxSecs + 30) * 1000})
+  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
+  if (r.timedOut || !line) throw new Error(`naive client failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
+  const kv = parseKv(line)
+  return {rate: kv.rate, connects: kv.connects, cpuUsPerConnect: kv.connects ? ((kv.cpu_user + kv.cpu_sys) * 1e6) / kv.connects : null}
+}
+
+let connstormCpuBase = null
+
+/**
+ * One `connstorm storm … --json` run: the JSON result plus process figures. Retries when another
+ * engineer's rebuild of dist/ makes oclif miss the command for a moment.
+ */
+async function connstorm(port, flags, {timeoutMs, nodeFlags = [], poll = true, pollMs = 100} = {}) {
+  const args = [...nodeFlags, RUN_JS, 'storm', `${HOST}:${port}`, ...flags, '--json']
+  for (let attempt = 1; ; attempt++) {
+    const r = await runProc(process.execPath, args, {timeoutMs, poll, pollMs})
+    const text = `${r.stderr}\n${r.stdout}`
+    if (/command storm\S* not found|Cannot find module|ERR_MODULE_NOT_FOUND/i.test(text) && attempt < 6) {
+      log(`  (connstorm not runnable right now — dist/ being rebuilt? — retrying in 3 s)`)
+      await sleep(3000)
+      continue
+    }
+    if (r.timedOut) throw new Error(`connstorm ${flags.join(' ')} timed out after ${timeoutMs} ms`)
+    let json
+    try {
+      json = JSON.parse(r.stdout)
+    } catch {
+      throw new Error(`connstorm ${flags.join(' ')} exited ${r.code} without a JSON result: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
+    }
+    return withProcessFigures(json, r)
+  }
+}
+
+function withProcessFigures(json, r) {
+  const connected = json.counts?.connected ?? 0
+  const durationS = (json.durationMs ?? 0) / 1000
+  // Per-thread CPU from the last /proc poll (≤ 100 ms before exit): the main thread is tid = pid.
+  let mainTicks = null
+  let otherTicks = 0
+  let busiestOther = null
+  for (const [tid, t] of r.ticks) {
+    if (tid === r.measuredPid) mainTicks = t
+    else {
+      otherTicks += t.user + t.sys
+      if (!busiestOther || t.user + t.sys > busiestOther.user + busiestOther.sys) busiestOther = t
+    }
+  }
+  const tickUs = 1e6 / CLK_TCK
+  return {
+    json,
+    connected,
+    durationS,
+    rate: durationS > 0 ? connected / durationS : 0,
+    loopP99: json.self?.eventLoopDelayUs?.p99 ?? null,
+    process: {
+      wallS: r.wallMs / 1000,
+      busy: r.machineBusy,
+      userS: r.time?.user ?? null,
+      sysS: r.time?.sys ?? null,
+      maxRssMb: r.time ? r.time.maxRssKb / 1024 : r.hwmKb ? r.hwmKb / 1024 : null,
+      polledHwmMb: r.hwmKb ? r.hwmKb / 1024 : null,
+      samples: r.samples,
+      mainUserS: mainTicks ? (mainTicks.user * tickUs) / 1e6 : null,
+      mainSysS: mainTicks ? (mainTicks.sys * tickUs) / 1e6 : null,
+      otherS: (otherTicks * tickUs) / 1e6,
+      busiestOtherS: busiestOther ? ((busiestOther.user + busiestOther.sys) * tickUs) / 1e6 : null,
+      busiestOtherSysS: busiestOther ? (busiestOther.sys * tickUs) / 1e6 : null,
+    },
+  }
+}
+
+/** CPU per connect net of start-up: (run − a 100-connect run) / (connects − 100). */
+function cpuPerConnect(run) {
+  const p = run.process
+  const b = connstormCpuBase
+  if (p.userS === null || !b || run.connected <= b.connected) return null
+  const n = run.connected - b.connected
+  const per = (x, y) => (x === null || y === null ? null : (Math.max(0, x - y) * 1e6) / n)
+  return {
+    total: per(p.userS + p.sysS, b.userS + b.sysS),
+    user: per(p.userS, b.userS),
+    sys: per(p.sysS, b.sysS),
+    mainUser: per(p.mainUserS, b.mainUserS),
+    mainSys: per(p.mainSysS, b.mainSysS),
+    busiestOther: per(p.busiestOtherS, b.busiestOtherS),
+    otherThreads: per(p.otherS, b.otherS),
+  }
+}
+
+// ---------------------------------------------------------------- statistics and formatting
+
+function median(xs) {
+  const v = xs.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return null
+  const mid = Math.floor(v.length / 2)
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+}
+
+function stats(xs) {
+  const v = xs.filter((x) => x !== null && Number.isFinite(x))
+  if (v.length === 0) return null
+  return {median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length}
+}
+
+const fmtInt = (x) => Math.round(x).toLocaleString('en-US')
+/** whole-machine CPU during a run, of CORES × 100 */
+const busy = (x) => (x === null || x === undefined ? '?' : `${Math.round(x)}/${CORES * 100}`)
+const fmt = {
+  rate: (x) => `${fmtInt(x)}/s`,
+  ratio: (x) => `${x.toFixed(2)}×`,
+  frac: (x) => `${(100 * x).toFixed(2)} %`,
+  us: (x) => `${fmtInt(x)} µs`,
+  dus: (x) => `${x >= 0 ? '+' : ''}${fmtInt(x)} µs`,
+  mb: (x) => `${x.toFixed(0)} MB`,
+  dmb: (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MB`,
+  n: (x) => fmtInt(x),
+}
+
+function cell(s, f) {
+  if (!s) return '—'
+  if (s.n === 1 || s.min === s.max) return f(s.median)
+  return `${f(s.median)} [${f(s.min)}–${f(s.max)}]`
+}
+
+// ---------------------------------------------------------------- the measurements
+
+const rows = [] // {metric, native, connstorm, vs, target, result, loop}
+const cpuRows = []
+const notes = []
+
+function addRow(metric, {native = '—', connstorm = '—', vs = '—', target = '—', result = 'info', loop = '—'}) {
+  rows.push({metric, native, connstorm, vs, target, result, loop})
+}
+
+/** A section that fails (a crash of the tool under test, say) becomes an ERROR row; the bench goes on. */
+async function section(name, fn) {
+  try {
+    await fn()
+  } catch (error) {
+    const message = String(error?.message ?? error).split('\n')[0]
+    log(`  ${name}: ERROR ${message}`)
+    addRow(`${name}: could not be measured`, {connstorm: message.replaceAll('|', '/'), result: 'ERROR'})
+  }
+}
+
+function judge(value, ok) {
+  if (value === null || value === undefined) return 'n/a'
+  return ok(value) ? 'PASS' : 'MISS'
+}
+
+/** Alternates which client goes first from run to run, so drift of the machine hits both alike. */
+async function sideBySide(label, runs, first, second) {
+  const out = []
+  for (let i = 0; i < runs; i++) {
+    const swap = i % 2 === 1
+    const a = swap ? await second() : await first()
+    const b = swap ? await first() : await second()
+    const pair = swap ? [b, a] : [a, b]
+    out.push(pair)
+  }
+  return out
+}
+
+async function measureClosed(target) {
+  for (const k of CLOSED_KS) {
+    const n = SIZE.closedN
+    const pairs = await sideBySide(
+      `K=${k}`,
+      RUNS,
+      () => cstorm(target.port, {n, k}),
+      () => connstorm(target.port, ['--burst', String(n), '--concurrency', String(k), '--max-duration', '90s'], {timeoutMs: 130_000}),
+    )
+    pairs.forEach(([c, s], i) => {
+      log(
+        `  closed K=${k} run ${i + 1}/${RUNS}: native ${fmt.rate(c.rate)} (machine ${busy(c.busy)}) · connstorm ${fmt.rate(s.rate)} (machine ${busy(s.process.busy)}) → ${fmt.ratio(s.rate / c.rate)}, ` +
+          `loop p99 ${s.loopP99 ?? '—'} µs${s.json.counts.failed ? `, ${s.json.counts.failed} failed` : ''}${s.json.stopReason !== 'completed' ? `, ${s.json.stopReason}` : ''}`,
+      )
+      if (s.json.counts.failed) notes.push(`closed K=${k} run ${i + 1}: connstorm had ${s.json.counts.failed} failed connects (${JSON.stringify(s.json.counts.byOutcome)})`)
+    })
+    const ratio = stats(pairs.map(([c, s]) => s.rate / c.rate))
+    const isK64 = k === 64
+    addRow(`connects/s, closed loop, K=${k} (1 process)`, {
+      native: cell(stats(pairs.map(([c]) => c.rate)), fmt.rate),
+      connstorm: cell(stats(pairs.map(([, s]) => s.rate)), fmt.rate),
+      vs: cell(ratio, fmt.ratio),
+      target: isK64 ? `≥ ${TARGETS.k64}×` : '—',
+      result: isK64 ? judge(ratio?.median, (x) => x >= TARGETS.k64) : 'info',
+      loop: cell(stats(pairs.map(([, s]) => s.loopP99)), fmt.us),
+    })
+    const cpus = pairs.map(([c, s]) => ({c, s: cpuPerConnect(s)}))
+    const m = (f) => median(cpus.map(f))
+    cpuRows.push({
+      label: `closed K=${k}`,
+      native: m((x) => x.c.cpuUsPerConnect),
+      nativeUser: m((x) => x.c.userUsPerConnect),
+      nativeSys: m((x) => x.c.sysUsPerConnect),
+      total: m((x) => x.s?.total),
+      user: m((x) => x.s?.user),
+      sys: m((x) => x.s?.sys),
+      mainUser: m((x) => x.s?.mainUser),
+      mainSys: m((x) => x.s?.mainSys),
+      busiestOther: m((x) => x.s?.busiestOther),
+      otherThreads: m((x) => x.s?.otherThreads),
+    })
+    if (isK64) {
+      // Reference: the naive Node loop (bench/naive.mjs) on the same work, next to native again.
+      const ref = []
+      for (let i = 0; i < RUNS; i++) {
+        const c = await cstorm(target.port, {n, k})
+        const v = await naive(target.port, {n, k})
+        log(`  naive Node K=64 run ${i + 1}/${RUNS}: native ${fmt.rate(c.rate)} · naive ${fmt.rate(v.rate)} → ${fmt.ratio(v.rate / c.rate)}`)
+        ref.push([c, v])
+      }
+      addRow('reference: naive Node loop (bench/naive.mjs), K=64', {
+        native: cell(stats(ref.map(([c]) => c.rate)), fmt.rate),
+        connstorm: `naive: ${cell(stats(ref.map(([, v]) => v.rate)), fmt.rate)}`,
+        vs: cell(stats(ref.map(([c, v]) => v.rate / c.rate)), fmt.ratio),
+        target: 'connstorm ≫ this',
+        result: 'info',
+      })
+      cpuRows.push({
+        label: 'naive Node K=64',
+        native: median(ref.map(([c]) => c.cpuUsPerConnect)),
+        nativeUser: median(ref.map(([c]) => c.userUsPerConnect)),
+        nativeSys: median(ref.map(([c]) => c.sysUsPerConnect)),
+        total: median(ref.map(([, v]) => v.cpuUsPerConnect)),
+      })
+    }
+  }
+}
+
+async function connstormHasWorkers() {
+  for (let attempt = 1; attempt < 6; attempt++) {
+    const r = spawnSync(process.execPath, [RUN_JS, 'storm', '--help'], {cwd: ROOT, encoding: 'utf8', timeout: 30_000})
+    const text = `${r.stdout}${r.stderr}`
+    if (/command storm\S* not found/i.test(text)) {
+      await sleep(3000)
+      continue
+    }
+    return /--workers/.test(text)
+  }
+  return false
+}
+
+async function measureWorkers(target) {
+  const n = SIZE.closedN
+  const perProcK = Math.max(1, Math.round(64 / CORES))
+  const hasWorkers = await connstormHasWorkers()
+  const natives = []
+  const ours = []
+  for (let i = 0; i < RUNS; i++) {
+    const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK})))
+    const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
+    natives.push(rate)
+    let line = `  ${CORES} processes run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)}`
+    if (hasWorkers) {
+      const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--max-duration', '90s'], {timeoutMs: 130_000})
+      ours.push(s)
+      line += ` · connstorm --workers ${CORES} ${fmt.rate(s.rate)} (${fmt.ratio(s.rate / rate)})`
+    }
+    log(line)
+  }
+  const ratio = hasWorkers ? stats(ours.map((s, i) => s.rate / natives[i])) : null
+  addRow(`connects/s, K=64 total, ${CORES} processes (native ×${CORES}, connstorm --workers ${CORES})`, {
+    native: cell(stats(natives), fmt.rate),
+    connstorm: hasWorkers ? cell(stats(ours.map((s) => s.rate)), fmt.rate) : 'n/a (--workers not built yet)',
+    vs: hasWorkers ? cell(ratio, fmt.ratio) : 'n/a',
+    target: `≥ ${TARGETS.workers}×`,
+    result: hasWorkers ? judge(ratio?.median, (x) => x >= TARGETS.workers) : 'n/a',
+    loop: hasWorkers ? cell(stats(ours.map((s) => s.loopP99)), fmt.us) : '—',
+  })
+}
+
+async function measurePaced(target) {
+  const secs = SIZE.pacedSecs
+  for (const rate of PACED_RATES) {
+    const pairs = await sideBySide(
+      `rate ${rate}`,
+      RUNS,
+      () => cstorm(target.port, {n: rate * secs, k: PACED_K, rate, maxSecs: secs * 4 + 10}),
+      () =>
+        connstorm(target.port, ['--rate', String(rate), '--duration', `${secs}s`, '--concurrency', String(PACED_K), '--max-duration', `${secs * 3 + 10}s`], {
+          timeoutMs: (secs * 3 + 40) * 1000,
+        }),
+    )
+    const acc = pairs.map(([c, s]) => ({c: c.rate / rate, s: s.json.achievedRate / rate, lag: s.json.self?.startLagUs?.p99 ?? null, loop: s.loopP99}))
+    pairs.forEach(([c, s], i) => {
+      log(
+        `  paced ${rate}/s run ${i + 1}/${RUNS}: native ${fmt.rate(c.rate)} p50 ${c.p50} µs (machine ${busy(c.busy)}) · connstorm ${fmt.rate(s.json.achievedRate)} (machine ${busy(s.process.busy)}) ` +
+          `(connected ${s.connected}/${s.json.counts.attempted}), start lag p99 ${s.json.self?.startLagUs?.p99} µs, p50 ${s.json.latencyUs.fromActual.p50} µs, loop p99 ${s.loopP99} µs`,
+      )
+      if (s.json.counts.failed) notes.push(`paced ${rate}/s run ${i + 1}: connstorm had ${s.json.counts.failed} failed connects`)
+    })
+    const accS = stats(acc.map((x) => x.s))
+    const worstDev = accS ? Math.max(Math.abs(accS.min - 1), Math.abs(accS.max - 1)) : null
+    addRow(`paced ${fmtInt(rate)}/s: achieved / asked`, {
+      native: cell(stats(acc.map((x) => x.c)), fmt.frac),
+      connstorm: cell(accS, fmt.frac),
+      vs: cell(stats(pairs.map(([c, s]) => s.json.achievedRate / c.rate)), fmt.ratio),
+      target: `within ${TARGETS.pacedAccuracy * 100} %`,
+      result: judge(accS ? Math.abs(accS.median - 1) : null, (x) => x <= TARGETS.pacedAccuracy),
+      loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
+    })
+    if (worstDev !== null && worstDev > TARGETS.pacedAccuracy) notes.push(`paced ${rate}/s: a single run was ${(worstDev * 100).toFixed(2)} % off the asked rate`)
+    const lag = stats(acc.map((x) => x.lag))
+    addRow(`paced ${fmtInt(rate)}/s: late-start p99 (start lag)`, {
+      native: 'not reported by cstorm',
+      connstorm: cell(lag, fmt.us),
+      vs: '—',
+      target: `< ${fmtInt(TARGETS.lateStartP99Us)} µs`,
+      result: judge(lag?.median, (x) => x < TARGETS.lateStartP99Us),
+      loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
+    })
+    if (rate === 5000) {
+      const p50 = pairs.map(([c, s]) => ({c: c.p50, s: s.json.latencyUs.fromActual.p50}))
+      const p99 = pairs.map(([c, s]) => ({c: c.p99, s: s.json.latencyUs.fromActual.p99}))
+      const d50 = stats(p50.map((x) => x.s - x.c))
+      addRow('connect latency p50, paced 5,000/s (unsaturated), connstorm − native', {
+        native: cell(stats(p50.map((x) => x.c)), fmt.us),
+        connstorm: cell(stats(p50.map((x) => x.s)), fmt.us),
+        vs: cell(d50, fmt.dus),
+        target: `≤ +${TARGETS.p50OverheadUs} µs`,
+        result: judge(d50?.median, (x) => x <= TARGETS.p50OverheadUs),
+        loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
+      })
+      addRow('connect latency p99, paced 5,000/s (unsaturated), connstorm − native', {
+        native: cell(stats(p99.map((x) => x.c)), fmt.us),
+        connstorm: cell(stats(p99.map((x) => x.s)), fmt.us),
+        vs: cell(stats(p99.map((x) => x.s - x.c)), fmt.dus),
+        target: '—',
+        result: 'info',
+        loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
+      })
+    }
+  }
+}
+
+/** RSS at a fraction of the run's wall time, from the polled samples. */
+function rssAt(samples, fraction) {
+  if (samples.length === 0) return null
+  const end = samples[samples.length - 1][0]
+  let best = samples[0]
+  for (const s of samples) if (s[0] <= end * fraction) best = s
+  return best[1] / 1024
+}
+
+async function measureRss(target) {
+  const n = SIZE.rssN
+  const runs = []
+  for (let i = 0; i < RUNS; i++) {
+    // ~10k connects/s here: 2 M take ~3–4 min; bounded at 10 min.
+    const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--max-duration', '600s'], {timeoutMs: 660_000, pollMs: 250})
+    const growth = rssAt(s.process.samples, 0.9) - rssAt(s.process.samples, 0.25)
+    log(
+      `  RSS ${fmtInt(n)} connects run ${i + 1}/${RUNS}: peak ${s.process.maxRssMb?.toFixed(0)} MB, RSS 25 %→90 % of the run ${fmt.dmb(growth)}, ` +
+        `${fmt.rate(s.rate)}, connected ${s.connected}, ${s.json.stopReason}`,
+    )
+    runs.push({s, growth})
+  }
+  const peak = stats(runs.map((r) => r.s.process.maxRssMb))
+  addRow(`peak RSS, ${fmtInt(n)} connects (closed loop K=64)`, {
+    connstorm: cell(peak, fmt.mb),
+    target: n >= 2_000_000 ? `< ${TARGETS.rss2mMb} MB` : `< ${TARGETS.rss2mMb} MB (at 2 M)`,
+    result: judge(peak?.median, (x) => x < TARGETS.rss2mMb),
+    loop: cell(stats(runs.map((r) => r.s.loopP99)), fmt.us),
+    native: 'n/a (absolute target)',
+  })
+  const growth = stats(runs.map((r) => r.growth))
+  addRow(`RSS growth after warm-up (25 % → 90 % of that run)`, {
+    connstorm: cell(growth, fmt.dmb),
+    target: `flat: ≤ ${TARGETS.rssGrowthMb} MB`,
+    result: judge(growth?.median, (x) => x <= TARGETS.rssGrowthMb),
+    native: 'n/a',
+  })
+}
+
+function fdLimit() {
+  const r = spawnSync('sh', ['-c', 'ulimit -Hn'], {encoding: 'utf8'})
+  return Number(r.stdout.trim()) || null
+}
+
+async function measureHeld() {
+  const target = await startTarget('hold')
+  try {
+    const n = SIZE.heldN
+    const base = await connstorm(target.port, ['--close', 'hold', '--concurrency', '60000', '--burst', '100', '--max-duration', '1s'], {timeoutMs: 60_000})
+    const runs = []
+    for (let i = 0; i < RUNS; i++) {
+      const s = await connstorm(target.port, ['--close', 'hold', '--concurrency', '60000', '--burst', String(n), '--max-duration', '5s'], {timeoutMs: 90_000, pollMs: 100})
+      const held = s.json.heldAtEnd ?? s.connected
+      const peak = s.process.maxRssMb
+      const baseMb = base.process.maxRssMb
+      const perConn = held > 100 && peak !== null && baseMb !== null ? (peak - baseMb) / (held - 100) : null
+      const est = held >= n ? peak : perConn !== null ? baseMb + perConn * n : null
+      const by = s.json.counts.byOutcome
+      log(
+        `  held ${fmtInt(n)} asked run ${i + 1}/${RUNS}: held ${held}, connected ${s.connected}, fileLimit ${by.fileLimit}, addrNotAvail ${by.addrNotAvail}, ` +
+          `pending ${s.json.counts.pending}, peak ${peak?.toFixed(0)} MB (${perConn !== null ? (perConn * 1024).toFixed(2) : '—'} kB per held connection)`,
+      )
+      runs.push({s, held, peak, est, perConn})
+      await sleep(500)
+    }
+    const held = stats(runs.map((r) => r.held))
+    const full = runs.every((r) => r.held >= n)
+    const peak = stats(runs.map((r) => r.peak))
+    const est = stats(runs.map((r) => r.est))
+    addRow(`peak RSS, ${fmtInt(n)} connections held open (--close hold)`, {
+      native: 'n/a (absolute target)',
+      connstorm: full
+        ? cell(peak, fmt.mb)
+        : `${cell(peak, fmt.mb)} with ${cell(held, fmt.n)} held → ${cell(est, fmt.mb)} extrapolated to ${fmtInt(n)}`,
+      target: n >= 50_000 ? `< ${TARGETS.rssHeldMb} MB` : `< ${TARGETS.rssHeldMb} MB (at 50k)`,
+      result: full ? judge(peak?.median, (x) => x < TARGETS.rssHeldMb) : `${judge(est?.median, (x) => x < TARGETS.rssHeldMb)} (extrapolated)`,
+      loop: cell(stats(runs.map((r) => r.s.loopP99)), fmt.us),
+    })
+    if (!full) {
+      const limit = fdLimit()
+      const j = runs[0].s.json
+      const by = j.counts.byOutcome
+      const why = []
+      if (j.counts.notStarted > 0)
+        why.push(
+          `the 5 s --max-duration came before the burst was fired: ${fmtInt(j.counts.attempted)} started, ${fmtInt(j.counts.notStarted)} never started ` +
+            `(a burst launches at most 8 connects per event-loop turn; launch rate ${fmt.rate(j.counts.attempted / (j.startWindowMs / 1000 || 1))})`,
+        )
+      if (by.fileLimit > 0) why.push(`${fmtInt(by.fileLimit)} hit the open-file limit (hard limit ${limit ?? '?'} here; Node raises its soft limit to it; the bench cannot raise the hard one)`)
+      if (by.addrNotAvail > 0) why.push(`${fmtInt(by.addrNotAvail)} found no free ephemeral port (one source address reaches one destination through ~28k ports)`)
+      if (j.counts.pending > 0) why.push(`${fmtInt(j.counts.pending)} still pending at the deadline`)
+      notes.push(
+        `held (run 1): ${fmtInt(runs[0].held)} of ${fmtInt(n)} held — ${why.join('; ') || 'reason not visible in the result'}. ` +
+          `Even with a longer deadline, the open-file hard limit here (${limit ?? '?'}) and the ~28k ports per destination cap one process at < 20k held. ` +
+          `The RSS for ${fmtInt(n)} is extrapolated linearly: base ${base.process.maxRssMb?.toFixed(0)} MB (a 100-connection run) + ${fmtInt(n)} × the per-connection slope.`,
+      )
+    }
+  } finally {
+    await stopTarget(target)
+  }
+}
+
+async function profileK64(target) {
+  const dir = path.join(BENCH_DIR, 'prof')
+  rmSync(dir, {recursive: true, force: true})
+  mkdirSync(dir, {recursive: true})
+  const n = SIZE.profN
+  const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--max-duration', '90s'], {
+    timeoutMs: 130_000,
+    nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  })
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))
+  if (files.length === 0) return {text: 'no .cpuprofile written', s}
+  // The main thread's profile is the largest (the queue-sampler worker writes a small one of its own).
+  const sized = files.map((f) => ({f, size: readFileSync(path.join(dir, f)).length})).sort((a, b) => b.size - a.size)
+  const main = path.join(dir, sized[0].f)
+  const summary = summarizeCpuProfile(JSON.parse(readFileSync(main, 'utf8')), {connects: s.connected, windowMs: s.json.durationMs})
+  const text =
+    `K=64 closed loop, ${fmtInt(n)} connects under --cpu-prof: ${fmt.rate(s.rate)} (profiler overhead included), loop p99 ${s.loopP99} µs; ` +
+    `profile: ${path.relative(ROOT, main)} (read again with \`node bench/profile.mjs ${path.relative(ROOT, main)} --connects ${s.connected} --window-ms ${Math.round(s.json.durationMs)}\`)\n\n` +
+    formatProfileSummary(summary)
+  return {text, s, summary}
+}
+
+// ---------------------------------------------------------------- main
+
+function machineLine() {
+  const cpu = readProc('/proc/cpuinfo')?.match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU'
+  const kernel = readProc('/proc/sys/kernel/osrelease')?.trim() ?? '?'
+  const ports = readProc('/proc/sys/net/ipv4/ip_local_port_range')?.trim().split(/\s+/).join('–') ?? '?'
+  const load = readProc('/proc/loadavg')?.split(' ').slice(0, 3).join(' ') ?? '?'
+  return `${CORES} cores (${cpu}), kernel ${kernel}, node ${process.version}, ephemeral ports ${ports}, open-file hard limit ${fdLimit() ?? '?'}, load average at start ${load}`
+}
+
+function renderTable() {
+  const lines = [
+    '| metric | native (cstorm) | connstorm | connstorm / native (same run) | target (issue 7) | result | connstorm event-loop delay p99 |',
+    '|---|---|---|---|---|---|---|',
+  ]
+  for (const r of rows) lines.push(`| ${r.metric} | ${r.native} | ${r.connstorm} | ${r.vs} | ${r.target} | ${r.result} | ${r.loop} |`)
+  return lines.join('\n')
+}
+
+function renderCpuTable() {
+  const f = (x) => (x === null || x === undefined ? '—' : x.toFixed(1))
+  const lines = [
+    '| CPU µs per connect (medians) | native user + sys | Node total | Node user | Node sys | main thread user | main thread sys | busiest other thread | all other threads |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ]
+  for (const r of cpuRows)
+    lines.push(
+      `| ${r.label} | ${f(r.nativeUser)} + ${f(r.nativeSys)} = ${f(r.native)} | ${f(r.total)} | ${f(r.user)} | ${f(r.sys)} | ${f(r.mainUser)} | ${f(r.mainSys)} | ${f(r.busiestOther)} | ${f(r.otherThreads)} |`,
+    )
+  return lines.join('\n')
+}
+
+async function main() {
+  const t0 = performance.now()
+  log(`connstorm bench (${QUICK ? 'BENCH_QUICK: 1 run each, small N' : `median of ${RUNS} runs`}); every connect goes to ${HOST}`)
+  log(machineLine())
+  mkdirSync(BENCH_DIR, {recursive: true})
+  if (!existsSync(path.join(BASELINE_DIR, 'build.sh'))) throw new Error(`${BASELINE_DIR}/build.sh not found: the native baseline must sit at ../shared/baseline`)
+  const build = spawnSync('bash', [path.join(BASELINE_DIR, 'build.sh'), `${BENCH_DIR}/`], {encoding: 'utf8', timeout: 120_000})
+  if (build.status !== 0) throw new Error(`build.sh failed: ${build.stderr || build.stdout}`)
+  log(build.stdout.trim())
+  if (!existsSync(path.join(ROOT, 'dist', 'commands', 'storm.js'))) {
+    log('dist/ missing: npm run build')
+    const b = spawnSync('npm', ['run', 'build', '--silent'], {cwd: ROOT, encoding: 'utf8', timeout: 300_000})
+    if (b.status !== 0) throw new Error(`npm run build failed: ${b.stderr || b.stdout}`)
+  }
+
+  let target = await startTarget('close')
+  let profile = null
+  try {
+    log(`target: ${path.relative(ROOT, path.join(BENCH_DIR, 'target'))} -m close on ${HOST}:${target.port} (pid ${target.pid ?? target.child.pid})`)
+    // Start-up cost of one connstorm process, subtracted from the CPU-per-connect figures.
+    connstormCpuBase = (await connstorm(target.port, ['--burst', '100', '--concurrency', '64', '--max-duration', '10s'], {timeoutMs: 60_000})).process
+    connstormCpuBase.connected = 100
+    log(`connstorm start-up: ${connstormCpuBase.userS ?? '?'} s user + ${connstormCpuBase.sysS ?? '?'} s sys for a 100-connect run`)
+
+    log('1/6 closed loop, 1 process')
+    await section('closed loop', () => measureClosed(target))
+    log(`2/6 all cores (${CORES} processes)`)
+    await section('all cores', () => measureWorkers(target))
+    log('3/6 paced')
+    await section('paced', () => measurePaced(target))
+    log(`4/6 RSS over ${fmtInt(SIZE.rssN)} connects`)
+    await section('RSS over many connects', () => measureRss(target))
+    await stopTarget(target)
+    target = null
+    log(`5/6 RSS with ${fmtInt(SIZE.heldN)} held open (target -m hold)`)
+    await section('RSS held open', () => measureHeld())
+    target = await startTarget('close')
+    log('6/6 profile of the K=64 closed loop (--cpu-prof)')
+    await section('profile', async () => {
+      profile = await profileK64(target)
+    })
+  } finally {
+    await stopTarget(target)
+  }
+
+  const minutes = ((performance.now() - t0) / 60_000).toFixed(1)
+  const header =
+    `## connstorm bench — ${new Date().toISOString()} — ${QUICK ? 'BENCH_QUICK (1 run each, small N)' : `median [min–max] of ${RUNS} runs`} — ${minutes} min\n\n` +
+    `${machineLine()}\n` +
+    `closed loop: ${fmtInt(SIZE.closedN)} connects per run; paced: ${SIZE.pacedSecs} s, K ≤ ${PACED_K}; target \`target -m close\` (\`-m hold\` for the held row); ` +
+    `every connect to ${HOST}. Ratios are taken run by run (native and connstorm back to back, order alternating), then their median.`
+  const pass = rows.filter((r) => r.result.startsWith('PASS')).length
+  const miss = rows.filter((r) => r.result.startsWith('MISS')).length
+  const na = rows.filter((r) => r.result.startsWith('n/a')).length
+  const errors = rows.filter((r) => r.result === 'ERROR').length
+  const report = [
+    header,
+    '',
+    renderTable(),
+    '',
+    `targets: ${pass} PASS, ${miss} MISS, ${na} not measurable yet${errors ? `, ${errors} sections in ERROR` : ''}`,
+    '',
+    renderCpuTable(),
+    '',
+    'CPU: native from getrusage after its 1000-connect warm-up; Node from /usr/bin/time minus a 100-connect run (start-up), per thread from /proc/PID/task/*/stat (10 ms ticks).',
+    ...(notes.length ? ['', 'notes:', ...notes.map((n) => `- ${n}`)] : []),
+    '',
+    '### profile',
+    '',
+    profile?.text ?? 'no profile',
+  ].join('\n')
+  process.stdout.write(`${report}\n`)
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  const file = path.join(BENCH_DIR, `bench-${QUICK ? 'quick-' : ''}${stamp}.md`)
+  writeFileSync(file, `${report}\n`)
+  log(`\nwritten to ${path.relative(ROOT, file)}`)
+}
+
+main().then(
+  () => {
+    killAllNow()
+    process.exit(0)
+  },
+  (error) => {
+    log(`bench failed: ${error?.stack ?? error}`)
+    killAllNow()
+    process.exit(1)
+  },
+)

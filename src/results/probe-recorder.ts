@@ -1,0 +1,50 @@
+import {PROBE_OUTCOMES, type ProbeOutcome, type ProbeReport} from '../probe/run.js'
+import {type Histogram, newLatencyHistogram} from './histogram.js'
+
+/**
+ * A connect whose application answered this long after the handshake completed was admitted by
+ * the kernel but not accepted in time (ACK-time overflow, SYN-cookie wave: KERNEL.md Q3, Q4) — or
+ * served by a slow application; the kernel's counters tell which.
+ */
+export const ACCEPT_WAIT_THRESHOLD_US = 200_000
+
+/** What the probes measured, in constant memory like the connect recorder. */
+export class ProbeRecorder {
+  /** send / banner: first byte back, from the intended start */
+  readonly firstByte = newLatencyHistogram()
+  /** tls / https: handshake done, from the intended start */
+  readonly tlsHandshake = newLatencyHistogram()
+  /** http / https: response headers, from the intended start */
+  readonly httpHeaders = newLatencyHistogram()
+  /** first sign of the application (first byte, ServerHello, headers) after connect() completed */
+  readonly responseAfterConnect = newLatencyHistogram()
+  /** the responses that came ≥ 200 ms after connect: the accept wait */
+  readonly acceptWait = newLatencyHistogram()
+  readonly outcomes = Object.fromEntries(PROBE_OUTCOMES.map((outcome) => [outcome, 0])) as Record<ProbeOutcome, number>
+  readonly httpStatus: Record<string, number> = {}
+  readonly errorCodes: Record<string, number> = {}
+  admittedNotAccepted = 0
+  /** probes still running when the run stopped early */
+  pending = 0
+
+  record(report: ProbeReport, intendedAt: number, connectedAt: number): void {
+    this.outcomes[report.outcome]++
+    if (report.errorCode !== null) this.errorCodes[report.errorCode] = (this.errorCodes[report.errorCode] ?? 0) + 1
+    if (report.status !== null) this.httpStatus[String(report.status)] = (this.httpStatus[String(report.status)] ?? 0) + 1
+    if (report.headersAt !== null) recordMs(this.httpHeaders, report.headersAt - intendedAt)
+    if (report.tlsDoneAt !== null) recordMs(this.tlsHandshake, report.tlsDoneAt - intendedAt)
+    if (report.respondedAt !== null) {
+      if (report.headersAt === null && report.tlsDoneAt === null) recordMs(this.firstByte, report.respondedAt - intendedAt)
+      const afterConnectUs = (report.respondedAt - connectedAt) * 1000
+      recordMs(this.responseAfterConnect, report.respondedAt - connectedAt)
+      if (afterConnectUs >= ACCEPT_WAIT_THRESHOLD_US) {
+        this.admittedNotAccepted++
+        recordMs(this.acceptWait, report.respondedAt - connectedAt)
+      }
+    }
+  }
+}
+
+function recordMs(histogram: Histogram, ms: number): void {
+  histogram.recordValue(Math.max(1, Math.round(ms * 1000)))
+}
