@@ -7,6 +7,8 @@ export default defineConfig({
     // and a second storm running beside them would be measured too.
     fileParallelism: false,
     testTimeout: 60_000,
+    // Only tests marked concurrent (the incident gallery) run side by side, three at most.
+    maxConcurrency: 3,
     hookTimeout: 30_000,
     reporters: ['default', './test/support/plain-summary-reporter.ts'],
   },

@@ -203,6 +203,17 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
     recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence, lines: []})
   }
 
+  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap (KERNEL.md Q6).
+  // Only provable where we know what the application asked for (the lab); elsewhere a backlog
+  // below somaxconn is simply what the application asked.
+  const requestedBacklog = result.lab?.backlog ?? null
+  if (currentBacklog !== null && requestedBacklog !== null && !Number.isNaN(somaxconn) && currentBacklog < Math.min(somaxconn, requestedBacklog)) {
+    warnings.push(
+      `the listener's effective backlog is ${currentBacklog}, below both the ${requestedBacklog} it asked for and today's net.core.somaxconn ${somaxconn}: ` +
+        'it called listen() while somaxconn was lower, and a new somaxconn only applies to later listen() calls — restart the service (or make it listen() again)',
+    )
+  }
+
   const wantedBacklog = proposedBacklog ?? currentBacklog
   if (wantedBacklog !== null) {
     const needSomaxconn = wantedBacklog + 1

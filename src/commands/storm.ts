@@ -10,7 +10,7 @@ import {type ProbeRequest, type RunRequest, runPlan} from '../engine/run-plan.js
 import {PROBE_FORMS, checkExpect, parseProbe} from '../probe/spec.js'
 import {verifyAdvice} from '../engine/verify.js'
 import {parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
-import {assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
+import {applySysctls, assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
 import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
 import {parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
@@ -93,6 +93,11 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       multiple: true,
       helpGroup: 'ADVICE',
     }),
+    'sysctl-after-listen': Flags.string({
+      summary: 'with --isolate: set a sysctl after the lab listens and before the storm — e.g. somaxconn raised without restarting the service (repeatable)',
+      helpValue: '<key=value>',
+      multiple: true,
+    }),
     'isolated-netns': Flags.string({hidden: true, description: 'set by --isolate on the storm it runs inside the new namespace'}),
     ...labFlags('lab-', {backlog: String(DEFAULT_LAB.backlog), stall: `${DEFAULT_LAB.stallMs / 1000}s`}),
   }
@@ -103,6 +108,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     const plan = buildPlan(flags as PlanFlags)
     const labFlagValues = pickPrefixedLabFlags(flags)
     const overrides = parseSysctlOverrides(flags.sysctl ?? [])
+    const afterListen = parseSysctlOverrides(flags['sysctl-after-listen'] ?? [])
     const thresholds = (flags.threshold ?? []).map((expr) => parseThreshold(expr))
     const server = flags.server === undefined ? undefined : resolveServer(flags.server)
     const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
@@ -124,7 +130,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       this.exit(await runIsolated(this.argv))
     }
     const insideNetns = flags['isolated-netns']
-    if (overrides.length > 0 && insideNetns === undefined) {
+    if ((overrides.length > 0 || afterListen.length > 0) && insideNetns === undefined) {
       throw new UsageError('--sysctl: only with --isolate (connstorm never changes the sysctls of the namespace it was started in)')
     }
     if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
@@ -147,6 +153,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
         target,
         lab,
         probe,
+        ...(afterListen.length > 0 ? {afterListen: () => applySysctls(afterListen)} : {}),
         isolatedNetns: insideNetns !== undefined,
         signal: abort.signal,
         tool: {name: this.config.name, version: this.config.version},

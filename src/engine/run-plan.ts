@@ -20,6 +20,8 @@ export interface RunRequest {
   tool: {name: string; version: string}
   /** --probe on every connection after it connects */
   probe?: ProbeRequest
+  /** inside --isolate only: sysctls changed after the lab listens, before the storm (e.g. somaxconn raised without a restart) */
+  afterListen?: () => void
 }
 
 export interface ProbeRequest {
@@ -41,6 +43,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
         throw error
       }
     }
+    request.afterListen?.()
     const target = request.target ?? targetOfLab(lab!.listening)
     const {probe} = request
     const probeConfig = probe && probe.spec.kind !== 'none' ? {spec: probe.spec, timeoutMs: probe.timeoutMs, insecure: probe.insecure, expect: probe.expect} : undefined

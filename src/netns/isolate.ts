@@ -80,16 +80,8 @@ export async function runIsolated(argv: readonly string[]): Promise<number> {
   }
 }
 
-/**
- * Inside the new namespace: bring loopback up and apply the overrides. Refuses to run in the
- * host's namespace, where the same writes would change the machine.
- */
-export function prepareIsolatedNamespace(parentNetns: string, overrides: readonly SysctlOverride[]): void {
-  if (currentNetns() === parentNetns) {
-    throw new UsageError(`${INSIDE_FLAG}: this process is still in its parent's network namespace; use --isolate`)
-  }
-  const up = spawnSync('ip', ['link', 'set', 'lo', 'up'], {encoding: 'utf8'})
-  if (up.status !== 0) throw new UsageError(`--isolate: could not bring loopback up in the new namespace: ${(up.stderr || up.error?.message || '').trim()}`)
+/** Writes sysctls of this namespace; only ever called inside a namespace connstorm made. */
+export function applySysctls(overrides: readonly SysctlOverride[]): void {
   for (const {key, value} of overrides) {
     const path = sysctlPath(key)
     try {
@@ -101,4 +93,17 @@ export function prepareIsolatedNamespace(parentNetns: string, overrides: readonl
       throw new UsageError(`--sysctl: the kernel refused ${key}=${value} (${code})`)
     }
   }
+}
+
+/**
+ * Inside the new namespace: bring loopback up and apply the overrides. Refuses to run in the
+ * host's namespace, where the same writes would change the machine.
+ */
+export function prepareIsolatedNamespace(parentNetns: string, overrides: readonly SysctlOverride[]): void {
+  if (currentNetns() === parentNetns) {
+    throw new UsageError(`${INSIDE_FLAG}: this process is still in its parent's network namespace; use --isolate`)
+  }
+  const up = spawnSync('ip', ['link', 'set', 'lo', 'up'], {encoding: 'utf8'})
+  if (up.status !== 0) throw new UsageError(`--isolate: could not bring loopback up in the new namespace: ${(up.stderr || up.error?.message || '').trim()}`)
+  applySysctls(overrides)
 }
