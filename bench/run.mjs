@@ -665,6 +665,10 @@ async function measureRss(target) {
     loop: cell(stats(runs.map((r) => r.s.loopP99)), fmt.us),
     native: 'n/a (absolute target)',
   })
+  const series = runs.map(
+    (r, i) => `run ${i + 1}: ${[0.1, 0.25, 0.5, 0.75, 0.9, 1].map((f) => `${Math.round(f * 100)} % ${rssAt(r.s.process.samples, f)?.toFixed(0)}`).join(', ')} MB`,
+  )
+  notes.push(`RSS over ${fmtInt(n)} connects (VmRSS at a fraction of the run's wall time) — ${series.join('; ')}`)
   const growth = stats(runs.map((r) => r.growth))
   addRow(`RSS growth after warm-up (25 % → 90 % of that run)`, {
     connstorm: cell(growth, fmt.dmb),

@@ -16,6 +16,7 @@ import {parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
 import {renderRunReport} from '../report/run-report.js'
 import type {StormResult} from '../results/result.js'
+import {resultProblem} from '../results/schema.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
 
 /**
@@ -174,7 +175,12 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       if (flags.verify && result.stopReason === 'completed') result.verification = await verifyAdvice(request, result, advice)
       if (thresholds.length > 0) result.thresholds = evaluateThresholds(thresholds, result)
 
-      if (flags.out !== undefined) writeFileAtomic(flags.out, `${JSON.stringify(result, null, 2)}\n`)
+      if (flags.out !== undefined) {
+        // A file that `analyze` would refuse is a bug here, never something to hand the user.
+        const problem = resultProblem(result)
+        if (problem !== null) throw new Error(`internal: the result does not match schema 1: ${problem}`)
+        writeFileAtomic(flags.out, `${JSON.stringify(result, null, 2)}\n`)
+      }
       if (!this.jsonEnabled()) this.log(renderRunReport(result, advice, server?.name))
       if (result.stopReason === 'interrupted' || result.thresholds?.some((threshold) => !threshold.held)) {
         if (this.jsonEnabled()) this.logJson(result)

@@ -1,5 +1,5 @@
 import {execFileSync, spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -36,17 +36,43 @@ describe('advice, analyze and thresholds', () => {
     expect(result.advice).toMatchObject({proposedBacklog: 63, neededQueue: 40, inputs: {acceptStallMs: null, server: null}})
   })
 
-  it.each([
-    ['a file of another schema version', JSON.stringify({schemaVersion: 2}), /has schema version 2; this connstorm reads version 1/],
-    ['a truncated file', '{"schemaVersion": 1, "tool": {', /is not JSON/],
-    ['a foreign JSON file', JSON.stringify({name: 'package'}), /has no schemaVersion: it is not a connstorm result/],
-  ])('analyze refuses %s with one line and exit 2', async (_name, content, message) => {
-    const file = join(directory, 'bad.json')
-    writeFileSync(file, content)
-    const run = await runCli(['analyze', file])
-    expect(run.code).toBe(2)
-    expect(run.stderr.trim().split('\n')).toHaveLength(1)
-    expect(run.stderr).toMatch(message)
+  describe('analyze refuses a file that is not a valid result: one line naming the file, the path and the problem, exit 2', () => {
+    let saved: Record<string, unknown>
+    it('(a valid file to corrupt)', async () => {
+      const file = join(directory, 'good.json')
+      const run = await runCli(['storm', '--lab-stall', '0', '--burst', '5', '--out', file])
+      expect(run.code, run.stderr).toBe(0)
+      saved = JSON.parse(readFileSync(file, 'utf8'))
+    })
+
+    const corrupt = (change: (result: Record<string, any>) => void) => (): string => {
+      const copy = structuredClone(saved) as Record<string, any>
+      change(copy)
+      return JSON.stringify(copy)
+    }
+    it.each([
+      ['a file of another schema version', () => JSON.stringify({schemaVersion: 2}), /has schema version 2; this connstorm reads version 1/],
+      ['a truncated file', () => '{"schemaVersion": 1, "tool": {', /is not JSON \(truncated/],
+      ['an empty file', () => '', /is not JSON \(empty\)/],
+      ['a foreign JSON file', () => JSON.stringify({name: 'package'}), /has no schemaVersion: it is not a connstorm result/],
+      ['a histogram that does not decode', corrupt((result) => (result.histograms.fromActual = 'AAAA')), /\/histograms\/fromActual: is not an HdrHistogram/],
+      ['a negative count', corrupt((result) => (result.counts.byOutcome.connected = -1)), /\/counts\/byOutcome\/connected: must be >= 0/],
+      ['a missing plan', corrupt((result) => delete result.plan), /\/: must have required property 'plan'/],
+    ])('%s', async (_name, content, message) => {
+      const file = join(directory, 'bad.json')
+      writeFileSync(file, content())
+      const run = await runCli(['analyze', file])
+      expect(run.code).toBe(2)
+      expect(run.stderr.trim().split('\n')).toHaveLength(1)
+      expect(run.stderr).toMatch(message)
+      expect(run.stdout).toBe('')
+    })
+
+    it('a directory', async () => {
+      const run = await runCli(['analyze', directory])
+      expect(run.code).toBe(2)
+      expect(run.stderr.trim()).toMatch(/cannot read .* \(EISDIR\)$/)
+    })
   })
 
   it('exits 1 and names the threshold that failed; exits 0 when every threshold holds', async () => {

@@ -1,0 +1,54 @@
+import {readFileSync} from 'node:fs'
+
+import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+
+import {UsageError} from '../errors.js'
+import {decodeHistogram} from './histogram.js'
+import type {StormResult} from './result.js'
+
+/**
+ * The result schema ships as a JSON Schema file (schema/result-v1.schema.json) so that other tools
+ * can validate connstorm's files too; ajv checks it here, compiled once. ajv over zod or typebox:
+ * the schema stays a standard, language-neutral document rather than TypeScript code.
+ */
+const SCHEMA_URL = new URL('../../schema/result-v1.schema.json', import.meta.url)
+
+let compiled: ValidateFunction | undefined
+
+function validator(): ValidateFunction {
+  compiled ??= new Ajv({allErrors: false, strict: true}).compile(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object)
+  return compiled
+}
+
+/** The first problem with a would-be result, as "path: problem", or null when it is valid. */
+export function resultProblem(data: unknown): string | null {
+  const validate = validator()
+  if (!validate(data)) return describe(validate.errors?.[0])
+  // A histogram string can match the schema and still not decode: check each one.
+  const result = data as StormResult
+  const histograms: [string, string][] = [
+    ...Object.entries(result.histograms).map(([name, value]): [string, string] => [`/histograms/${name}`, value]),
+    ...Object.entries(result.probe?.histograms ?? {}).map(([name, value]): [string, string] => [`/probe/histograms/${name}`, value]),
+  ]
+  for (const [path, encoded] of histograms) {
+    try {
+      decodeHistogram(encoded)
+    } catch {
+      return `${path}: is not an HdrHistogram (compressed base64) that decodes`
+    }
+  }
+  return null
+}
+
+/** Throws a one-line UsageError naming the file, the path in it and the problem. */
+export function assertValidResultFile(data: unknown, file: string): asserts data is StormResult {
+  const problem = resultProblem(data)
+  if (problem !== null) throw new UsageError(`FILE: '${file}' is not a valid connstorm result: ${problem}`)
+}
+
+function describe(error: ErrorObject | undefined): string {
+  if (!error) return 'invalid'
+  const path = error.instancePath === '' ? '/' : error.instancePath
+  const detail = error.keyword === 'enum' || error.keyword === 'const' ? ` (${JSON.stringify(error.params)})` : ''
+  return `${path}: ${error.message ?? error.keyword}${detail}`
+}
