@@ -224,6 +224,7 @@ class StormEngine {
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
+    this.recorder.timeline.record(now - this.runStart, 'connected')
     if (this.probeSettings) {
       this.probing.add(socket)
       const {intendedAt} = attempt
@@ -249,6 +250,7 @@ class StormEngine {
     const now = performance.now()
     this.settle(attempt)
     this.recorder.recordFailure(classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
+    this.recorder.timeline.record(now - this.runStart, 'failed')
     this.afterSettle()
   }
 
@@ -328,6 +330,7 @@ class StormEngine {
         if (attempt.deadline > now) break
         this.settle(attempt).destroy()
         this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
+        this.recorder.timeline.record(now - this.runStart, 'failed')
       }
       this.timeoutHead++
     }

@@ -1,6 +1,7 @@
 import type {FailureOutcome, Outcome} from './outcome.js'
 import {emptyOutcomeCounts} from './outcome.js'
 import {type Histogram, newLatencyHistogram} from './histogram.js'
+import {Timeline} from './timeline.js'
 
 /** A start more than this far behind its intended time counts as late. */
 export const LATE_START_THRESHOLD_US = 1000
@@ -27,6 +28,8 @@ export class StormRecorder {
   kernelTimeouts = 0
   attempted = 0
   lateStarts = 0
+  /** completions per time bin since the run's start, for the timeline chart */
+  readonly timeline = new Timeline()
 
   recordStart(lagUs: number): void {
     this.attempted++

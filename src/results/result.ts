@@ -3,6 +3,7 @@ import {type Corroboration, type KernelObservation, corroborate, ladderFromSysct
 import {attributeToSteps} from '../analysis/attribution.js'
 import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
+import type {TimelineData} from './timeline.js'
 import type {StopReason, StormRun} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
 import {type AfterConnectVerdict, explainAfterConnect} from '../analysis/accept-wait.js'
@@ -79,6 +80,8 @@ export interface StormResult {
   startWindowMs: number
   partial: boolean
   stopReason: StopReason
+  /** connects completed and failed per time bin since the start (bounded: ≤ 600 bins) */
+  timeline?: TimelineData
   /** --close hold: connections still open when the run ended */
   heldAtEnd: number
   /** the SYN retransmit schedule of the kernel that ran the storm (null: its sysctls were unknown) */
@@ -195,6 +198,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
     partial: run.stopReason !== 'completed',
     stopReason: run.stopReason,
     heldAtEnd: run.heldAtEnd,
+    timeline: recorder.timeline.toJSON(),
     ...diagnose(run, plan, context.kernel),
     ...probeSection(run, context),
   }

@@ -1,0 +1,44 @@
+/**
+ * Connects completed and failed per time bin since the run's start, bounded in size whatever the
+ * run: bins start at 10 ms and double (merging neighbours) whenever there would be more than
+ * MAX_BINS, so a 10 s burst keeps 10 ms resolution and a 1 h run still fits in a few KB.
+ */
+export const MAX_BINS = 600
+const FIRST_BIN_MS = 10
+
+export interface TimelineData {
+  binMs: number
+  connected: number[]
+  failed: number[]
+}
+
+export class Timeline {
+  private binMs = FIRST_BIN_MS
+  private readonly connected: number[] = []
+  private readonly failed: number[] = []
+
+  record(atMs: number, outcome: 'connected' | 'failed'): void {
+    let bin = Math.floor(Math.max(0, atMs) / this.binMs)
+    while (bin >= MAX_BINS) {
+      this.coarsen()
+      bin = Math.floor(Math.max(0, atMs) / this.binMs)
+    }
+    const series = outcome === 'connected' ? this.connected : this.failed
+    while (this.connected.length <= bin) this.connected.push(0)
+    while (this.failed.length <= bin) this.failed.push(0)
+    series[bin]!++
+  }
+
+  toJSON(): TimelineData {
+    return {binMs: this.binMs, connected: [...this.connected], failed: [...this.failed]}
+  }
+
+  private coarsen(): void {
+    this.binMs *= 2
+    for (const series of [this.connected, this.failed]) {
+      const merged: number[] = []
+      for (let index = 0; index < series.length; index += 2) merged.push(series[index]! + (series[index + 1] ?? 0))
+      series.splice(0, series.length, ...merged)
+    }
+  }
+}
