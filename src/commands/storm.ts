@@ -65,6 +65,16 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
     close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
+    shard: Flags.string({
+      summary: 'run the i-th of n shares of the plan (every n-th connect, same timing), for one storm from several hosts; merge the files after',
+      helpValue: '<i/n>',
+      helpGroup: 'MULTI-HOST',
+    }),
+    'start-at': Flags.string({
+      summary: 'start the first connect at this wall-clock instant (ISO-8601, or +D from now; at most 1 h ahead), so shards fire together',
+      helpValue: '<instant>',
+      helpGroup: 'MULTI-HOST',
+    }),
     isolate: Flags.boolean({
       summary: 'root: run the lab and the storm in a network namespace of their own (clean counters; removed with the run)',
     }),

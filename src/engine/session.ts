@@ -42,6 +42,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
     await sampler.ready.catch(() => undefined)
   }
 
+  if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
   const before = readCounters()
   const run = await runStorm(plan, target, signal, probe)
   const after = readCounters()
@@ -58,6 +59,24 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
         : null,
     },
   }
+}
+
+/**
+ * Waits for a wall-clock instant (--start-at), so that shards on several hosts fire together: a
+ * timer to just before it, then a short spin, which keeps the start within a millisecond.
+ */
+async function sleepUntil(epochMs: number, signal?: AbortSignal): Promise<void> {
+  const coarseMs = epochMs - Date.now() - 20
+  if (coarseMs > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, coarseMs)
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer)
+        resolve()
+      }, {once: true})
+    })
+  }
+  while (Date.now() < epochMs && !signal?.aborted) await new Promise((resolve) => setImmediate(resolve))
 }
 
 /** On this machine, hence in reach of ss and /proc: loopback, or an address of one of our interfaces. */

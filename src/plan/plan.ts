@@ -30,6 +30,10 @@ export interface Plan {
   close: CloseMode
   /** hard deadline for the whole run */
   maxDurationMs: number
+  /** --shard i/n: this run fires every n-th connect of the whole plan, starting with the i-th */
+  shard?: {index: number; count: number; totalConnects: number}
+  /** --start-at: wall-clock instant (epoch ms) at which the first connect is due, so shards fire together */
+  startAt?: number
 }
 
 /** Raw flag text, exactly as typed (undefined when absent). */
@@ -43,9 +47,14 @@ export interface PlanFlags {
   timeout?: string
   'max-duration'?: string
   close?: string
+  shard?: string
+  'start-at'?: string
 }
 
-export function buildPlan(flags: PlanFlags): Plan {
+/** The furthest ahead --start-at may be: every run stays bounded in time. */
+export const MAX_START_DELAY_MS = 3_600_000
+
+export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
   const timeoutMs = flags.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDurationMs('--timeout', flags.timeout)
   const concurrency = flags.concurrency === undefined ? DEFAULT_CONCURRENCY : parseCount('--concurrency', flags.concurrency)
   const close = parseClose(flags.close)
@@ -53,7 +62,42 @@ export function buildPlan(flags: PlanFlags): Plan {
   const naturalMs = scheduleSpanMs(shape) + timeoutMs
   const maxDurationMs =
     flags['max-duration'] === undefined ? naturalMs + DEADLINE_SLACK_MS : parseDurationMs('--max-duration', flags['max-duration'])
-  return {...shape, concurrency, timeoutMs, close, maxDurationMs}
+  const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, shape.connects)
+  const startAt = flags['start-at'] === undefined ? undefined : parseStartAt(flags['start-at'], now)
+  return {
+    ...shape,
+    ...(shard ? {connects: shardConnects(shard.index, shard.count, shape.connects), shard: {...shard, totalConnects: shape.connects}} : {}),
+    concurrency,
+    timeoutMs,
+    close,
+    maxDurationMs,
+    ...(startAt === undefined ? {} : {startAt}),
+  }
+}
+
+const SHARD_FORM = 'i/n with 1 ≤ i ≤ n ≤ 1000, e.g. 2/3 (this run fires every n-th connect, starting with the i-th)'
+
+function parseShard(text: string, totalConnects: number): {index: number; count: number} {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim())
+  const index = Number(match?.[1])
+  const count = Number(match?.[2])
+  if (!match || !(index >= 1 && index <= count && count <= 1000)) throw new InvalidOptionError('--shard', text, SHARD_FORM)
+  if (index > totalConnects) throw new UsageError(`--shard: shard ${index} of ${count} gets no connect out of ${totalConnects}; use fewer shards or more connects`)
+  return {index, count}
+}
+
+/** Connects j of the whole plan with j mod count = index − 1. */
+function shardConnects(index: number, count: number, total: number): number {
+  return Math.floor((total - index) / count) + 1
+}
+
+function parseStartAt(text: string, now: number): number {
+  const at = text.startsWith('+') ? now + parseDurationMs('--start-at', text.slice(1), {allowZero: true}) : Date.parse(text)
+  if (Number.isNaN(at)) throw new InvalidOptionError('--start-at', text, 'an ISO-8601 instant (2026-11-25T16:00:00.000Z) or +D (e.g. +5s)')
+  // A shard that starts a little late still runs (its start skew is reported); a minute late is a typo.
+  if (at < now - 60_000) throw new UsageError(`--start-at: ${text} is in the past`)
+  if (at - now > MAX_START_DELAY_MS) throw new UsageError(`--start-at: ${text} is more than an hour away; runs stay bounded in time`)
+  return at
 }
 
 type ScheduleShape = Pick<Plan, 'mode' | 'connects' | 'burst' | 'rate' | 'durationMs' | 'waves' | 'intervalMs'>
@@ -108,7 +152,9 @@ export function scheduleSpanMs(shape: ScheduleShape): number {
  * Intended start of connect number `index`, in ms after the run's start. Rate mode spaces starts
  * evenly (open loop); a burst starts all at once; waves repeat a burst every interval.
  */
-export function intendedOffsetMs(plan: Pick<Plan, 'mode' | 'burst' | 'rate' | 'intervalMs'>, index: number): number {
+export function intendedOffsetMs(plan: Pick<Plan, 'mode' | 'burst' | 'rate' | 'intervalMs' | 'shard'>, localIndex: number): number {
+  // A shard keeps the whole plan's timing: its k-th connect is the plan's (i − 1 + n·k)-th.
+  const index = plan.shard ? plan.shard.index - 1 + plan.shard.count * localIndex : localIndex
   switch (plan.mode) {
     case 'burst': {
       return 0

@@ -54,6 +54,8 @@ export interface StormResult {
     timeoutMs: number
     close: Plan['close']
     maxDurationMs: number
+    shard?: Plan['shard']
+    startAt?: string
   }
   counts: {
     attempted: number
@@ -73,6 +75,8 @@ export interface StormResult {
     lateStarts: number
     lateStartThresholdUs: number
     startLagUs: LatencySummary
+    /** --start-at: how late the first connect's clock started after the asked instant, ms */
+    startSkewMs?: number
   }
   durationMs: number
   /** connect starts per second over the start window (for a burst: how fast it was fired) */
@@ -164,6 +168,8 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       timeoutMs: plan.timeoutMs,
       close: plan.close,
       maxDurationMs: plan.maxDurationMs,
+      ...(plan.shard ? {shard: plan.shard} : {}),
+      ...(plan.startAt === undefined ? {} : {startAt: new Date(plan.startAt).toISOString()}),
     },
     counts: {
       attempted: recorder.attempted,
@@ -191,6 +197,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       lateStarts: recorder.lateStarts,
       lateStartThresholdUs: LATE_START_THRESHOLD_US,
       startLagUs: summarize(recorder.startLag),
+      ...(plan.startAt === undefined ? {} : {startSkewMs: run.startedAt.getTime() - plan.startAt}),
     },
     durationMs: round3(run.durationMs),
     achievedRate: round3(achievedStartRate(run, plan)),

@@ -17,7 +17,7 @@ export class Timeline {
   private readonly connected: number[] = []
   private readonly failed: number[] = []
 
-  record(atMs: number, outcome: 'connected' | 'failed'): void {
+  record(atMs: number, outcome: 'connected' | 'failed', count = 1): void {
     let bin = Math.floor(Math.max(0, atMs) / this.binMs)
     while (bin >= MAX_BINS) {
       this.coarsen()
@@ -26,7 +26,7 @@ export class Timeline {
     const series = outcome === 'connected' ? this.connected : this.failed
     while (this.connected.length <= bin) this.connected.push(0)
     while (this.failed.length <= bin) this.failed.push(0)
-    series[bin]!++
+    series[bin]! += count
   }
 
   toJSON(): TimelineData {

@@ -1,0 +1,72 @@
+import {Args, Flags} from '@oclif/core'
+import * as hdr from 'hdr-histogram-js'
+
+import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
+import {ConnstormCommand} from '../cli/base-command.js'
+import {decodeHistogram} from '../results/histogram.js'
+import {type MergedResult, mergeResults} from '../results/merge.js'
+import {readResultFile} from '../results/read.js'
+import {resultProblem} from '../results/schema.js'
+import {assertWritable, writeFileAtomic} from '../results/write.js'
+import {renderRunReport} from '../report/run-report.js'
+
+export default class Merge extends ConnstormCommand {
+  static override summary = 'Merge the results of several shards or hosts of one storm into one result (HDR histograms added, never averaged)'
+  static override description =
+    'Histograms are added, counts summed, and the ladder attribution and the counters\' verdict computed again from the union, so merged percentiles are those of all samples together. Files whose plans or ladders differ are refused (the field is named) unless --force. The merged file is a valid result that analyze and report read; it keeps one section per source.'
+
+  static override examples = [
+    '<%= config.bin %> merge shard-1.json shard-2.json shard-3.json --out all.json',
+    '<%= config.bin %> merge a.json b.json --out all.json --hdr-log all.hlog',
+  ]
+
+  static override strict = false
+  static override enableJsonFlag = true
+
+  static override args = {
+    file: Args.string({description: 'result files written by storm --out (two or more)', required: true}),
+  }
+
+  static override flags = {
+    out: Flags.string({summary: 'the merged result file (written atomically)', helpValue: '<file>', required: true}),
+    force: Flags.boolean({summary: 'merge even when plans or ladders differ'}),
+    'hdr-log': Flags.string({summary: "also write each source's connect-latency histogram as an HdrHistogram interval log (.hlog, for HistogramLogAnalyzer)", helpValue: '<file>'}),
+  }
+
+  async run(): Promise<MergedResult> {
+    const {argv, flags} = await this.parse(Merge)
+    const files = argv as string[]
+    assertWritable(flags.out)
+    if (flags['hdr-log'] !== undefined) assertWritable(flags['hdr-log'])
+    const merged = mergeResults(files.map((file) => ({file, result: readResultFile(file)})), {force: flags.force})
+    const problem = resultProblem(merged)
+    if (problem !== null) throw new Error(`internal: the merged result does not match schema 1: ${problem}`)
+    writeFileAtomic(flags.out, `${JSON.stringify(merged, null, 2)}\n`)
+    if (flags['hdr-log'] !== undefined) writeFileAtomic(flags['hdr-log'], intervalLog(merged))
+    this.log(renderRunReport(merged, recommend(merged, adviceOptionsFor(undefined, null))))
+    this.log(`\nmerged    ${files.length} files (first connects ${merged.merge.startSpreadMs} ms apart) into ${flags.out}`)
+    return merged
+  }
+}
+
+/** One interval per source, timed from the earliest start, in HdrHistogram's interval-log format. */
+function intervalLog(merged: MergedResult): string {
+  let text = ''
+  const writer = new hdr.HistogramLogWriter((chunk) => (text += chunk))
+  const start = Date.parse(merged.startedAt)
+  writer.outputComment('connstorm connect latency from actual start, µs, one interval per source')
+  writer.outputLogFormatVersion()
+  writer.outputStartTime(start)
+  writer.outputLegend()
+  for (const source of merged.sources) {
+    const histogram = decodeHistogram(readSourceHistogram(merged, source.file))
+    const from = (Date.parse(source.startedAt) - start) / 1000
+    histogram.tag = source.file.replaceAll(/[\s,]/g, '_')
+    writer.outputIntervalHistogram(histogram, from, from + source.durationMs / 1000, 1)
+  }
+  return text
+}
+
+function readSourceHistogram(merged: MergedResult, file: string): string {
+  return readResultFile(file).histograms.fromActual ?? merged.histograms.fromActual
+}

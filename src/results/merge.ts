@@ -1,0 +1,175 @@
+import {attributeToSteps} from '../analysis/attribution.js'
+import {corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
+import {UsageError} from '../errors.js'
+import {type Histogram, decodeHistogram, encodeHistogram, newLatencyHistogram, recordedValues, summarize} from './histogram.js'
+import {OUTCOMES, emptyOutcomeCounts} from './outcome.js'
+import type {StormResult} from './result.js'
+import {Timeline} from './timeline.js'
+
+export interface MergeSource {
+  file: string
+  result: StormResult
+}
+
+/** One line per shard in the merged file: where each number came from. */
+export interface MergedSource {
+  file: string
+  startedAt: string
+  durationMs: number
+  target: StormResult['target']
+  shard: StormResult['plan']['shard'] | null
+  counts: {attempted: number; connected: number; failed: number}
+  startSkewMs: number | null
+}
+
+export type MergedResult = StormResult & {sources: MergedSource[]; merge: {files: number; startSpreadMs: number}}
+
+/** Plan fields that every shard must share; connects and the shard index differ by design. */
+const SHARED_PLAN_FIELDS = ['mode', 'burst', 'rate', 'durationMs', 'waves', 'intervalMs', 'timeoutMs', 'close'] as const
+const HISTOGRAMS = ['fromIntended', 'fromActual', 'failedFromActual', 'failedEarlyFromActual'] as const
+
+/**
+ * Merges the results of several shards (or hosts) of one storm into one result: histograms are
+ * added (HDR add — percentiles of the union, never averages of percentiles), counts summed, and
+ * the attribution and the counters' verdict computed again from the merged data.
+ */
+export function mergeResults(sources: readonly MergeSource[], {force = false} = {}): MergedResult {
+  if (sources.length < 2) throw new UsageError('FILE: merge needs at least two result files')
+  const [first, ...rest] = sources
+  const base = first!.result
+  for (const other of rest) {
+    if (!force) checkCompatible(first!, other)
+  }
+  const shardIndexes = sources.map((source) => source.result.plan.shard?.index).filter((index) => index !== undefined)
+  const duplicate = shardIndexes.find((index, position) => shardIndexes.indexOf(index) !== position)
+  if (duplicate !== undefined) throw new UsageError(`FILE: two files are shard ${duplicate}; each shard belongs in the merge once`)
+
+  const histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, addHistograms(sources.map((source) => source.result.histograms[name]))])) as Record<
+    (typeof HISTOGRAMS)[number],
+    Histogram
+  >
+  const byOutcome = emptyOutcomeCounts()
+  const otherErrnos: Record<string, number> = {}
+  let attempted = 0
+  let pending = 0
+  let notStarted = 0
+  let kernelTimeouts = 0
+  let lateStarts = 0
+  for (const {result} of sources) {
+    for (const outcome of OUTCOMES) byOutcome[outcome] += result.counts.byOutcome[outcome]
+    for (const [code, n] of Object.entries(result.counts.otherErrnos ?? {})) otherErrnos[code] = (otherErrnos[code] ?? 0) + n
+    attempted += result.counts.attempted
+    pending += result.counts.pending
+    notStarted += result.counts.notStarted ?? 0
+    kernelTimeouts += result.counts.kernelTimeouts ?? 0
+    lateStarts += result.self.lateStarts
+  }
+  const starts = sources.map((source) => Date.parse(source.result.startedAt))
+  const ends = sources.map((source, index) => starts[index]! + source.result.durationMs)
+  const start = Math.min(...starts)
+  const connected = byOutcome.connected
+  const timeline = new Timeline()
+  for (const [index, {result}] of sources.entries()) {
+    const offset = starts[index]! - start
+    const bin = result.timeline?.binMs ?? 0
+    for (const [position, n] of (result.timeline?.connected ?? []).entries()) if (n > 0) timeline.record(offset + position * bin, 'connected', n)
+    for (const [position, n] of (result.timeline?.failed ?? []).entries()) if (n > 0) timeline.record(offset + position * bin, 'failed', n)
+  }
+  const worstLag = sources.map((source) => source.result.self.startLagUs).sort((a, b) => b.p99 - a.p99)[0]!
+  const loops = sources.map((source) => source.result.self.eventLoopDelayUs).filter((loop) => loop !== null)
+  const stopReasons = sources.map((source) => source.result.stopReason)
+
+  const merged: MergedResult = {
+    ...base,
+    startedAt: new Date(start).toISOString(),
+    lab: undefined,
+    plan: {...base.plan, connects: sources.reduce((sum, source) => sum + source.result.plan.connects, 0), shard: undefined},
+    counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts},
+    latencyUs: Object.fromEntries(HISTOGRAMS.map((name) => [name, summarize(histograms[name])])) as unknown as StormResult['latencyUs'],
+    histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(histograms[name])])) as StormResult['histograms'],
+    self: {
+      // Each shard's own event loop: the worst of them is what could have distorted the union.
+      eventLoopDelayUs: loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
+      lateStarts,
+      lateStartThresholdUs: base.self.lateStartThresholdUs,
+      startLagUs: worstLag,
+    },
+    durationMs: Math.max(...ends) - start,
+    achievedRate: sources.reduce((sum, source) => sum + source.result.achievedRate, 0),
+    startWindowMs: Math.max(...sources.map((source) => source.result.startWindowMs)),
+    partial: sources.some((source) => source.result.partial),
+    stopReason: stopReasons.includes('interrupted') ? 'interrupted' : stopReasons.includes('deadline') ? 'deadline' : 'completed',
+    timeline: timeline.toJSON(),
+    heldAtEnd: sources.reduce((sum, source) => sum + (source.result.heldAtEnd ?? 0), 0),
+    recommendations: undefined,
+    advice: undefined,
+    verification: undefined,
+    thresholds: undefined,
+    probe: undefined,
+    acceptWait: undefined,
+    afterConnect: undefined,
+    sources: sources.map(({file, result}, index) => ({
+      file,
+      startedAt: result.startedAt,
+      durationMs: result.durationMs,
+      target: result.target,
+      shard: result.plan.shard ?? null,
+      counts: {attempted: result.counts.attempted, connected: result.counts.connected, failed: result.counts.failed},
+      startSkewMs: result.self.startSkewMs ?? (starts[index]! - start),
+    })),
+    merge: {files: sources.length, startSpreadMs: Math.max(...starts) - start},
+  }
+  return {...merged, ...mergedDiagnosis(merged, sources)}
+}
+
+function mergedDiagnosis(merged: StormResult, sources: readonly MergeSource[]): Pick<StormResult, 'attribution' | 'kernel'> {
+  const kernel = sources[0]!.result.kernel
+  const ladder = kernel ? ladderFromSysctls(kernel.sysctls) : null
+  if (!kernel || !ladder) return {attribution: null, kernel: null}
+  const toMs = (encoded: string) => recordedValues(decodeHistogram(encoded)).map(({valueUs, count}) => ({latencyMs: valueUs / 1000, count}))
+  const attribution = attributeToSteps({
+    ladder,
+    connected: toMs(merged.histograms.fromActual),
+    timedOut: merged.counts.byOutcome.timeout,
+    timeoutMs: merged.plan.timeoutMs,
+    failedEarly: merged.histograms.failedEarlyFromActual ? toMs(merged.histograms.failedEarlyFromActual) : [],
+  })
+  const all = sources.map((source) => source.result.kernel?.counterDeltas ?? null)
+  const counterDeltas = all.includes(null) ? null : sumCounters(all as Record<string, number>[])
+  const netns = sources.every((source) => source.result.kernel?.netns === 'isolated') ? 'isolated' : 'shared'
+  const observation = {netns, sysctls: kernel.sysctls, counterDeltas, listener: null} as const
+  const corroboration = corroborate(attribution, observation, {
+    attempted: merged.counts.attempted,
+    pending: merged.counts.pending,
+    timedOut: merged.counts.byOutcome.timeout,
+    otherFailures: 0,
+    withoutSyn: merged.counts.byOutcome.addrNotAvail + merged.counts.byOutcome.fileLimit,
+  })
+  return {attribution, kernel: {...observation, corroborated: corroboration.corroborated, corroboration}}
+}
+
+function checkCompatible(first: MergeSource, other: MergeSource): void {
+  for (const field of SHARED_PLAN_FIELDS) {
+    const a = first.result.plan[field]
+    const b = other.result.plan[field]
+    if (a !== b) throw new UsageError(`FILE: plan.${field} differs: ${first.file} has ${JSON.stringify(a)}, ${other.file} has ${JSON.stringify(b)} (--force merges anyway)`)
+  }
+  if (first.result.plan.shard?.count !== other.result.plan.shard?.count) {
+    throw new UsageError(`FILE: plan.shard differs: ${first.file} and ${other.file} are not shards of the same split (--force merges anyway)`)
+  }
+  const ladderA = JSON.stringify(first.result.ladder?.sendTimesMs ?? null)
+  const ladderB = JSON.stringify(other.result.ladder?.sendTimesMs ?? null)
+  if (ladderA !== ladderB) throw new UsageError(`FILE: ladder.sendTimesMs differs: ${first.file} has ${ladderA}, ${other.file} has ${ladderB} (--force merges anyway)`)
+}
+
+function addHistograms(encoded: readonly (string | undefined)[]): Histogram {
+  const sum = newLatencyHistogram()
+  for (const one of encoded) if (one !== undefined) sum.add(decodeHistogram(one))
+  return sum
+}
+
+function sumCounters(deltas: readonly Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const one of deltas) for (const [name, value] of Object.entries(one)) sum[name] = (sum[name] ?? 0) + value
+  return sum
+}

@@ -1,0 +1,134 @@
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
+
+import {decodeHistogram, newLatencyHistogram} from '../../src/results/histogram.js'
+import type {MergedResult} from '../../src/results/merge.js'
+import {RUN_JS, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {parseJsonResult} from '../helpers/result.js'
+
+afterEach(stopAllLabs)
+const directory = mkdtempSync(join(tmpdir(), 'connstorm-merge-'))
+afterAll(() => rmSync(directory, {recursive: true, force: true}))
+
+/** p99 of the union of the files' histograms, built directly (not through merge). */
+function unionP99(files: string[]): number {
+  const union = newLatencyHistogram()
+  for (const file of files) union.add(decodeHistogram(parseJsonResult(readFileSync(file, 'utf8')).histograms.fromIntended))
+  return union.getValueAtPercentile(99)
+}
+
+function startAt(inMs: number): string {
+  return new Date(Date.now() + inMs).toISOString()
+}
+
+describe('shards and merge on loopback', () => {
+  it('merges three shards: counts add up, merged p99 is the p99 of the union, shards started together', async () => {
+    const lab = await startLab(['--backlog', '64', '--stall', '1.2s'])
+    const at = startAt(5000) // three CLIs start in parallel on 2 cores: leave them time
+    const files = [1, 2, 3].map((shard) => join(directory, `shard-${shard}.json`))
+    const runs = await Promise.all(files.map((file, index) => runCli(['storm', lab.address, '--burst', '150', '--shard', `${index + 1}/3`, '--start-at', at, '--out', file])))
+    for (const run of runs) expect(run.code, run.stderr).toBe(0)
+    const out = join(directory, 'all.json')
+    const merged = await runCli(['merge', ...files, '--out', out, '--json'])
+    expect(merged.code, merged.stderr).toBe(0)
+    const result = JSON.parse(readFileSync(out, 'utf8')) as MergedResult
+    const shards = files.map((file) => parseJsonResult(readFileSync(file, 'utf8')))
+    expect(shards.map((shard) => shard.plan.connects)).toEqual([50, 50, 50])
+    expect(result.counts.attempted).toBe(150)
+    expect(result.counts.connected).toBe(shards.reduce((sum, shard) => sum + shard.counts.connected, 0))
+    expect(result.latencyUs.fromIntended.p99).toBe(unionP99(files))
+    expect(result.sources.map((source) => source.shard?.index)).toEqual([1, 2, 3])
+    for (const shard of shards) expect(Math.abs(shard.self.startSkewMs!)).toBeLessThan(50)
+    // The merged file is a result like any other.
+    const analyzed = await runCli(['analyze', out])
+    expect(analyzed.code, analyzed.stderr).toBe(0)
+  })
+
+  it('refuses files whose plans differ, naming the field', async () => {
+    const lab = await startLab(['--backlog', '64'])
+    const a = join(directory, 'a.json')
+    const b = join(directory, 'b.json')
+    await runCli(['storm', lab.address, '--burst', '10', '--timeout', '5s', '--out', a])
+    await runCli(['storm', lab.address, '--burst', '10', '--timeout', '6s', '--out', b])
+    const run = await runCli(['merge', a, b, '--out', join(directory, 'ab.json')])
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim()).toMatch(/plan\.timeoutMs differs: .*a\.json has 5000, .*b\.json has 6000 \(--force merges anyway\)$/)
+    expect((await runCli(['merge', a, b, '--out', join(directory, 'ab.json'), '--force'])).code).toBe(0)
+  })
+
+  it.each([
+    ['--shard 0/3', ['--shard', '0/3'], /--shard: invalid value '0\/3'/],
+    ['--shard 4/3', ['--shard', '4/3'], /--shard: invalid value '4\/3'/],
+    ['--start-at in the past', ['--start-at', '2001-01-01T00:00:00Z'], /--start-at: 2001-01-01T00:00:00Z is in the past/],
+    ['--start-at far ahead', ['--start-at', '+2h'], /more than an hour away/],
+  ])('refuses %s with one line and exit 2', async (_name, args, message) => {
+    const run = await runCli(['storm', '127.0.0.1:9', ...args])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toMatch(message)
+  })
+})
+
+const isRoot = process.getuid?.() === 0
+const hasIp = !spawnSync('ip', ['-V'], {stdio: 'ignore'}).error
+
+// Three client "hosts" and a lab host, each a network namespace, joined by veth pairs on private
+// addresses that exist only inside them: root only (CI is root). Everything is removed after.
+describe.skipIf(!isRoot || !hasIp)('three hosts in network namespaces (root)', () => {
+  const tag = `cs${process.pid % 100_000}`
+  const namespaces = [`${tag}-lab`, `${tag}-c1`, `${tag}-c2`, `${tag}-c3`]
+  let lab: ChildProcess | undefined
+
+  afterAll(() => {
+    if (lab?.pid) lab.kill('SIGKILL')
+    for (const namespace of namespaces) spawnSync('ip', ['netns', 'del', namespace], {stdio: 'ignore'})
+  })
+
+  it('fires three shards from three hosts at one instant, and merges them into the union', async () => {
+    const ip = (...args: string[]) => execFileSync('ip', args, {stdio: 'pipe'})
+    for (const namespace of namespaces) {
+      ip('netns', 'add', namespace)
+      ip('-n', namespace, 'link', 'set', 'lo', 'up')
+    }
+    for (const k of [1, 2, 3]) {
+      ip('link', 'add', `${tag}l${k}`, 'netns', namespaces[0]!, 'type', 'veth', 'peer', 'name', `${tag}c${k}`, 'netns', namespaces[k]!)
+      ip('-n', namespaces[0]!, 'addr', 'add', `10.201.${k}.1/24`, 'dev', `${tag}l${k}`)
+      ip('-n', namespaces[k]!, 'addr', 'add', `10.201.${k}.2/24`, 'dev', `${tag}c${k}`)
+      ip('-n', namespaces[0]!, 'link', 'set', `${tag}l${k}`, 'up')
+      ip('-n', namespaces[k]!, 'link', 'set', `${tag}c${k}`, 'up')
+    }
+    const port = await new Promise<number>((resolve, reject) => {
+      lab = spawn('ip', ['netns', 'exec', namespaces[0]!, process.execPath, RUN_JS, 'lab', '--host', '0.0.0.0', '--backlog', '64', '--stall', '1.2s', '--max-duration', '40s', '--json'])
+      lab.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(JSON.parse(line.split('\n')[0]!).port as number))
+      lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
+    })
+    const at = startAt(5000)
+    const files = [1, 2, 3].map((k) => join(directory, `host-${k}.json`))
+    const runs = await Promise.all(
+      [1, 2, 3].map((k) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn('ip', ['netns', 'exec', namespaces[k]!, process.execPath, RUN_JS, 'storm', `10.201.${k}.1:${port}`, '--burst', '150', '--shard', `${k}/3`, '--start-at', at, '--out', files[k - 1]!], {stdio: 'ignore'})
+          child.once('exit', (code) => resolve(code))
+        }),
+      ),
+    )
+    expect(runs).toEqual([0, 0, 0])
+    const out = join(directory, 'hosts.json')
+    expect((await runCli(['merge', ...files, '--out', out])).code).toBe(0)
+    const merged = JSON.parse(readFileSync(out, 'utf8')) as MergedResult
+    const shards = files.map((file) => parseJsonResult(readFileSync(file, 'utf8')))
+    expect(merged.counts.attempted).toBe(150)
+    expect(merged.counts.connected).toBe(shards.reduce((sum, shard) => sum + shard.counts.connected, 0))
+    expect(merged.latencyUs.fromIntended.p99).toBe(unionP99(files))
+    expect(merged.merge.startSpreadMs).toBeLessThan(50)
+    for (const shard of shards) expect(Math.abs(shard.self.startSkewMs!)).toBeLessThan(50)
+
+    lab!.kill('SIGTERM')
+    for (const namespace of namespaces) ip('netns', 'del', namespace)
+    const left = execFileSync('ip', ['netns', 'list'], {encoding: 'utf8'}) + execFileSync('ip', ['link'], {encoding: 'utf8'})
+    expect(left).not.toContain(tag)
+  })
+})
