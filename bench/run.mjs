@@ -672,7 +672,9 @@ async function measureRss(target) {
   const growth = stats(runs.map((r) => r.growth))
   addRow(`RSS growth after warm-up (25 % → 90 % of that run)`, {
     connstorm: cell(growth, fmt.dmb),
-    target: `flat: ≤ ${TARGETS.rssGrowthMb} MB`,
+    // Settled connects stay in the engine's timeout queue until --timeout (15 s) has passed, so a
+    // run shorter than ~2 × 15 s is still filling it: only the full bench's 2 M run can tell "flat".
+    target: QUICK ? `flat: ≤ ${TARGETS.rssGrowthMb} MB (inconclusive in BENCH_QUICK: run ≈ --timeout window)` : `flat: ≤ ${TARGETS.rssGrowthMb} MB`,
     result: judge(growth?.median, (x) => x <= TARGETS.rssGrowthMb),
     native: 'n/a',
   })

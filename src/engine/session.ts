@@ -38,7 +38,9 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   const listener = lookup?.listeners[0]
   let sampler: QueueSampler | undefined
   if (listener) {
-    sampler = startQueueSampler({port: target.port, host: target.host})
+    // ss names the listener's family: a dual-stack :: (shown as '*' or '::') lives in tcp6 only.
+    const family = listener.family
+    sampler = startQueueSampler({port: target.port, host: target.host, families: [family]})
     await sampler.ready.catch(() => undefined)
   }
 

@@ -41,6 +41,9 @@ interface Attempt {
   readonly startedAt: number
   readonly deadline: number
   done: boolean
+  /** neighbours in the in-flight list (start order, so deadlines ascend) */
+  older: Attempt | null
+  newer: Attempt | null
 }
 
 const ATTEMPT = Symbol('connstorm.attempt')
@@ -92,9 +95,13 @@ class StormEngine {
   /** connected sockets whose probe is still running: they count against --concurrency */
   private readonly probing = new Set<Socket>()
   private readonly held = new Set<Socket>()
-  /** in-flight attempts in start order; deadlines are monotonic because every connect has the same timeout */
-  private timeoutQueue: Attempt[] = []
-  private timeoutHead = 0
+  /**
+   * In-flight attempts, oldest first: deadlines ascend because every connect has the same timeout.
+   * A doubly linked list, so a settled connect leaves it at once and memory follows --concurrency,
+   * not rate × timeout.
+   */
+  private oldest: Attempt | null = null
+  private newest: Attempt | null = null
   private timeoutTimer: NodeJS.Timeout | undefined
   private pumpTimer: NodeJS.Timeout | undefined
   private pumpQueued = false
@@ -211,12 +218,14 @@ class StormEngine {
     this.recorder.recordStart((startedAt - intendedAt) * 1000)
     this.lastStartAt = startedAt
     const socket = connect({host: this.target.host, port: this.target.port}) as TrackedSocket
-    const attempt: Attempt = {engine: this, socket, intendedAt, startedAt, deadline: startedAt + this.plan.timeoutMs, done: false}
+    const attempt: Attempt = {engine: this, socket, intendedAt, startedAt, deadline: startedAt + this.plan.timeoutMs, done: false, older: this.newest, newer: null}
     socket[ATTEMPT] = attempt
     socket.once('connect', onSocketConnect)
     socket.on('error', onSocketError)
     this.inFlight++
-    this.timeoutQueue.push(attempt)
+    if (this.newest) this.newest.newer = attempt
+    else this.oldest = attempt
+    this.newest = attempt
     if (this.timeoutTimer === undefined) this.armTimeout()
   }
 
@@ -258,8 +267,18 @@ class StormEngine {
     const socket = attempt.socket!
     attempt.done = true
     attempt.socket = null
+    this.unlink(attempt)
     this.inFlight--
     return socket
+  }
+
+  private unlink(attempt: Attempt): void {
+    if (attempt.older) attempt.older.newer = attempt.newer
+    else this.oldest = attempt.newer
+    if (attempt.newer) attempt.newer.older = attempt.older
+    else this.newest = attempt.older
+    attempt.older = null
+    attempt.newer = null
   }
 
   private afterSettle(): void {
@@ -310,29 +329,17 @@ class StormEngine {
   /** One timer for all connects: it fires at the oldest in-flight deadline. */
   private armTimeout(): void {
     this.timeoutTimer = undefined
-    const queue = this.timeoutQueue
-    while (this.timeoutHead < queue.length && queue[this.timeoutHead]!.done) this.timeoutHead++
-    if (this.timeoutHead > 4096 && this.timeoutHead * 2 > queue.length) {
-      this.timeoutQueue = queue.slice(this.timeoutHead)
-      this.timeoutHead = 0
-    }
-    const head = this.timeoutQueue[this.timeoutHead]
-    if (head === undefined || this.stopped) return
+    const head = this.oldest
+    if (head === null || this.stopped) return
     this.timeoutTimer = setTimeout(this.expireTimeouts, Math.max(0, head.deadline - performance.now()))
   }
 
   private expireTimeouts = (): void => {
     const now = performance.now()
-    const queue = this.timeoutQueue
-    while (this.timeoutHead < queue.length) {
-      const attempt = queue[this.timeoutHead]!
-      if (!attempt.done) {
-        if (attempt.deadline > now) break
-        this.settle(attempt).destroy()
-        this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
-        this.recorder.timeline.record(now - this.runStart, 'failed')
-      }
-      this.timeoutHead++
+    for (let attempt = this.oldest; attempt !== null && attempt.deadline <= now; attempt = this.oldest) {
+      this.settle(attempt).destroy()
+      this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
+      this.recorder.timeline.record(now - this.runStart, 'failed')
     }
     this.armTimeout()
     this.afterSettle()
@@ -349,17 +356,10 @@ class StormEngine {
   /** Destroys connects still in flight at an early stop; they are reported as pending, not failed. */
   private abandonInFlight(): number {
     let pending = 0
-    for (let i = this.timeoutHead; i < this.timeoutQueue.length; i++) {
-      const attempt = this.timeoutQueue[i]!
-      if (attempt.done) continue
-      attempt.done = true
-      attempt.socket!.destroy()
-      attempt.socket = null
+    for (let attempt = this.oldest; attempt !== null; attempt = this.oldest) {
+      this.settle(attempt).destroy()
       pending++
     }
-    this.inFlight = 0
-    this.timeoutQueue = []
-    this.timeoutHead = 0
     return pending
   }
 }

@@ -161,9 +161,10 @@ export function listenerMatches(
  * listening socket before the first connection, and during a storm the connection rows are
  * most of the file (generating them costs kernel CPU on every sample).
  */
-export function readProcListeners(procNet = '/proc/net'): ProcListener[] | null {
+export function readProcListeners(procNet = '/proc/net', families: readonly (4 | 6)[] = [4, 6]): ProcListener[] | null {
   let listeners: ProcListener[] | null = null
   for (const [file, family] of [['tcp', 4], ['tcp6', 6]] as const) {
+    if (!families.includes(family)) continue
     const text = readListenSection(join(procNet, file))
     if (text !== null) listeners = [...(listeners ?? []), ...parseProcNetTcpListeners(text, family)]
   }

@@ -12,6 +12,7 @@ export interface SamplerTask {
   host?: string
   intervalMs: number
   procNet: string
+  families: readonly (4 | 6)[]
 }
 
 export type SamplerMessage = {type: 'ready'} | {type: 'result'; peakQueue: number | null; samples: number}
@@ -24,7 +25,7 @@ let peakQueue: number | null = null
 let samples = 0
 
 function sample(): void {
-  const listeners = readProcListeners(task.procNet)
+  const listeners = readProcListeners(task.procNet, task.families)
   if (listeners === null) return
   samples++
   for (const listener of listeners) {
