@@ -14,7 +14,10 @@ import {applySysctls, assertCanIsolate, parseSysctlOverrides, prepareIsolatedNam
 import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
 import {parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
+import {LiveProgress} from '../report/progress.js'
 import {renderRunReport} from '../report/run-report.js'
+import type {SynLadder} from '../analysis/ladder.js'
+import type {LiveStorm} from '../engine/storm.js'
 import type {StormResult} from '../results/result.js'
 import {resultProblem} from '../results/schema.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
@@ -65,6 +68,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
     close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
+    quiet: Flags.boolean({summary: 'no live progress line (it is shown only on a TTY, and never with --json)'}),
     shard: Flags.string({
       summary: 'run the i-th of n shares of the plan (every n-th connect, same timing), for one storm from several hosts; merge the files after',
       helpValue: '<i/n>',
@@ -159,7 +163,9 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     process.on('SIGINT', onSigint)
     process.on('SIGTERM', onSigterm)
     try {
+      const progress = LiveProgress.wanted({json: this.jsonEnabled(), quiet: flags.quiet}) ? new LiveProgress() : undefined
       const request: RunRequest = {
+        ...(progress ? {onStart: (live: LiveStorm, ladder: SynLadder | null) => progress.start(live, ladder, plan.connects)} : {}),
         plan,
         target,
         lab,
@@ -172,7 +178,9 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       let result: StormResult
       try {
         result = await runPlan(request)
+        progress?.stop()
       } catch (error) {
+        progress?.stop()
         if (!(error instanceof InterruptedBeforeStartError)) throw error
         process.stderr.write(`connstorm storm: ${error.message}\n`)
         this.exit(EXIT_ON_SIGNAL[signalName])

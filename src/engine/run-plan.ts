@@ -6,7 +6,7 @@ import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import type {ProbeSpec} from '../probe/spec.js'
 import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
-import {runStormSession} from './session.js'
+import {type SessionOptions, runStormSession} from './session.js'
 
 export interface RunRequest {
   plan: Plan
@@ -22,6 +22,8 @@ export interface RunRequest {
   probe?: ProbeRequest
   /** inside --isolate only: sysctls changed after the lab listens, before the storm (e.g. somaxconn raised without a restart) */
   afterListen?: () => void
+  /** the live progress display, when there is one */
+  onStart?: SessionOptions['onStart']
 }
 
 export interface ProbeRequest {
@@ -47,7 +49,14 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
     const target = request.target ?? targetOfLab(lab!.listening)
     const {probe} = request
     const probeConfig = probe && probe.spec.kind !== 'none' ? {spec: probe.spec, timeoutMs: probe.timeoutMs, insecure: probe.insecure, expect: probe.expect} : undefined
-    const session = await runStormSession({plan: request.plan, target, isolatedNetns: request.isolatedNetns, signal: request.signal, probe: probeConfig})
+    const session = await runStormSession({
+      plan: request.plan,
+      target,
+      isolatedNetns: request.isolatedNetns,
+      signal: request.signal,
+      probe: probeConfig,
+      onStart: request.onStart,
+    })
     const labReport = await lab?.stop()
     return buildResult(session.run, {
       tool: request.tool,

@@ -8,7 +8,9 @@ import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
+import {ladderFromSysctls} from '../analysis/diagnosis.js'
+import type {SynLadder} from '../analysis/ladder.js'
+import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
 
 export interface SessionOptions {
   plan: Plan
@@ -17,6 +19,8 @@ export interface SessionOptions {
   isolatedNetns: boolean
   signal?: AbortSignal
   probe?: ProbeConfig
+  /** called once the storm starts, with a way to read it live (the progress display) */
+  onStart?: (live: LiveStorm, ladder: SynLadder | null) => void
 }
 
 export interface StormSession {
@@ -29,7 +33,7 @@ export interface StormSession {
  * first connect and right after the last, and — when the target listens on this machine — its
  * effective backlog and accept queue sampled while the storm runs.
  */
-export async function runStormSession({plan, target, isolatedNetns, signal, probe}: SessionOptions): Promise<StormSession> {
+export async function runStormSession({plan, target, isolatedNetns, signal, probe, onStart}: SessionOptions): Promise<StormSession> {
   // Warm-up connects go to a listener of our own; they must happen before the counters' snapshot.
   await warmUp(target.family)
   const sysctls = readStormSysctls()
@@ -46,7 +50,8 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
 
   if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
   const before = readCounters()
-  const run = await runStorm(plan, target, signal, probe)
+  const ladder = ladderFromSysctls(sysctls)
+  const run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
   const after = readCounters()
   const sampled = await sampler?.stop().catch(() => null)
 

@@ -59,9 +59,24 @@ const SPIN_WINDOW_MS = 2
 const LAUNCHES_PER_TURN = 8
 const LOOP_MONITOR_RESOLUTION_MS = 5
 
+/** A read-only look at a run in progress, for the live progress display. */
+export interface LiveStorm {
+  readonly recorder: StormRecorder
+  /** connects started so far */
+  launched(): number
+  /** connecting, or connected and being probed */
+  open(): number
+}
+
 /** Runs the plan against the target; call warmUp() first, or the first connects pay for a cold process. */
-export async function runStorm(plan: Plan, target: ResolvedTarget, signal?: AbortSignal, probe?: ProbeConfig): Promise<StormRun> {
-  return new StormEngine(plan, target, probe).run(signal)
+export async function runStorm(
+  plan: Plan,
+  target: ResolvedTarget,
+  {signal, probe, onStart}: {signal?: AbortSignal; probe?: ProbeConfig; onStart?: (live: LiveStorm) => void} = {},
+): Promise<StormRun> {
+  const engine = new StormEngine(plan, target, probe)
+  onStart?.({recorder: engine.recorder, launched: () => engine.launchedCount(), open: () => engine.openCount()})
+  return engine.run(signal)
 }
 
 const WARM_UP_PLAN: Plan = {mode: 'burst', connects: 32, burst: 32, concurrency: 32, timeoutMs: 1000, close: 'rst', maxDurationMs: 2000}
@@ -80,7 +95,7 @@ export async function warmUp(family: 4 | 6): Promise<void> {
       server.listen({host, port: 0}, resolve)
     })
     const {port} = server.address() as {port: number}
-    await new StormEngine(WARM_UP_PLAN, {host, port, family, requested: 'warm-up'}).run()
+    await runStorm(WARM_UP_PLAN, {host, port, family, requested: 'warm-up'})
   } catch {
     // No loopback of that family (IPv6 disabled, say): the run stays valid, only colder.
   } finally {
@@ -252,6 +267,14 @@ class StormEngine {
   /** Connections that hold a --concurrency slot: connecting, or connected and being probed. */
   private open(): number {
     return this.inFlight + this.probing.size
+  }
+
+  openCount(): number {
+    return this.open()
+  }
+
+  launchedCount(): number {
+    return this.nextIndex
   }
 
   onError(attempt: Attempt, error: NodeJS.ErrnoException): void {

@@ -1,0 +1,86 @@
+import {Args, Flags} from '@oclif/core'
+
+import {SERVER_IDS, findServer} from '../analysis/servers.js'
+import {ConnstormCommand} from '../cli/base-command.js'
+import {InvalidOptionError, UsageError} from '../errors.js'
+import {analyzeRun, columnLabels, compareRuns, renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../report/compare.js'
+import {chartPoints, renderHtmlReport} from '../report/html.js'
+import {renderRunReport} from '../report/run-report.js'
+import {readResultFile} from '../results/read.js'
+import {assertWritable, writeFileAtomic} from '../results/write.js'
+
+const FORMATS = ['text', 'json', 'markdown'] as const
+
+export default class Report extends ConnstormCommand {
+  static override summary = 'Re-render saved runs (storm --out): one file as the live run printed it, several side by side, or an HTML report'
+  static override description =
+    'With one FILE, prints its report exactly as `analyze` does (--format text), the result itself (json) or a compact markdown version. ' +
+    'With several, a side-by-side comparison — p50/p99/max, connects per SYN-retransmit ladder step, outcomes and how the advice changed — ' +
+    'each column named by its file: the before/after-a-release view. --html OUT writes one self-contained HTML file (charts drawn as SVG, no network) ' +
+    'with the latency histogram and its ladder steps, the timeline of completions, the outcomes, the attribution table and the advice.'
+
+  static override examples = [
+    '<%= config.bin %> report run.json',
+    '<%= config.bin %> report before.json after.json',
+    '<%= config.bin %> report before.json after.json --format markdown',
+    '<%= config.bin %> report run.json --html run.html',
+  ]
+
+  static override strict = false
+
+  static override args = {
+    file: Args.string({description: 'result files written by storm --out (one or more)', required: true}),
+  }
+
+  static override flags = {
+    format: Flags.string({summary: 'what to print: text, json or markdown (with --html: print it as well)', options: [...FORMATS], helpValue: '<format>'}),
+    html: Flags.string({summary: 'also write a self-contained HTML report to this file', helpValue: '<file>'}),
+    server: Flags.string({summary: `print the backlog advice in this server's syntax: ${SERVER_IDS.join(', ')}`, helpValue: '<name>'}),
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(Report)
+    const files = argv as string[]
+    if (flags.html !== undefined) {
+      try {
+        assertWritable(flags.html)
+      } catch (error) {
+        if (error instanceof UsageError) throw new UsageError(error.message.replace(/^--out:/, '--html:'))
+        throw error
+      }
+    }
+    const server = flags.server === undefined ? undefined : findServer(flags.server)
+    if (flags.server !== undefined && !server) throw new InvalidOptionError('--server', flags.server, `one of ${SERVER_IDS.join(', ')}`)
+    // Every file is read and validated before anything is printed or written.
+    const labels = columnLabels(files)
+    const runs = files.map((file, index) => analyzeRun(labels[index]!, readResultFile(file), server))
+
+    if (flags.html !== undefined) {
+      const html = renderHtmlReport(runs)
+      try {
+        writeFileAtomic(flags.html, html)
+      } catch (error) {
+        if (error instanceof UsageError) throw new UsageError(error.message.replace(/^--out:/, '--html:'))
+        throw error
+      }
+      if (flags.format === undefined) {
+        const charts = Object.entries(chartPoints(html)).filter(([, points]) => points > 0).length
+        this.log(`wrote ${flags.html} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB, ${charts} charts with data)`)
+        return
+      }
+    }
+
+    const format = (flags.format ?? 'text') as (typeof FORMATS)[number]
+    if (runs.length === 1) {
+      const [run] = runs as [(typeof runs)[number]]
+      if (format === 'json') this.log(JSON.stringify(run.result, null, 2))
+      else if (format === 'markdown') this.log(renderRunMarkdown(run))
+      else this.log(renderRunReport(run.result, run.advice, run.serverName))
+      return
+    }
+    const rows = compareRuns(runs)
+    if (format === 'json') this.log(JSON.stringify({files: runs.map((run, index) => ({file: files[index], label: run.label})), rows}, null, 2))
+    else if (format === 'markdown') this.log(renderComparisonMarkdown(runs, rows))
+    else this.log(renderComparisonText(runs, rows))
+  }
+}

@@ -1,0 +1,70 @@
+import {SingleBar} from 'cli-progress'
+
+import {stepWindows} from '../analysis/attribution.js'
+import type {SynLadder} from '../analysis/ladder.js'
+import type {LiveStorm} from '../engine/storm.js'
+import {recordedValues} from '../results/histogram.js'
+
+const REFRESH_MS = 250
+
+/**
+ * The live progress line on a TTY (cli-progress draws it on stderr): launched / connected / failed
+ * / in flight / elapsed, and how many connects each ladder step has so far. Reads the recorder a
+ * few times a second; it never touches the hot path.
+ */
+export class LiveProgress {
+  private readonly bar = new SingleBar(
+    {
+      format: '{bar} {launched}/{total} launched | connected {connected} | failed {failed} | in flight {open} | {elapsed} s | steps {steps}',
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+      barsize: 20,
+      fps: 1000 / REFRESH_MS,
+    },
+    {barCompleteChar: '█', barIncompleteChar: '░', format: ''},
+  )
+  private timer: NodeJS.Timeout | undefined
+  private started = 0
+
+  /** Only where someone watches: a TTY on stderr, no --json, no --quiet. */
+  static wanted({json, quiet}: {json: boolean; quiet: boolean}): boolean {
+    return process.stderr.isTTY === true && !json && !quiet
+  }
+
+  start(live: LiveStorm, ladder: SynLadder | null, total: number): void {
+    this.started = Date.now()
+    this.bar.start(total, 0, this.values(live, ladder))
+    this.timer = setInterval(() => this.bar.update(live.launched(), this.values(live, ladder)), REFRESH_MS)
+    this.timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    this.bar.stop()
+  }
+
+  private values(live: LiveStorm, ladder: SynLadder | null): Record<string, string | number> {
+    const {recorder} = live
+    const connected = recorder.byOutcome.connected
+    return {
+      launched: live.launched(),
+      connected,
+      failed: recorder.finished - connected,
+      open: live.open(),
+      elapsed: ((Date.now() - this.started) / 1000).toFixed(1),
+      steps: ladder ? stepCounts(recorder.fromActual, ladder) : '—',
+    }
+  }
+}
+
+/** "k0 9 · k2 91": connects per ladder step so far (the same windows the final attribution uses, without the RTT allowance). */
+function stepCounts(histogram: LiveStorm['recorder']['fromActual'], ladder: SynLadder): string {
+  const windows = stepWindows(ladder.sendTimesMs, 0)
+  const counts = new Map<number, number>()
+  for (const {valueUs, count} of recordedValues(histogram)) {
+    const window = windows.find((candidate) => valueUs / 1000 >= candidate.fromMs && valueUs / 1000 <= candidate.toMs)
+    if (window) counts.set(window.retransmits, (counts.get(window.retransmits) ?? 0) + count)
+  }
+  return [...counts.entries()].map(([k, n]) => `k${k} ${n}`).join(' · ') || '—'
+}
