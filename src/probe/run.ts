@@ -46,7 +46,9 @@ export function startProbe(socket: Socket, settings: ProbeSettings, done: (repor
   const report: ProbeReport = {outcome: 'ok', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: null}
   let finished = false
   let httpClient: Client | undefined
-  const timer = setTimeout(() => finish('probeTimeout'), settings.timeoutMs)
+  // unref: when the run stops early and abandons its probes, their deadlines must not keep the
+  // process alive (they did, for up to --probe-timeout after the report).
+  const timer = setTimeout(() => finish('probeTimeout'), settings.timeoutMs).unref()
   function finish(outcome: ProbeOutcome, errorCode: string | null = null): void {
     if (finished) return
     finished = true

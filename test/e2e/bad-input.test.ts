@@ -4,7 +4,7 @@ import {type Server, type Socket, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, it, expect as globalExpect, type ExpectStatic} from 'vitest'
 
 import {type CliResult, RUN_JS, runCli} from '../helpers/cli.js'
 
@@ -135,7 +135,7 @@ afterAll(async () => {
 })
 
 /** The whole rule, for any refusal: one line naming `mentions` and the form, exit 2, no stack, nothing on stdout. */
-function expectOneLineRefusal(run: CliResult, command: 'storm' | 'lab', mentions: string, form: RegExp): void {
+function expectOneLineRefusal(run: CliResult, command: 'storm' | 'lab', mentions: string, form: RegExp, expect: ExpectStatic = globalExpect): void {
   const context = `exit ${run.code} (signal ${run.signal}) after ${run.elapsedMs} ms\nstderr: ${JSON.stringify(run.stderr)}\nstdout: ${JSON.stringify(run.stdout)}`
   expect(run.signal, context).toBeNull()
   expect(run.code, context).toBe(2)
@@ -149,12 +149,14 @@ function expectOneLineRefusal(run: CliResult, command: 'storm' | 'lab', mentions
   expect(run.stdout, context).toBe('')
 }
 
-describe('bad input is refused with one line on stderr and exit 2', () => {
-  it.each(cases)('refuses $name with one line and exit 2', async ({args, mentions, form, out}) => {
+// Side by side (three at a time): no case sends traffic or writes a file, so none can disturb another,
+// and if one did, the sink and directory checks would still catch it.
+describe.concurrent('bad input is refused with one line on stderr and exit 2', () => {
+  it.for(cases)('refuses $name with one line and exit 2', async ({args, mentions, form, out}, {expect}) => {
     const connectionsBefore = sinkConnections
     const run = await runCli(args.map(fill), {killAfterMs: HANG_LIMIT_MS})
 
-    expectOneLineRefusal(run, args[0] as 'storm' | 'lab', mentions, form)
+    expectOneLineRefusal(run, args[0] as 'storm' | 'lab', mentions, form, expect)
     // No traffic: the loopback sink saw no connect from this run.
     expect(sinkConnections, 'connections reached the loopback sink').toBe(connectionsBefore)
     // No output file: nothing new in the temporary directory, not even a temp file.
