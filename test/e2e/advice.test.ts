@@ -37,6 +37,7 @@ describe('advice, analyze and thresholds', () => {
   })
 
   describe('analyze refuses a file that is not a valid result: one line naming the file, the path and the problem, exit 2', () => {
+    // The corrupt files are made from one valid file, so that test runs first; the cases then run concurrently.
     let saved: Record<string, unknown>
     it('(a valid file to corrupt)', async () => {
       const file = join(directory, 'good.json')
@@ -50,7 +51,8 @@ describe('advice, analyze and thresholds', () => {
       change(copy)
       return JSON.stringify(copy)
     }
-    it.each([
+    describe.concurrent('cases', () => {
+    it.for([
       ['a file of another schema version', () => JSON.stringify({schemaVersion: 2}), /has schema version 2; this connstorm reads version 1/],
       ['a truncated file', () => '{"schemaVersion": 1, "tool": {', /is not JSON \(truncated/],
       ['an empty file', () => '', /is not JSON \(empty\)/],
@@ -58,8 +60,9 @@ describe('advice, analyze and thresholds', () => {
       ['a histogram that does not decode', corrupt((result) => (result.histograms.fromActual = 'AAAA')), /\/histograms\/fromActual: is not an HdrHistogram/],
       ['a negative count', corrupt((result) => (result.counts.byOutcome.connected = -1)), /\/counts\/byOutcome\/connected: must be >= 0/],
       ['a missing plan', corrupt((result) => delete result.plan), /\/: must have required property 'plan'/],
-    ])('%s', async (_name, content, message) => {
-      const file = join(directory, 'bad.json')
+    ] as const)('%s', async ([name, content, message], {expect}) => {
+      // Side by side, each in a file of its own.
+      const file = join(directory, `bad-${name.replaceAll(' ', '-')}.json`)
       writeFileSync(file, content())
       const run = await runCli(['analyze', file])
       expect(run.code).toBe(2)
@@ -68,10 +71,11 @@ describe('advice, analyze and thresholds', () => {
       expect(run.stdout).toBe('')
     })
 
-    it('a directory', async () => {
+    it('a directory', async ({expect}) => {
       const run = await runCli(['analyze', directory])
       expect(run.code).toBe(2)
       expect(run.stderr.trim()).toMatch(/cannot read .* \(EISDIR\)$/)
+    })
     })
   })
 

@@ -3,6 +3,7 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import * as hdr from 'hdr-histogram-js'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import {decodeHistogram, newLatencyHistogram} from '../../src/results/histogram.js'
@@ -46,6 +47,14 @@ describe('shards and merge on loopback', () => {
     // The merged file is a result like any other.
     const analyzed = await runCli(['analyze', out])
     expect(analyzed.code, analyzed.stderr).toBe(0)
+
+    // The interval log is one HdrHistogram interval per source, readable by HdrHistogram's own reader.
+    const hlog = join(directory, 'all.hlog')
+    expect((await runCli(['merge', ...files, '--out', join(directory, 'again.json'), '--hdr-log', hlog])).code).toBe(0)
+    const reader = new hdr.HistogramLogReader(readFileSync(hlog, 'utf8'))
+    const intervals = [reader.nextIntervalHistogram(), reader.nextIntervalHistogram(), reader.nextIntervalHistogram()]
+    expect(intervals.map((interval) => interval?.totalCount)).toEqual(shards.map((shard) => shard.counts.connected))
+    expect(reader.nextIntervalHistogram()).toBeNull()
   })
 
   it('refuses files whose plans differ, naming the field', async () => {
