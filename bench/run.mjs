@@ -692,7 +692,7 @@ async function measureHeld() {
     const base = await connstorm(target.port, ['--close', 'hold', '--concurrency', '60000', '--burst', '100', '--max-duration', '1s'], {timeoutMs: 60_000})
     const runs = []
     for (let i = 0; i < RUNS; i++) {
-      const s = await connstorm(target.port, ['--close', 'hold', '--concurrency', '60000', '--burst', String(n), '--max-duration', '5s'], {timeoutMs: 90_000, pollMs: 100})
+      const s = await connstorm(target.port, ['--close', 'hold', '--concurrency', '60000', '--burst', String(n), '--max-duration', '5s', '--force'], {timeoutMs: 90_000, pollMs: 100})
       const held = s.json.heldAtEnd ?? s.connected
       const peak = s.process.maxRssMb
       const baseMb = base.process.maxRssMb

@@ -15,6 +15,7 @@ import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, 
 import {parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
 import {LiveProgress} from '../report/progress.js'
+import {preflightProblems, readPreflightFacts} from '../kernel/preflight.js'
 import {renderRunReport} from '../report/run-report.js'
 import type {SynLadder} from '../analysis/ladder.js'
 import type {LiveStorm} from '../engine/storm.js'
@@ -69,6 +70,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
     quiet: Flags.boolean({summary: 'no live progress line (it is shown only on a TTY, and never with --json)'}),
+    force: Flags.boolean({summary: 'start even when the pre-flight checks (open files, ephemeral ports, TIME_WAIT, conntrack) say the plan cannot fit'}),
     shard: Flags.string({
       summary: 'run the i-th of n shares of the plan (every n-th connect, same timing), for one storm from several hosts; merge the files after',
       helpValue: '<i/n>',
@@ -150,6 +152,10 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     }
     if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
     const target = args.target === undefined ? undefined : await resolveTarget(parseTarget(args.target))
+    const problems = preflightProblems(plan, readPreflightFacts(), target === undefined || isLoopback(target.host))
+    if (problems.length > 0 && !flags.force) {
+      throw new UsageError(`pre-flight: ${problems.join(' | ')} (--force runs anyway; the limits then show as fileLimit/addrNotAvail outcomes)`)
+    }
 
     // Listen for Ctrl-C before anything starts, so that even a stop during lab start-up is orderly.
     const abort = new AbortController()
@@ -220,6 +226,10 @@ function parseProbeFlags(flags: {probe?: string; 'probe-timeout'?: string; expec
   if (flags['probe-timeout'] !== undefined && spec.kind === 'none') throw new UsageError('--probe-timeout: only with a --probe')
   const timeoutMs = flags['probe-timeout'] === undefined ? DEFAULT_PROBE_TIMEOUT_MS : parseDurationMs('--probe-timeout', flags['probe-timeout'])
   return {spec, timeoutMs, insecure: flags.insecure, expect: flags.expect ?? null}
+}
+
+function isLoopback(host: string): boolean {
+  return host === '::1' || host.startsWith('127.')
 }
 
 function resolveServer(name: string): ServerProfile {

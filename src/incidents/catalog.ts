@@ -179,6 +179,8 @@ export const INCIDENTS: readonly Incident[] = [
     args: [
       '--sysctl', 'net.ipv4.ip_local_port_range=40000 40999', '--sysctl', 'net.ipv4.tcp_tw_reuse=0', '--lab-backlog', '4096', '--lab-stall', '0',
       '--lab-on-accept', 'hold', '--close', 'fin', '--rate', '1000', '--duration', '2s',
+      // The pre-flight sees it coming and would refuse; the incident is what happens when nobody checked.
+      '--force',
     ],
     expected: 'about 1000 connect, the rest fail addrNotAvail (EADDRNOTAVAIL); advice: widen ip_local_port_range, with the TIME_WAIT arithmetic',
     check(result) {

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
-import {closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {connectsBetween, parseJsonResult} from '../helpers/result.js'
 
 afterEach(stopAllLabs)
@@ -126,3 +126,22 @@ describe('connstorm storm against real listeners on loopback', () => {
 })
 
 afterAll(stopAllLabs)
+
+describe('pre-flight checks', () => {
+  it('refuses a plan the open-file limit cannot hold, with the number needed; --force runs it anyway', async () => {
+    const {execFileSync} = await import('node:child_process')
+    const script = (force: string) => `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --close hold --lab-stall 0 --max-duration 2s --json ${force}`
+    let refused: {status: number; stderr: string}
+    try {
+      execFileSync('bash', ['-c', script('')], {encoding: 'utf8', stdio: 'pipe'})
+      refused = {status: 0, stderr: ''}
+    } catch (error) {
+      refused = error as {status: number; stderr: string}
+    }
+    expect(refused.status).toBe(2)
+    expect(refused.stderr.trim()).toMatch(/^connstorm storm: pre-flight: open files: .* may open 256 files; raise it to ≥ 1064/)
+    const forced = JSON.parse(execFileSync('bash', ['-c', script('--force')], {encoding: 'utf8'}))
+    // Where the limit is enforced the excess ends as fileLimit outcomes; every connect ends as one outcome.
+    expect(forced.counts.byOutcome.connected + forced.counts.byOutcome.fileLimit + forced.counts.pending).toBe(1000)
+  })
+})
