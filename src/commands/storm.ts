@@ -71,6 +71,10 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
     quiet: Flags.boolean({summary: 'no live progress line (it is shown only on a TTY, and never with --json)'}),
     force: Flags.boolean({summary: 'start even when the pre-flight checks (open files, ephemeral ports, TIME_WAIT, conntrack) say the plan cannot fit'}),
+    workers: Flags.string({
+      summary: 'threads that share the plan (auto = cores), started together; their histograms are added, never averaged [default: 1]',
+      helpValue: '<n|auto>',
+    }),
     shard: Flags.string({
       summary: 'run the i-th of n shares of the plan (every n-th connect, same timing), for one storm from several hosts; merge the files after',
       helpValue: '<i/n>',
@@ -130,6 +134,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     const server = flags.server === undefined ? undefined : resolveServer(flags.server)
     const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
     const probe = parseProbeFlags(flags)
+    if ((plan.workers ?? 1) > 1 && probe.spec.kind !== 'none') throw new UsageError('--workers: not with --probe yet (probes run on the main thread only)')
     if (flags.out !== undefined) assertWritable(flags.out)
     if (args.target !== undefined) {
       const given = Object.keys(labFlagValues)

@@ -11,6 +11,7 @@ import type {ResolvedTarget} from '../plan/target.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
 import type {SynLadder} from '../analysis/ladder.js'
 import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
+import {runStormWorkers} from './workers.js'
 
 export interface SessionOptions {
   plan: Plan
@@ -48,10 +49,17 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
     await sampler.ready.catch(() => undefined)
   }
 
-  if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
-  const before = readCounters()
   const ladder = ladderFromSysctls(sysctls)
-  const run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
+  let before: ReturnType<typeof readCounters> = null
+  let run: StormRun
+  if ((plan.workers ?? 1) > 1) {
+    // Workers warm up in their own threads; the snapshot waits for them, so it counts only the storm.
+    run = await runStormWorkers(plan, target, plan.workers!, {signal, beforeStart: () => (before = readCounters())})
+  } else {
+    if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
+    before = readCounters()
+    run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
+  }
   const after = readCounters()
   const sampled = await sampler?.stop().catch(() => null)
 

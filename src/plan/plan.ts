@@ -1,3 +1,5 @@
+import {availableParallelism} from 'node:os'
+
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {parseCount, parseDurationMs, parseRatePerSecond} from './units.js'
 
@@ -34,6 +36,8 @@ export interface Plan {
   shard?: {index: number; count: number; totalConnects: number}
   /** --start-at: wall-clock instant (epoch ms) at which the first connect is due, so shards fire together */
   startAt?: number
+  /** --workers: threads that share the plan (1: the storm runs on the main thread) */
+  workers?: number
 }
 
 /** Raw flag text, exactly as typed (undefined when absent). */
@@ -49,6 +53,7 @@ export interface PlanFlags {
   close?: string
   shard?: string
   'start-at'?: string
+  workers?: string
 }
 
 /** The furthest ahead --start-at may be: every run stays bounded in time. */
@@ -64,6 +69,7 @@ export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
     flags['max-duration'] === undefined ? naturalMs + DEADLINE_SLACK_MS : parseDurationMs('--max-duration', flags['max-duration'])
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, shape.connects)
   const startAt = flags['start-at'] === undefined ? undefined : parseStartAt(flags['start-at'], now)
+  const workers = flags.workers === undefined ? 1 : parseWorkers(flags.workers)
   return {
     ...shape,
     ...(shard ? {connects: shardConnects(shard.index, shard.count, shape.connects), shard: {...shard, totalConnects: shape.connects}} : {}),
@@ -72,7 +78,13 @@ export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
     close,
     maxDurationMs,
     ...(startAt === undefined ? {} : {startAt}),
+    ...(workers > 1 ? {workers} : {}),
   }
+}
+
+function parseWorkers(text: string): number {
+  if (text === 'auto') return availableParallelism()
+  return parseCount('--workers', text, {min: 1, max: 64})
 }
 
 const SHARD_FORM = 'i/n with 1 ≤ i ≤ n ≤ 1000, e.g. 2/3 (this run fires every n-th connect, starting with the i-th)'

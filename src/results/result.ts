@@ -56,6 +56,7 @@ export interface StormResult {
     maxDurationMs: number
     shard?: Plan['shard']
     startAt?: string
+    workers?: number
   }
   counts: {
     attempted: number
@@ -170,6 +171,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       maxDurationMs: plan.maxDurationMs,
       ...(plan.shard ? {shard: plan.shard} : {}),
       ...(plan.startAt === undefined ? {} : {startAt: new Date(plan.startAt).toISOString()}),
+      ...(plan.workers === undefined ? {} : {workers: plan.workers}),
     },
     counts: {
       attempted: recorder.attempted,

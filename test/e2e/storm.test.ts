@@ -145,3 +145,28 @@ describe('pre-flight checks', () => {
     expect(forced.counts.byOutcome.connected + forced.counts.byOutcome.fileLimit + forced.counts.pending).toBe(1000)
   })
 })
+
+describe('--workers', () => {
+  it('gives the same counts per outcome and per ladder step with 2 workers as with 1', async () => {
+    const results = []
+    for (const workers of ['1', '2']) {
+      const run = await runCli(['storm', '--workers', workers, '--lab-backlog', '8', '--lab-stall', '1.5s', '--burst', '100', '--json'])
+      expect(run.code, run.stderr).toBe(0)
+      results.push(parseJsonResult(run.stdout))
+    }
+    const [one, two] = results
+    expect(two!.plan.workers).toBe(2)
+    expect(two!.counts.byOutcome).toEqual(one!.counts.byOutcome)
+    expect(two!.attribution!.steps.map((step) => [step.retransmits, step.connects])).toEqual(one!.attribution!.steps.map((step) => [step.retransmits, step.connects]))
+    expect(two!.kernel!.corroborated).not.toBe(false)
+  })
+
+  it.each([
+    ['--workers 0', '0', /--workers: invalid value '0': expected a whole number from 1 to 64/],
+    ['--workers abc', 'abc', /--workers: invalid value 'abc'/],
+  ])('refuses %s with one line and exit 2', async (_name, value, message) => {
+    const run = await runCli(['storm', '127.0.0.1:9', '--workers', value])
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim()).toMatch(message)
+  })
+})

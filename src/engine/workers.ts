@@ -1,0 +1,103 @@
+import {Worker} from 'node:worker_threads'
+
+import type {Plan} from '../plan/plan.js'
+import type {ResolvedTarget} from '../plan/target.js'
+import {decodeHistogram} from '../results/histogram.js'
+import {StormRecorder} from '../results/recorder.js'
+import type {StopReason, StormRun} from './storm.js'
+import type {WorkerReport, WorkerTask} from './storm-worker.js'
+
+/** How far ahead of now the workers' common start is set, once all have warmed up. */
+const START_LEAD_MS = 50
+
+/** Worker w's share of a plan (itself perhaps a --shard): every W-th of the plan's connects, same timing. */
+export function workerPlan(plan: Plan, worker: number, workers: number): Plan | null {
+  const index = plan.shard?.index ?? 1
+  const count = plan.shard?.count ?? 1
+  const totalConnects = plan.shard?.totalConnects ?? plan.connects
+  const shardIndex = index + count * worker
+  const shardCount = count * workers
+  if (shardIndex > totalConnects) return null
+  const connects = Math.floor((totalConnects - shardIndex) / shardCount) + 1
+  return {...plan, connects, concurrency: Math.max(1, Math.ceil(plan.concurrency / workers)), shard: {index: shardIndex, count: shardCount, totalConnects}}
+}
+
+/**
+ * --workers N: N worker threads, each storming its share of the plan from one common start
+ * instant, their histograms added (HDR add, never averaged) and counts summed into one run.
+ */
+export async function runStormWorkers(
+  plan: Plan,
+  target: ResolvedTarget,
+  workers: number,
+  {signal, beforeStart}: {signal?: AbortSignal; beforeStart?: () => void} = {},
+): Promise<StormRun> {
+  const threads: Worker[] = []
+  const ready: Promise<void>[] = []
+  const reports: Promise<WorkerReport>[] = []
+  for (let worker = 0; worker < workers; worker++) {
+    const share = workerPlan(plan, worker, workers)
+    if (share === null) continue
+    const thread = new Worker(new URL('storm-worker.js', import.meta.url), {workerData: {plan: share, target} satisfies WorkerTask})
+    threads.push(thread)
+    ready.push(new Promise((resolve) => thread.once('message', () => resolve())))
+    reports.push(
+      new Promise((resolve, reject) => {
+        thread.on('message', (message: WorkerReport | 'ready') => {
+          if (message !== 'ready') resolve(message)
+        })
+        thread.once('error', reject)
+        thread.once('exit', (code) => reject(new Error(`storm worker exited (${code}) without a report`)))
+      }),
+    )
+  }
+  const onAbort = (): void => {
+    for (const thread of threads) thread.postMessage('stop')
+  }
+  signal?.addEventListener('abort', onAbort, {once: true})
+  try {
+    await Promise.all(ready)
+    beforeStart?.()
+    // One instant for every thread: the plan's --start-at, or just ahead of now.
+    const startAt = plan.startAt ?? Date.now() + START_LEAD_MS
+    for (const thread of threads) thread.postMessage({startAt})
+    return combine(await Promise.all(reports))
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+    await Promise.all(threads.map((thread) => thread.terminate()))
+  }
+}
+
+function combine(reports: readonly WorkerReport[]): StormRun {
+  const recorder = new StormRecorder()
+  for (const report of reports) {
+    for (const [name, encoded] of Object.entries(report.histograms)) {
+      recorder[name as keyof WorkerReport['histograms']].add(decodeHistogram(encoded))
+    }
+    for (const [outcome, n] of Object.entries(report.byOutcome)) recorder.byOutcome[outcome as keyof typeof recorder.byOutcome] += n
+    for (const [code, n] of Object.entries(report.otherErrnos)) recorder.otherErrnos[code] = (recorder.otherErrnos[code] ?? 0) + n
+    recorder.kernelTimeouts += report.kernelTimeouts
+    recorder.attempted += report.attempted
+    recorder.lateStarts += report.lateStarts
+    const bin = report.timeline.binMs
+    for (const [position, n] of report.timeline.connected.entries()) if (n > 0) recorder.timeline.record(position * bin, 'connected', n)
+    for (const [position, n] of report.timeline.failed.entries()) if (n > 0) recorder.timeline.record(position * bin, 'failed', n)
+  }
+  const reasons = reports.map((report) => report.stopReason)
+  const loops = reports.map((report) => report.eventLoopDelayUs).filter((loop) => loop !== null)
+  const stopReason: StopReason = reasons.includes('interrupted') ? 'interrupted' : reasons.includes('deadline') ? 'deadline' : 'completed'
+  return {
+    recorder,
+    probes: null,
+    startedAt: new Date(Math.min(...reports.map((report) => report.startedAt))),
+    durationMs: Math.max(...reports.map((report) => report.durationMs)),
+    startWindowMs: Math.max(...reports.map((report) => report.startWindowMs)),
+    heldAtEnd: reports.reduce((sum, report) => sum + report.heldAtEnd, 0),
+    stopReason,
+    pending: reports.reduce((sum, report) => sum + report.pending, 0),
+    notStarted: reports.reduce((sum, report) => sum + report.notStarted, 0),
+    // Each thread has its own event loop: the worst one is what could have distorted its share.
+    eventLoopDelayUs:
+      loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
+  }
+}
