@@ -157,8 +157,14 @@ describe('--workers', () => {
     }
     const [one, two] = results
     expect(two!.plan.workers).toBe(2)
-    expect(two!.counts.byOutcome).toEqual(one!.counts.byOutcome)
-    expect(two!.attribution!.steps.map((step) => [step.retransmits, step.connects])).toEqual(one!.attribution!.steps.map((step) => [step.retransmits, step.connects]))
+    expect(one!.counts.byOutcome).toMatchObject({connected: 9, timeout: 91})
+    // Two threads connecting at once on two CPUs can both pass the kernel's unlocked "accept queue
+    // full?" check, so B+2 instead of B+1 may get in (seen in CI: 10 connected, 90 timed out).
+    // Everything else must be identical.
+    const admitted = two!.counts.byOutcome.connected
+    expect([9, 10]).toContain(admitted)
+    expect(two!.counts.byOutcome).toEqual({...one!.counts.byOutcome, connected: admitted, timeout: 100 - admitted})
+    expect(two!.attribution!.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, admitted]])
     expect(two!.kernel!.corroborated).not.toBe(false)
   })
 
