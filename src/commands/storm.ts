@@ -12,7 +12,7 @@ import {verifyAdvice} from '../engine/verify.js'
 import {parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
 import {applySysctls, assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
 import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
-import {parseTarget, resolveTarget} from '../plan/target.js'
+import {isLoopbackAddress, parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
 import {LiveProgress} from '../report/progress.js'
 import {preflightProblems, readPreflightFacts} from '../kernel/preflight.js'
@@ -157,7 +157,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     }
     if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
     const target = args.target === undefined ? undefined : await resolveTarget(parseTarget(args.target))
-    const problems = preflightProblems(plan, readPreflightFacts(), target === undefined || isLoopback(target.host))
+    const problems = preflightProblems(plan, readPreflightFacts(), target === undefined || isLoopbackAddress(target.host))
     if (problems.length > 0 && !flags.force) {
       throw new UsageError(`pre-flight: ${problems.join(' | ')} (--force runs anyway; the limits then show as fileLimit/addrNotAvail outcomes)`)
     }
@@ -231,10 +231,6 @@ function parseProbeFlags(flags: {probe?: string; 'probe-timeout'?: string; expec
   if (flags['probe-timeout'] !== undefined && spec.kind === 'none') throw new UsageError('--probe-timeout: only with a --probe')
   const timeoutMs = flags['probe-timeout'] === undefined ? DEFAULT_PROBE_TIMEOUT_MS : parseDurationMs('--probe-timeout', flags['probe-timeout'])
   return {spec, timeoutMs, insecure: flags.insecure, expect: flags.expect ?? null}
-}
-
-function isLoopback(host: string): boolean {
-  return host === '::1' || host.startsWith('127.')
 }
 
 function resolveServer(name: string): ServerProfile {

@@ -1,4 +1,3 @@
-import {isIP} from 'node:net'
 import {networkInterfaces} from 'node:os'
 
 import type {KernelObservation} from '../analysis/diagnosis.js'
@@ -7,11 +6,12 @@ import {findListeners} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
-import type {ResolvedTarget} from '../plan/target.js'
+import {type ResolvedTarget, isLoopbackAddress} from '../plan/target.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
 import type {SynLadder} from '../analysis/ladder.js'
 import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
 import {runStormWorkers} from './workers.js'
+import {sleepUntil} from './clock.js'
 
 export interface SessionOptions {
   plan: Plan
@@ -76,26 +76,9 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   }
 }
 
-/**
- * Waits for a wall-clock instant (--start-at), so that shards on several hosts fire together: a
- * timer to just before it, then a short spin, which keeps the start within a millisecond.
- */
-async function sleepUntil(epochMs: number, signal?: AbortSignal): Promise<void> {
-  const coarseMs = epochMs - Date.now() - 20
-  if (coarseMs > 0) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, coarseMs)
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer)
-        resolve()
-      }, {once: true})
-    })
-  }
-  while (Date.now() < epochMs && !signal?.aborted) await new Promise((resolve) => setImmediate(resolve))
-}
 
 /** On this machine, hence in reach of ss and /proc: loopback, or an address of one of our interfaces. */
 export function isLocalAddress(host: string): boolean {
-  if (host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))) return true
+  if (isLoopbackAddress(host)) return true
   return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === host))
 }

@@ -8,6 +8,7 @@ import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import {encodeHistogram} from '../results/histogram.js'
 import type {TimelineData} from '../results/timeline.js'
+import {sleepUntil} from './clock.js'
 import {type StopReason, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
@@ -50,9 +51,7 @@ parentPort!.on('message', (message: unknown) => {
 await warmUp(target.family)
 parentPort!.postMessage('ready')
 const startAt = await started
-while (Date.now() < startAt && !abort.signal.aborted) {
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(20, startAt - Date.now() - 2))))
-}
+await sleepUntil(startAt, abort.signal)
 const run = await runStorm(plan, target, {signal: abort.signal})
 const {recorder} = run
 parentPort!.postMessage({

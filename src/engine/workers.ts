@@ -79,9 +79,7 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     recorder.kernelTimeouts += report.kernelTimeouts
     recorder.attempted += report.attempted
     recorder.lateStarts += report.lateStarts
-    const bin = report.timeline.binMs
-    for (const [position, n] of report.timeline.connected.entries()) if (n > 0) recorder.timeline.record(position * bin, 'connected', n)
-    for (const [position, n] of report.timeline.failed.entries()) if (n > 0) recorder.timeline.record(position * bin, 'failed', n)
+    recorder.timeline.add(report.timeline)
   }
   const reasons = reports.map((report) => report.stopReason)
   const loops = reports.map((report) => report.eventLoopDelayUs).filter((loop) => loop !== null)

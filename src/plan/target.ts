@@ -50,6 +50,11 @@ export async function resolveTarget(spec: TargetSpec): Promise<ResolvedTarget> {
   }
 }
 
+/** 127.0.0.0/8 or ::1. */
+export function isLoopbackAddress(host: string): boolean {
+  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

@@ -55,6 +55,11 @@ export function recordedValues(histogram: Histogram): {valueUs: number; count: n
   return values
 }
 
+/** The recorded values as milliseconds with their counts: what the ladder attribution reads. */
+export function latencyCountsMs(histogram: Histogram): {latencyMs: number; count: number}[] {
+  return recordedValues(histogram).map(({valueUs, count}) => ({latencyMs: valueUs / 1000, count}))
+}
+
 /** Count of recorded values v with low ≤ v < high (µs) for consecutive bucket edges. */
 export function countsInBuckets(histogram: Histogram, edgesUs: readonly number[]): number[] {
   const counts = Array.from({length: edgesUs.length - 1}, () => 0)

@@ -1,7 +1,7 @@
 import {attributeToSteps} from '../analysis/attribution.js'
 import {corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
 import {UsageError} from '../errors.js'
-import {type Histogram, decodeHistogram, encodeHistogram, newLatencyHistogram, recordedValues, summarize} from './histogram.js'
+import {type Histogram, decodeHistogram, encodeHistogram, latencyCountsMs, newLatencyHistogram, summarize} from './histogram.js'
 import {OUTCOMES, emptyOutcomeCounts} from './outcome.js'
 import type {StormResult} from './result.js'
 import {Timeline} from './timeline.js'
@@ -70,10 +70,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
   const connected = byOutcome.connected
   const timeline = new Timeline()
   for (const [index, {result}] of sources.entries()) {
-    const offset = starts[index]! - start
-    const bin = result.timeline?.binMs ?? 0
-    for (const [position, n] of (result.timeline?.connected ?? []).entries()) if (n > 0) timeline.record(offset + position * bin, 'connected', n)
-    for (const [position, n] of (result.timeline?.failed ?? []).entries()) if (n > 0) timeline.record(offset + position * bin, 'failed', n)
+    if (result.timeline) timeline.add(result.timeline, starts[index]! - start)
   }
   const worstLag = sources.map((source) => source.result.self.startLagUs).sort((a, b) => b.p99 - a.p99)[0]!
   const loops = sources.map((source) => source.result.self.eventLoopDelayUs).filter((loop) => loop !== null)
@@ -126,7 +123,7 @@ function mergedDiagnosis(merged: StormResult, sources: readonly MergeSource[]): 
   const kernel = sources[0]!.result.kernel
   const ladder = kernel ? ladderFromSysctls(kernel.sysctls) : null
   if (!kernel || !ladder) return {attribution: null, kernel: null}
-  const toMs = (encoded: string) => recordedValues(decodeHistogram(encoded)).map(({valueUs, count}) => ({latencyMs: valueUs / 1000, count}))
+  const toMs = (encoded: string) => latencyCountsMs(decodeHistogram(encoded))
   const attribution = attributeToSteps({
     ladder,
     connected: toMs(merged.histograms.fromActual),

@@ -1,4 +1,4 @@
-import type {Attribution, LatencyCount} from '../analysis/attribution.js'
+import type {Attribution} from '../analysis/attribution.js'
 import {type Corroboration, type KernelObservation, corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
 import {attributeToSteps} from '../analysis/attribution.js'
 import type {Advice, Recommendation} from '../analysis/recommend.js'
@@ -11,7 +11,7 @@ import type {ProbeOutcome} from '../probe/run.js'
 import {type ProbeSpec, describeProbe} from '../probe/spec.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {type Histogram, type LatencySummary, encodeHistogram, recordedValues, summarize} from './histogram.js'
+import {type LatencySummary, encodeHistogram, latencyCountsMs, summarize} from './histogram.js'
 import type {Outcome} from './outcome.js'
 import {LATE_START_THRESHOLD_US} from './recorder.js'
 
@@ -271,10 +271,10 @@ function diagnose(run: StormRun, plan: Plan, kernel: KernelObservation | undefin
   const otherFailures = recorder.finished - recorder.byOutcome.connected - timedOut
   const attribution = attributeToSteps({
     ladder,
-    connected: latenciesMs(recorder.fromActual),
+    connected: latencyCountsMs(recorder.fromActual),
     timedOut,
     timeoutMs: plan.timeoutMs,
-    failedEarly: latenciesMs(recorder.failedEarlyFromActual),
+    failedEarly: latencyCountsMs(recorder.failedEarlyFromActual),
   })
   const corroboration = corroborate(attribution, kernel, {attempted: recorder.attempted, pending: run.pending, timedOut, otherFailures, withoutSyn})
   return {
@@ -289,9 +289,7 @@ function diagnose(run: StormRun, plan: Plan, kernel: KernelObservation | undefin
   }
 }
 
-function latenciesMs(histogram: Histogram): LatencyCount[] {
-  return recordedValues(histogram).map(({valueUs, count}) => ({latencyMs: valueUs / 1000, count}))
-}
+
 
 /** Starts per second over the start window; for a burst, how fast it was fired. */
 function achievedStartRate(run: StormRun, plan: Plan): number {

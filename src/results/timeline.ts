@@ -29,6 +29,12 @@ export class Timeline {
     series[bin]! += count
   }
 
+  /** Adds another timeline (a shard's, a worker's), shifted by offsetMs from this one's start. */
+  add(other: TimelineData, offsetMs = 0): void {
+    for (const [position, n] of other.connected.entries()) if (n > 0) this.record(offsetMs + position * other.binMs, 'connected', n)
+    for (const [position, n] of other.failed.entries()) if (n > 0) this.record(offsetMs + position * other.binMs, 'failed', n)
+  }
+
   toJSON(): TimelineData {
     return {binMs: this.binMs, connected: [...this.connected], failed: [...this.failed]}
   }
