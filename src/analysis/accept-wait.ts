@@ -34,6 +34,15 @@ export function explainAfterConnect(facts: AfterConnectFacts): AfterConnectVerdi
     if (counters === null) {
       mechanisms.push('acceptWaitUnattributed')
       parts.push(`${what} (accept-queue wait or a slow application: the listener's counters are not visible from here)`)
+    } else if (facts.abortOnOverflow === '1' && counters.syncookiesRecv === 0 && counters.listenOverflows <= facts.resetAfterConnect + facts.handshakeResets) {
+      // With abort_on_overflow an overflowing request-sock ACK is reset, not dropped (only cookie
+      // ACKs are still dropped silently, KERNEL.md Q9): these overflows are the resets counted
+      // below, so the connections that waited sat in the accept queue until the application took them.
+      mechanisms.push('slowApplication')
+      parts.push(
+        `${what}: they waited in the accept queue for a slow or stalled application ` +
+          `(the TcpExtListenOverflows +${counters.listenOverflows} are the resets below, not dropped ACKs)`,
+      )
     } else if (counters.listenOverflows > 0 || counters.syncookiesRecv > 0) {
       mechanisms.push('ackDropped')
       parts.push(

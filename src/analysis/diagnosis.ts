@@ -11,6 +11,8 @@ export interface KernelObservation {
   counterDeltas: Record<string, number> | null
   /** the target's listener, when it is on this machine and in this namespace */
   listener: {effectiveBacklog: number | null; peakQueue: number | null; samples: number; source: 'ss' | 'proc'} | null
+  /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
+  linkRate?: string
 }
 
 export interface Corroboration {

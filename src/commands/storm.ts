@@ -11,6 +11,7 @@ import {PROBE_FORMS, checkExpect, parseProbe} from '../probe/spec.js'
 import {verifyAdvice} from '../engine/verify.js'
 import {parseLabOptions, pickPrefixedLabFlags} from '../lab/options.js'
 import {applySysctls, assertCanIsolate, parseSysctlOverrides, prepareIsolatedNamespace, runIsolated} from '../netns/isolate.js'
+import {paceLinkToward, parseLinkRate} from '../netns/link.js'
 import {DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan} from '../plan/plan.js'
 import {isLoopbackAddress, parseTarget, resolveTarget} from '../plan/target.js'
 import {parseDurationMs} from '../plan/units.js'
@@ -18,6 +19,7 @@ import {LiveProgress} from '../report/progress.js'
 import {preflightProblems, readPreflightFacts} from '../kernel/preflight.js'
 import {renderRunReport} from '../report/run-report.js'
 import type {SynLadder} from '../analysis/ladder.js'
+import type {LabListening} from '../lab/lab.js'
 import type {LiveStorm} from '../engine/storm.js'
 import type {StormResult} from '../results/result.js'
 import {resultProblem} from '../results/schema.js'
@@ -93,6 +95,11 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       helpValue: '<key=value>',
       multiple: true,
     }),
+    'link-rate': Flags.string({
+      summary:
+        'with --isolate: pace the packets sent toward the lab at this rate (e.g. 64kbit), so handshake ACKs trail the SYNs as on a real link and can meet a full accept queue — ACK-time overflow and tcp_abort_on_overflow resets, which plain loopback cannot show',
+      helpValue: '<rate>',
+    }),
     probe: Flags.string({
       summary: `after each connect: ${PROBE_FORMS}. Times the first response, which shows the accept-queue wait that connect latency hides [default: none]`,
       helpValue: '<probe>',
@@ -130,6 +137,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     const labFlagValues = pickPrefixedLabFlags(flags)
     const overrides = parseSysctlOverrides(flags.sysctl ?? [])
     const afterListen = parseSysctlOverrides(flags['sysctl-after-listen'] ?? [])
+    const linkRate = flags['link-rate'] === undefined ? undefined : parseLinkRate(flags['link-rate'])
     const thresholds = (flags.threshold ?? []).map((expr) => parseThreshold(expr))
     const server = flags.server === undefined ? undefined : resolveServer(flags.server)
     const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
@@ -154,6 +162,9 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     const insideNetns = flags['isolated-netns']
     if ((overrides.length > 0 || afterListen.length > 0) && insideNetns === undefined) {
       throw new UsageError('--sysctl: only with --isolate (connstorm never changes the sysctls of the namespace it was started in)')
+    }
+    if (linkRate !== undefined && insideNetns === undefined) {
+      throw new UsageError('--link-rate: only with --isolate (connstorm never changes the packet scheduling of the namespace it was started in)')
     }
     if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
     const target = args.target === undefined ? undefined : await resolveTarget(parseTarget(args.target))
@@ -181,7 +192,15 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
         target,
         lab,
         probe,
-        ...(afterListen.length > 0 ? {afterListen: () => applySysctls(afterListen)} : {}),
+        ...(afterListen.length > 0 || linkRate !== undefined
+          ? {
+              afterListen: (listening: LabListening) => {
+                applySysctls(afterListen)
+                if (linkRate !== undefined) paceLinkToward(listening.port, linkRate)
+              },
+            }
+          : {}),
+        ...(linkRate === undefined ? {} : {linkRate}),
         isolatedNetns: insideNetns !== undefined,
         signal: abort.signal,
         tool: {name: this.config.name, version: this.config.version},

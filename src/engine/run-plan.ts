@@ -21,7 +21,9 @@ export interface RunRequest {
   /** --probe on every connection after it connects */
   probe?: ProbeRequest
   /** inside --isolate only: sysctls changed after the lab listens, before the storm (e.g. somaxconn raised without a restart) */
-  afterListen?: () => void
+  afterListen?: (listening: LabListening) => void
+  /** inside --isolate only: the rate at which packets toward the lab were paced (--link-rate) */
+  linkRate?: string
   /** the live progress display, when there is one */
   onStart?: SessionOptions['onStart']
 }
@@ -45,7 +47,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
         throw error
       }
     }
-    request.afterListen?.()
+    if (lab) request.afterListen?.(lab.listening)
     const target = request.target ?? targetOfLab(lab!.listening)
     const {probe} = request
     const probeConfig = probe && probe.spec.kind !== 'none' ? {spec: probe.spec, timeoutMs: probe.timeoutMs, insecure: probe.insecure, expect: probe.expect} : undefined
@@ -63,7 +65,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
       target,
       plan: request.plan,
       lab: lab && request.lab ? describeLabRun(request.lab, lab.listening, labReport ?? null) : undefined,
-      kernel: session.kernel,
+      kernel: session.kernel && request.linkRate ? {...session.kernel, linkRate: request.linkRate} : session.kernel,
       probe: probeConfig,
     })
   } finally {

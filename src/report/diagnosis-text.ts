@@ -55,11 +55,12 @@ export function renderKernel(view: DiagnosisView): string[] {
   const {kernel} = view
   if (kernel === null) return []
   const lines: string[] = []
+  const netns = kernel.linkRate ? `${kernel.netns} (packets toward the lab paced at ${kernel.linkRate})` : kernel.netns
   if (kernel.counterDeltas === null) {
-    lines.push(`kernel    netns ${kernel.netns}; counters unreadable`)
+    lines.push(`kernel    netns ${netns}; counters unreadable`)
   } else {
     const moved = REPORTED_COUNTERS.filter((name) => kernel.counterDeltas![name] !== undefined).map((name) => `${name} +${kernel.counterDeltas![name]}`)
-    lines.push(`kernel    netns ${kernel.netns}; ${moved.join(', ')}`)
+    lines.push(`kernel    netns ${netns}; ${moved.join(', ')}`)
   }
   if (kernel.listener) {
     const {effectiveBacklog, peakQueue, samples} = kernel.listener

@@ -218,11 +218,12 @@ function kernelSection(result: StormResult, tableId: string): string {
   if (!kernel) return ''
   const out = ['<h3>Kernel</h3>']
   const deltas = kernel.counterDeltas
+  const netns = kernel.linkRate ? `${kernel.netns} (packets toward the lab paced at ${kernel.linkRate})` : kernel.netns
   if (deltas === null) {
-    out.push(`<p class="note">netns ${esc(kernel.netns)}; counters unreadable</p>`)
+    out.push(`<p class="note">netns ${esc(netns)}; counters unreadable</p>`)
   } else {
     const names = Object.keys(deltas).sort()
-    out.push(`<p class="note">netns ${esc(kernel.netns)}; counter deltas over the run</p>`)
+    out.push(`<p class="note">netns ${esc(netns)}; counter deltas over the run</p>`)
     const cells = names.map((name) => `<td>${esc(name)}</td><td>+${deltas[name]}</td>`)
     const rows: string[] = []
     for (let index = 0; index < cells.length; index += 3) rows.push(`<tr>${cells.slice(index, index + 3).join('')}</tr>`)

@@ -99,6 +99,10 @@ const cases: BadInputCase[] = [
   {name: '--lab-on-accept bogus', args: ['storm', '--lab-on-accept', 'bogus'], mentions: '--lab-on-accept', form: /expected close, rst, hold/},
   {name: '--lab-host not-an-ip', args: ['storm', '--lab-host', 'not-an-ip'], mentions: '--lab-host', form: /expected an IP address to listen on, e\.g\. 127\.0\.0\.1 or ::1$/},
 
+  // the isolated namespace's link
+  {name: '--link-rate fast', args: ['storm', '--link-rate', 'fast'], mentions: '--link-rate', form: /expected a number with bit, kbit, mbit or gbit, e\.g\. 64kbit/},
+  {name: '--link-rate without --isolate', args: ['storm', '--link-rate', '64kbit'], mentions: '--link-rate', form: /only with --isolate/},
+
   // connstorm lab
   {name: 'lab --backlog 0', args: ['lab', '--backlog', '0'], mentions: '--backlog', form: /0 is not possible.*Node silently turns it into 511.*--backlog 1/},
   {name: 'lab --port 70000', args: ['lab', '--port', '70000'], mentions: '--port', form: /expected a whole number from 0 to 65535/},

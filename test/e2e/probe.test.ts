@@ -122,6 +122,8 @@ describe.skipIf(!isRoot || !hasTools)('accept-queue wait, isolated (root)', () =
     expect(result.kernel!.counterDeltas!.TcpExtListenOverflows).toBeGreaterThan(0)
   })
 
-  // tcp_abort_on_overflow naming its resets is the abort-on-overflow incident, asserted in
-  // test/e2e/incidents.test.ts with the same settings.
+  // "--isolate --sysctl net.ipv4.tcp_abort_on_overflow=1 with a queue that overflows at ACK time:
+  // connects succeed and resetAfterConnect > 0; the verdict names abort_on_overflow" is the
+  // abort-on-overflow incident (--link-rate puts the ACKs behind the SYNs), asserted in
+  // test/e2e/incidents.test.ts: every connect succeeded, resetAfterConnect > 0, abortOnOverflow named.
 })

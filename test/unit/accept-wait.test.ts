@@ -1,0 +1,50 @@
+import {describe, expect, it} from 'vitest'
+
+import {type AfterConnectFacts, explainAfterConnect} from '../../src/analysis/accept-wait.js'
+
+const quiet: AfterConnectFacts = {
+  admittedNotAccepted: 0,
+  resetAfterConnect: 0,
+  handshakeResets: 0,
+  probeTimeouts: 0,
+  counters: {listenOverflows: 0, syncookiesRecv: 0, reqQFullDoCookies: 0},
+  abortOnOverflow: '0',
+}
+
+describe('which mechanism explains the waits and resets after connect', () => {
+  it('says nothing when every probe was answered promptly', () => {
+    expect(explainAfterConnect(quiet)).toEqual({mechanisms: [], sentence: null})
+  })
+
+  it('names ACKs dropped at a full accept queue when the overflow counters moved', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 14, counters: {listenOverflows: 66, syncookiesRecv: 14, reqQFullDoCookies: 8}})
+    expect(verdict.mechanisms).toEqual(['ackDropped'])
+    expect(verdict.sentence).toMatch(/^14 connected but were answered ≥ 200 ms later: admitted but not accepted — handshake ACKs dropped/)
+  })
+
+  it('names a slow application when the waits come without any overflow', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 3})
+    expect(verdict.mechanisms).toEqual(['slowApplication'])
+  })
+
+  it('cannot tell the two apart when the listener is not visible (remote target)', () => {
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 3, counters: null}).mechanisms).toEqual(['acceptWaitUnattributed'])
+  })
+
+  it('names abort_on_overflow for resets when it is on, and a plain reset when it is off', () => {
+    expect(explainAfterConnect({...quiet, resetAfterConnect: 2, abortOnOverflow: '1'}).sentence).toMatch(/2 were reset \(2 right after a successful connect\): tcp_abort_on_overflow=1/)
+    expect(explainAfterConnect({...quiet, resetAfterConnect: 2}).mechanisms).toEqual(['resetAfterConnect'])
+    expect(explainAfterConnect({...quiet, handshakeResets: 3, resetAfterConnect: 1, abortOnOverflow: '1'}).sentence).toMatch(/4 were reset \(3 during the handshake and 1 right after a successful connect\)/)
+  })
+
+  it('with abort_on_overflow, overflows that are all accounted for by resets do not make the waiting connects "dropped ACKs"', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 6, resetAfterConnect: 2, abortOnOverflow: '1', counters: {listenOverflows: 2, syncookiesRecv: 0, reqQFullDoCookies: 0}})
+    expect(verdict.mechanisms).toEqual(['slowApplication', 'abortOnOverflow'])
+    expect(verdict.sentence).toMatch(/waited in the accept queue for a slow or stalled application \(the TcpExtListenOverflows \+2 are the resets below/)
+  })
+
+  it('with abort_on_overflow, cookie ACKs are still dropped silently (KERNEL.md Q9): dropped ACKs stay the explanation', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 20, resetAfterConnect: 1, abortOnOverflow: '1', counters: {listenOverflows: 187, syncookiesRecv: 171, reqQFullDoCookies: 27}})
+    expect(verdict.mechanisms).toEqual(['ackDropped', 'abortOnOverflow'])
+  })
+})
