@@ -1,3 +1,5 @@
+import {isIP} from 'node:net'
+
 import {Args, Flags} from '@oclif/core'
 
 import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
@@ -76,6 +78,11 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     workers: Flags.string({
       summary: 'threads that share the plan (auto = cores), started together; their histograms are added, never averaged [default: 1]',
       helpValue: '<n|auto>',
+    }),
+    source: Flags.string({
+      summary:
+        'bind the connects to these local addresses in turn — 127.0.0.1-127.0.0.8, 127.0.0.0/29 or a,b,c — to hold more connections to one destination than the ~28k ports of one source address. Only when asked: Node cannot set IP_BIND_ADDRESS_NO_PORT, so each bind takes its port for every destination and ports in TIME_WAIT block binds (prefer --close rst)',
+      helpValue: '<addresses>',
     }),
     shard: Flags.string({
       summary: 'run the i-th of n shares of the plan (every n-th connect, same timing), for one storm from several hosts; merge the files after',
@@ -168,7 +175,9 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
     }
     if (insideNetns !== undefined) prepareIsolatedNamespace(insideNetns, overrides)
     const target = args.target === undefined ? undefined : await resolveTarget(parseTarget(args.target))
-    const problems = preflightProblems(plan, readPreflightFacts(), target === undefined || isLoopbackAddress(target.host))
+    checkSourceFamily(plan.sources, target?.family ?? (isIP(lab!.host) === 6 ? 6 : 4))
+    const preflightFacts = readPreflightFacts()
+    const problems = preflightProblems(plan, preflightFacts, target === undefined || isLoopbackAddress(target.host))
     if (problems.length > 0 && !flags.force) {
       throw new UsageError(`pre-flight: ${problems.join(' | ')} (--force runs anyway; the limits then show as fileLimit/addrNotAvail outcomes)`)
     }
@@ -202,6 +211,7 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
           : {}),
         ...(linkRate === undefined ? {} : {linkRate}),
         isolatedNetns: insideNetns !== undefined,
+        clientLimits: {openFiles: preflightFacts.openFiles, portRange: preflightFacts.portRange, problems},
         signal: abort.signal,
         tool: {name: this.config.name, version: this.config.version},
       }
@@ -250,6 +260,12 @@ function parseProbeFlags(flags: {probe?: string; 'probe-timeout'?: string; expec
   if (flags['probe-timeout'] !== undefined && spec.kind === 'none') throw new UsageError('--probe-timeout: only with a --probe')
   const timeoutMs = flags['probe-timeout'] === undefined ? DEFAULT_PROBE_TIMEOUT_MS : parseDurationMs('--probe-timeout', flags['probe-timeout'])
   return {spec, timeoutMs, insecure: flags.insecure, expect: flags.expect ?? null}
+}
+
+/** A connect bound to an IPv4 address cannot reach an IPv6 target, nor the other way round. */
+function checkSourceFamily(sources: readonly string[] | undefined, targetFamily: 4 | 6): void {
+  if (sources === undefined || isIP(sources[0]!) === targetFamily) return
+  throw new UsageError(`--source: ${sources[0]} is an IPv${isIP(sources[0]!)} address but the target is IPv${targetFamily}; give source addresses of the target's family`)
 }
 
 function resolveServer(name: string): ServerProfile {

@@ -1,3 +1,4 @@
+import type {ClientLimits} from '../analysis/limits.js'
 import {InterruptedBeforeStartError} from '../errors.js'
 import type {LabListening} from '../lab/lab.js'
 import type {LabOptions} from '../lab/options.js'
@@ -24,6 +25,8 @@ export interface RunRequest {
   afterListen?: (listening: LabListening) => void
   /** inside --isolate only: the rate at which packets toward the lab were paced (--link-rate) */
   linkRate?: string
+  /** what the pre-flight read, kept in the result so that the report can name a limit hit mid-run */
+  clientLimits?: ClientLimits
   /** the live progress display, when there is one */
   onStart?: SessionOptions['onStart']
 }
@@ -67,6 +70,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
       lab: lab && request.lab ? describeLabRun(request.lab, lab.listening, labReport ?? null) : undefined,
       kernel: session.kernel && request.linkRate ? {...session.kernel, linkRate: request.linkRate} : session.kernel,
       probe: probeConfig,
+      ...(request.clientLimits ? {clientLimits: request.clientLimits} : {}),
     })
   } finally {
     await lab?.stop()

@@ -1,12 +1,10 @@
-import {networkInterfaces} from 'node:os'
-
 import type {KernelObservation} from '../analysis/diagnosis.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
 import {findListeners} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
-import {type ResolvedTarget, isLoopbackAddress} from '../plan/target.js'
+import {type ResolvedTarget, isLocalAddress} from '../plan/target.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
 import type {SynLadder} from '../analysis/ladder.js'
 import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
@@ -74,11 +72,4 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
         : null,
     },
   }
-}
-
-
-/** On this machine, hence in reach of ss and /proc: loopback, or an address of one of our interfaces. */
-export function isLocalAddress(host: string): boolean {
-  if (isLoopbackAddress(host)) return true
-  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === host))
 }

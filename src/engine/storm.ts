@@ -3,6 +3,7 @@ import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
+import {SourceBinding, portWasTaken} from './source-binding.js'
 import {classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../results/probe-recorder.js'
@@ -41,6 +42,8 @@ interface Attempt {
   readonly startedAt: number
   readonly deadline: number
   done: boolean
+  /** --source: the address bound to a port connstorm chose; a taken port is retried once, with a kernel-picked one (then null) */
+  explicitPortAddress: string | null
   /** neighbours in the in-flight list (start order, so deadlines ascend) */
   older: Attempt | null
   newer: Attempt | null
@@ -109,6 +112,7 @@ class StormEngine {
   private readonly probeSettings: ProbeSettings | null
   /** connected sockets whose probe is still running: they count against --concurrency */
   private readonly probing = new Set<Socket>()
+  private readonly sourceBinding: SourceBinding | null
   private readonly held = new Set<Socket>()
   /**
    * In-flight attempts, oldest first: deadlines ascend because every connect has the same timeout.
@@ -136,6 +140,7 @@ class StormEngine {
   ) {
     this.probeSettings = probe ? {...probe, host: target.host, port: target.port} : null
     this.probes = probe ? new ProbeRecorder() : null
+    this.sourceBinding = plan.sources ? new SourceBinding(plan, plan.sources) : null
   }
 
   async run(signal?: AbortSignal): Promise<StormRun> {
@@ -232,11 +237,20 @@ class StormEngine {
     // that waited for a slot or for our event loop must not hide that wait (wrk2's lesson).
     this.recorder.recordStart((startedAt - intendedAt) * 1000)
     this.lastStartAt = startedAt
-    const socket = connect({host: this.target.host, port: this.target.port}) as TrackedSocket
-    const attempt: Attempt = {engine: this, socket, intendedAt, startedAt, deadline: startedAt + this.plan.timeoutMs, done: false, older: this.newest, newer: null}
-    socket[ATTEMPT] = attempt
-    socket.once('connect', onSocketConnect)
-    socket.on('error', onSocketError)
+    const endpoint = this.sourceBinding?.endpointFor(this.nextIndex)
+    const socket = connect(endpoint ? {host: this.target.host, port: this.target.port, ...endpoint} : {host: this.target.host, port: this.target.port})
+    const attempt: Attempt = {
+      engine: this,
+      socket,
+      intendedAt,
+      startedAt,
+      deadline: startedAt + this.plan.timeoutMs,
+      done: false,
+      explicitPortAddress: endpoint?.localAddress ?? null,
+      older: this.newest,
+      newer: null,
+    }
+    track(socket, attempt)
     this.inFlight++
     if (this.newest) this.newest.newer = attempt
     else this.oldest = attempt
@@ -279,6 +293,13 @@ class StormEngine {
 
   onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
     if (attempt.done) return // an error on a held or closing socket after it connected
+    if (attempt.explicitPortAddress !== null && portWasTaken(error)) {
+      // Same attempt, same clock: only the port changes, now picked by the kernel.
+      const localAddress = attempt.explicitPortAddress
+      attempt.explicitPortAddress = null
+      track(connect({host: this.target.host, port: this.target.port, localAddress}), attempt)
+      return
+    }
     const now = performance.now()
     this.settle(attempt)
     this.recorder.recordFailure(classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
@@ -385,6 +406,13 @@ class StormEngine {
     }
     return pending
   }
+}
+
+function track(socket: Socket, attempt: Attempt): void {
+  attempt.socket = socket
+  ;(socket as TrackedSocket)[ATTEMPT] = attempt
+  socket.once('connect', onSocketConnect)
+  socket.on('error', onSocketError)
 }
 
 function onSocketConnect(this: TrackedSocket): void {

@@ -2,11 +2,10 @@ import {readFileSync} from 'node:fs'
 
 import type {Plan} from '../plan/plan.js'
 import {readSysctl} from './sysctl.js'
+import {FD_HEADROOM} from '../analysis/limits.js'
 
 /** Seconds a client-closed connection holds its port in TIME_WAIT on Linux (TCP_TIMEWAIT_LEN). */
 const TIME_WAIT_S = 60
-/** File descriptors the process needs besides its sockets (stdio, the lab pipe, workers, /proc reads). */
-const FD_HEADROOM = 64
 
 export interface PreflightFacts {
   /** this process's soft RLIMIT_NOFILE (Node raises it to the hard limit at start-up) */
@@ -53,10 +52,16 @@ export function preflightProblems(plan: Plan, facts: PreflightFacts, loopbackTar
   }
   if (facts.portRange) {
     const ports = facts.portRange[1] - facts.portRange[0] + 1
-    if (open > ports) {
+    // A bound source address offers the range once, for all destinations (no IP_BIND_ADDRESS_NO_PORT in Node).
+    const sources = plan.sources?.length ?? 1
+    if (open > ports * sources) {
+      const needed = Math.ceil(open / ports)
       problems.push(
-        `ephemeral ports: up to ${open} connections to one address need ${open} source ports but ip_local_port_range has ${ports}; ` +
-          `sysctl -w net.ipv4.ip_local_port_range="1024 65535", or lower --concurrency`,
+        plan.sources === undefined
+          ? `ephemeral ports: up to ${open} connections to one address need ${open} source ports but ip_local_port_range has ${ports}; ` +
+              `spread them with ${loopbackTarget ? `--source 127.0.0.1-127.0.0.${needed} (loopback target)` : `--source over ≥ ${needed} local addresses`}, sysctl -w net.ipv4.ip_local_port_range="1024 65535", or lower --concurrency`
+          : `ephemeral ports: up to ${open} connections need ${open} source ports but ${sources} source address${sources === 1 ? '' : 'es'} × ${ports} ports in ip_local_port_range give ${ports * sources}; ` +
+              `give ≥ ${needed} addresses to --source, or sysctl -w net.ipv4.ip_local_port_range="1024 65535"`,
       )
     }
     // FIN close: each connect's port stays in TIME_WAIT for 60 s (tcp_tw_reuse=2 reuses them on loopback only).

@@ -2,6 +2,8 @@ import {availableParallelism} from 'node:os'
 
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {parseCount, parseDurationMs, parseRatePerSecond} from './units.js'
+import {parseSources} from './source.js'
+import {isLocalAddress} from './target.js'
 
 export type StormMode = 'burst' | 'rate' | 'waves'
 export const CLOSE_MODES = ['rst', 'fin', 'hold'] as const
@@ -38,6 +40,8 @@ export interface Plan {
   startAt?: number
   /** --workers: threads that share the plan (1: the storm runs on the main thread) */
   workers?: number
+  /** --source: local addresses the connects are bound to, in turn (absent: the kernel picks) */
+  sources?: string[]
 }
 
 /** Raw flag text, exactly as typed (undefined when absent). */
@@ -54,6 +58,7 @@ export interface PlanFlags {
   shard?: string
   'start-at'?: string
   workers?: string
+  source?: string
 }
 
 /** The furthest ahead --start-at may be: every run stays bounded in time. */
@@ -70,6 +75,7 @@ export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, shape.connects)
   const startAt = flags['start-at'] === undefined ? undefined : parseStartAt(flags['start-at'], now)
   const workers = flags.workers === undefined ? 1 : parseWorkers(flags.workers)
+  const sources = flags.source === undefined ? undefined : parseSources(flags.source, isLocalAddress)
   return {
     ...shape,
     ...(shard ? {connects: shardConnects(shard.index, shard.count, shape.connects), shard: {...shard, totalConnects: shape.connects}} : {}),
@@ -79,6 +85,7 @@ export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
     maxDurationMs,
     ...(startAt === undefined ? {} : {startAt}),
     ...(workers > 1 ? {workers} : {}),
+    ...(sources === undefined ? {} : {sources}),
   }
 }
 
@@ -160,13 +167,17 @@ export function scheduleSpanMs(shape: ScheduleShape): number {
   }
 }
 
+/** A shard (or worker) keeps the whole plan's numbering: its k-th connect is the plan's (i − 1 + n·k)-th. */
+export function globalIndex(plan: Pick<Plan, 'shard'>, localIndex: number): number {
+  return plan.shard ? plan.shard.index - 1 + plan.shard.count * localIndex : localIndex
+}
+
 /**
  * Intended start of connect number `index`, in ms after the run's start. Rate mode spaces starts
  * evenly (open loop); a burst starts all at once; waves repeat a burst every interval.
  */
 export function intendedOffsetMs(plan: Pick<Plan, 'mode' | 'burst' | 'rate' | 'intervalMs' | 'shard'>, localIndex: number): number {
-  // A shard keeps the whole plan's timing: its k-th connect is the plan's (i − 1 + n·k)-th.
-  const index = plan.shard ? plan.shard.index - 1 + plan.shard.count * localIndex : localIndex
+  const index = globalIndex(plan, localIndex)
   switch (plan.mode) {
     case 'burst': {
       return 0

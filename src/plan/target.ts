@@ -1,5 +1,6 @@
 import {lookup} from 'node:dns/promises'
 import {isIP} from 'node:net'
+import {networkInterfaces} from 'node:os'
 
 import {InvalidOptionError, UsageError} from '../errors.js'
 
@@ -53,6 +54,12 @@ export async function resolveTarget(spec: TargetSpec): Promise<ResolvedTarget> {
 /** 127.0.0.0/8 or ::1. */
 export function isLoopbackAddress(host: string): boolean {
   return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
+/** On this machine, hence in reach of ss and /proc, and bindable: loopback, or an address of one of our interfaces. */
+export function isLocalAddress(host: string): boolean {
+  if (isLoopbackAddress(host)) return true
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === host))
 }
 
 export function formatAddress(host: string, port: number): string {

@@ -1,4 +1,5 @@
-import {formatAddress} from '../plan/target.js'
+import {type LimitFacts, localLimitFindings} from '../analysis/limits.js'
+import {formatAddress, isLoopbackAddress} from '../plan/target.js'
 import {formatMicros, formatMs} from '../plan/units.js'
 import {decodeHistogram, type LatencySummary} from '../results/histogram.js'
 import {OUTCOMES} from '../results/outcome.js'
@@ -29,6 +30,13 @@ export function renderTextReport(result: StormResult): string {
   lines.push(`outcomes  ${describeOutcomes(result)}`)
   if (counts.pending > 0 || counts.notStarted > 0) {
     lines.push(`          ${counts.pending} still in flight when the run stopped (not counted as failed), ${counts.notStarted} never started`)
+  }
+  for (const finding of localLimitFindings(limitFactsOf(result))) {
+    lines.push(`limits    ${finding.count} connect${finding.count === 1 ? '' : 's'} (${finding.outcome}) failed on this machine before a SYN was sent — ${finding.limit}`)
+    lines.push(`          fix: ${finding.fix}`)
+  }
+  if (result.clientLimits && result.clientLimits.problems.length > 0) {
+    lines.push(`forced    the pre-flight refused this plan and --force ran it: ${result.clientLimits.problems.join(' | ')}`)
   }
   const intended = result.latencyUs.fromIntended
   if (intended.count > 0) {
@@ -86,9 +94,21 @@ function describeLab(lab: NonNullable<StormResult['lab']>): string {
   return parts.join('; ')
 }
 
+function limitFactsOf(result: StormResult): LimitFacts {
+  const {plan} = result
+  return {
+    byOutcome: result.counts.byOutcome,
+    openAtOnce: plan.close === 'hold' ? plan.connects : Math.min(plan.concurrency, plan.connects),
+    sources: plan.sources,
+    loopbackTarget: isLoopbackAddress(result.target.host),
+    limits: result.clientLimits,
+  }
+}
+
 function describePlanRecord(result: StormResult): string {
   const {plan} = result
-  const common = `concurrency ≤ ${plan.concurrency}, timeout ${formatMs(plan.timeoutMs)} per connect, close ${plan.close}, deadline ${formatMs(plan.maxDurationMs)}`
+  const sources = plan.sources ? `, bound to ${plan.sources.length} source address${plan.sources.length === 1 ? '' : 'es'} (${describeSources(plan.sources)})` : ''
+  const common = `concurrency ≤ ${plan.concurrency}, timeout ${formatMs(plan.timeoutMs)} per connect, close ${plan.close}${sources}, deadline ${formatMs(plan.maxDurationMs)}`
   switch (plan.mode) {
     case 'burst': {
       return `burst of ${plan.connects} connects; ${common}`
@@ -100,6 +120,10 @@ function describePlanRecord(result: StormResult): string {
       return `${plan.waves} waves of ${plan.burst} every ${formatMs(plan.intervalMs!)} (${plan.connects} connects); ${common}`
     }
   }
+}
+
+function describeSources(sources: readonly string[]): string {
+  return sources.length <= 3 ? sources.join(', ') : `${sources[0]} … ${sources.at(-1)}`
 }
 
 function describeOutcomes(result: StormResult): string {

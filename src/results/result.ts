@@ -3,6 +3,7 @@ import {type Corroboration, type KernelObservation, corroborate, ladderFromSysct
 import {attributeToSteps} from '../analysis/attribution.js'
 import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
+import type {ClientLimits} from '../analysis/limits.js'
 import type {TimelineData} from './timeline.js'
 import type {StopReason, StormRun} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
@@ -57,6 +58,7 @@ export interface StormResult {
     shard?: Plan['shard']
     startAt?: string
     workers?: number
+    sources?: string[]
   }
   counts: {
     attempted: number
@@ -108,6 +110,8 @@ export interface StormResult {
   verification?: Verification
   /** --threshold: each expression, whether it held, and the measured value */
   thresholds?: ThresholdOutcome[]
+  /** what the pre-flight read on this machine (open files, port range) and any problems --force overrode */
+  clientLimits?: ClientLimits
 }
 
 export interface ProbeResult {
@@ -139,6 +143,7 @@ export interface ResultContext {
   plan: Plan
   lab?: LabInfo
   kernel?: KernelObservation
+  clientLimits?: ClientLimits
 }
 
 export function buildResult(run: StormRun, context: ResultContext): StormResult {
@@ -172,6 +177,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       ...(plan.shard ? {shard: plan.shard} : {}),
       ...(plan.startAt === undefined ? {} : {startAt: new Date(plan.startAt).toISOString()}),
       ...(plan.workers === undefined ? {} : {workers: plan.workers}),
+      ...(plan.sources === undefined ? {} : {sources: plan.sources}),
     },
     counts: {
       attempted: recorder.attempted,
@@ -210,6 +216,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
     timeline: recorder.timeline.toJSON(),
     ...diagnose(run, plan, context.kernel),
     ...probeSection(run, context),
+    ...(context.clientLimits ? {clientLimits: context.clientLimits} : {}),
   }
 }
 

@@ -99,6 +99,11 @@ const cases: BadInputCase[] = [
   {name: '--lab-on-accept bogus', args: ['storm', '--lab-on-accept', 'bogus'], mentions: '--lab-on-accept', form: /expected close, rst, hold/},
   {name: '--lab-host not-an-ip', args: ['storm', '--lab-host', 'not-an-ip'], mentions: '--lab-host', form: /expected an IP address to listen on, e\.g\. 127\.0\.0\.1 or ::1$/},
 
+  // --source
+  {name: '--source that is not this machine', args: ['storm', SINK, '--source', '192.0.2.7'], mentions: '--source', form: /192\.0\.2\.7 is not an address of this machine/},
+  {name: 'a malformed --source range', args: ['storm', SINK, '--source', '127.0.0.1-abc'], mentions: '--source', form: /expected local addresses as a range \(127\.0\.0\.1-127\.0\.0\.8\)/},
+  {name: '--source of the other family', args: ['storm', SINK, '--source', '::1'], mentions: '--source', form: /::1 is an IPv6 address but the target is IPv4/},
+
   // the isolated namespace's link
   {name: '--link-rate fast', args: ['storm', '--link-rate', 'fast'], mentions: '--link-rate', form: /expected a number with bit, kbit, mbit or gbit, e\.g\. 64kbit/},
   {name: '--link-rate without --isolate', args: ['storm', '--link-rate', '64kbit'], mentions: '--link-rate', form: /only with --isolate/},

@@ -130,7 +130,9 @@ afterAll(stopAllLabs)
 describe('pre-flight checks', () => {
   it('refuses a plan the open-file limit cannot hold, with the number needed; --force runs it anyway', async () => {
     const {execFileSync} = await import('node:child_process')
-    const script = (force: string) => `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --close hold --lab-stall 0 --max-duration 2s --json ${force}`
+    // The lab holds what it accepts, so the client's sockets stay open and 256 files cannot hold them.
+    const script = (force: string) =>
+      `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --close hold --lab-on-accept hold --lab-stall 0 --max-duration 2s --json ${force}`
     let refused: {status: number; stderr: string}
     try {
       execFileSync('bash', ['-c', script('')], {encoding: 'utf8', stdio: 'pipe'})
@@ -141,8 +143,11 @@ describe('pre-flight checks', () => {
     expect(refused.status).toBe(2)
     expect(refused.stderr.trim()).toMatch(/^connstorm storm: pre-flight: open files: .* may open 256 files; raise it to ≥ 1064/)
     const forced = JSON.parse(execFileSync('bash', ['-c', script('--force')], {encoding: 'utf8'}))
-    // Where the limit is enforced the excess ends as fileLimit outcomes; every connect ends as one outcome.
+    // The excess ends as fileLimit outcomes (EMFILE), the run goes on, and every connect ends as one outcome.
+    expect(forced.counts.byOutcome.fileLimit).toBeGreaterThan(500)
     expect(forced.counts.byOutcome.connected + forced.counts.byOutcome.fileLimit + forced.counts.pending).toBe(1000)
+    expect(forced.latencyUs.failedFromActual.count).toBe(forced.counts.byOutcome.fileLimit)
+    expect(forced.clientLimits).toMatchObject({openFiles: 256, problems: [expect.stringMatching(/^open files: /)]})
   })
 })
 

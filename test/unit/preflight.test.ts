@@ -36,3 +36,18 @@ describe('preflightProblems', () => {
     expect(preflightProblems(buildPlan({burst: '500', close: 'hold'}), {...ROOMY, conntrackMax: 100}, true)[0]).toMatch(/nf_conntrack_max is 100/)
   })
 })
+
+describe('preflightProblems with --source', () => {
+  const narrow: PreflightFacts = {...ROOMY, portRange: [40_000, 40_999]}
+
+  it('without --source, proposes the source addresses that would fit the plan', () => {
+    const [problem] = preflightProblems(buildPlan({burst: '2500', close: 'hold'}), narrow, true)
+    expect(problem).toMatch(/spread them with --source 127\.0\.0\.1-127\.0\.0\.3 \(loopback target\)/)
+  })
+
+  it('counts the port range once per bound source address', () => {
+    expect(preflightProblems(buildPlan({burst: '2000', close: 'hold', source: '127.0.0.1-127.0.0.2'}), narrow, true)).toEqual([])
+    const [problem] = preflightProblems(buildPlan({burst: '2500', close: 'hold', source: '127.0.0.1-127.0.0.2'}), narrow, true)
+    expect(problem).toMatch(/2 source addresses × 1000 ports in ip_local_port_range give 2000; give ≥ 3 addresses to --source/)
+  })
+})

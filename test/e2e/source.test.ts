@@ -1,0 +1,80 @@
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {RUN_JS, runCli} from '../helpers/cli.js'
+import {parseJsonResult} from '../helpers/result.js'
+
+const isRoot = process.getuid?.() === 0
+const hasTools = ['unshare', 'ip'].every((tool) => !spawnSync(tool, ['-V'], {stdio: 'ignore'}).error)
+
+// A port range of 10 in a namespace of its own shows in a second what ~28k ports show at scale.
+const TEN_PORTS = ['--isolate', '--sysctl', 'net.ipv4.ip_local_port_range=40000 40009', '--lab-on-accept', 'hold', '--lab-stall', '0', '--close', 'hold', '--burst', '30', '--max-duration', '1500ms']
+
+describe.skipIf(!isRoot || !hasTools)('source ports and --source (root: namespaces of their own)', () => {
+  it('counts source-port exhaustion as addrNotAvail, names the limit and the fix, and --source lifts it', async () => {
+    const exhausted = await runCli(['storm', ...TEN_PORTS, '--force'])
+    expect(exhausted.code, exhausted.stderr).toBe(0)
+    // 10 ports, one of them the lab's own listening port: 9 connect, the other 21 find no port.
+    expect(exhausted.stdout).toMatch(/outcomes {2}connected 9 \(30\.0%\) .* addrNotAvail 21 \(70\.0%\)/)
+    expect(exhausted.stdout).toMatch(/limits {4}21 connects \(addrNotAvail\) failed on this machine before a SYN was sent — source ports: ip_local_port_range 40000–40009 gives 10 ports per source address × 1 address/)
+    expect(exhausted.stdout).toMatch(/ {10}fix: --source 127\.0\.0\.1-127\.0\.0\.\d, sysctl -w net\.ipv4\.ip_local_port_range="1024 65535", or --close rst/)
+    expect(exhausted.stdout).toMatch(/^forced {4}the pre-flight refused this plan and --force ran it: ephemeral ports/m)
+
+    const spread = await runCli(['storm', ...TEN_PORTS, '--source', '127.0.0.1-127.0.0.4', '--json'])
+    expect(spread.code, spread.stderr).toBe(0)
+    const result = parseJsonResult(spread.stdout)
+    expect(result.plan.sources).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'])
+    expect(result.counts.byOutcome).toMatchObject({connected: 30, addrNotAvail: 0})
+  })
+
+  // One process may hold at most 20 000 files here (the hard limit, which root cannot raise in this
+  // sandbox), so the 40 000 connections are held by three shards of one plan, in one namespace
+  // whose somaxconn lets the lab's accept queue hold them all without accepting (no lab files).
+  describe('40 000 connections held open to one lab port', () => {
+    const namespace = `cs${process.pid % 100_000}-src`
+    const directory = mkdtempSync(join(tmpdir(), 'connstorm-source-'))
+    let lab: ChildProcess | undefined
+
+    afterAll(() => {
+      if (lab?.pid && lab.exitCode === null) lab.kill('SIGKILL')
+      spawnSync('ip', ['netns', 'del', namespace], {stdio: 'ignore'})
+      rmSync(directory, {recursive: true, force: true})
+    })
+
+    it('all connect with --source 127.0.0.1-127.0.0.2 (one address has ~28k ports), and all are released when the runs end', async () => {
+      const inside = (...command: string[]) => ['netns', 'exec', namespace, ...command]
+      execFileSync('ip', ['netns', 'add', namespace])
+      execFileSync('ip', ['-n', namespace, 'link', 'set', 'lo', 'up'])
+      execFileSync('ip', inside('sysctl', '-qw', 'net.core.somaxconn=65535'))
+      const port = await new Promise<number>((resolve, reject) => {
+        lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--backlog', '65535', '--stall', '60s', '--max-duration', '60s', '--json'))
+        lab.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(JSON.parse(line.split('\n')[0]!).port as number))
+        lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
+      })
+      const files = [1, 2, 3].map((k) => join(directory, `shard-${k}.json`))
+      const codes = await Promise.all(
+        files.map(
+          (file, k) =>
+            new Promise<number | null>((resolve) => {
+              const storm = ['storm', `127.0.0.1:${port}`, '--burst', '40000', '--shard', `${k + 1}/3`, '--source', '127.0.0.1-127.0.0.2']
+              const child = spawn('ip', inside(process.execPath, RUN_JS, ...storm, '--close', 'hold', '--timeout', '6s', '--max-duration', '8s', '--quiet', '--out', file), {stdio: 'ignore'})
+              child.once('exit', (code) => resolve(code))
+            }),
+        ),
+      )
+      expect(codes).toEqual([0, 0, 0])
+      const shards = files.map((file) => parseJsonResult(readFileSync(file, 'utf8')))
+      expect(shards.reduce((sum, shard) => sum + shard.counts.connected, 0)).toBe(40_000)
+      for (const shard of shards) {
+        expect(shard.counts.connected).toBe(shard.plan.connects)
+        expect(shard.heldAtEnd).toBe(shard.plan.connects) // held until --max-duration, then reset
+      }
+      const established = execFileSync('ip', inside('ss', '-Htn', 'state', 'established'), {encoding: 'utf8'}).trim()
+      expect(established).toBe('')
+    }, 40_000)
+  })
+})
