@@ -189,6 +189,8 @@ export const INCIDENTS: readonly Incident[] = [
       expectThat(failures, result.counts.byOutcome.addrNotAvail > 0, 'addrNotAvail failures')
       expectThat(failures, result.counts.connected <= 1000, `at most 1000 connect (got ${result.counts.connected})`)
       expectThat(failures, (recommendation(result, 'net.ipv4.ip_local_port_range')?.evidence ?? []).some((line) => /TIME_WAIT/.test(line)), 'advice names TIME_WAIT')
+      expectThat(failures, result.clientLimits?.portRange?.join('–') === '40000–40999', 'the report knows the port range that ran out (limits line)')
+      expectThat(failures, (result.clientLimits?.problems ?? []).some((line) => /^TIME_WAIT: /.test(line)), 'the pre-flight refusal that --force overrode is kept')
       return failures
     },
   },

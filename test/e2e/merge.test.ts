@@ -29,7 +29,7 @@ function startAt(inMs: number): string {
 describe('shards and merge on loopback', () => {
   it('merges three shards: counts add up, merged p99 is the p99 of the union, shards started together', async () => {
     const lab = await startLab(['--backlog', '64', '--stall', '1.2s'])
-    const at = startAt(5000) // three CLIs start in parallel on 2 cores: leave them time
+    const at = startAt(3000) // three CLIs start in parallel on 2 cores (~1.5 s): leave them time
     const files = [1, 2, 3].map((shard) => join(directory, `shard-${shard}.json`))
     const runs = await Promise.all(files.map((file, index) => runCli(['storm', lab.address, '--burst', '150', '--shard', `${index + 1}/3`, '--start-at', at, '--out', file])))
     for (const run of runs) expect(run.code, run.stderr).toBe(0)
@@ -114,7 +114,7 @@ describe.skipIf(!isRoot || !hasIp)('three hosts in network namespaces (root)', (
       lab.stdout!.setEncoding('utf8').once('data', (line: string) => resolve(JSON.parse(line.split('\n')[0]!).port as number))
       lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
     })
-    const at = startAt(5000)
+    const at = startAt(3000)
     const files = [1, 2, 3].map((k) => join(directory, `host-${k}.json`))
     const runs = await Promise.all(
       [1, 2, 3].map((k) =>

@@ -261,3 +261,18 @@ describe('renderTextReport', () => {
     expect(first).toContain('⋮')
   })
 })
+
+describe('the limits line: connects that failed on this machine, not at the target', () => {
+  it('names the limit and the fix under the outcomes, and says when --force overrode the pre-flight', async () => {
+    const {syntheticResult, onStep} = await import('../helpers/synthetic-result.js')
+    const result = syntheticResult({plan: {burst: '1000', close: 'hold'}, connects: [onStep(0, 229)], failures: {fileLimit: 771}})
+    result.clientLimits = {openFiles: 256, portRange: [32_768, 60_999], problems: ['open files: the plan keeps up to 1000 sockets open but this process may open 256 files']}
+    const lines = renderTextReport(result).split('\n')
+    const at = lines.findIndex((line) => line.startsWith('outcomes'))
+    expect(lines.slice(at + 1, at + 4)).toEqual([
+      'limits    771 connects (fileLimit) failed on this machine before a SYN was sent — open files: this process may open 256 files and the plan keeps up to 1000 sockets open',
+      '          fix: ulimit -n 1064 before the run (LimitNOFILE=1064 for a systemd service; the hard limit too: Node raises the soft limit to it), or lower --concurrency',
+      'forced    the pre-flight refused this plan and --force ran it: open files: the plan keeps up to 1000 sockets open but this process may open 256 files',
+    ])
+  })
+})
