@@ -1,9 +1,10 @@
-import {type Socket, connect, createServer} from 'node:net'
+import {Socket, connect, createServer} from 'node:net'
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
-import {SourceBinding, portWasTaken} from './source-binding.js'
+import {type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
+import {LightConnection, lightPathAvailable, startLightConnect} from './light-connect.js'
 import {classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../results/probe-recorder.js'
@@ -37,7 +38,7 @@ export interface StormRun {
 interface Attempt {
   readonly engine: StormEngine
   /** dropped once the attempt settles, so a finished connect's socket is not kept until its deadline */
-  socket: Socket | null
+  socket: Socket | LightConnection | null
   readonly intendedAt: number
   readonly startedAt: number
   readonly deadline: number
@@ -113,6 +114,8 @@ class StormEngine {
   /** connected sockets whose probe is still running: they count against --concurrency */
   private readonly probing = new Set<Socket>()
   private readonly sourceBinding: SourceBinding | null
+  /** connects on bare TCP handles (light-connect.ts) when nothing but connect and close happens */
+  private readonly light: boolean
   private readonly held = new Set<Socket>()
   /**
    * In-flight attempts, oldest first: deadlines ascend because every connect has the same timeout.
@@ -141,6 +144,7 @@ class StormEngine {
     this.probeSettings = probe ? {...probe, host: target.host, port: target.port} : null
     this.probes = probe ? new ProbeRecorder() : null
     this.sourceBinding = plan.sources ? new SourceBinding(plan, plan.sources) : null
+    this.light = probe === undefined && plan.close !== 'hold' && lightPathAvailable()
   }
 
   async run(signal?: AbortSignal): Promise<StormRun> {
@@ -238,10 +242,9 @@ class StormEngine {
     this.recorder.recordStart((startedAt - intendedAt) * 1000)
     this.lastStartAt = startedAt
     const endpoint = this.sourceBinding?.endpointFor(this.nextIndex)
-    const socket = connect(endpoint ? {host: this.target.host, port: this.target.port, ...endpoint} : {host: this.target.host, port: this.target.port})
     const attempt: Attempt = {
       engine: this,
-      socket,
+      socket: null,
       intendedAt,
       startedAt,
       deadline: startedAt + this.plan.timeoutMs,
@@ -250,12 +253,25 @@ class StormEngine {
       older: this.newest,
       newer: null,
     }
-    track(socket, attempt)
     this.inFlight++
     if (this.newest) this.newest.newer = attempt
     else this.oldest = attempt
     this.newest = attempt
     if (this.timeoutTimer === undefined) this.armTimeout()
+    this.startConnect(attempt, endpoint)
+  }
+
+  /** Starts (or, after a taken source port, restarts) the attempt's connect on the engine's socket path. */
+  private startConnect(attempt: Attempt, endpoint: SourceEndpoint | undefined): void {
+    const {host, port, family} = this.target
+    if (!this.light) {
+      track(connect(endpoint ? {host, port, ...endpoint} : {host, port}), attempt)
+      return
+    }
+    const connection = startLightConnect({host, port, family}, endpoint, attempt, onLightConnectDone)
+    attempt.socket = connection
+    // Refused at once (EMFILE, a taken port …): the same path as a failure reported later.
+    if (connection.startError !== null) this.onError(attempt, {code: connection.startError} as NodeJS.ErrnoException)
   }
 
   onConnect(attempt: Attempt): void {
@@ -264,6 +280,8 @@ class StormEngine {
     this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     this.recorder.timeline.record(now - this.runStart, 'connected')
     if (this.probeSettings) {
+      // Probes need a stream, so a probing engine never takes the light path.
+      if (!(socket instanceof Socket)) throw new Error('internal: a probe on a bare TCP handle')
       this.probing.add(socket)
       const {intendedAt} = attempt
       startProbe(socket, this.probeSettings, (report) => {
@@ -297,17 +315,18 @@ class StormEngine {
       // Same attempt, same clock: only the port changes, now picked by the kernel.
       const localAddress = attempt.explicitPortAddress
       attempt.explicitPortAddress = null
-      track(connect({host: this.target.host, port: this.target.port, localAddress}), attempt)
+      attempt.socket?.destroy()
+      this.startConnect(attempt, {localAddress, localPort: 0})
       return
     }
     const now = performance.now()
-    this.settle(attempt)
+    this.settle(attempt).destroy() // net.Socket has done it already; a bare handle has not
     this.recorder.recordFailure(classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
     this.recorder.timeline.record(now - this.runStart, 'failed')
     this.afterSettle()
   }
 
-  private settle(attempt: Attempt): Socket {
+  private settle(attempt: Attempt): Socket | LightConnection {
     const socket = attempt.socket!
     attempt.done = true
     attempt.socket = null
@@ -347,7 +366,7 @@ class StormEngine {
     if (this.plan.close !== 'hold' || this.held.size === 0) this.stop('completed')
   }
 
-  private closeConnected(socket: Socket): void {
+  private closeConnected(socket: Socket | LightConnection): void {
     switch (this.plan.close) {
       case 'rst': {
         // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (KERNEL.md Q8).
@@ -359,6 +378,8 @@ class StormEngine {
         break
       }
       case 'hold': {
+        // Holding means noticing the peer's close, which needs a stream: never on the light path.
+        if (!(socket instanceof Socket)) throw new Error('internal: --close hold on a bare TCP handle')
         this.held.add(socket)
         socket.once('close', () => {
           // The peer closed it: nothing left to hold once every connect is done and every hold is gone.
@@ -406,6 +427,12 @@ class StormEngine {
     }
     return pending
   }
+}
+
+function onLightConnectDone(attempt: Attempt, code: string | null): void {
+  if (attempt.done) return // closed at its deadline or at a stop: the cancellation reports here
+  if (code === null) attempt.engine.onConnect(attempt)
+  else attempt.engine.onError(attempt, {code} as NodeJS.ErrnoException)
 }
 
 function track(socket: Socket, attempt: Attempt): void {

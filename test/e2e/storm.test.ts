@@ -132,7 +132,7 @@ describe('pre-flight checks', () => {
     const {execFileSync} = await import('node:child_process')
     // The lab holds what it accepts, so the client's sockets stay open and 256 files cannot hold them.
     const script = (force: string) =>
-      `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --close hold --lab-on-accept hold --lab-stall 0 --max-duration 2s --json ${force}`
+      `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --close hold --lab-on-accept hold --lab-stall 0 --max-duration 1s --json ${force}`
     let refused: {status: number; stderr: string}
     try {
       execFileSync('bash', ['-c', script('')], {encoding: 'utf8', stdio: 'pipe'})
@@ -148,6 +148,22 @@ describe('pre-flight checks', () => {
     expect(forced.counts.byOutcome.connected + forced.counts.byOutcome.fileLimit + forced.counts.pending).toBe(1000)
     expect(forced.latencyUs.failedFromActual.count).toBe(forced.counts.byOutcome.fileLimit)
     expect(forced.clientLimits).toMatchObject({openFiles: 256, problems: [expect.stringMatching(/^open files: /)]})
+  })
+})
+
+describe('the socket path', () => {
+  it('bare TCP handles (no --probe, no hold) and net.Socket give the same outcomes, EMFILE included', async () => {
+    const {execFileSync} = await import('node:child_process')
+    // 256 files, a lab that never accepts: 9 connect, the SYN_SENT ones keep their files until
+    // --timeout, and the rest cannot get a socket at all.
+    const script = `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --lab-stall 60s --timeout 1s --force --json`
+    const outcomes = ['light', 'net'].map((path) => {
+      const env = path === 'net' ? {...process.env, CONNSTORM_SOCKET_PATH: 'net'} : process.env
+      return JSON.parse(execFileSync('bash', ['-c', script], {encoding: 'utf8', env})).counts.byOutcome as Record<string, number>
+    })
+    expect(outcomes[0]!.fileLimit).toBeGreaterThan(500)
+    expect(outcomes[0]!.connected).toBe(9)
+    expect(outcomes[0]).toEqual(outcomes[1])
   })
 })
 
