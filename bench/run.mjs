@@ -22,6 +22,7 @@ const BENCH_DIR = path.join(ROOT, '.bench')
 const BASELINE_DIR = path.resolve(ROOT, '..', 'shared', 'baseline')
 const RUN_JS = path.join(ROOT, 'bin', 'run.js')
 const NAIVE_JS = path.join(ROOT, 'bench', 'naive.mjs')
+const SPIN_JS = path.join(ROOT, 'bench', 'spin.mjs')
 const TIME_BIN = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 const HOST = '127.0.0.1'
 
@@ -571,8 +572,42 @@ async function measureWorkers(target) {
   })
 }
 
+/**
+ * The stall floor of this machine: one bare spin loop per core (bench/spin.mjs), nothing else of
+ * ours running, for as long as a paced run. Every gap over 1 ms it sees would make a client with
+ * zero overhead start (gap − 1 ms) × rate connects more than 1 ms late (catching up instantly).
+ * When that is over 1 % of a run's starts, a late-start p99 under 1 ms is out of reach for any
+ * client on this machine during that run, native or not (cstorm does not report its start lag).
+ */
+async function measureStallFloor(rate) {
+  const ms = SIZE.pacedSecs * 1000
+  const runs = []
+  for (let i = 0; i < RUNS; i++) {
+    const spinners = await Promise.all(
+      Array.from({length: CORES}, () => runProc(process.execPath, [SPIN_JS, '--ms', String(ms)], {timeoutMs: ms + 30_000})),
+    )
+    const perCore = spinners.map((r) => JSON.parse(r.stdout.trim().split('\n').at(-1)).gapsMs)
+    const over = perCore.map((gaps) => gaps.filter((g) => g > 1))
+    // A client thread runs on one core at a time: take the mean core.
+    const lateShare = perCore.reduce((sum, gaps) => sum + gaps.reduce((s, g) => s + Math.max(0, g - 1), 0) * rate / 1000, 0) / CORES / (rate * ms / 1000)
+    const longest = Math.max(0, ...perCore.flat())
+    log(`  stall floor run ${i + 1}/${RUNS}: ${CORES} spin loops, ${over.map((o) => o.length).join(' + ')} stalls > 1 ms, longest ${longest.toFixed(2)} ms → ${(lateShare * 100).toFixed(2)} % of starts late at ${fmtInt(rate)}/s for a zero-overhead client`)
+    runs.push({stalls: over.reduce((n, o) => n + o.length, 0) / CORES, longest, lateShare})
+  }
+  const share = stats(runs.map((r) => r.lateShare))
+  addRow(`machine stall floor: a bare spin loop per core for ${SIZE.pacedSecs} s (no I/O) — share of starts a zero-overhead client at ${fmtInt(rate)}/s would start > 1 ms late`, {
+    native: '—',
+    connstorm: `${cell(share, fmt.frac)} (stalls > 1 ms per core: ${cell(stats(runs.map((r) => r.stalls)), fmt.n)}, longest ${cell(stats(runs.map((r) => r.longest * 1000)), fmt.us)})`,
+    vs: '—',
+    target: '≤ 1 % (above it, late-start p99 < 1 ms is out of reach for any client here)',
+    result: 'info',
+    loop: '—',
+  })
+}
+
 async function measurePaced(target) {
   const secs = SIZE.pacedSecs
+  await measureStallFloor(PACED_RATES.at(-1))
   // The last case: the top rate again with one connstorm thread per core, as a user who needs
   // that rate on this machine would run it (one thread tops out below it); native stays 1 process.
   const cases = PACED_RATES.map((rate) => ({rate, workers: 1}))
