@@ -296,6 +296,16 @@ async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
   }
 }
 
+/** bench/cpaced.c: the native paced loop that reports its start lag (cstorm paces but does not). */
+async function cpaced(port, {n, k, rate, maxSecs}) {
+  const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-r', String(rate), '-d', String(maxSecs)]
+  const r = await runProc(path.join(BENCH_DIR, 'cpaced'), args, {timeoutMs: (maxSecs + 30) * 1000})
+  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
+  if (r.timedOut || !line) throw new Error(`cpaced ${args.join(' ')} failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
+  const kv = parseKv(line)
+  return {rate: kv.rate, lagP99: kv.lag_p99_us, late: kv.late, p50: kv.p50_us, p99: kv.p99_us}
+}
+
 async function naive(port, {n, k, maxSecs = 60}) {
   const args = [NAIVE_JS, '--host', HOST, '--port', String(port), '-n', String(n), '-k', String(k), '--max-seconds', String(maxSecs)]
   const r = await runProc(process.execPath, args, {timeoutMs: (maxSecs + 30) * 1000})
@@ -617,17 +627,21 @@ async function measurePaced(target) {
     const pairs = await sideBySide(
       `rate ${rate}`,
       RUNS,
-      () => cstorm(target.port, {n: rate * secs, k: PACED_K, rate, maxSecs: secs * 4 + 10}),
+      async () => {
+        const baseline = await cstorm(target.port, {n: rate * secs, k: PACED_K, rate, maxSecs: secs * 4 + 10})
+        const lagged = await cpaced(target.port, {n: rate * secs, k: PACED_K, rate, maxSecs: secs * 4 + 10})
+        return {...baseline, lagP99: lagged.lagP99, late: lagged.late}
+      },
       () =>
         connstorm(target.port, ['--rate', String(rate), '--duration', `${secs}s`, '--concurrency', String(PACED_K), '--max-duration', `${secs * 3 + 10}s`, ...workerArgs], {
           timeoutMs: (secs * 3 + 40) * 1000,
         }),
     )
     const label = workers > 1 ? `paced ${fmtInt(rate)}/s, connstorm --workers ${workers}` : `paced ${fmtInt(rate)}/s`
-    const acc = pairs.map(([c, s]) => ({c: c.rate / rate, s: s.json.achievedRate / rate, lag: s.json.self?.startLagUs?.p99 ?? null, loop: s.loopP99}))
+    const acc = pairs.map(([c, s]) => ({c: c.rate / rate, s: s.json.achievedRate / rate, lag: s.json.self?.startLagUs?.p99 ?? null, nativeLag: c.lagP99, loop: s.loopP99}))
     pairs.forEach(([c, s], i) => {
       log(
-        `  ${label} run ${i + 1}/${RUNS}: native ${fmt.rate(c.rate)} p50 ${c.p50} µs (machine ${busy(c.busy)}) · connstorm ${fmt.rate(s.json.achievedRate)} (machine ${busy(s.process.busy)}) ` +
+        `  ${label} run ${i + 1}/${RUNS}: native ${fmt.rate(c.rate)} p50 ${c.p50} µs (machine ${busy(c.busy)}), cpaced start lag p99 ${c.lagP99} µs (${c.late} late) · connstorm ${fmt.rate(s.json.achievedRate)} (machine ${busy(s.process.busy)}) ` +
           `(connected ${s.connected}/${s.json.counts.attempted}), start lag p99 ${s.json.self?.startLagUs?.p99} µs, p50 ${s.json.latencyUs.fromActual.p50} µs, loop p99 ${s.loopP99} µs`,
       )
       if (s.json.counts.failed) notes.push(`paced ${rate}/s run ${i + 1}: connstorm had ${s.json.counts.failed} failed connects`)
@@ -644,10 +658,10 @@ async function measurePaced(target) {
     })
     if (worstDev !== null && worstDev > TARGETS.pacedAccuracy) notes.push(`${label}: a single run was ${(worstDev * 100).toFixed(2)} % off the asked rate`)
     const lag = stats(acc.map((x) => x.lag))
-    addRow(`${label}: late-start p99 (start lag)`, {
-      native: 'not reported by cstorm',
+    addRow(`${label}: late-start p99 (start lag); native = bench/cpaced.c`, {
+      native: cell(stats(acc.map((x) => x.nativeLag)), fmt.us),
       connstorm: cell(lag, fmt.us),
-      vs: '—',
+      vs: cell(stats(acc.map((x) => x.lag - x.nativeLag)), fmt.dus),
       target: `< ${fmtInt(TARGETS.lateStartP99Us)} µs`,
       result: judge(lag?.median, (x) => x < TARGETS.lateStartP99Us),
       loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
@@ -847,6 +861,8 @@ async function main() {
   const build = spawnSync('bash', [path.join(BASELINE_DIR, 'build.sh'), `${BENCH_DIR}/`], {encoding: 'utf8', timeout: 120_000})
   if (build.status !== 0) throw new Error(`build.sh failed: ${build.stderr || build.stdout}`)
   log(build.stdout.trim())
+  const paced = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', path.join(BENCH_DIR, 'cpaced'), path.join(ROOT, 'bench', 'cpaced.c')], {encoding: 'utf8', timeout: 120_000})
+  if (paced.status !== 0) throw new Error(`building bench/cpaced.c failed: ${paced.stderr || paced.stdout}`)
   if (!existsSync(path.join(ROOT, 'dist', 'commands', 'storm.js'))) {
     log('dist/ missing: npm run build')
     const b = spawnSync('npm', ['run', 'build', '--silent'], {cwd: ROOT, encoding: 'utf8', timeout: 300_000})
