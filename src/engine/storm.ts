@@ -32,6 +32,15 @@ export interface StormRun {
   notStarted: number
   /** null when the run was too short for the monitor to take a sample */
   eventLoopDelayUs: {p50: number; p99: number; max: number} | null
+  /** --workers N > 1: each thread's own figures, in thread order (the fields above combine them) */
+  workers?: WorkerSelf[]
+}
+
+/** What one --workers thread saw of itself: its event loop can lag while the others' do not. */
+export interface WorkerSelf {
+  attempted: number
+  lateStarts: number
+  eventLoopDelayUs: {p50: number; p99: number; max: number} | null
 }
 
 /** One connect in flight. Small on purpose: shared handlers find it through the socket. */

@@ -97,5 +97,6 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     // Each thread has its own event loop: the worst one is what could have distorted its share.
     eventLoopDelayUs:
       loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
+    workers: reports.map((report) => ({attempted: report.attempted, lateStarts: report.lateStarts, eventLoopDelayUs: report.eventLoopDelayUs})),
   }
 }

@@ -56,6 +56,7 @@ export function renderTextReport(result: StormResult): string {
   lines.push(...renderProbe(result))
   lines.push(...renderKernel(result))
   lines.push(`self      ${describeSelf(result)}`)
+  if (result.self.workers) lines.push(`          ${describeWorkers(result.self.workers)}`)
   const verdict = [renderVerdict(result, counts.connected + counts.failed), result.afterConnect?.sentence ? `after connect: ${result.afterConnect.sentence}` : null]
     .filter((part) => part !== null)
     .join('; ')
@@ -155,6 +156,15 @@ function describeSelf(result: StormResult): string {
     `${delay}; late starts ${self.lateStarts} of ${counts.attempted} ` +
     `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})`
   )
+}
+
+/** One thread's loop can lag while the others' do not: the combined line shows only the worst. */
+export function describeWorkers(workers: NonNullable<StormResult['self']['workers']>): string {
+  const threads = workers.map((worker, index) => {
+    const loop = worker.eventLoopDelayUs ? `loop p99 ${formatMicros(worker.eventLoopDelayUs.p99)}` : 'loop not sampled'
+    return `#${index + 1} ${worker.attempted} started, ${worker.lateStarts} late, ${loop}`
+  })
+  return `per thread: ${threads.join(' · ')}`
 }
 
 function warnings(result: StormResult): string[] {

@@ -5,7 +5,7 @@ import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
 import type {ClientLimits} from '../analysis/limits.js'
 import type {TimelineData} from './timeline.js'
-import type {StopReason, StormRun} from '../engine/storm.js'
+import type {StopReason, StormRun, WorkerSelf} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
 import {type AfterConnectVerdict, explainAfterConnect} from '../analysis/accept-wait.js'
 import type {ProbeOutcome} from '../probe/run.js'
@@ -80,6 +80,8 @@ export interface StormResult {
     startLagUs: LatencySummary
     /** --start-at: how late the first connect's clock started after the asked instant, ms */
     startSkewMs?: number
+    /** --workers N > 1: each thread's starts, late starts and event-loop delay, in thread order */
+    workers?: WorkerSelf[]
   }
   durationMs: number
   /** connect starts per second over the start window (for a burst: how fast it was fired) */
@@ -206,6 +208,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       lateStartThresholdUs: LATE_START_THRESHOLD_US,
       startLagUs: summarize(recorder.startLag),
       ...(plan.startAt === undefined ? {} : {startSkewMs: run.startedAt.getTime() - plan.startAt}),
+      ...(run.workers === undefined ? {} : {workers: run.workers}),
     },
     durationMs: round3(run.durationMs),
     achievedRate: round3(achievedStartRate(run, plan)),

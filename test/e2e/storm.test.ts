@@ -187,6 +187,11 @@ describe('--workers', () => {
     expect(two!.counts.byOutcome).toEqual({...one!.counts.byOutcome, connected: admitted, timeout: 100 - admitted})
     expect(two!.attribution!.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, admitted]])
     expect(two!.kernel!.corroborated).not.toBe(false)
+    // Each thread's own figures are kept beside the combined ones; a 1-worker run has none.
+    expect(one!.self.workers).toBeUndefined()
+    expect(two!.self.workers).toHaveLength(2)
+    expect(two!.self.workers!.map((worker) => worker.attempted)).toEqual([50, 50])
+    expect(two!.self.workers!.reduce((sum, worker) => sum + worker.lateStarts, 0)).toBe(two!.self.lateStarts)
   })
 
   it.each([

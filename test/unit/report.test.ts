@@ -4,7 +4,7 @@ import type {StopReason, StormRun} from '../../src/engine/storm.js'
 import {buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import {logBucketEdges, renderLatencyChart} from '../../src/report/latency-chart.js'
-import {renderTextReport} from '../../src/report/text.js'
+import {describeWorkers, renderTextReport} from '../../src/report/text.js'
 import {newLatencyHistogram} from '../../src/results/histogram.js'
 import {StormRecorder} from '../../src/results/recorder.js'
 import {type LabInfo, type StormResult, buildResult} from '../../src/results/result.js'
@@ -274,5 +274,15 @@ describe('the limits line: connects that failed on this machine, not at the targ
       '          fix: ulimit -n 1064 before the run (LimitNOFILE=1064 for a systemd service; the hard limit too: Node raises the soft limit to it), or lower --concurrency',
       'forced    the pre-flight refused this plan and --force ran it: open files: the plan keeps up to 1000 sockets open but this process may open 256 files',
     ])
+  })
+})
+
+describe('describeWorkers', () => {
+  it('gives each --workers thread its own starts, late starts and event-loop p99, in thread order', () => {
+    const line = describeWorkers([
+      {attempted: 100, lateStarts: 99, eventLoopDelayUs: {p50: 91, p99: 530, max: 2900}},
+      {attempted: 100, lateStarts: 32, eventLoopDelayUs: null},
+    ])
+    expect(line).toBe('per thread: #1 100 started, 99 late, loop p99 530 µs · #2 100 started, 32 late, loop not sampled')
   })
 })
