@@ -43,7 +43,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   if (listener) {
     // ss names the listener's family: a dual-stack :: (shown as '*' or '::') lives in tcp6 only.
     const family = listener.family
-    sampler = startQueueSampler({port: target.port, host: target.host, families: [family]})
+    sampler = startQueueSampler({port: target.port, host: target.host, families: [family], effectiveBacklog: listener.sendQ})
     await sampler.ready.catch(() => undefined)
   }
 

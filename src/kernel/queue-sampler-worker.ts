@@ -1,11 +1,17 @@
 /**
- * Worker thread of queue-sampler.ts: reads /proc/net/tcp{,6} every intervalMs and keeps the
- * largest accept queue seen on the matching listeners. All reading and parsing happens here,
- * off the load generator's event loop; the parent hears from it only at 'ready' and at the end.
+ * Worker thread of queue-sampler.ts: every intervalMs reads the queue-pressure counters and, when
+ * queue-sampling-policy.ts says so, /proc/net/tcp{,6}, and keeps the largest accept queue seen on
+ * the matching listeners. All reading and parsing happens here, off the load generator's event
+ * loop; the parent hears from it only at 'ready' and at the end.
  */
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {performance} from 'node:perf_hooks'
 import {parentPort, workerData} from 'node:worker_threads'
 
+import {parseProcNetCounters} from './counters.js'
 import {listenerMatches, readProcListeners} from './listeners.js'
+import {type SamplingState, pressureKey, shouldReadQueue} from './queue-sampling-policy.js'
 
 export interface SamplerTask {
   port: number
@@ -13,6 +19,8 @@ export interface SamplerTask {
   intervalMs: number
   procNet: string
   families: readonly (4 | 6)[]
+  /** from this queue length on, every tick reads the queue (queue-sampling-policy.ts) */
+  busyQueue: number
 }
 
 export type SamplerMessage = {type: 'ready'} | {type: 'result'; peakQueue: number | null; samples: number}
@@ -23,22 +31,43 @@ const task = workerData as SamplerTask
 
 let peakQueue: number | null = null
 let samples = 0
+const state: SamplingState = {lastPressure: null, lastQueue: null, lastReadAt: 0}
 
 function sample(): void {
+  state.lastReadAt = performance.now()
   const listeners = readProcListeners(task.procNet, task.families)
   if (listeners === null) return
   samples++
+  state.lastQueue = null
   for (const listener of listeners) {
     // /proc cannot tell a dual-stack :: listener from a v6-only one: count it as dual-stack
     if (!listenerMatches(listener, task.port, task.host, true)) continue
     // Each listener (e.g. 127.0.0.1 and ::1, or SO_REUSEPORT siblings) has its own queue and backlog
     if (peakQueue === null || listener.queueLength > peakQueue) peakQueue = listener.queueLength
+    if (state.lastQueue === null || listener.queueLength > state.lastQueue) state.lastQueue = listener.queueLength
   }
 }
 
-sample()
+/** Only netstat: the pressure counters live there, and snmp would double the cost of a tick. */
+function readPressure(): string | null {
+  try {
+    return pressureKey(parseProcNetCounters(readFileSync(join(task.procNet, 'netstat'), 'utf8')))
+  } catch {
+    return null
+  }
+}
+
+/** Reads the queue when the policy says so (queue-sampling-policy.ts: cheap when nothing happens). */
+function tick(): void {
+  const pressure = readPressure()
+  const read = shouldReadQueue(state, pressure, performance.now(), task.busyQueue)
+  state.lastPressure = pressure
+  if (read) sample()
+}
+
+tick()
 port.postMessage({type: 'ready'} satisfies SamplerMessage)
-const timer = setInterval(sample, task.intervalMs)
+const timer = setInterval(tick, task.intervalMs)
 
 port.on('message', (message: unknown) => {
   if (message !== 'stop') return

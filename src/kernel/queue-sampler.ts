@@ -3,12 +3,17 @@ import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
 import type {SamplerMessage, SamplerTask} from './queue-sampler-worker.js'
+import {busyQueueLength} from './queue-sampling-policy.js'
 
 export interface QueueSamplerOptions {
   port: number
   /** an address literal; without it every listener on the port counts (see listenerMatches) */
   host?: string
-  /** 40 ms = 25 samples/s (≥ 20 Hz); a queue that fills and drains between two samples is missed */
+  /**
+   * 40 ms = 25 ticks/s (≥ 20 Hz). A tick reads the queue while it is non-empty or the drop and
+   * cookie counters move, else every 200 ms (queue-sampling-policy.ts); a queue that fills and
+   * drains between two reads is missed.
+   */
   intervalMs?: number
   /** for tests: a directory holding tcp and tcp6 files */
   procNet?: string
@@ -18,6 +23,8 @@ export interface QueueSamplerOptions {
    * bench), so reading only the one file that matters halves that.
    */
   families?: readonly (4 | 6)[]
+  /** the listener's effective backlog when known (ss): a queue at half of backlog + 1 is read on every tick */
+  effectiveBacklog?: number | null
 }
 
 export interface QueueSamplerResult {
@@ -52,9 +59,10 @@ function workerUrl(): URL {
  * in a worker thread, so the load generator's event loop does none of the reading or parsing.
  * The worker is unref'd once it has sampled: a sampler never stopped does not keep the process alive.
  */
-export function startQueueSampler({port, host, intervalMs = 40, procNet = '/proc/net', families = [4, 6]}: QueueSamplerOptions): QueueSampler {
+export function startQueueSampler({port, host, intervalMs = 40, procNet = '/proc/net', families = [4, 6], effectiveBacklog = null}: QueueSamplerOptions): QueueSampler {
   if (!(Number.isFinite(intervalMs) && intervalMs > 0)) throw new RangeError(`queue sampler: intervalMs must be > 0, got ${intervalMs}`)
-  const task: SamplerTask = host === undefined ? {port, intervalMs, procNet, families} : {port, host, intervalMs, procNet, families}
+  const busyQueue = busyQueueLength(effectiveBacklog)
+  const task: SamplerTask = host === undefined ? {port, intervalMs, procNet, families, busyQueue} : {port, host, intervalMs, procNet, families, busyQueue}
   // execArgv []: the worker only reads files, and some of the parent's flags break a worker
   // (Node 20 refuses to start one under `node --input-type=module -e …`).
   const worker = new Worker(workerUrl(), {workerData: task, execArgv: []})
