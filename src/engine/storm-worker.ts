@@ -9,7 +9,7 @@ import type {ResolvedTarget} from '../plan/target.js'
 import {encodeHistogram} from '../results/histogram.js'
 import type {TimelineData} from '../results/timeline.js'
 import {sleepUntil} from './clock.js'
-import {type StopReason, runStorm, warmUp} from './storm.js'
+import {type LoopDelayUs, type StopReason, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
   plan: Plan
@@ -31,7 +31,7 @@ export interface WorkerReport {
   stopReason: StopReason
   pending: number
   notStarted: number
-  eventLoopDelayUs: {p50: number; p99: number; max: number} | null
+  eventLoopDelayUs: LoopDelayUs | null
 }
 
 const {plan, target} = workerData as WorkerTask

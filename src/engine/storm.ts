@@ -31,7 +31,7 @@ export interface StormRun {
   /** connects the schedule never started because the run stopped early */
   notStarted: number
   /** null when the run was too short for the monitor to take a sample */
-  eventLoopDelayUs: {p50: number; p99: number; max: number} | null
+  eventLoopDelayUs: LoopDelayUs | null
   /** --workers N > 1: each thread's own figures, in thread order (the fields above combine them) */
   workers?: WorkerSelf[]
 }
@@ -40,7 +40,14 @@ export interface StormRun {
 export interface WorkerSelf {
   attempted: number
   lateStarts: number
-  eventLoopDelayUs: {p50: number; p99: number; max: number} | null
+  eventLoopDelayUs: LoopDelayUs | null
+}
+
+/** The load generator's own event-loop delay over a run, µs. */
+export interface LoopDelayUs {
+  p50: number
+  p99: number
+  max: number
 }
 
 /** One connect in flight. Small on purpose: shared handlers find it through the socket. */

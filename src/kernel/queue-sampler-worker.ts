@@ -4,12 +4,10 @@
  * the matching listeners. All reading and parsing happens here, off the load generator's event
  * loop; the parent hears from it only at 'ready' and at the end.
  */
-import {readFileSync} from 'node:fs'
-import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {parseProcNetCounters} from './counters.js'
+import {readCounters} from './counters.js'
 import {listenerMatches, readProcListeners} from './listeners.js'
 import {type SamplingState, pressureKey, shouldReadQueue} from './queue-sampling-policy.js'
 
@@ -48,18 +46,10 @@ function sample(): void {
   }
 }
 
-/** Only netstat: the pressure counters live there, and snmp would double the cost of a tick. */
-function readPressure(): string | null {
-  try {
-    return pressureKey(parseProcNetCounters(readFileSync(join(task.procNet, 'netstat'), 'utf8')))
-  } catch {
-    return null
-  }
-}
-
 /** Reads the queue when the policy says so (queue-sampling-policy.ts: cheap when nothing happens). */
 function tick(): void {
-  const pressure = readPressure()
+  // Only netstat: the pressure counters live there, and snmp would double the cost of a tick.
+  const pressure = pressureKey(readCounters(task.procNet, ['netstat']))
   const read = shouldReadQueue(state, pressure, performance.now(), task.busyQueue)
   state.lastPressure = pressure
   if (read) sample()

@@ -10,9 +10,9 @@ export interface QueueSamplerOptions {
   /** an address literal; without it every listener on the port counts (see listenerMatches) */
   host?: string
   /**
-   * 40 ms = 25 ticks/s (≥ 20 Hz). A tick reads the queue while it is non-empty or the drop and
-   * cookie counters move, else every 200 ms (queue-sampling-policy.ts); a queue that fills and
-   * drains between two reads is missed.
+   * 40 ms = 25 ticks/s (≥ 20 Hz). A tick reads the queue while it is at least half full or the
+   * drop and cookie counters move, else every 200 ms (queue-sampling-policy.ts); a queue that
+   * fills and drains between two reads is missed.
    */
   intervalMs?: number
   /** for tests: a directory holding tcp and tcp6 files */

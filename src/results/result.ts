@@ -5,7 +5,7 @@ import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
 import type {ClientLimits} from '../analysis/limits.js'
 import type {TimelineData} from './timeline.js'
-import type {StopReason, StormRun, WorkerSelf} from '../engine/storm.js'
+import type {LoopDelayUs, StopReason, StormRun, WorkerSelf} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
 import {type AfterConnectVerdict, explainAfterConnect} from '../analysis/accept-wait.js'
 import type {ProbeOutcome} from '../probe/run.js'
@@ -74,7 +74,7 @@ export interface StormResult {
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
   self: {
     /** null when the run was too short for a sample */
-    eventLoopDelayUs: {p50: number; p99: number; max: number} | null
+    eventLoopDelayUs: LoopDelayUs | null
     lateStarts: number
     lateStartThresholdUs: number
     startLagUs: LatencySummary
