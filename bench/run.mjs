@@ -274,13 +274,18 @@ function parseKv(line) {
   return out
 }
 
+/** Runs a client that prints one `connects=… key=value` line (cstorm, cpaced, naive.mjs) and parses it. */
+async function runKeyValueClient(name, cmd, args, maxSecs) {
+  const r = await runProc(cmd, args, {timeoutMs: (maxSecs + 30) * 1000})
+  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
+  if (r.timedOut || !line) throw new Error(`${name} ${args.join(' ')} failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
+  return {r, kv: parseKv(line)}
+}
+
 async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
   const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-d', String(maxSecs)]
   if (rate > 0) args.push('-r', String(rate))
-  const r = await runProc(path.join(BENCH_DIR, 'cstorm'), args, {timeoutMs: (maxSecs + 30) * 1000})
-  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
-  if (r.timedOut || !line) throw new Error(`cstorm ${args.join(' ')} failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
-  const kv = parseKv(line)
+  const {r, kv} = await runKeyValueClient('cstorm', path.join(BENCH_DIR, 'cstorm'), args, maxSecs)
   return {
     rate: kv.rate,
     connects: kv.connects,
@@ -299,19 +304,13 @@ async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
 /** bench/cpaced.c: the native paced loop that reports its start lag (cstorm paces but does not). */
 async function cpaced(port, {n, k, rate, maxSecs}) {
   const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-r', String(rate), '-d', String(maxSecs)]
-  const r = await runProc(path.join(BENCH_DIR, 'cpaced'), args, {timeoutMs: (maxSecs + 30) * 1000})
-  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
-  if (r.timedOut || !line) throw new Error(`cpaced ${args.join(' ')} failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
-  const kv = parseKv(line)
-  return {rate: kv.rate, lagP99: kv.lag_p99_us, late: kv.late, p50: kv.p50_us, p99: kv.p99_us}
+  const {kv} = await runKeyValueClient('cpaced', path.join(BENCH_DIR, 'cpaced'), args, maxSecs)
+  return {lagP99: kv.lag_p99_us, late: kv.late}
 }
 
 async function naive(port, {n, k, maxSecs = 60}) {
   const args = [NAIVE_JS, '--host', HOST, '--port', String(port), '-n', String(n), '-k', String(k), '--max-seconds', String(maxSecs)]
-  const r = await runProc(process.execPath, args, {timeoutMs: (maxSecs + 30) * 1000})
-  const line = r.stdout.split('\n').find((l) => l.includes('connects='))
-  if (r.timedOut || !line) throw new Error(`naive client failed: ${r.timedOut ? 'timed out' : r.stderr.trim() || `exit ${r.code}`}`)
-  const kv = parseKv(line)
+  const {kv} = await runKeyValueClient('naive client', process.execPath, args, maxSecs)
   return {rate: kv.rate, connects: kv.connects, cpuUsPerConnect: kv.connects ? ((kv.cpu_user + kv.cpu_sys) * 1e6) / kv.connects : null}
 }
 
@@ -587,7 +586,7 @@ async function measureWorkers(target) {
  * ours running, for as long as a paced run. Every gap over 1 ms it sees would make a client with
  * zero overhead start (gap − 1 ms) × rate connects more than 1 ms late (catching up instantly).
  * When that is over 1 % of a run's starts, a late-start p99 under 1 ms is out of reach for any
- * client on this machine during that run, native or not (cstorm does not report its start lag).
+ * client on this machine during that run, native or not; cpaced's row shows what a native client did.
  */
 async function measureStallFloor(rate) {
   const ms = SIZE.pacedSecs * 1000
@@ -598,8 +597,9 @@ async function measureStallFloor(rate) {
     )
     const perCore = spinners.map((r) => JSON.parse(r.stdout.trim().split('\n').at(-1)).gapsMs)
     const over = perCore.map((gaps) => gaps.filter((g) => g > 1))
+    // Late starts / all starts = Σ (gap − 1 ms) × rate ÷ (duration × rate): the rate cancels.
     // A client thread runs on one core at a time: take the mean core.
-    const lateShare = perCore.reduce((sum, gaps) => sum + gaps.reduce((s, g) => s + Math.max(0, g - 1), 0) * rate / 1000, 0) / CORES / (rate * ms / 1000)
+    const lateShare = perCore.reduce((sum, gaps) => sum + gaps.reduce((s, g) => s + Math.max(0, g - 1), 0), 0) / CORES / ms
     const longest = Math.max(0, ...perCore.flat())
     log(`  stall floor run ${i + 1}/${RUNS}: ${CORES} spin loops, ${over.map((o) => o.length).join(' + ')} stalls > 1 ms, longest ${longest.toFixed(2)} ms → ${(lateShare * 100).toFixed(2)} % of starts late at ${fmtInt(rate)}/s for a zero-overhead client`)
     runs.push({stalls: over.reduce((n, o) => n + o.length, 0) / CORES, longest, lateShare})
