@@ -9,7 +9,7 @@ import type {ResolvedTarget} from '../plan/target.js'
 import {encodeHistogram} from '../results/histogram.js'
 import type {TimelineData} from '../results/timeline.js'
 import {sleepUntil} from './clock.js'
-import {type LoopDelayUs, type StopReason, runStorm, warmUp} from './storm.js'
+import {type ConnectPath, type LoopDelayUs, type StopReason, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
   plan: Plan
@@ -32,6 +32,7 @@ export interface WorkerReport {
   pending: number
   notStarted: number
   eventLoopDelayUs: LoopDelayUs | null
+  connectPath: ConnectPath
 }
 
 const {plan, target} = workerData as WorkerTask
@@ -76,4 +77,5 @@ parentPort!.postMessage({
   pending: run.pending,
   notStarted: run.notStarted,
   eventLoopDelayUs: run.eventLoopDelayUs,
+  connectPath: run.connectPath,
 } satisfies WorkerReport)

@@ -98,5 +98,7 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     eventLoopDelayUs:
       loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
     workers: reports.map((report) => ({attempted: report.attempted, lateStarts: report.lateStarts, eventLoopDelayUs: report.eventLoopDelayUs})),
+    // Every thread runs the same plan on the same build: they all take the same path.
+    connectPath: reports[0]!.connectPath,
   }
 }

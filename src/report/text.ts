@@ -152,10 +152,17 @@ function describeSelf(result: StormResult): string {
   const delay = loop
     ? `event-loop delay p50 ${formatMicros(loop.p50)}, p99 ${formatMicros(loop.p99)}, max ${formatMicros(loop.max)}`
     : 'event-loop delay not sampled (run shorter than the monitor interval)'
+  const path = self.connectPath === undefined ? '' : `; connects made ${CONNECT_PATH_WORDS[self.connectPath]}`
   return (
     `${delay}; late starts ${self.lateStarts} of ${counts.attempted} ` +
-    `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})`
+    `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})${path}`
   )
+}
+
+const CONNECT_PATH_WORDS: Record<NonNullable<StormResult['self']['connectPath']>, string> = {
+  native: 'on the native loop thread',
+  handle: 'on bare TCP handles',
+  net: 'with net.Socket',
 }
 
 /** One thread's loop can lag while the others' do not: the combined line shows only the worst. */

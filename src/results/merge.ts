@@ -75,6 +75,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
   const worstLag = sources.map((source) => source.result.self.startLagUs).sort((a, b) => b.p99 - a.p99)[0]!
   const loops = sources.map((source) => source.result.self.eventLoopDelayUs).filter((loop) => loop !== null)
   const stopReasons = sources.map((source) => source.result.stopReason)
+  const connectPaths = new Set(sources.map((source) => source.result.self.connectPath))
 
   const merged: MergedResult = {
     ...base,
@@ -90,6 +91,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
       lateStarts,
       lateStartThresholdUs: base.self.lateStartThresholdUs,
       startLagUs: worstLag,
+      ...(connectPaths.size === 1 ? {connectPath: [...connectPaths][0]} : {}),
     },
     durationMs: Math.max(...ends) - start,
     achievedRate: sources.reduce((sum, source) => sum + source.result.achievedRate, 0),

@@ -5,7 +5,7 @@ import type {Advice, Recommendation} from '../analysis/recommend.js'
 import type {ThresholdOutcome} from '../analysis/thresholds.js'
 import type {ClientLimits} from '../analysis/limits.js'
 import type {TimelineData} from './timeline.js'
-import type {LoopDelayUs, StopReason, StormRun, WorkerSelf} from '../engine/storm.js'
+import type {ConnectPath, LoopDelayUs, StopReason, StormRun, WorkerSelf} from '../engine/storm.js'
 import type {Verification} from '../engine/verify.js'
 import {type AfterConnectVerdict, explainAfterConnect} from '../analysis/accept-wait.js'
 import type {ProbeOutcome} from '../probe/run.js'
@@ -82,6 +82,8 @@ export interface StormResult {
     startSkewMs?: number
     /** --workers N > 1: each thread's starts, late starts and event-loop delay, in thread order */
     workers?: WorkerSelf[]
+    /** which code made the connects (absent in results from before it was recorded) */
+    connectPath?: ConnectPath
   }
   durationMs: number
   /** connect starts per second over the start window (for a burst: how fast it was fired) */
@@ -209,6 +211,7 @@ export function buildResult(run: StormRun, context: ResultContext): StormResult 
       startLagUs: summarize(recorder.startLag),
       ...(plan.startAt === undefined ? {} : {startSkewMs: run.startedAt.getTime() - plan.startAt}),
       ...(run.workers === undefined ? {} : {workers: run.workers}),
+      connectPath: run.connectPath,
     },
     durationMs: round3(run.durationMs),
     achievedRate: round3(achievedStartRate(run, plan)),

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "connstorm",
+      "sources": ["native/addon.c", "native/connect-loop.c", "native/listen-queues.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}

@@ -1,0 +1,33 @@
+// The addon's entry point: one function table for JavaScript (src/native/addon.ts types it).
+#include "addon.h"
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  static const struct {
+    const char *name;
+    napi_callback function;
+  } functions[] = {
+      {"create", connect_loop_create}, {"feed", connect_loop_feed}, {"begin", connect_loop_begin},
+      {"drain", connect_loop_drain},   {"progress", connect_loop_progress}, {"stop", connect_loop_stop},
+      {"join", connect_loop_join},     {"listenQueues", listen_queues},
+  };
+  for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+    napi_value function;
+    if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].function, NULL, &function) != napi_ok ||
+        napi_set_named_property(env, exports, functions[i].name, function) != napi_ok)
+      return NULL;
+  }
+  static const struct {
+    const char *name;
+    int value;
+  } numbers[] = {{"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
+                 {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN}};
+  napi_value constants;
+  if (napi_create_object(env, &constants) != napi_ok) return NULL;
+  for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+    napi_value value;
+    if (napi_create_int32(env, numbers[i].value, &value) != napi_ok || napi_set_named_property(env, constants, numbers[i].name, value) != napi_ok)
+      return NULL;
+  }
+  if (napi_set_named_property(env, exports, "constants", constants) != napi_ok) return NULL;
+  return exports;
+}

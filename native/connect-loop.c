@@ -1,0 +1,478 @@
+// connstorm's native connect loop: connects and closes on a thread of its own, so that a paced
+// storm keeps its schedule while Node's event loop records the results. Why and when it is used:
+// src/engine/native-connect.ts. This file only connects, times and closes; the schedule comes
+// from JavaScript (intended start offsets, fed in chunks) and every outcome goes back to it as a
+// record, so the plan, the errno classes and the histograms stay in one place.
+//
+// One thread per run, one epoll set. Every start that is due is launched at once (nothing else
+// runs on this thread, so a catch-up delays no completion handling for long); between starts it
+// sleeps with epoll_pwait2's microsecond timeout and busy-polls only the last SPIN_US before a
+// start, so a slow storm costs no CPU and a fast one starts on time.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <node_api.h>
+
+#include "addon.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECORD_RING (1 << 17)    // finished connects not yet drained: 6 s at 20 000/s
+// Busy-poll this close to a start. Sleeping to within 5 µs made late starts 3–10× more frequent at
+// 20 000/s here (each wake-up waits for the scheduler); spinning the last 100 µs matches cpaced.
+#define SPIN_US 100.0
+#define MAX_WAIT_US 2000.0       // look at the stop flag and at newly fed starts this often
+#define EVENTS_PER_WAIT 256
+// At most this many starts between two looks at completions: a burst of 1000 launched in one go
+// (~12 ms of connect() calls) would charge its first connects for the launches behind them.
+#define LAUNCHES_PER_POLL 16
+
+typedef struct {
+  int fd;
+  int older, newer;  // in-flight list in start order (deadlines ascend: one timeout for all)
+  double intended_us, started_us;
+} Slot;
+
+typedef struct {
+  // Set before the thread starts, then read-only.
+  struct sockaddr_storage to;
+  socklen_t to_length;
+  int family, close_mode, concurrency;
+  long total;
+  double timeout_us;
+
+  pthread_t thread;
+  int thread_started, joined;
+  pthread_mutex_t lock;
+  // Under lock: the schedule JavaScript has fed, the records it has not drained, the loop's progress.
+  double *schedule;  // ms after the run's start, ring indexed by connect number
+  long scheduled;
+  double *records;
+  long records_written, records_read;
+  long launched, in_flight, last_start_index;
+  double last_start_ms;
+  int stop_requested;  // by JavaScript: abandon what is in flight, record it as pending, end
+  int abandoned;       // by the finalizer: nobody drains records any more
+  int finished;
+
+  // The loop thread's own.
+  double t0_us;
+  Slot *slots;
+  int *free_slots, free_count, oldest, newest;
+  int epoll_fd;
+} Run;
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int stop_requested(Run *run) {
+  return __atomic_load_n(&run->stop_requested, __ATOMIC_ACQUIRE);
+}
+
+static int abandoned(Run *run) {
+  return __atomic_load_n(&run->abandoned, __ATOMIC_ACQUIRE);
+}
+
+// Hands one finished connect to JavaScript. A full ring (JavaScript stalled for seconds) waits for
+// it rather than lose a record; only a run nobody drains any more (released) drops it.
+static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us) {
+  for (;;) {
+    pthread_mutex_lock(&run->lock);
+    if (run->records_written - run->records_read < RECORD_RING) {
+      double *record = run->records + (run->records_written % RECORD_RING) * RECORD_FIELDS;
+      record[0] = outcome;
+      record[1] = lag_us;
+      record[2] = from_start_us;
+      record[3] = (end_us - run->t0_us) / 1000;
+      run->records_written++;
+      pthread_mutex_unlock(&run->lock);
+      return;
+    }
+    pthread_mutex_unlock(&run->lock);
+    if (abandoned(run)) return;
+    struct timespec pause = {0, 200000};
+    nanosleep(&pause, NULL);
+  }
+}
+
+static void unlink_slot(Run *run, int index) {
+  Slot *slot = &run->slots[index];
+  if (slot->older >= 0) run->slots[slot->older].newer = slot->newer;
+  else run->oldest = slot->newer;
+  if (slot->newer >= 0) run->slots[slot->newer].older = slot->older;
+  else run->newest = slot->older;
+  run->free_slots[run->free_count++] = index;
+}
+
+static void close_connected(Run *run, int fd) {
+  if (run->close_mode == CLOSE_RST) {
+    // SO_LINGER 0: an RST, so the client keeps no TIME_WAIT and the port range never runs dry.
+    struct linger rst = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
+  }
+  close(fd);
+}
+
+// Starts connect number `index`; a connect the kernel refuses at once is recorded at once.
+static void launch(Run *run, double intended_us, double started_us) {
+  double lag_us = started_us - intended_us;
+  int fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    push_record(run, errno, lag_us, now_us() - started_us, now_us());
+    return;
+  }
+  if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
+    double done = now_us();
+    push_record(run, 0, lag_us, done - started_us, done);
+    close_connected(run, fd);
+    return;
+  }
+  if (errno != EINPROGRESS) {
+    int error = errno;
+    double done = now_us();
+    close(fd);
+    push_record(run, error, lag_us, done - started_us, done);
+    return;
+  }
+  int index = run->free_slots[--run->free_count];
+  Slot *slot = &run->slots[index];
+  slot->fd = fd;
+  slot->intended_us = intended_us;
+  slot->started_us = started_us;
+  slot->older = run->newest;
+  slot->newer = -1;
+  if (run->newest >= 0) run->slots[run->newest].newer = index;
+  else run->oldest = index;
+  run->newest = index;
+  struct epoll_event event = {.events = EPOLLOUT, .data.u32 = (uint32_t)index};
+  epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+static void *connect_loop(void *argument) {
+  Run *run = argument;
+  struct epoll_event events[EVENTS_PER_WAIT];
+  long launched = 0, scheduled = 0;
+  int in_flight = 0;
+  // The default 50 µs timer slack would make every sleep up to 50 µs late at 20 000 starts/s.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  run->t0_us = now_us();
+  for (;;) {
+    pthread_mutex_lock(&run->lock);
+    scheduled = run->scheduled;
+    run->launched = launched;
+    run->in_flight = in_flight;
+    pthread_mutex_unlock(&run->lock);
+    if (stop_requested(run)) break;
+
+    double now = now_us(), next_start_us = -1;
+    int launched_now = 0;
+    while (launched < scheduled && in_flight < run->concurrency) {
+      if (launched_now == LAUNCHES_PER_POLL) {
+        next_start_us = now;  // still behind: look at completions without sleeping, then go on
+        break;
+      }
+      double intended_us = run->t0_us + run->schedule[launched % SCHEDULE_RING] * 1000;
+      if (intended_us > now) {
+        next_start_us = intended_us;
+        break;
+      }
+      int before = run->free_count;
+      launch(run, intended_us, now);
+      launched++;
+      launched_now++;
+      if (run->free_count < before) in_flight++;
+      pthread_mutex_lock(&run->lock);
+      run->last_start_index = launched - 1;
+      run->last_start_ms = (now - run->t0_us) / 1000;
+      pthread_mutex_unlock(&run->lock);
+      now = now_us();
+    }
+    if (launched >= run->total && in_flight == 0) break;
+
+    // Expire connects past their deadline (the oldest first: every connect has the same timeout).
+    while (run->oldest >= 0 && run->slots[run->oldest].started_us + run->timeout_us <= now) {
+      int index = run->oldest;
+      Slot *slot = &run->slots[index];
+      close(slot->fd);
+      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now);
+      unlink_slot(run, index);
+      in_flight--;
+    }
+
+    // Sleep until the next start, the oldest deadline or MAX_WAIT_US, whichever comes first.
+    double wake_us = now + MAX_WAIT_US;
+    if (next_start_us >= 0 && next_start_us < wake_us) wake_us = next_start_us;
+    if (run->oldest >= 0) {
+      double deadline = run->slots[run->oldest].started_us + run->timeout_us;
+      if (deadline < wake_us) wake_us = deadline;
+    }
+    double wait_us = wake_us - now - SPIN_US;
+    struct timespec timeout = {0, 0};
+    if (wait_us > 0) {
+      timeout.tv_sec = (time_t)(wait_us / 1e6);
+      timeout.tv_nsec = (long)((wait_us - timeout.tv_sec * 1e6) * 1000);
+    }
+    int ready = epoll_pwait2(run->epoll_fd, events, EVENTS_PER_WAIT, &timeout, NULL);
+    // One timestamp for the batch: when the kernel said they were done, not when we got to each.
+    double done = now_us();
+    for (int i = 0; i < ready; i++) {
+      int index = (int)events[i].data.u32;
+      Slot *slot = &run->slots[index];
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done);
+      if (error == 0) close_connected(run, slot->fd);
+      else close(slot->fd);
+      unlink_slot(run, index);
+      in_flight--;
+    }
+  }
+
+  // Stopped early: what is still connecting is abandoned (its start counts, its end does not).
+  double now = now_us();
+  while (run->oldest >= 0) {
+    int index = run->oldest;
+    Slot *slot = &run->slots[index];
+    close(slot->fd);
+    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now);
+    unlink_slot(run, index);
+  }
+  pthread_mutex_lock(&run->lock);
+  run->launched = launched;
+  run->in_flight = 0;
+  run->finished = 1;
+  pthread_mutex_unlock(&run->lock);
+  return NULL;
+}
+
+// ---- Node-API surface -------------------------------------------------------------------------
+
+static void release_run(Run *run) {
+  if (run->thread_started && !run->joined) {
+    __atomic_store_n(&run->abandoned, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&run->stop_requested, 1, __ATOMIC_RELEASE);
+    pthread_join(run->thread, NULL);
+    run->joined = 1;
+  }
+  if (run->epoll_fd >= 0) close(run->epoll_fd);
+  pthread_mutex_destroy(&run->lock);
+  free(run->schedule);
+  free(run->records);
+  free(run->slots);
+  free(run->free_slots);
+  free(run);
+}
+
+static void finalize_run(napi_env env, void *data, void *hint) {
+  (void)env, (void)hint;
+  release_run(data);
+}
+
+static Run *run_of(napi_env env, napi_value value) {
+  Run *run = NULL;
+  if (napi_get_value_external(env, value, (void **)&run) != napi_ok || run == NULL) {
+    napi_throw_type_error(env, NULL, "connstorm native: not a run");
+    return NULL;
+  }
+  return run;
+}
+
+static int number_property(napi_env env, napi_value object, const char *name, double *out) {
+  napi_value value;
+  return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
+}
+
+// create({family, address, port, closeMode, timeoutMs, concurrency, total}) → run
+napi_value connect_loop_create(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value options, result;
+  CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
+  double family, port, close_mode, timeout_ms, concurrency, total;
+  char address[64];
+  size_t address_length = 0;
+  napi_value address_value;
+  if (argc < 1 || !number_property(env, options, "family", &family) || !number_property(env, options, "port", &port) ||
+      !number_property(env, options, "closeMode", &close_mode) || !number_property(env, options, "timeoutMs", &timeout_ms) ||
+      !number_property(env, options, "concurrency", &concurrency) || !number_property(env, options, "total", &total) ||
+      napi_get_named_property(env, options, "address", &address_value) != napi_ok ||
+      napi_get_value_string_utf8(env, address_value, address, sizeof address, &address_length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "connstorm native: create() needs family, address, port, closeMode, timeoutMs, concurrency, total");
+    return NULL;
+  }
+  if (concurrency < 1 || total < 0 || port < 1 || port > 65535) {
+    napi_throw_range_error(env, NULL, "connstorm native: concurrency ≥ 1, total ≥ 0, port 1–65535");
+    return NULL;
+  }
+  Run *run = calloc(1, sizeof *run);
+  if (run == NULL) {
+    napi_throw_error(env, NULL, "connstorm native: out of memory");
+    return NULL;
+  }
+  run->epoll_fd = -1;
+  pthread_mutex_init(&run->lock, NULL);
+  run->family = family == 6 ? AF_INET6 : AF_INET;
+  run->close_mode = close_mode == CLOSE_FIN ? CLOSE_FIN : CLOSE_RST;
+  run->timeout_us = timeout_ms * 1000;
+  run->total = (long)total;
+  // No more slots than connects: a 10-connect run with --concurrency 100000 needs 10.
+  run->concurrency = (int)(concurrency < total ? concurrency : (total > 0 ? total : 1));
+  int parsed;
+  if (run->family == AF_INET6) {
+    struct sockaddr_in6 *to = (struct sockaddr_in6 *)&run->to;
+    to->sin6_family = AF_INET6;
+    to->sin6_port = htons((uint16_t)port);
+    parsed = inet_pton(AF_INET6, address, &to->sin6_addr);
+    run->to_length = sizeof *to;
+  } else {
+    struct sockaddr_in *to = (struct sockaddr_in *)&run->to;
+    to->sin_family = AF_INET;
+    to->sin_port = htons((uint16_t)port);
+    parsed = inet_pton(AF_INET, address, &to->sin_addr);
+    run->to_length = sizeof *to;
+  }
+  run->schedule = malloc(SCHEDULE_RING * sizeof *run->schedule);
+  run->records = malloc((size_t)RECORD_RING * RECORD_FIELDS * sizeof *run->records);
+  run->slots = malloc((size_t)run->concurrency * sizeof *run->slots);
+  run->free_slots = malloc((size_t)run->concurrency * sizeof *run->free_slots);
+  run->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (parsed != 1 || !run->schedule || !run->records || !run->slots || !run->free_slots || run->epoll_fd < 0) {
+    int bad_address = parsed != 1;
+    release_run(run);
+    napi_throw_error(env, NULL, bad_address ? "connstorm native: not a numeric address" : "connstorm native: cannot allocate the run");
+    return NULL;
+  }
+  for (int i = 0; i < run->concurrency; i++) run->free_slots[i] = run->concurrency - 1 - i;
+  run->free_count = run->concurrency;
+  run->oldest = run->newest = -1;
+  CHECK(napi_create_external(env, run, finalize_run, NULL, &result));
+  return result;
+}
+
+// feed(run, Float64Array offsetsMs) → how many it took (the rest must be fed again later)
+napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    napi_throw_type_error(env, NULL, "connstorm native: feed() needs a Float64Array");
+    return NULL;
+  }
+  const double *offsets = data;
+  pthread_mutex_lock(&run->lock);
+  long room = run->launched + SCHEDULE_RING - run->scheduled;
+  long wanted = run->total - run->scheduled;
+  long taken = (long)length;
+  if (taken > room) taken = room;
+  if (taken > wanted) taken = wanted;
+  for (long i = 0; i < taken; i++) run->schedule[(run->scheduled + i) % SCHEDULE_RING] = offsets[i];
+  run->scheduled += taken;
+  pthread_mutex_unlock(&run->lock);
+  CHECK(napi_create_int64(env, taken, &result));
+  return result;
+}
+
+// begin(run): the run's clock starts now; returns false (and sets no thread) when it cannot start
+napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  int started = !run->thread_started && pthread_create(&run->thread, NULL, connect_loop, run) == 0;
+  if (started) run->thread_started = 1;
+  CHECK(napi_get_boolean(env, started, &result));
+  return result;
+}
+
+// drain(run, Float64Array out) → records copied (RECORD_FIELDS numbers each)
+napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    napi_throw_type_error(env, NULL, "connstorm native: drain() needs a Float64Array");
+    return NULL;
+  }
+  double *out = data;
+  long capacity = (long)(length / RECORD_FIELDS), copied = 0;
+  pthread_mutex_lock(&run->lock);
+  while (copied < capacity && run->records_read < run->records_written) {
+    memcpy(out + copied * RECORD_FIELDS, run->records + (run->records_read % RECORD_RING) * RECORD_FIELDS, RECORD_FIELDS * sizeof *out);
+    run->records_read++;
+    copied++;
+  }
+  pthread_mutex_unlock(&run->lock);
+  CHECK(napi_create_int64(env, copied, &result));
+  return result;
+}
+
+// progress(run, Float64Array(5)): [launched, inFlight, lastStartMs, finished 0/1, undrained records]
+napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < 5) {
+    napi_throw_type_error(env, NULL, "connstorm native: progress() needs a Float64Array(5)");
+    return NULL;
+  }
+  double *out = data;
+  pthread_mutex_lock(&run->lock);
+  out[0] = (double)run->launched;
+  out[1] = (double)run->in_flight;
+  out[2] = run->last_start_ms;
+  out[3] = run->finished;
+  out[4] = (double)(run->records_written - run->records_read);
+  pthread_mutex_unlock(&run->lock);
+  return NULL;
+}
+
+// stop(run): the loop abandons what is in flight and ends within MAX_WAIT_US
+napi_value connect_loop_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  __atomic_store_n(&run->stop_requested, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+// join(run): waits for a finished (or stopped) loop thread; call once progress() says finished
+napi_value connect_loop_join(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = run_of(env, argv[0]);
+  if (run == NULL) return NULL;
+  if (run->thread_started && !run->joined) {
+    pthread_join(run->thread, NULL);
+    run->joined = 1;
+  }
+  return NULL;
+}

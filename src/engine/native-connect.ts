@@ -1,0 +1,133 @@
+import {getSystemErrorName} from 'node:util'
+
+import {type NativeAddon, type NativeRunHandle, nativeAddon as addon} from '../native/addon.js'
+
+/**
+ * The native connect loop (native/connect-loop.c): connects and closes on a thread of its own and
+ * hands each outcome back here.
+ *
+ * Why: at 20 000 connects/s one event loop is ~75 % busy with the connects alone (the kernel's
+ * ~30 µs each, plus ours), so every few-ms stall of this machine's scheduler left a backlog that
+ * took tens of ms to drain, and late-start p99 was 4–60 ms where a native loop keeps ~0.1 ms
+ * (README "Performance"). On its own thread the loop launches every due start within µs,
+ * without delaying the completions JavaScript would otherwise handle in between, and Node's event
+ * loop only drains records into the same recorder every few ms.
+ *
+ * Used where the light path would be (connect and close only: no --probe, no --close hold) and no
+ * --source is given. CONNSTORM_SOCKET_PATH=handle (bare handles) or =net (net.Socket) turns it off;
+ * a machine without a compiler at install time has no addon and uses the bare handles.
+ */
+
+/** Whether the addon is built and loads here (and was not turned off). */
+export function nativeLoopAvailable(): boolean {
+  return addon !== null
+}
+
+/** How one connect ended, as the loop reports it. */
+export type NativeOutcome =
+  | {kind: 'connected'}
+  | {kind: 'failed'; code: string}
+  | {kind: 'timeout'}
+  /** still connecting when the run stopped: its start counts, its end does not */
+  | {kind: 'pending'}
+
+/** One finished (or abandoned) connect: times in µs, `endMs` from the loop's start. */
+export type NativeRecordSink = (outcome: NativeOutcome, startLagUs: number, fromStartUs: number, endMs: number) => void
+
+const CONNECTED: NativeOutcome = {kind: 'connected'}
+const TIMEOUT: NativeOutcome = {kind: 'timeout'}
+const PENDING: NativeOutcome = {kind: 'pending'}
+/** failed outcomes by errno, made once each: a storm of 100 000 refusals makes one object */
+const failedByErrno = new Map<number, NativeOutcome>()
+
+function outcomeOf(value: number, constants: NativeAddon['constants']): NativeOutcome {
+  if (value === 0) return CONNECTED
+  if (value === constants.OUTCOME_TIMEOUT) return TIMEOUT
+  if (value === constants.OUTCOME_PENDING) return PENDING
+  let failed = failedByErrno.get(value)
+  if (failed === undefined) {
+    failed = {kind: 'failed', code: getSystemErrorName(-value)}
+    failedByErrno.set(value, failed)
+  }
+  return failed
+}
+
+const DRAIN_RECORDS = 4096
+
+/** One storm on the native thread: feed it intended starts, drain its records, stop or let it finish. */
+export class NativeConnectLoop {
+  private readonly run: NativeRunHandle
+  private readonly out: Float64Array
+  private readonly progressOut = new Float64Array(5)
+  private readonly total: number
+  /** reused for every feed: the loop copies what it takes */
+  private readonly offsets: Float64Array
+  private fed = 0
+
+  constructor(
+    target: {host: string; port: number; family: 4 | 6},
+    settings: {close: 'rst' | 'fin'; timeoutMs: number; concurrency: number; total: number},
+    private readonly intendedOffsetMs: (index: number) => number,
+  ) {
+    const {constants} = addon!
+    this.run = addon!.create({
+      family: target.family,
+      address: target.host,
+      port: target.port,
+      closeMode: settings.close === 'fin' ? constants.CLOSE_FIN : constants.CLOSE_RST,
+      timeoutMs: settings.timeoutMs,
+      concurrency: settings.concurrency,
+      total: settings.total,
+    })
+    this.total = settings.total
+    this.out = new Float64Array(DRAIN_RECORDS * constants.RECORD_FIELDS)
+    this.offsets = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING))
+  }
+
+  /** Feeds the first starts and starts the thread: the loop's clock starts here. */
+  begin(): void {
+    this.feed()
+    if (!addon!.begin(this.run)) throw new Error('connstorm: cannot start the native connect loop thread')
+  }
+
+  /** Tops up the intended starts the loop has not got yet (it holds SCHEDULE_RING ahead). */
+  feed(): void {
+    const room = this.progress().launched + addon!.constants.SCHEDULE_RING - this.fed
+    const want = Math.min(this.total - this.fed, room)
+    if (want <= 0) return
+    const offsets = this.offsets.subarray(0, want)
+    for (let i = 0; i < want; i++) offsets[i] = this.intendedOffsetMs(this.fed + i)
+    this.fed += addon!.feed(this.run, offsets)
+  }
+
+  /** Hands every record the loop has finished to `sink`, oldest first. */
+  drain(sink: NativeRecordSink): void {
+    const fields = addon!.constants.RECORD_FIELDS
+    for (;;) {
+      const count = addon!.drain(this.run, this.out)
+      const {out} = this
+      for (let i = 0; i < count; i++) {
+        const at = i * fields
+        sink(outcomeOf(out[at]!, addon!.constants), out[at + 1]!, out[at + 2]!, out[at + 3]!)
+      }
+      if (count < DRAIN_RECORDS) return
+    }
+  }
+
+  /** What the loop has done so far. */
+  progress(): {launched: number; inFlight: number; lastStartMs: number; finished: boolean} {
+    const out = this.progressOut
+    addon!.progress(this.run, out)
+    return {launched: out[0]!, inFlight: out[1]!, lastStartMs: out[2]!, finished: out[3] === 1}
+  }
+
+  /** Asks the loop to abandon what is in flight (reported as pending) and end within ~2 ms. */
+  stop(): void {
+    addon!.stop(this.run)
+  }
+
+  /** Waits for the thread once progress() says it finished. */
+  join(): void {
+    addon!.join(this.run)
+  }
+}

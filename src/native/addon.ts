@@ -1,0 +1,42 @@
+import {existsSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {fileURLToPath} from 'node:url'
+
+/**
+ * connstorm's native addon (native/*.c, built by `npm ci` with node-gyp against Node's own
+ * headers: scripts/build-native.sh). Two jobs, each with a JavaScript fallback when the addon is
+ * missing (no compiler at install time) or turned off (CONNSTORM_SOCKET_PATH=handle or net):
+ * the connect loop on a thread of its own (engine/native-connect.ts) and the listeners' accept
+ * queues read over netlink (kernel/listeners.ts).
+ */
+export interface NativeAddon {
+  create(options: {family: 4 | 6; address: string; port: number; closeMode: number; timeoutMs: number; concurrency: number; total: number}): NativeRunHandle
+  feed(run: NativeRunHandle, offsetsMs: Float64Array): number
+  begin(run: NativeRunHandle): boolean
+  drain(run: NativeRunHandle, out: Float64Array): number
+  progress(run: NativeRunHandle, out: Float64Array): void
+  stop(run: NativeRunHandle): void
+  join(run: NativeRunHandle): void
+  /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
+  listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number}[] | null
+  constants: {RECORD_FIELDS: number; SCHEDULE_RING: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+}
+
+declare const nativeRun: unique symbol
+/** A connect loop's run, owned by the addon (freed when garbage-collected). */
+export type NativeRunHandle = {readonly [nativeRun]: true}
+
+const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
+
+function load(): NativeAddon | null {
+  const path = process.env.CONNSTORM_SOCKET_PATH
+  if (path === 'net' || path === 'handle' || !existsSync(ADDON_PATH)) return null
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as NativeAddon
+  } catch {
+    return null // built for another Node, say: the JavaScript paths do the same jobs
+  }
+}
+
+/** The addon, or null where it is not built, does not load, or is turned off. */
+export const nativeAddon: NativeAddon | null = load()
