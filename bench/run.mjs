@@ -658,12 +658,15 @@ async function measurePaced(target) {
     })
     if (worstDev !== null && worstDev > TARGETS.pacedAccuracy) notes.push(`${label}: a single run was ${(worstDev * 100).toFixed(2)} % off the asked rate`)
     const lag = stats(acc.map((x) => x.lag))
+    // Issue 7's target is for connstorm as run by default (1 thread). With one connect loop per
+    // worker, each busy-polling between starts, N loops plus the target oversubscribe N cores:
+    // shown for a user who would reach for --workers, not judged.
     addRow(`${label}: late-start p99 (start lag); native = bench/cpaced.c`, {
       native: cell(stats(acc.map((x) => x.nativeLag)), fmt.us),
       connstorm: cell(lag, fmt.us),
       vs: cell(stats(acc.map((x) => x.lag - x.nativeLag)), fmt.dus),
-      target: `< ${fmtInt(TARGETS.lateStartP99Us)} µs`,
-      result: judge(lag?.median, (x) => x < TARGETS.lateStartP99Us),
+      target: workers > 1 ? `— (${workers} busy-polling connect loops + the target on ${CORES} cores; the 1-thread row is the target's)` : `< ${fmtInt(TARGETS.lateStartP99Us)} µs`,
+      result: workers > 1 ? 'info' : judge(lag?.median, (x) => x < TARGETS.lateStartP99Us),
       loop: cell(stats(acc.map((x) => x.loop)), fmt.us),
     })
     if (rate === 5000 && workers === 1) {

@@ -2,7 +2,8 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {type Socket, connect} from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {findListeners, type ListenerLookup} from '../../src/kernel/listeners.js'
+import {findListeners, type ListenerLookup, readDiagListeners, readProcListeners} from '../../src/kernel/listeners.js'
+import {nativeAddon} from '../../src/native/addon.js'
 import {startQueueSampler} from '../../src/kernel/queue-sampler.js'
 import {effectiveBacklog, readSysctlInt} from '../../src/kernel/sysctl.js'
 
@@ -95,14 +96,31 @@ describe('listener introspection against a real listener that never accepts', ()
     expect(lookup).toEqual({listeners: [{host: '127.0.0.1', port: ports.v4, family: 4, recvQ: 3, sendQ: null}], source: 'proc'})
   })
 
+  it('reads the same queues over netlink (the native addon) as from /proc, and the backlog as ss does', async () => {
+    const ports = await startNeverAccepting()
+    await queueConnects('127.0.0.1', ports.v4, 3)
+    await queueConnects('::1', ports.v6, 2)
+    await listenersOnceQueued(ports.v4, '127.0.0.1', 3)
+    const ours = (listeners: {port: number}[] | null) => (listeners ?? []).filter((listener) => listener.port === ports.v4 || listener.port === ports.v6)
+    const overNetlink = ours(readDiagListeners([4, 6]))
+    expect(overNetlink).toEqual([
+      {host: '127.0.0.1', port: ports.v4, family: 4, queueLength: 3},
+      {host: '::1', port: ports.v6, family: 6, queueLength: 2},
+    ])
+    expect(overNetlink).toEqual(ours(readProcListeners('/proc/net', [4, 6])))
+    const withBacklog = nativeAddon!.listenQueues(4).find((listener) => listener.port === ports.v4)
+    expect(withBacklog).toEqual({host: '127.0.0.1', port: ports.v4, queueLength: 3, backlog: effectiveBacklog(7, somaxconn)})
+  })
+
   it('samples a peak accept queue of 3 while 3 connects wait', async () => {
     const ports = await startNeverAccepting()
     const sampler = startQueueSampler({port: ports.v4, host: '127.0.0.1'})
     await sampler.ready
     await queueConnects('127.0.0.1', ports.v4, 3)
     await listenersOnceQueued(ports.v4, '127.0.0.1', 3)
-    // A queue that fills without overflowing is read within the idle interval (200 ms), then on
-    // every 40 ms tick while it stays non-empty (queue-sampling-policy.ts).
+    // Over netlink every 40 ms tick reads the queue; from /proc (no addon) a queue that fills
+    // without overflowing is read within the idle interval (200 ms), then on every tick while it
+    // stays at least half full (queue-sampling-policy.ts).
     await new Promise((resolve) => setTimeout(resolve, 400))
     const result = await sampler.stop()
     expect(result.peakQueue).toBe(3)
