@@ -84,10 +84,10 @@ export class NativeConnectLoop {
     this.offsets = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING))
   }
 
-  /** Feeds the first starts and starts the thread: the loop's clock starts here. */
-  begin(): void {
+  /** Feeds the first starts and starts the thread (the loop's clock starts here); false when no thread could be made. */
+  begin(): boolean {
     this.feed()
-    if (!addon!.begin(this.run)) throw new Error('connstorm: cannot start the native connect loop thread')
+    return addon!.begin(this.run)
   }
 
   /** Tops up the intended starts the loop has not got yet (it holds SCHEDULE_RING ahead). */

@@ -144,7 +144,7 @@ class StormEngine {
   /** connects on bare TCP handles (light-connect.ts) when nothing but connect and close happens */
   private readonly light: boolean
   /** connects on the native loop's thread (native-connect.ts): the light path's storms, without --source */
-  private readonly nativeEligible: boolean
+  private nativeEligible: boolean
   private native: NativeConnectLoop | null = null
   private nativePollTimer: NodeJS.Timeout | undefined
   /** the native loop's in-flight connects at its last report (it keeps its own list) */
@@ -278,12 +278,18 @@ class StormEngine {
   private startNative(): void {
     const {plan} = this
     const close = plan.close === 'fin' ? 'fin' : 'rst'
-    this.native = new NativeConnectLoop(
+    const loop = new NativeConnectLoop(
       this.target,
       {close, timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
       (index) => intendedOffsetMs(plan, index),
     )
-    this.native.begin()
+    if (!loop.begin()) {
+      // No thread to be had (a process at its thread limit): the event loop makes the connects.
+      this.nativeEligible = false
+      this.pump()
+      return
+    }
+    this.native = loop
     this.nativePollTimer = setInterval(this.pollNative, NATIVE_POLL_MS)
   }
 

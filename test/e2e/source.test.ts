@@ -62,7 +62,8 @@ describe.skipIf(!isRoot || !hasTools)('source ports and --source (root: namespac
       )
       expect(codes).toEqual([0, 0, 0])
       const shards = files.map((file) => parseJsonResult(readFileSync(file, 'utf8')))
-      expect(shards.reduce((sum, shard) => sum + shard.counts.connected, 0)).toBe(40_000)
+      const outcomes = JSON.stringify(shards.map((shard) => ({...shard.counts.byOutcome, pending: shard.counts.pending, notStarted: shard.counts.notStarted})))
+      expect(shards.reduce((sum, shard) => sum + shard.counts.connected, 0), outcomes).toBe(40_000)
       for (const shard of shards) {
         expect(shard.counts.connected).toBe(shard.plan.connects)
         expect(shard.heldAtEnd).toBe(shard.plan.connects) // held until --max-duration, then reset
