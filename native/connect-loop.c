@@ -288,6 +288,36 @@ static Run *run_of(napi_env env, napi_value value) {
   return run;
 }
 
+// The (run) argument of a one-argument call; NULL with a JavaScript error pending otherwise.
+static Run *run_argument(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "connstorm native: a run is needed");
+    return NULL;
+  }
+  return run_of(env, argv[0]);
+}
+
+// The (run, Float64Array) arguments of feed, drain and progress; false with a JavaScript error pending otherwise.
+static int run_and_doubles(napi_env env, napi_callback_info info, const char *what, size_t min_length, Run **run, double **data, size_t *length) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_typedarray_type type;
+  void *bytes;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  if ((*run = run_of(env, argv[0])) == NULL) return 0;
+  if (napi_get_typedarray_info(env, argv[1], &type, length, &bytes, NULL, NULL) != napi_ok || type != napi_float64_array || *length < min_length) {
+    napi_throw_type_error(env, NULL, what);
+    return 0;
+  }
+  *data = bytes;
+  return 1;
+}
+
 static int number_property(napi_env env, napi_value object, const char *name, double *out) {
   napi_value value;
   return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
@@ -361,19 +391,11 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
 
 // feed(run, Float64Array offsetsMs) → how many it took (the rest must be fed again later)
 napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
-  if (run == NULL) return NULL;
-  napi_typedarray_type type;
+  napi_value result;
+  Run *run;
+  double *offsets;
   size_t length;
-  void *data;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
-    napi_throw_type_error(env, NULL, "connstorm native: feed() needs a Float64Array");
-    return NULL;
-  }
-  const double *offsets = data;
+  if (!run_and_doubles(env, info, "connstorm native: feed(run, Float64Array)", 0, &run, &offsets, &length)) return NULL;
   pthread_mutex_lock(&run->lock);
   long room = run->launched + SCHEDULE_RING - run->scheduled;
   long wanted = run->total - run->scheduled;
@@ -389,10 +411,8 @@ napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
 
 // begin(run): the run's clock starts now; returns false (and sets no thread) when it cannot start
 napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
+  napi_value result;
+  Run *run = run_argument(env, info);
   if (run == NULL) return NULL;
   int started = !run->thread_started && pthread_create(&run->thread, NULL, connect_loop, run) == 0;
   if (started) run->thread_started = 1;
@@ -402,19 +422,11 @@ napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
 
 // drain(run, Float64Array out) → records copied (RECORD_FIELDS numbers each)
 napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
-  if (run == NULL) return NULL;
-  napi_typedarray_type type;
+  napi_value result;
+  Run *run;
+  double *out;
   size_t length;
-  void *data;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
-    napi_throw_type_error(env, NULL, "connstorm native: drain() needs a Float64Array");
-    return NULL;
-  }
-  double *out = data;
+  if (!run_and_doubles(env, info, "connstorm native: drain(run, Float64Array)", RECORD_FIELDS, &run, &out, &length)) return NULL;
   long capacity = (long)(length / RECORD_FIELDS), copied = 0;
   pthread_mutex_lock(&run->lock);
   while (copied < capacity && run->records_read < run->records_written) {
@@ -429,19 +441,10 @@ napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
 
 // progress(run, Float64Array(5)): [launched, inFlight, lastStartMs, finished 0/1, undrained records]
 napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
-  if (run == NULL) return NULL;
-  napi_typedarray_type type;
+  Run *run;
+  double *out;
   size_t length;
-  void *data;
-  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array || length < 5) {
-    napi_throw_type_error(env, NULL, "connstorm native: progress() needs a Float64Array(5)");
-    return NULL;
-  }
-  double *out = data;
+  if (!run_and_doubles(env, info, "connstorm native: progress(run, Float64Array(5))", 5, &run, &out, &length)) return NULL;
   pthread_mutex_lock(&run->lock);
   out[0] = (double)run->launched;
   out[1] = (double)run->in_flight;
@@ -454,10 +457,7 @@ napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
 
 // stop(run): the loop abandons what is in flight and ends within MAX_WAIT_US
 napi_value connect_loop_stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
+  Run *run = run_argument(env, info);
   if (run == NULL) return NULL;
   __atomic_store_n(&run->stop_requested, 1, __ATOMIC_RELEASE);
   return NULL;
@@ -465,10 +465,7 @@ napi_value connect_loop_stop(napi_env env, napi_callback_info info) {
 
 // join(run): waits for a finished (or stopped) loop thread; call once progress() says finished
 napi_value connect_loop_join(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Run *run = run_of(env, argv[0]);
+  Run *run = run_argument(env, info);
   if (run == NULL) return NULL;
   if (run->thread_started && !run->joined) {
     pthread_join(run->thread, NULL);
