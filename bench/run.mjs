@@ -816,7 +816,13 @@ async function profileK64(target) {
   const sized = files.map((f) => ({f, size: readFileSync(path.join(dir, f)).length})).sort((a, b) => b.size - a.size)
   const main = path.join(dir, sized[0].f)
   const summary = summarizeCpuProfile(JSON.parse(readFileSync(main, 'utf8')), {connects: s.connected, windowMs: s.json.durationMs})
+  // --cpu-prof sees JavaScript only: on the native loop the connects themselves run on a C thread.
+  const where =
+    s.json.self?.connectPath === 'native'
+      ? 'connects made on the native loop thread, which a CPU profile does not see: this is the event loop that feeds and drains it; the per-thread CPU table above has the loop thread as "busiest other thread"\n\n'
+      : ''
   const text =
+    where +
     `K=64 closed loop, ${fmtInt(n)} connects under --cpu-prof: ${fmt.rate(s.rate)} (profiler overhead included), loop p99 ${s.loopP99} µs; ` +
     `profile: ${path.relative(ROOT, main)} (read again with \`node bench/profile.mjs ${path.relative(ROOT, main)} --connects ${s.connected} --window-ms ${Math.round(s.json.durationMs)}\`)\n\n` +
     formatProfileSummary(summary)
