@@ -3,7 +3,7 @@
     {
       "target_name": "connstorm",
       "sources": ["native/addon.c", "native/connect-loop.c", "native/listen-queues.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11", "-Werror=implicit-function-declaration"],
       "libraries": ["-lpthread"]
     }
   ]

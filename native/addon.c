@@ -1,6 +1,11 @@
 // The addon's entry point: one function table for JavaScript (src/native/addon.ts types it).
 #include "addon.h"
 
+static napi_value fail(napi_env env) {
+  napi_throw_error(env, NULL, "connstorm native: the addon could not set up its exports");
+  return NULL;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   static const struct {
     const char *name;
@@ -14,7 +19,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     napi_value function;
     if (napi_create_function(env, functions[i].name, NAPI_AUTO_LENGTH, functions[i].function, NULL, &function) != napi_ok ||
         napi_set_named_property(env, exports, functions[i].name, function) != napi_ok)
-      return NULL;
+      return fail(env);
   }
   static const struct {
     const char *name;
@@ -22,12 +27,12 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   } numbers[] = {{"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
                  {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN}};
   napi_value constants;
-  if (napi_create_object(env, &constants) != napi_ok) return NULL;
+  if (napi_create_object(env, &constants) != napi_ok) return fail(env);
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
     napi_value value;
     if (napi_create_int32(env, numbers[i].value, &value) != napi_ok || napi_set_named_property(env, constants, numbers[i].name, value) != napi_ok)
-      return NULL;
+      return fail(env);
   }
-  if (napi_set_named_property(env, exports, "constants", constants) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "constants", constants) != napi_ok) return fail(env);
   return exports;
 }

@@ -6,8 +6,9 @@
 //
 // One thread per run, one epoll set. Every start that is due is launched at once (nothing else
 // runs on this thread, so a catch-up delays no completion handling for long); between starts it
-// sleeps with epoll_pwait2's microsecond timeout and busy-polls only the last SPIN_US before a
-// start, so a slow storm costs no CPU and a fast one starts on time.
+// sleeps with epoll_pwait2's microsecond timeout (epoll_wait's milliseconds where the kernel or a
+// seccomp profile lacks it) and busy-polls only the last SPIN_US before a start, so a slow storm
+// costs no CPU and a fast one starts on time.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,12 +16,17 @@
 #include <node_api.h>
 
 #include "addon.h"
+#include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +41,10 @@
 #define LAUNCHES_PER_POLL 16
 
 typedef struct {
-  int fd;
+  int fd;  // -1 while the slot is free
+  // Bumped at every reuse and carried in the epoll event: an event for a socket closed since (a
+  // registration can outlive close() when a forked child shares the socket) is recognised and ignored.
+  uint32_t generation;
   int older, newer;  // in-flight list in start order (deadlines ascend: one timeout for all)
   double intended_us, started_us;
 } Slot;
@@ -61,12 +70,17 @@ typedef struct {
   int stop_requested;  // by JavaScript: abandon what is in flight, record it as pending, end
   int abandoned;       // by the finalizer: nobody drains records any more
   int finished;
+  int loop_errno;  // an epoll call failed in a way that cannot be waited out: the loop ended early
 
-  // The loop thread's own.
+  // Told when the loop has finished, so that the run ends then rather than at the next drain.
+  napi_threadsafe_function on_finished;
+
+  // The loop thread's own (t0_us is set by begin() before the thread starts).
   double t0_us;
   Slot *slots;
   int *free_slots, free_count, oldest, newest;
   int epoll_fd;
+  int has_pwait2;
 } Run;
 
 static double now_us(void) {
@@ -105,8 +119,10 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
   }
 }
 
+// Closes nothing: the caller has closed slot->fd. Frees the slot for the next connect.
 static void unlink_slot(Run *run, int index) {
   Slot *slot = &run->slots[index];
+  slot->fd = -1;
   if (slot->older >= 0) run->slots[slot->older].newer = slot->newer;
   else run->oldest = slot->newer;
   if (slot->newer >= 0) run->slots[slot->newer].older = slot->older;
@@ -123,22 +139,26 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
-// Starts connect number `index`; a connect the kernel refuses at once is recorded at once.
+// Starts one connect; a connect the kernel refuses at once is recorded at once.
 static void launch(Run *run, double intended_us, double started_us) {
   double lag_us = started_us - intended_us;
   int fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    push_record(run, errno, lag_us, now_us() - started_us, now_us());
+    int error = errno;
+    double done = now_us();
+    push_record(run, error, lag_us, done - started_us, done);
     return;
   }
-  if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
+  int connected = connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0;
+  int error = connected ? 0 : errno;
+  if (connected) {
     double done = now_us();
     push_record(run, 0, lag_us, done - started_us, done);
     close_connected(run, fd);
     return;
   }
-  if (errno != EINPROGRESS) {
-    int error = errno;
+  // EINTR: the connect goes on in the background, as with EINPROGRESS (connect(2)).
+  if (error != EINPROGRESS && error != EINTR) {
     double done = now_us();
     close(fd);
     push_record(run, error, lag_us, done - started_us, done);
@@ -146,6 +166,17 @@ static void launch(Run *run, double intended_us, double started_us) {
   }
   int index = run->free_slots[--run->free_count];
   Slot *slot = &run->slots[index];
+  slot->generation++;
+  struct epoll_event event = {.events = EPOLLOUT, .data.u64 = ((uint64_t)slot->generation << 32) | (uint32_t)index};
+  if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
+    // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
+    error = errno;
+    double done = now_us();
+    close(fd);
+    run->free_slots[run->free_count++] = index;
+    push_record(run, error, lag_us, done - started_us, done);
+    return;
+  }
   slot->fd = fd;
   slot->intended_us = intended_us;
   slot->started_us = started_us;
@@ -154,8 +185,27 @@ static void launch(Run *run, double intended_us, double started_us) {
   if (run->newest >= 0) run->slots[run->newest].newer = index;
   else run->oldest = index;
   run->newest = index;
-  struct epoll_event event = {.events = EPOLLOUT, .data.u32 = (uint32_t)index};
-  epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+}
+
+// Waits up to wait_us for completions; the number of events, or -1 (errno set) when waiting itself
+// fails in a way a retry cannot mend.
+static int wait_for_events(Run *run, struct epoll_event *events, double wait_us) {
+  if (wait_us < 0) wait_us = 0;
+#ifdef SYS_epoll_pwait2
+  if (run->has_pwait2) {
+    struct timespec timeout = {(time_t)(wait_us / 1e6), 0};
+    timeout.tv_nsec = (long)((wait_us - timeout.tv_sec * 1e6) * 1000);
+    // Called by number: a C library older than glibc 2.35 has no wrapper for it.
+    int ready = (int)syscall(SYS_epoll_pwait2, run->epoll_fd, events, EVENTS_PER_WAIT, &timeout, NULL, (size_t)0);
+    if (ready >= 0) return ready;
+    if (errno == EINTR) return 0;
+    if (errno != ENOSYS && errno != EPERM) return -1;
+    run->has_pwait2 = 0;  // a kernel before 5.11 or a seccomp profile without it: ms sleeps from now on
+  }
+#endif
+  int ready = epoll_wait(run->epoll_fd, events, EVENTS_PER_WAIT, (int)(wait_us / 1000));
+  if (ready < 0 && errno == EINTR) return 0;
+  return ready;
 }
 
 static void *connect_loop(void *argument) {
@@ -166,7 +216,7 @@ static void *connect_loop(void *argument) {
   double last_start_ms = 0;
   // The default 50 µs timer slack would make every sleep up to 50 µs late at 20 000 starts/s.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  run->t0_us = now_us();
+  run->has_pwait2 = 1;
   for (;;) {
     pthread_mutex_lock(&run->lock);
     scheduled = run->scheduled;
@@ -215,25 +265,25 @@ static void *connect_loop(void *argument) {
       double deadline = run->slots[run->oldest].started_us + run->timeout_us;
       if (deadline < wake_us) wake_us = deadline;
     }
-    double wait_us = wake_us - now - SPIN_US;
-    struct timespec timeout = {0, 0};
-    if (wait_us > 0) {
-      timeout.tv_sec = (time_t)(wait_us / 1e6);
-      timeout.tv_nsec = (long)((wait_us - timeout.tv_sec * 1e6) * 1000);
+    int ready = wait_for_events(run, events, wake_us - now - SPIN_US);
+    if (ready < 0) {
+      run->loop_errno = errno;  // EBADF, EINVAL …: a bug, reported by JavaScript once the loop ends
+      break;
     }
-    int ready = epoll_pwait2(run->epoll_fd, events, EVENTS_PER_WAIT, &timeout, NULL);
     // One timestamp for the batch: when the kernel said they were done, not when we got to each.
     double done = now_us();
     for (int i = 0; i < ready; i++) {
-      int index = (int)events[i].data.u32;
+      uint32_t index = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
+      if (index >= (uint32_t)run->concurrency) continue;
       Slot *slot = &run->slots[index];
+      if (slot->fd < 0 || slot->generation != generation) continue;  // its socket was closed since
       int error = 0;
       socklen_t length = sizeof error;
       if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
       push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done);
       if (error == 0) close_connected(run, slot->fd);
       else close(slot->fd);
-      unlink_slot(run, index);
+      unlink_slot(run, (int)index);
       in_flight--;
     }
   }
@@ -253,6 +303,12 @@ static void *connect_loop(void *argument) {
   run->last_start_ms = last_start_ms;
   run->finished = 1;
   pthread_mutex_unlock(&run->lock);
+  if (run->on_finished != NULL) {
+    // The thread's last use of it: released here, so it never outlives a Node environment that is
+    // shutting down (releasing it from the external's finalizer then aborted the process).
+    napi_call_threadsafe_function(run->on_finished, NULL, napi_tsfn_nonblocking);
+    napi_release_threadsafe_function(run->on_finished, napi_tsfn_release);
+  }
   return NULL;
 }
 
@@ -265,6 +321,8 @@ static void release_run(Run *run) {
     pthread_join(run->thread, NULL);
     run->joined = 1;
   }
+  // The end callback is released by the loop thread only. A run that never started keeps it (it is
+  // unref'd) until Node cleans it up at exit: releasing it from here, while Node shuts down, aborts.
   if (run->epoll_fd >= 0) close(run->epoll_fd);
   pthread_mutex_destroy(&run->lock);
   free(run->schedule);
@@ -279,9 +337,14 @@ static void finalize_run(napi_env env, void *data, void *hint) {
   release_run(data);
 }
 
+// Marks the externals this file makes, so that another addon's external is not taken for a run.
+static const napi_type_tag RUN_TAG = {0x636f6e6e73746f72ULL, 0x6d2d72756e2d7631ULL};
+
 static Run *run_of(napi_env env, napi_value value) {
   Run *run = NULL;
-  if (napi_get_value_external(env, value, (void **)&run) != napi_ok || run == NULL) {
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, value, &RUN_TAG, &tagged) != napi_ok || !tagged ||
+      napi_get_value_external(env, value, (void **)&run) != napi_ok || run == NULL) {
     napi_throw_type_error(env, NULL, "connstorm native: not a run");
     return NULL;
   }
@@ -323,11 +386,15 @@ static int number_property(napi_env env, napi_value object, const char *name, do
   return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
 }
 
-// create({family, address, port, closeMode, timeoutMs, concurrency, total}) → run
+// create({family, address, port, closeMode, timeoutMs, concurrency, total}, onFinished?) → run;
+// onFinished() is called (on the event loop) once the loop has ended and recorded everything.
 napi_value connect_loop_create(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value options, result;
-  CHECK(napi_get_cb_info(env, info, &argc, &options, NULL, NULL));
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value options = argv[0];
+  napi_valuetype callback_type = napi_undefined;
+  if (argc >= 2) CHECK(napi_typeof(env, argv[1], &callback_type));
   double family, port, close_mode, timeout_ms, concurrency, total;
   char address[64];
   size_t address_length = 0;
@@ -340,8 +407,9 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "connstorm native: create() needs family, address, port, closeMode, timeoutMs, concurrency, total");
     return NULL;
   }
-  if (concurrency < 1 || total < 0 || port < 1 || port > 65535) {
-    napi_throw_range_error(env, NULL, "connstorm native: concurrency ≥ 1, total ≥ 0, port 1–65535");
+  // Written so that NaN fails every one of them.
+  if (!(concurrency >= 1) || !(total >= 0 && total <= 9e15) || !(port >= 1 && port <= 65535) || !(timeout_ms > 0 && timeout_ms <= 1e9)) {
+    napi_throw_range_error(env, NULL, "connstorm native: concurrency ≥ 1, total ≥ 0, port 1–65535, timeoutMs > 0");
     return NULL;
   }
   Run *run = calloc(1, sizeof *run);
@@ -355,8 +423,13 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   run->close_mode = close_mode == CLOSE_FIN ? CLOSE_FIN : CLOSE_RST;
   run->timeout_us = timeout_ms * 1000;
   run->total = (long)total;
-  // No more slots than connects: a 10-connect run with --concurrency 100000 needs 10.
-  run->concurrency = (int)(concurrency < total ? concurrency : (total > 0 ? total : 1));
+  // No more slots than connects (a 10-connect run with --concurrency 100000 needs 10), nor than
+  // files this process may open: a connect in flight holds one.
+  double slots = concurrency < total ? concurrency : (total > 0 ? total : 1);
+  struct rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY && (double)files.rlim_cur < slots) slots = (double)files.rlim_cur;
+  if (slots > INT_MAX) slots = INT_MAX;
+  run->concurrency = slots < 1 ? 1 : (int)slots;
   int parsed;
   if (run->family == AF_INET6) {
     struct sockaddr_in6 *to = (struct sockaddr_in6 *)&run->to;
@@ -382,10 +455,31 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, bad_address ? "connstorm native: not a numeric address" : "connstorm native: cannot allocate the run");
     return NULL;
   }
-  for (int i = 0; i < run->concurrency; i++) run->free_slots[i] = run->concurrency - 1 - i;
+  for (int i = 0; i < run->concurrency; i++) {
+    run->free_slots[i] = run->concurrency - 1 - i;
+    run->slots[i].fd = -1;
+    run->slots[i].generation = 0;
+  }
   run->free_count = run->concurrency;
   run->oldest = run->newest = -1;
-  CHECK(napi_create_external(env, run, finalize_run, NULL, &result));
+  if (callback_type == napi_function) {
+    napi_value name;
+    if (napi_create_string_utf8(env, "connstorm connect loop finished", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, NULL, &run->on_finished) != napi_ok) {
+      run->on_finished = NULL;
+      release_run(run);
+      napi_throw_error(env, NULL, "connstorm native: cannot make the loop's end callback");
+      return NULL;
+    }
+    // A run abandoned by JavaScript must not keep the process alive.
+    napi_unref_threadsafe_function(env, run->on_finished);
+  }
+  if (napi_create_external(env, run, finalize_run, NULL, &result) != napi_ok) {
+    release_run(run);
+    napi_throw_error(env, NULL, "connstorm native: cannot hand the run to JavaScript");
+    return NULL;
+  }
+  CHECK(napi_type_tag_object(env, result, &RUN_TAG));
   return result;
 }
 
@@ -409,11 +503,19 @@ napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// begin(run): the run's clock starts now; returns false (and sets no thread) when it cannot start
+// begin(run, t0Us): starts the thread; intended starts count from t0Us (CLOCK_MONOTONIC µs, which
+// is process.hrtime()'s clock), so the run's clock is the one JavaScript started. False when no
+// thread could be made.
 napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
-  napi_value result;
-  Run *run = run_argument(env, info);
-  if (run == NULL) return NULL;
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Run *run = argc >= 2 ? run_of(env, argv[0]) : NULL;
+  if (run == NULL) {
+    if (argc < 2) napi_throw_type_error(env, NULL, "connstorm native: begin(run, t0Us)");
+    return NULL;
+  }
+  CHECK(napi_get_value_double(env, argv[1], &run->t0_us));
   int started = !run->thread_started && pthread_create(&run->thread, NULL, connect_loop, run) == 0;
   if (started) run->thread_started = 1;
   CHECK(napi_get_boolean(env, started, &result));
@@ -439,18 +541,19 @@ napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// progress(run, Float64Array(5)): [launched, inFlight, lastStartMs, finished 0/1, undrained records]
+// progress(run, Float64Array(6)): [launched, inFlight, lastStartMs, finished 0/1, undrained records, loop errno]
 napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
   Run *run;
   double *out;
   size_t length;
-  if (!run_and_doubles(env, info, "connstorm native: progress(run, Float64Array(5))", 5, &run, &out, &length)) return NULL;
+  if (!run_and_doubles(env, info, "connstorm native: progress(run, Float64Array(6))", 6, &run, &out, &length)) return NULL;
   pthread_mutex_lock(&run->lock);
   out[0] = (double)run->launched;
   out[1] = (double)run->in_flight;
   out[2] = run->last_start_ms;
   out[3] = run->finished;
   out[4] = (double)(run->records_written - run->records_read);
+  out[5] = run->loop_errno;
   pthread_mutex_unlock(&run->lock);
   return NULL;
 }

@@ -35,6 +35,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int family = family_number == 6 ? AF_INET6 : AF_INET;
+  CHECK(napi_create_array(env, &result));
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return null_value;
   struct {
@@ -49,22 +50,24 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
     close(fd);
     return null_value;
   }
-  CHECK(napi_create_array(env, &result));
   uint32_t count = 0;
   static __thread char buffer[32768] __attribute__((aligned(8)));
   for (int done = 0; !done;) {
-    ssize_t length = recv(fd, buffer, sizeof buffer, 0);
-    if (length < 0 && errno == EINTR) continue;
-    if (length <= 0) {
+    ssize_t received = recv(fd, buffer, sizeof buffer, 0);
+    if (received < 0 && errno == EINTR) continue;
+    if (received <= 0) {
       close(fd);
       return null_value;
     }
-    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, (size_t)length); header = NLMSG_NEXT(header, length)) {
+    // Signed: NLMSG_NEXT takes it below zero after the last message, and NLMSG_OK must see that.
+    int length = (int)received;
+    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, length); header = NLMSG_NEXT(header, length)) {
       if (header->nlmsg_type == NLMSG_DONE) {
         done = 1;
         break;
       }
-      if (header->nlmsg_type == NLMSG_ERROR) {
+      // An error, or a dump the kernel says changed under it: this read is not to be trusted.
+      if (header->nlmsg_type == NLMSG_ERROR || (header->nlmsg_flags & NLM_F_DUMP_INTR)) {
         close(fd);
         return null_value;
       }

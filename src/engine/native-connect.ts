@@ -58,46 +58,66 @@ const DRAIN_RECORDS = 4096
 export class NativeConnectLoop {
   private readonly run: NativeRunHandle
   private readonly out: Float64Array
-  private readonly progressOut = new Float64Array(5)
+  private readonly progressOut = new Float64Array(6)
   private readonly total: number
   /** reused for every feed: the loop copies what it takes */
   private readonly offsets: Float64Array
   private fed = 0
 
+  /**
+   * Makes the loop (its thread starts at begin()). `onFinished` runs on the event loop once the
+   * loop has ended and recorded everything, so a run ends then and not at the next drain.
+   * Throws when the addon refuses the target (e.g. a scoped IPv6 address) or has no memory for it.
+   */
   constructor(
     target: {host: string; port: number; family: 4 | 6},
     settings: {close: 'rst' | 'fin'; timeoutMs: number; concurrency: number; total: number},
     private readonly intendedOffsetMs: (index: number) => number,
+    onFinished: () => void,
   ) {
     const {constants} = addon!
-    this.run = addon!.create({
-      family: target.family,
-      address: target.host,
-      port: target.port,
-      closeMode: settings.close === 'fin' ? constants.CLOSE_FIN : constants.CLOSE_RST,
-      timeoutMs: settings.timeoutMs,
-      concurrency: settings.concurrency,
-      total: settings.total,
-    })
+    this.run = addon!.create(
+      {
+        family: target.family,
+        address: target.host,
+        port: target.port,
+        closeMode: settings.close === 'fin' ? constants.CLOSE_FIN : constants.CLOSE_RST,
+        timeoutMs: settings.timeoutMs,
+        concurrency: settings.concurrency,
+        total: settings.total,
+      },
+      onFinished,
+    )
     this.total = settings.total
     this.out = new Float64Array(DRAIN_RECORDS * constants.RECORD_FIELDS)
     this.offsets = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING))
-  }
-
-  /** Feeds the first starts and starts the thread (the loop's clock starts here); false when no thread could be made. */
-  begin(): boolean {
+    // The first starts are fed before the clock starts: computing them is not the target's time.
     this.feed()
-    return addon!.begin(this.run)
   }
 
-  /** Tops up the intended starts the loop has not got yet (it holds SCHEDULE_RING ahead). */
-  feed(): void {
-    const room = this.progress().launched + addon!.constants.SCHEDULE_RING - this.fed
-    const want = Math.min(this.total - this.fed, room)
-    if (want <= 0) return
-    const offsets = this.offsets.subarray(0, want)
-    for (let i = 0; i < want; i++) offsets[i] = this.intendedOffsetMs(this.fed + i)
-    this.fed += addon!.feed(this.run, offsets)
+  /**
+   * Starts the thread. Intended starts count from `t0Us`, process.hrtime() in µs (the loop's
+   * CLOCK_MONOTONIC), taken when the caller started its own clock. False when no thread could be made.
+   */
+  begin(t0Us: number): boolean {
+    return addon!.begin(this.run, t0Us)
+  }
+
+  /**
+   * Tops up the intended starts the loop has not got yet (it holds SCHEDULE_RING ahead). True when
+   * it will run dry before the next regular feed is due (a burst of more than the ring with as
+   * many connects in flight): feed again soon.
+   */
+  feed(): boolean {
+    const {launched} = this.progress()
+    const ring = addon!.constants.SCHEDULE_RING
+    const want = Math.min(this.total - this.fed, launched + ring - this.fed)
+    if (want > 0) {
+      const offsets = this.offsets.subarray(0, want)
+      for (let i = 0; i < want; i++) offsets[i] = this.intendedOffsetMs(this.fed + i)
+      this.fed += addon!.feed(this.run, offsets)
+    }
+    return this.fed < this.total && this.fed - launched < ring / 2
   }
 
   /** Hands every record the loop has finished to `sink`, oldest first. */
@@ -114,11 +134,11 @@ export class NativeConnectLoop {
     }
   }
 
-  /** What the loop has done so far. */
-  progress(): {launched: number; inFlight: number; lastStartMs: number; finished: boolean} {
+  /** What the loop has done so far; `failure` names the errno of an epoll call that ended it early (a bug). */
+  progress(): {launched: number; inFlight: number; lastStartMs: number; finished: boolean; failure: string | null} {
     const out = this.progressOut
     addon!.progress(this.run, out)
-    return {launched: out[0]!, inFlight: out[1]!, lastStartMs: out[2]!, finished: out[3] === 1}
+    return {launched: out[0]!, inFlight: out[1]!, lastStartMs: out[2]!, finished: out[3] === 1, failure: out[5] ? getSystemErrorName(-out[5]!) : null}
   }
 
   /** Asks the loop to abandon what is in flight (reported as pending) and end within ~2 ms. */

@@ -43,6 +43,7 @@ export interface WorkerSelf {
   attempted: number
   lateStarts: number
   eventLoopDelayUs: LoopDelayUs | null
+  connectPath?: ConnectPath
 }
 
 /** Which code made the connects: the native loop's thread, bare TCP handles, or net.Socket. */
@@ -180,7 +181,9 @@ class StormEngine {
     this.probes = probe ? new ProbeRecorder() : null
     this.sourceBinding = plan.sources ? new SourceBinding(plan, plan.sources) : null
     this.light = probe === undefined && plan.close !== 'hold' && lightPathAvailable()
-    this.nativeEligible = probe === undefined && plan.close !== 'hold' && !plan.sources && isIP(target.host) !== 0 && nativeLoopAvailable()
+    // A scoped IPv6 address (fe80::1%eth0) is left to the bare handles: the loop takes plain literals.
+    this.nativeEligible =
+      probe === undefined && plan.close !== 'hold' && !plan.sources && isIP(target.host) !== 0 && !target.host.includes('%') && nativeLoopAvailable()
   }
 
   /** Which code makes the connects: reported, since it decides what the tool's own overhead is. */
@@ -192,10 +195,14 @@ class StormEngine {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
     const startedAt = new Date()
+    const nativeLoop = this.nativeEligible ? this.makeNativeLoop() : null
 
     const stopReason = await new Promise<StopReason>((resolve) => {
       // Held connections stay open until the deadline: then the run has simply ended, not been cut.
-      const deadline = setTimeout(() => this.stop(this.allSettled() ? 'completed' : 'deadline'), this.plan.maxDurationMs)
+      const deadline = setTimeout(() => {
+        if (this.native) this.takeNativeProgress() // what the loop did since its last drain
+        this.stop(this.allSettled() ? 'completed' : 'deadline')
+      }, this.plan.maxDurationMs)
       const onAbort = (): void => this.stop('interrupted')
       signal?.addEventListener('abort', onAbort, {once: true})
       this.finish = (reason) => {
@@ -205,9 +212,10 @@ class StormEngine {
       }
       // The clock starts here, after the set-up above, so that none of it is charged to the target.
       this.runStart = performance.now()
+      const runStartUs = Number(process.hrtime.bigint()) / 1000 // the same instant on the native loop's clock
       this.lastStartAt = this.runStart
       if (signal?.aborted) onAbort()
-      else if (this.nativeEligible) this.startNative()
+      else if (nativeLoop) this.startNative(nativeLoop, runStartUs)
       else this.pump()
     })
     if (this.native) await this.settleNative()
@@ -274,34 +282,49 @@ class StormEngine {
     }
   }
 
-  /** Hands the whole schedule to the native loop's thread; the event loop only feeds and drains it. */
-  private startNative(): void {
+  /** The native loop for this run, its first starts fed; null (bare handles instead) when the addon refuses it. */
+  private makeNativeLoop(): NativeConnectLoop | null {
     const {plan} = this
-    const close = plan.close === 'fin' ? 'fin' : 'rst'
-    const loop = new NativeConnectLoop(
-      this.target,
-      {close, timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
-      (index) => intendedOffsetMs(plan, index),
-    )
-    if (!loop.begin()) {
+    try {
+      return new NativeConnectLoop(
+        this.target,
+        {close: plan.close === 'fin' ? 'fin' : 'rst', timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
+        (index) => intendedOffsetMs(plan, index),
+        () => this.pollNative(), // the loop has ended: finish now, not at the next drain
+      )
+    } catch {
+      this.nativeEligible = false
+      return null
+    }
+  }
+
+  /** Hands the whole schedule to the native loop's thread; the event loop only feeds and drains it. */
+  private startNative(loop: NativeConnectLoop, runStartUs: number): void {
+    if (!loop.begin(runStartUs)) {
       // No thread to be had (a process at its thread limit): the event loop makes the connects.
       this.nativeEligible = false
       this.pump()
       return
     }
     this.native = loop
-    this.nativePollTimer = setInterval(this.pollNative, NATIVE_POLL_MS)
+    this.nativePollTimer = setTimeout(this.pollNative, NATIVE_POLL_MS)
   }
 
   private pollNative = (): void => {
-    const loop = this.native!
-    loop.feed()
-    loop.drain(this.recordNative)
-    const {finished} = this.takeNativeProgress()
-    if (finished) this.stop('completed')
+    clearTimeout(this.nativePollTimer)
+    this.nativePollTimer = undefined
+    if (this.stopped || this.native === null) return
+    const hungry = this.native.feed()
+    this.native.drain(this.recordNative)
+    if (this.takeNativeProgress().finished) {
+      this.stop('completed')
+      return
+    }
+    // A loop about to run out of starts is fed again at once; otherwise at the regular drain.
+    this.nativePollTimer = setTimeout(this.pollNative, hungry ? 1 : NATIVE_POLL_MS)
   }
 
-  private takeNativeProgress(): {finished: boolean} {
+  private takeNativeProgress(): {finished: boolean; failure: string | null} {
     const progress = this.native!.progress()
     this.nextIndex = progress.launched
     this.nativeInFlight = progress.inFlight
@@ -311,7 +334,7 @@ class StormEngine {
 
   /** After a stop (or the loop's own end): waits for its thread, takes the last records, joins it. */
   private async settleNative(): Promise<void> {
-    clearInterval(this.nativePollTimer)
+    clearTimeout(this.nativePollTimer)
     const loop = this.native!
     loop.stop()
     // The loop ends within ~2 ms of a stop; it finishes recording before it says so.
@@ -322,6 +345,8 @@ class StormEngine {
     loop.drain(this.recordNative)
     loop.join()
     this.nativeInFlight = 0
+    const {failure} = loop.progress()
+    if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
   }
 
   private recordNative: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs) => {
@@ -535,7 +560,7 @@ class StormEngine {
     this.stopped = true
     clearTimeout(this.pumpTimer)
     clearTimeout(this.timeoutTimer)
-    clearInterval(this.nativePollTimer)
+    clearTimeout(this.nativePollTimer)
     this.native?.stop()
     this.finish(reason)
   }

@@ -97,8 +97,9 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     // Each thread has its own event loop: the worst one is what could have distorted its share.
     eventLoopDelayUs:
       loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
-    workers: reports.map((report) => ({attempted: report.attempted, lateStarts: report.lateStarts, eventLoopDelayUs: report.eventLoopDelayUs})),
-    // Every thread runs the same plan on the same build: they all take the same path.
-    connectPath: reports[0]!.connectPath,
+    workers: reports.map(({attempted, lateStarts, eventLoopDelayUs, connectPath}) => ({attempted, lateStarts, eventLoopDelayUs, connectPath})),
+    // Every thread runs the same plan on the same build, so they differ only where one could not
+    // start its native loop and used bare handles: then the run as a whole did too, in part.
+    connectPath: reports.every((report) => report.connectPath === reports[0]!.connectPath) ? reports[0]!.connectPath : 'handle',
   }
 }

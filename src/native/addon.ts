@@ -10,9 +10,12 @@ import {fileURLToPath} from 'node:url'
  * queues read over netlink (kernel/listeners.ts).
  */
 export interface NativeAddon {
-  create(options: {family: 4 | 6; address: string; port: number; closeMode: number; timeoutMs: number; concurrency: number; total: number}): NativeRunHandle
+  create(
+    options: {family: 4 | 6; address: string; port: number; closeMode: number; timeoutMs: number; concurrency: number; total: number},
+    onFinished?: () => void,
+  ): NativeRunHandle
   feed(run: NativeRunHandle, offsetsMs: Float64Array): number
-  begin(run: NativeRunHandle): boolean
+  begin(run: NativeRunHandle, t0Us: number): boolean
   drain(run: NativeRunHandle, out: Float64Array): number
   progress(run: NativeRunHandle, out: Float64Array): void
   stop(run: NativeRunHandle): void

@@ -114,7 +114,10 @@ describe.skipIf(!isRoot || !hasTools)('accept-queue wait, isolated (root)', () =
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.counts.connected).toBe(20)
-    expect(result.latencyUs.fromActual.max).toBeLessThan(1_500_000)
+    // Connected by the first retransmit (~1 s); on a loaded machine one may need the second (2 s:
+    // seen once in a full suite run, 2.03 s) — still well inside the first-byte wait below.
+    expect(result.latencyUs.fromActual.p90).toBeLessThan(1_500_000)
+    expect(result.latencyUs.fromActual.max).toBeLessThan(2_500_000)
     expect(result.probe!.outcomes.ok).toBe(20)
     expect(result.probe!.latencyUs.firstByte.max).toBeGreaterThanOrEqual(3_000_000)
     expect(result.acceptWait!.admittedNotAccepted).toBeGreaterThanOrEqual(10)
