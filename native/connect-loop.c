@@ -17,6 +17,7 @@
 
 #include "addon.h"
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -29,6 +30,11 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+// Its number is 441 on every architecture; headers older than Linux 5.11 do not name it.
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
 
 #define RECORD_RING (1 << 17)    // finished connects not yet drained: 6 s at 20 000/s
 // Busy-poll this close to a start. Sleeping to within 5 µs made late starts 3–10× more frequent at
@@ -71,6 +77,7 @@ typedef struct {
   int abandoned;       // by the finalizer: nobody drains records any more
   int finished;
   int loop_errno;  // an epoll call failed in a way that cannot be waited out: the loop ended early
+  int cleanup_hook_done;
 
   // Told when the loop has finished, so that the run ends then rather than at the next drain.
   napi_threadsafe_function on_finished;
@@ -167,7 +174,8 @@ static void launch(Run *run, double intended_us, double started_us) {
   int index = run->free_slots[--run->free_count];
   Slot *slot = &run->slots[index];
   slot->generation++;
-  struct epoll_event event = {.events = EPOLLOUT, .data.u64 = ((uint64_t)slot->generation << 32) | (uint32_t)index};
+  // One event per registration: a registration that outlives close() cannot fire again and again.
+  struct epoll_event event = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = ((uint64_t)slot->generation << 32) | (uint32_t)index};
   if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
     // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
     error = errno;
@@ -191,19 +199,21 @@ static void launch(Run *run, double intended_us, double started_us) {
 // fails in a way a retry cannot mend.
 static int wait_for_events(Run *run, struct epoll_event *events, double wait_us) {
   if (wait_us < 0) wait_us = 0;
-#ifdef SYS_epoll_pwait2
+  struct timespec timeout = {(time_t)(wait_us / 1e6), 0};
+  timeout.tv_nsec = (long)((wait_us - timeout.tv_sec * 1e6) * 1000);
   if (run->has_pwait2) {
-    struct timespec timeout = {(time_t)(wait_us / 1e6), 0};
-    timeout.tv_nsec = (long)((wait_us - timeout.tv_sec * 1e6) * 1000);
     // Called by number: a C library older than glibc 2.35 has no wrapper for it.
     int ready = (int)syscall(SYS_epoll_pwait2, run->epoll_fd, events, EVENTS_PER_WAIT, &timeout, NULL, (size_t)0);
     if (ready >= 0) return ready;
     if (errno == EINTR) return 0;
     if (errno != ENOSYS && errno != EPERM) return -1;
-    run->has_pwait2 = 0;  // a kernel before 5.11 or a seccomp profile without it: ms sleeps from now on
+    run->has_pwait2 = 0;  // a kernel before 5.11 or a seccomp profile without it
   }
-#endif
-  int ready = epoll_wait(run->epoll_fd, events, EVENTS_PER_WAIT, (int)(wait_us / 1000));
+  // Without it: ppoll waits on the epoll set with the same µs timeout (epoll_wait's whole
+  // milliseconds would turn every sub-ms wait into a spin), then the events are taken at once.
+  struct pollfd epoll_set = {.fd = run->epoll_fd, .events = POLLIN};
+  if (ppoll(&epoll_set, 1, &timeout, NULL) < 0) return errno == EINTR ? 0 : -1;
+  int ready = epoll_wait(run->epoll_fd, events, EVENTS_PER_WAIT, 0);
   if (ready < 0 && errno == EINTR) return 0;
   return ready;
 }
@@ -214,6 +224,7 @@ static void *connect_loop(void *argument) {
   long launched = 0, scheduled = 0;
   int in_flight = 0;
   double last_start_ms = 0;
+  int loop_errno = 0;
   // The default 50 µs timer slack would make every sleep up to 50 µs late at 20 000 starts/s.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   run->has_pwait2 = 1;
@@ -267,7 +278,7 @@ static void *connect_loop(void *argument) {
     }
     int ready = wait_for_events(run, events, wake_us - now - SPIN_US);
     if (ready < 0) {
-      run->loop_errno = errno;  // EBADF, EINVAL …: a bug, reported by JavaScript once the loop ends
+      loop_errno = errno;  // EBADF, EINVAL …: a bug, reported by JavaScript once the loop ends
       break;
     }
     // One timestamp for the batch: when the kernel said they were done, not when we got to each.
@@ -301,6 +312,7 @@ static void *connect_loop(void *argument) {
   run->launched = launched;
   run->in_flight = 0;
   run->last_start_ms = last_start_ms;
+  run->loop_errno = loop_errno;
   run->finished = 1;
   pthread_mutex_unlock(&run->lock);
   if (run->on_finished != NULL) {
@@ -314,13 +326,26 @@ static void *connect_loop(void *argument) {
 
 // ---- Node-API surface -------------------------------------------------------------------------
 
-static void release_run(Run *run) {
+// Ends a thread nobody will drain any more (a run garbage-collected or a Node environment ending).
+static void abandon_thread(Run *run) {
   if (run->thread_started && !run->joined) {
     __atomic_store_n(&run->abandoned, 1, __ATOMIC_RELEASE);
     __atomic_store_n(&run->stop_requested, 1, __ATOMIC_RELEASE);
     pthread_join(run->thread, NULL);
     run->joined = 1;
   }
+}
+
+// A worker thread terminated mid-run: the loop thread must be gone before Node frees the end
+// callback it is about to call (cleanup hooks run newest first, so this one before that one's).
+static void stop_at_env_cleanup(void *data) {
+  Run *run = data;
+  run->cleanup_hook_done = 1;
+  abandon_thread(run);
+}
+
+static void release_run(Run *run) {
+  abandon_thread(run);
   // The end callback is released by the loop thread only. A run that never started keeps it (it is
   // unref'd) until Node cleans it up at exit: releasing it from here, while Node shuts down, aborts.
   if (run->epoll_fd >= 0) close(run->epoll_fd);
@@ -333,8 +358,10 @@ static void release_run(Run *run) {
 }
 
 static void finalize_run(napi_env env, void *data, void *hint) {
-  (void)env, (void)hint;
-  release_run(data);
+  (void)hint;
+  Run *run = data;
+  if (!run->cleanup_hook_done) napi_remove_env_cleanup_hook(env, stop_at_env_cleanup, run);
+  release_run(run);
 }
 
 // Marks the externals this file makes, so that another addon's external is not taken for a run.
@@ -480,6 +507,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     return NULL;
   }
   CHECK(napi_type_tag_object(env, result, &RUN_TAG));
+  CHECK(napi_add_env_cleanup_hook(env, stop_at_env_cleanup, run));
   return result;
 }
 
@@ -515,9 +543,19 @@ napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
     if (argc < 2) napi_throw_type_error(env, NULL, "connstorm native: begin(run, t0Us)");
     return NULL;
   }
+  if (run->thread_started) {
+    napi_throw_error(env, NULL, "connstorm native: begin() was already called for this run");
+    return NULL;
+  }
   CHECK(napi_get_value_double(env, argv[1], &run->t0_us));
-  int started = !run->thread_started && pthread_create(&run->thread, NULL, connect_loop, run) == 0;
-  if (started) run->thread_started = 1;
+  int started = pthread_create(&run->thread, NULL, connect_loop, run) == 0;
+  if (started) {
+    run->thread_started = 1;
+  } else if (run->on_finished != NULL) {
+    // No thread will ever release the end callback: release it here, on the JavaScript thread.
+    napi_release_threadsafe_function(run->on_finished, napi_tsfn_release);
+    run->on_finished = NULL;
+  }
   CHECK(napi_get_boolean(env, started, &result));
   return result;
 }

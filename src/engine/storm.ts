@@ -194,8 +194,9 @@ class StormEngine {
   async run(signal?: AbortSignal): Promise<StormRun> {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
-    const startedAt = new Date()
-    const nativeLoop = this.nativeEligible ? this.makeNativeLoop() : null
+    // Made (and its first starts fed) before the clock starts; not at all for a run stopped before it starts.
+    const nativeLoop = this.nativeEligible && !signal?.aborted ? this.makeNativeLoop() : null
+    let startedAt = new Date()
 
     const stopReason = await new Promise<StopReason>((resolve) => {
       // Held connections stay open until the deadline: then the run has simply ended, not been cut.
@@ -211,6 +212,7 @@ class StormEngine {
         resolve(reason)
       }
       // The clock starts here, after the set-up above, so that none of it is charged to the target.
+      startedAt = new Date()
       this.runStart = performance.now()
       const runStartUs = Number(process.hrtime.bigint()) / 1000 // the same instant on the native loop's clock
       this.lastStartAt = this.runStart
@@ -290,9 +292,13 @@ class StormEngine {
         this.target,
         {close: plan.close === 'fin' ? 'fin' : 'rst', timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
         (index) => intendedOffsetMs(plan, index),
-        () => this.pollNative(), // the loop has ended: finish now, not at the next drain
+        // The loop has ended: finish now, not at the next drain. Through setImmediate, so that an
+        // exception in it surfaces like one from the drain timer (a threadsafe callback's is swallowed).
+        () => setImmediate(this.pollNative),
       )
-    } catch {
+    } catch (error) {
+      // The addon refused this run (its errors say 'connstorm native:'): the bare handles do it instead.
+      if (!(error instanceof Error && error.message.startsWith('connstorm native:'))) throw error
       this.nativeEligible = false
       return null
     }
@@ -314,14 +320,13 @@ class StormEngine {
     clearTimeout(this.nativePollTimer)
     this.nativePollTimer = undefined
     if (this.stopped || this.native === null) return
-    const hungry = this.native.feed()
+    this.native.feed()
     this.native.drain(this.recordNative)
     if (this.takeNativeProgress().finished) {
       this.stop('completed')
       return
     }
-    // A loop about to run out of starts is fed again at once; otherwise at the regular drain.
-    this.nativePollTimer = setTimeout(this.pollNative, hungry ? 1 : NATIVE_POLL_MS)
+    this.nativePollTimer = setTimeout(this.pollNative, NATIVE_POLL_MS)
   }
 
   private takeNativeProgress(): {finished: boolean; failure: string | null} {
