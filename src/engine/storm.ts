@@ -199,11 +199,7 @@ class StormEngine {
     let startedAt = new Date()
 
     const stopReason = await new Promise<StopReason>((resolve) => {
-      // Held connections stay open until the deadline: then the run has simply ended, not been cut.
-      const deadline = setTimeout(() => {
-        if (this.native) this.takeNativeProgress() // what the loop did since its last drain
-        this.stop(this.allSettled() ? 'completed' : 'deadline')
-      }, this.plan.maxDurationMs)
+      let deadline: NodeJS.Timeout | undefined
       const onAbort = (): void => this.stop('interrupted')
       signal?.addEventListener('abort', onAbort, {once: true})
       this.finish = (reason) => {
@@ -216,6 +212,18 @@ class StormEngine {
       this.runStart = performance.now()
       const runStartUs = Number(process.hrtime.bigint()) / 1000 // the same instant on the native loop's clock
       this.lastStartAt = this.runStart
+      // Held connections stay open until the deadline: then the run has simply ended, not been cut.
+      const onDeadline = (): void => {
+        // Node's timers run off a millisecond loop clock and may fire a fraction of a ms early.
+        const leftMs = this.runStart + this.plan.maxDurationMs - performance.now()
+        if (leftMs > 0) {
+          deadline = setTimeout(onDeadline, leftMs)
+          return
+        }
+        if (this.native) this.takeNativeProgress() // what the loop did since its last drain
+        this.stop(this.allSettled() ? 'completed' : 'deadline')
+      }
+      deadline = setTimeout(onDeadline, this.plan.maxDurationMs)
       if (signal?.aborted) onAbort()
       else if (nativeLoop) this.startNative(nativeLoop, runStartUs)
       else this.pump()
