@@ -4,6 +4,7 @@
 #include <node_api.h>
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
+#define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
 #define RECORD_FIELDS 4          // outcome, start lag µs, µs from actual start, ms from run start
 
 // Record outcomes (field 0): 0 connected, > 0 an errno, or one of these.

@@ -59,6 +59,9 @@ typedef struct {
   // Set before the thread starts, then read-only.
   struct sockaddr_storage to;
   socklen_t to_length;
+  // --source: the local addresses connects bind to (port set per connect), as the schedule says.
+  struct sockaddr_storage *sources;
+  int source_count;
   int family, close_mode, concurrency;
   long total;
   double timeout_us;
@@ -67,7 +70,7 @@ typedef struct {
   int thread_started, joined;
   pthread_mutex_t lock;
   // Under lock: the schedule JavaScript has fed, the records it has not drained, the loop's progress.
-  double *schedule;  // ms after the run's start, ring indexed by connect number
+  double *schedule;  // SCHEDULE_FIELDS per start (addon.h), ring indexed by connect number
   long scheduled;
   double *records;
   long records_written, records_read;
@@ -146,28 +149,57 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
-// Starts one connect; a connect the kernel refuses at once is recorded at once.
-static void launch(Run *run, double intended_us, double started_us) {
+// --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
+static int bind_source(Run *run, int fd, int source_index, int port) {
+  // As Node's bind does (libuv sets it): a port whose old connection sits in TIME_WAIT can be reused.
+  int on = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  struct sockaddr_storage local = run->sources[source_index];
+  socklen_t length;
+  if (run->family == AF_INET6) {
+    ((struct sockaddr_in6 *)&local)->sin6_port = htons((uint16_t)port);
+    length = sizeof(struct sockaddr_in6);
+  } else {
+    ((struct sockaddr_in *)&local)->sin_port = htons((uint16_t)port);
+    length = sizeof(struct sockaddr_in);
+  }
+  return bind(fd, (struct sockaddr *)&local, length) == 0 ? 0 : errno;
+}
+
+// An explicit source port that someone else holds: a kernel-picked one may do (source-binding.ts).
+static int port_was_taken(int error) {
+  return error == EADDRINUSE || error == EADDRNOTAVAIL;
+}
+
+// Starts one connect (bound to a source when source_index ≥ 0); a connect the kernel refuses at
+// once is recorded at once. A taken explicit port is retried once with a kernel-picked one.
+static void launch(Run *run, double intended_us, double started_us, int source_index, int port) {
   double lag_us = started_us - intended_us;
-  int fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    int error = errno;
-    double done = now_us();
-    push_record(run, error, lag_us, done - started_us, done);
-    return;
-  }
-  int connected = connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0;
-  int error = connected ? 0 : errno;
-  if (connected) {
-    double done = now_us();
-    push_record(run, 0, lag_us, done - started_us, done);
-    close_connected(run, fd);
-    return;
-  }
-  // EINTR: the connect goes on in the background, as with EINPROGRESS (connect(2)).
-  if (error != EINPROGRESS && error != EINTR) {
-    double done = now_us();
+  int fd, error;
+  for (int retried = 0;; retried = 1) {
+    fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      error = errno;
+      double done = now_us();
+      push_record(run, error, lag_us, done - started_us, done);
+      return;
+    }
+    int may_retry = source_index >= 0 && port > 0 && !retried;
+    error = source_index >= 0 ? bind_source(run, fd, source_index, retried ? 0 : port) : 0;
+    if (error == 0) {
+      if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
+        double done = now_us();
+        push_record(run, 0, lag_us, done - started_us, done);
+        close_connected(run, fd);
+        return;
+      }
+      error = errno;
+      // EINTR: the connect goes on in the background, as with EINPROGRESS (connect(2)).
+      if (error == EINPROGRESS || error == EINTR) break;
+    }
     close(fd);
+    if (may_retry && port_was_taken(error)) continue;  // same attempt, same clock: only the port changes
+    double done = now_us();
     push_record(run, error, lag_us, done - started_us, done);
     return;
   }
@@ -244,13 +276,14 @@ static void *connect_loop(void *argument) {
         next_start_us = now;  // still behind: look at completions without sleeping, then go on
         break;
       }
-      double intended_us = run->t0_us + run->schedule[launched % SCHEDULE_RING] * 1000;
+      const double *start = run->schedule + (launched % SCHEDULE_RING) * SCHEDULE_FIELDS;
+      double intended_us = run->t0_us + start[0] * 1000;
       if (intended_us > now) {
         next_start_us = intended_us;
         break;
       }
       int before = run->free_count;
-      launch(run, intended_us, now);
+      launch(run, intended_us, now, (int)start[1], (int)start[2]);
       launched++;
       launched_now++;
       if (run->free_count < before) in_flight++;
@@ -351,6 +384,7 @@ static void release_run(Run *run) {
   if (run->epoll_fd >= 0) close(run->epoll_fd);
   pthread_mutex_destroy(&run->lock);
   free(run->schedule);
+  free(run->sources);
   free(run->records);
   free(run->slots);
   free(run->free_slots);
@@ -413,7 +447,50 @@ static int number_property(napi_env env, napi_value object, const char *name, do
   return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
 }
 
-// create({family, address, port, closeMode, timeoutMs, concurrency, total}, onFinished?) → run;
+// The optional `sources` array of create(): address literals of the target's family. False with an
+// error thrown when one is not.
+static int parse_sources(napi_env env, napi_value options, Run *run) {
+  bool has = false, is_array = false;
+  napi_value list;
+  uint32_t count = 0;
+  if (napi_has_named_property(env, options, "sources", &has) != napi_ok) return 0;
+  if (!has) return 1;
+  if (napi_get_named_property(env, options, "sources", &list) != napi_ok || napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, list, &count) != napi_ok || count == 0 || count > 65536) {
+    napi_throw_type_error(env, NULL, "connstorm native: sources must be a non-empty array of addresses");
+    return 0;
+  }
+  run->sources = calloc(count, sizeof *run->sources);
+  if (run->sources == NULL) {
+    napi_throw_error(env, NULL, "connstorm native: out of memory");
+    return 0;
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    char text[64];
+    size_t length = 0;
+    int parsed = 0;
+    if (napi_get_element(env, list, i, &item) == napi_ok && napi_get_value_string_utf8(env, item, text, sizeof text, &length) == napi_ok) {
+      if (run->family == AF_INET6) {
+        struct sockaddr_in6 *local = (struct sockaddr_in6 *)&run->sources[i];
+        local->sin6_family = AF_INET6;
+        parsed = inet_pton(AF_INET6, text, &local->sin6_addr);
+      } else {
+        struct sockaddr_in *local = (struct sockaddr_in *)&run->sources[i];
+        local->sin_family = AF_INET;
+        parsed = inet_pton(AF_INET, text, &local->sin_addr);
+      }
+    }
+    if (parsed != 1) {
+      napi_throw_type_error(env, NULL, "connstorm native: a source is not an address literal of the target's family");
+      return 0;
+    }
+  }
+  run->source_count = (int)count;
+  return 1;
+}
+
+// create({family, address, port, closeMode, timeoutMs, concurrency, total, sources?}, onFinished?) → run;
 // onFinished() is called (on the event loop) once the loop has ended and recorded everything.
 napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -471,7 +548,11 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     parsed = inet_pton(AF_INET, address, &to->sin_addr);
     run->to_length = sizeof *to;
   }
-  run->schedule = malloc(SCHEDULE_RING * sizeof *run->schedule);
+  if (parsed == 1 && !parse_sources(env, options, run)) {
+    release_run(run);
+    return NULL;  // parse_sources threw
+  }
+  run->schedule = malloc((size_t)SCHEDULE_RING * SCHEDULE_FIELDS * sizeof *run->schedule);
   run->records = malloc((size_t)RECORD_RING * RECORD_FIELDS * sizeof *run->records);
   run->slots = malloc((size_t)run->concurrency * sizeof *run->slots);
   run->free_slots = malloc((size_t)run->concurrency * sizeof *run->free_slots);
@@ -511,7 +592,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// feed(run, Float64Array offsetsMs) → how many it took (the rest must be fed again later)
+// feed(run, Float64Array of SCHEDULE_FIELDS per start) → how many starts it took (the rest must be fed again later)
 napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
   napi_value result;
   Run *run;
@@ -521,10 +602,17 @@ napi_value connect_loop_feed(napi_env env, napi_callback_info info) {
   pthread_mutex_lock(&run->lock);
   long room = run->launched + SCHEDULE_RING - run->scheduled;
   long wanted = run->total - run->scheduled;
-  long taken = (long)length;
+  long taken = (long)(length / SCHEDULE_FIELDS);
   if (taken > room) taken = room;
   if (taken > wanted) taken = wanted;
-  for (long i = 0; i < taken; i++) run->schedule[(run->scheduled + i) % SCHEDULE_RING] = offsets[i];
+  for (long i = 0; i < taken; i++) {
+    double *start = run->schedule + ((run->scheduled + i) % SCHEDULE_RING) * SCHEDULE_FIELDS;
+    const double *given = offsets + i * SCHEDULE_FIELDS;
+    start[0] = given[0];
+    // An index outside the list is a caller's bug: connect unbound rather than read past it.
+    start[1] = given[1] >= 0 && given[1] < run->source_count ? given[1] : -1;
+    start[2] = given[2] >= 0 && given[2] <= 65535 ? given[2] : 0;
+  }
   run->scheduled += taken;
   pthread_mutex_unlock(&run->lock);
   CHECK(napi_create_int64(env, taken, &result));

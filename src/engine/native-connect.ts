@@ -1,6 +1,7 @@
 import {getSystemErrorName} from 'node:util'
 
 import {type NativeAddon, type NativeRunHandle, nativeAddon as addon} from '../native/addon.js'
+import type {SourceEndpoint} from './source-binding.js'
 
 /**
  * The native connect loop (native/connect-loop.c): connects and closes on a thread of its own and
@@ -60,9 +61,13 @@ export class NativeConnectLoop {
   private readonly out: Float64Array
   private readonly progressOut = new Float64Array(6)
   private readonly total: number
-  /** reused for every feed: the loop copies what it takes */
-  private readonly offsets: Float64Array
+  /** reused for every feed (SCHEDULE_FIELDS per start): the loop copies what it takes */
+  private readonly starts: Float64Array
+  /** --source: each address's index in the list handed to the loop */
+  private readonly sourceIndex: Map<string, number>
   private fed = 0
+  private readonly intendedOffsetMs: (index: number) => number
+  private readonly endpointFor: ((index: number) => SourceEndpoint) | null
 
   /**
    * Makes the loop (its thread starts at begin()). `onFinished` runs on the event loop once the
@@ -72,7 +77,11 @@ export class NativeConnectLoop {
   constructor(
     target: {host: string; port: number; family: 4 | 6},
     settings: {close: 'rst' | 'fin'; timeoutMs: number; concurrency: number; total: number},
-    private readonly intendedOffsetMs: (index: number) => number,
+    schedule: {
+      intendedOffsetMs: (index: number) => number
+      /** --source: the addresses, and the address and port connect `index` binds to */
+      sources?: {addresses: readonly string[]; endpointFor: (index: number) => SourceEndpoint}
+    },
     onFinished: () => void,
   ) {
     const {constants} = addon!
@@ -85,12 +94,16 @@ export class NativeConnectLoop {
         timeoutMs: settings.timeoutMs,
         concurrency: settings.concurrency,
         total: settings.total,
+        ...(schedule.sources ? {sources: schedule.sources.addresses} : {}),
       },
       onFinished,
     )
+    this.intendedOffsetMs = schedule.intendedOffsetMs
+    this.endpointFor = schedule.sources?.endpointFor ?? null
+    this.sourceIndex = new Map(schedule.sources?.addresses.map((address, index) => [address, index]))
     this.total = settings.total
     this.out = new Float64Array(DRAIN_RECORDS * constants.RECORD_FIELDS)
-    this.offsets = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING))
+    this.starts = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING) * constants.SCHEDULE_FIELDS)
     // The first starts are fed before the clock starts: computing them is not the target's time.
     this.feed()
   }
@@ -109,11 +122,18 @@ export class NativeConnectLoop {
    */
   feed(): void {
     const {launched} = this.progress()
-    const want = Math.min(this.total - this.fed, launched + addon!.constants.SCHEDULE_RING - this.fed)
+    const {SCHEDULE_RING, SCHEDULE_FIELDS} = addon!.constants
+    const want = Math.min(this.total - this.fed, launched + SCHEDULE_RING - this.fed)
     if (want <= 0) return
-    const offsets = this.offsets.subarray(0, want)
-    for (let i = 0; i < want; i++) offsets[i] = this.intendedOffsetMs(this.fed + i)
-    this.fed += addon!.feed(this.run, offsets)
+    const starts = this.starts.subarray(0, want * SCHEDULE_FIELDS)
+    for (let i = 0; i < want; i++) {
+      const at = i * SCHEDULE_FIELDS
+      starts[at] = this.intendedOffsetMs(this.fed + i)
+      const endpoint = this.endpointFor?.(this.fed + i)
+      starts[at + 1] = endpoint ? this.sourceIndex.get(endpoint.localAddress)! : -1
+      starts[at + 2] = endpoint ? endpoint.localPort : 0
+    }
+    this.fed += addon!.feed(this.run, starts)
   }
 
   /** Hands every record the loop has finished to `sink`, oldest first. */

@@ -144,7 +144,7 @@ class StormEngine {
   private readonly sourceBinding: SourceBinding | null
   /** connects on bare TCP handles (light-connect.ts) when nothing but connect and close happens */
   private readonly light: boolean
-  /** connects on the native loop's thread (native-connect.ts): the light path's storms, without --source */
+  /** connects on the native loop's thread (native-connect.ts): the storms the light path could make */
   private nativeEligible: boolean
   private native: NativeConnectLoop | null = null
   private nativePollTimer: NodeJS.Timeout | undefined
@@ -183,7 +183,7 @@ class StormEngine {
     this.light = probe === undefined && plan.close !== 'hold' && lightPathAvailable()
     // A scoped IPv6 address (fe80::1%eth0) is left to the bare handles: the loop takes plain literals.
     this.nativeEligible =
-      probe === undefined && plan.close !== 'hold' && !plan.sources && isIP(target.host) !== 0 && !target.host.includes('%') && nativeLoopAvailable()
+      probe === undefined && plan.close !== 'hold' && isIP(target.host) !== 0 && !target.host.includes('%') && nativeLoopAvailable()
   }
 
   /** Which code makes the connects: reported, since it decides what the tool's own overhead is. */
@@ -299,7 +299,10 @@ class StormEngine {
       return new NativeConnectLoop(
         this.target,
         {close: plan.close === 'fin' ? 'fin' : 'rst', timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
-        (index) => intendedOffsetMs(plan, index),
+        {
+          intendedOffsetMs: (index) => intendedOffsetMs(plan, index),
+          ...(this.sourceBinding && plan.sources ? {sources: {addresses: plan.sources, endpointFor: (index: number) => this.sourceBinding!.endpointFor(index)}} : {}),
+        },
         // The loop has ended: finish now, not at the next drain. Through setImmediate, so that an
         // exception in it surfaces like one from the drain timer (a threadsafe callback's is swallowed).
         () => setImmediate(this.pollNative),

@@ -11,10 +11,21 @@ import {fileURLToPath} from 'node:url'
  */
 export interface NativeAddon {
   create(
-    options: {family: 4 | 6; address: string; port: number; closeMode: number; timeoutMs: number; concurrency: number; total: number},
+    options: {
+      family: 4 | 6
+      address: string
+      port: number
+      closeMode: number
+      timeoutMs: number
+      concurrency: number
+      total: number
+      /** --source addresses (the target's family); each start names one by index, with a port */
+      sources?: readonly string[]
+    },
     onFinished?: () => void,
   ): NativeRunHandle
-  feed(run: NativeRunHandle, offsetsMs: Float64Array): number
+  /** SCHEDULE_FIELDS numbers per start: ms after the run's start, source index (−1: none), source port */
+  feed(run: NativeRunHandle, starts: Float64Array): number
   begin(run: NativeRunHandle, t0Us: number): boolean
   drain(run: NativeRunHandle, out: Float64Array): number
   progress(run: NativeRunHandle, out: Float64Array): void
@@ -22,7 +33,7 @@ export interface NativeAddon {
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
   listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number}[] | null
-  constants: {RECORD_FIELDS: number; SCHEDULE_RING: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+  constants: {RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
 }
 
 declare const nativeRun: unique symbol

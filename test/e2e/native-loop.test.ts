@@ -1,7 +1,9 @@
+import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {nativeAddon} from '../../src/native/addon.js'
-import {closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {parseJsonResult} from '../helpers/result.js'
 
 afterEach(stopAllLabs)
@@ -54,7 +56,7 @@ describe('the native connect loop', () => {
     expect(Math.min(...durations)).toBeLessThan(40)
   })
 
-  it('is not used where a stream is needed (--probe, --close hold) or with --source', async () => {
+  it('is not used where a stream is needed (--probe, --close hold)', async () => {
     const lab = await startLab(['--backlog', '64'])
     const paths = []
     for (const flags of [['--probe', 'send:x', '--probe-timeout', '200ms'], ['--close', 'hold', '--max-duration', '500ms'], ['--source', '127.0.0.1']]) {
@@ -62,6 +64,61 @@ describe('the native connect loop', () => {
       expect(run.code, run.stderr).toBe(0)
       paths.push(parseJsonResult(run.stdout).self.connectPath)
     }
-    expect(paths).toEqual(['net', 'net', 'handle'])
+    expect(paths).toEqual(['net', 'net', 'native'])
+  })
+})
+
+const isRoot = process.getuid?.() === 0
+const hasIp = !spawnSync('ip', ['-V'], {stdio: 'ignore'}).error
+
+describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare handles (root: a namespace of its own)', () => {
+  const namespace = `cs${process.pid % 100_000}-nsrc`
+  let lab: ChildProcess | undefined
+
+  afterEach(() => {
+    if (lab?.pid && lab.exitCode === null) lab.kill('SIGKILL')
+    lab = undefined
+    spawnSync('ip', ['netns', 'del', namespace], {stdio: 'ignore'})
+  })
+
+  it.each(['native', 'handle'] as const)('%s: binds connect g to address g mod A and the (g div A)-th port of the range; a taken port is retried with a kernel-picked one', async (path) => {
+    const inside = (...command: string[]) => ['netns', 'exec', namespace, ...command]
+    execFileSync('ip', ['netns', 'add', namespace])
+    execFileSync('ip', ['-n', namespace, 'link', 'set', 'lo', 'up'])
+    execFileSync('ip', inside('sysctl', '-qw', 'net.ipv4.ip_local_port_range=40000 40009'))
+    // No reuse of TIME_WAIT pairs (loopback allows it by default): each client socket stays, after
+    // its FIN, on the address and port it was bound to. The lab listens on 127.0.0.1:40000 — the
+    // very pair connect 0 would bind — and closes only after the client's FIN.
+    execFileSync('ip', inside('sysctl', '-qw', 'net.ipv4.tcp_tw_reuse=0'))
+    await new Promise<void>((resolve, reject) => {
+      lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--port', '40000', '--backlog', '64', '--on-accept', 'hold', '--max-duration', '30s', '--json'))
+      lab.stdout!.setEncoding('utf8').once('data', () => resolve())
+      lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
+    })
+    const storm = ['storm', '127.0.0.1:40000', '--burst', '30', '--source', '127.0.0.1-127.0.0.4', '--close', 'fin', '--json']
+    const env = path === 'native' ? process.env : {...process.env, CONNSTORM_SOCKET_PATH: path}
+    const result = parseJsonResult(execFileSync('ip', inside(process.execPath, RUN_JS, ...storm), {encoding: 'utf8', env}))
+    expect(result.self.connectPath).toBe(path)
+    expect(result.counts.byOutcome).toMatchObject({connected: 30, addrNotAvail: 0})
+    // Client sockets are the ones whose peer is the lab (ss: local address 4th column, peer 5th).
+    const bound = execFileSync('ip', inside('ss', '-Htan'), {encoding: 'utf8'})
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((columns) => columns[4] === '127.0.0.1:40000')
+      .map((columns) => columns[3]!)
+    const planned = Array.from({length: 30}, (_, g) => `127.0.0.${(g % 4) + 1}:${40_000 + Math.floor(g / 4)}`)
+    // 127.0.0.2–4 get exactly their planned ports.
+    expect(bound.filter((pair) => !pair.startsWith('127.0.0.1:')).sort(), JSON.stringify(bound)).toEqual(planned.filter((pair) => !pair.startsWith('127.0.0.1:')).sort())
+    // 127.0.0.1's first connect finds its port held by the lab and is retried on a kernel-picked
+    // one. When that pick is a port planned for a later connect, the later one's explicit bind
+    // takes over the finished pair (Linux reuses a TIME_WAIT pair for a bound socket when
+    // timestamps are on), so 7 or 8 sockets remain on 127.0.0.1, all in the range, none on 40000.
+    const first = bound.filter((pair) => pair.startsWith('127.0.0.1:'))
+    expect(first.length).toBeGreaterThanOrEqual(7)
+    expect(first.length).toBeLessThanOrEqual(8)
+    expect(new Set(first).size).toBe(first.length)
+    expect(first).not.toContain('127.0.0.1:40000')
+    for (const pair of first) expect(pair).toMatch(/^127\.0\.0\.1:4000\d$/)
   })
 })
