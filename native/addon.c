@@ -24,7 +24,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   static const struct {
     const char *name;
     int value;
-  } numbers[] = {{"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"SCHEDULE_FIELDS", SCHEDULE_FIELDS}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
+  } numbers[] = {{"ABI", ADDON_ABI}, {"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"SCHEDULE_FIELDS", SCHEDULE_FIELDS}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
                  {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN}};
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return fail(env);

@@ -1,8 +1,9 @@
 // connstorm's native connect loop: connects and closes on a thread of its own, so that a paced
 // storm keeps its schedule while Node's event loop records the results. Why and when it is used:
 // src/engine/native-connect.ts. This file only connects, times and closes; the schedule comes
-// from JavaScript (intended start offsets, fed in chunks) and every outcome goes back to it as a
-// record, so the plan, the errno classes and the histograms stay in one place.
+// from JavaScript (each start's intended offset and --source address and port, fed in chunks) and
+// every outcome goes back to it as a record, so the plan, the errno classes and the histograms
+// stay in one place.
 //
 // One thread per run, one epoll set. Every start that is due is launched at once (nothing else
 // runs on this thread, so a catch-up delays no completion handling for long); between starts it
@@ -153,7 +154,7 @@ static void close_connected(Run *run, int fd) {
 static int bind_source(Run *run, int fd, int source_index, int port) {
   // As Node's bind does (libuv sets it): a port whose old connection sits in TIME_WAIT can be reused.
   int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return errno;
   struct sockaddr_storage local = run->sources[source_index];
   socklen_t length;
   if (run->family == AF_INET6) {
@@ -453,7 +454,10 @@ static int parse_sources(napi_env env, napi_value options, Run *run) {
   bool has = false, is_array = false;
   napi_value list;
   uint32_t count = 0;
-  if (napi_has_named_property(env, options, "sources", &has) != napi_ok) return 0;
+  if (napi_has_named_property(env, options, "sources", &has) != napi_ok) {
+    napi_throw_type_error(env, NULL, "connstorm native: create() options must be an object");
+    return 0;
+  }
   if (!has) return 1;
   if (napi_get_named_property(env, options, "sources", &list) != napi_ok || napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, list, &count) != napi_ok || count == 0 || count > 65536) {

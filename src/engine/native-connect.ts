@@ -14,8 +14,8 @@ import type {SourceEndpoint} from './source-binding.js'
  * without delaying the completions JavaScript would otherwise handle in between, and Node's event
  * loop only drains records into the same recorder every few ms.
  *
- * Used where the light path would be (connect and close only: no --probe, no --close hold) and no
- * --source is given. CONNSTORM_SOCKET_PATH=handle (bare handles) or =net (net.Socket) turns it off;
+ * Used where the light path would be (connect and close only: no --probe, no --close hold),
+ * --source included. CONNSTORM_SOCKET_PATH=handle (bare handles) or =net (net.Socket) turns it off;
  * a machine without a compiler at install time has no addon and uses the bare handles.
  */
 
@@ -130,7 +130,9 @@ export class NativeConnectLoop {
       const at = i * SCHEDULE_FIELDS
       starts[at] = this.intendedOffsetMs(this.fed + i)
       const endpoint = this.endpointFor?.(this.fed + i)
-      starts[at + 1] = endpoint ? this.sourceIndex.get(endpoint.localAddress)! : -1
+      const source = endpoint ? this.sourceIndex.get(endpoint.localAddress) : -1
+      if (source === undefined) throw new Error(`internal: --source address ${endpoint!.localAddress} is not in the loop's list`)
+      starts[at + 1] = source
       starts[at + 2] = endpoint ? endpoint.localPort : 0
     }
     this.fed += addon!.feed(this.run, starts)

@@ -33,7 +33,7 @@ export interface NativeAddon {
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
   listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number}[] | null
-  constants: {RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+  constants: {ABI: number; RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
 }
 
 declare const nativeRun: unique symbol
@@ -41,12 +41,16 @@ declare const nativeRun: unique symbol
 export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
+/** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
+const ADDON_ABI = 2
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH
   if (path === 'net' || path === 'handle' || !existsSync(ADDON_PATH)) return null
   try {
-    return createRequire(import.meta.url)(ADDON_PATH) as NativeAddon
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon
+    // Stale (built before a pull, and npm ci not run since): JavaScript would misread it.
+    return addon.constants?.ABI === ADDON_ABI ? addon : null
   } catch {
     return null // built for another Node, say: the JavaScript paths do the same jobs
   }

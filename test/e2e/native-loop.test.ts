@@ -56,7 +56,7 @@ describe('the native connect loop', () => {
     expect(Math.min(...durations)).toBeLessThan(40)
   })
 
-  it('is not used where a stream is needed (--probe, --close hold)', async () => {
+  it('is used with --source, and not where a stream is needed (--probe, --close hold)', async () => {
     const lab = await startLab(['--backlog', '64'])
     const paths = []
     for (const flags of [['--probe', 'send:x', '--probe-timeout', '200ms'], ['--close', 'hold', '--max-duration', '500ms'], ['--source', '127.0.0.1']]) {
@@ -96,7 +96,8 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
       lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
     })
     const storm = ['storm', '127.0.0.1:40000', '--burst', '30', '--source', '127.0.0.1-127.0.0.4', '--close', 'fin', '--json']
-    const env = path === 'native' ? process.env : {...process.env, CONNSTORM_SOCKET_PATH: path}
+    const {CONNSTORM_SOCKET_PATH: _inherited, ...parentEnv} = process.env
+    const env = path === 'native' ? parentEnv : {...parentEnv, CONNSTORM_SOCKET_PATH: path}
     const result = parseJsonResult(execFileSync('ip', inside(process.execPath, RUN_JS, ...storm), {encoding: 'utf8', env}))
     expect(result.self.connectPath).toBe(path)
     expect(result.counts.byOutcome).toMatchObject({connected: 30, addrNotAvail: 0})
@@ -111,9 +112,10 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     // 127.0.0.2–4 get exactly their planned ports.
     expect(bound.filter((pair) => !pair.startsWith('127.0.0.1:')).sort(), JSON.stringify(bound)).toEqual(planned.filter((pair) => !pair.startsWith('127.0.0.1:')).sort())
     // 127.0.0.1's first connect finds its port held by the lab and is retried on a kernel-picked
-    // one. When that pick is a port planned for a later connect, the later one's explicit bind
-    // takes over the finished pair (Linux reuses a TIME_WAIT pair for a bound socket when
-    // timestamps are on), so 7 or 8 sockets remain on 127.0.0.1, all in the range, none on 40000.
+    // one. With SO_REUSEADDR the kernel searches the lower half of the range first, i.e. ports
+    // planned for later connects: those then find their pair taken and are retried in turn, or
+    // take over a finished one (Linux reuses a TIME_WAIT pair for a bound socket when timestamps
+    // are on). So 7 or 8 sockets remain on 127.0.0.1, all in the range, none on 40000.
     const first = bound.filter((pair) => pair.startsWith('127.0.0.1:'))
     expect(first.length).toBeGreaterThanOrEqual(7)
     expect(first.length).toBeLessThanOrEqual(8)
