@@ -43,6 +43,16 @@ describe('the native connect loop', () => {
     expect(result.latencyUs.failedFromActual.min).toBeGreaterThanOrEqual(590_000)
   })
 
+  it('binds IPv6 connects to an IPv6 --source', async () => {
+    const lab = await startLab(['--host', '::1', '--backlog', '64'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--source', '::1', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe('native')
+    expect(result.plan.sources).toEqual(['::1'])
+    expect(result.counts.byOutcome).toMatchObject({connected: 20, addrNotAvail: 0, other: 0})
+  })
+
   it('ends the run when the loop ends, not at its next 50 ms drain', async () => {
     const port = await closedPort()
     const durations = []
