@@ -2,7 +2,7 @@
 #include "addon.h"
 
 static napi_value fail(napi_env env) {
-  napi_throw_error(env, NULL, "connstorm native: the addon could not set up its exports");
+  napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: the addon could not set up its exports");
   return NULL;
 }
 

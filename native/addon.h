@@ -18,10 +18,13 @@
 #define CLOSE_RST 0
 #define CLOSE_FIN 1
 
+// The `code` of every error the addon throws: JavaScript tells the addon's refusals from its own bugs by it.
+#define NATIVE_ERROR_CODE "ERR_CONNSTORM_NATIVE"
+
 #define CHECK(call)                                                     \
   do {                                                                  \
     if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "connstorm native: " #call " failed"); \
+      napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: " #call " failed"); \
       return NULL;                                                      \
     }                                                                   \
   } while (0)

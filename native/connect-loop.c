@@ -150,6 +150,12 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
+// A connect that ended within launch() (connected at once, or refused by the kernel): recorded now.
+static void record_ended_now(Run *run, int outcome, double lag_us, double started_us) {
+  double done = now_us();
+  push_record(run, outcome, lag_us, done - started_us, done);
+}
+
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
 static int bind_source(Run *run, int fd, int source_index, int port) {
   // As Node's bind does (libuv sets it): a port whose old connection sits in TIME_WAIT can be reused.
@@ -180,17 +186,14 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   for (int retried = 0;; retried = 1) {
     fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      error = errno;
-      double done = now_us();
-      push_record(run, error, lag_us, done - started_us, done);
+      record_ended_now(run, errno, lag_us, started_us);
       return;
     }
     int may_retry = source_index >= 0 && port > 0 && !retried;
     error = source_index >= 0 ? bind_source(run, fd, source_index, retried ? 0 : port) : 0;
     if (error == 0) {
       if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
-        double done = now_us();
-        push_record(run, 0, lag_us, done - started_us, done);
+        record_ended_now(run, 0, lag_us, started_us);
         close_connected(run, fd);
         return;
       }
@@ -200,8 +203,7 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
     }
     close(fd);
     if (may_retry && port_was_taken(error)) continue;  // same attempt, same clock: only the port changes
-    double done = now_us();
-    push_record(run, error, lag_us, done - started_us, done);
+    record_ended_now(run, error, lag_us, started_us);
     return;
   }
   int index = run->free_slots[--run->free_count];
@@ -212,10 +214,9 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
     // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
     error = errno;
-    double done = now_us();
     close(fd);
     run->free_slots[run->free_count++] = index;
-    push_record(run, error, lag_us, done - started_us, done);
+    record_ended_now(run, error, lag_us, started_us);
     return;
   }
   slot->fd = fd;
@@ -407,7 +408,7 @@ static Run *run_of(napi_env env, napi_value value) {
   bool tagged = false;
   if (napi_check_object_type_tag(env, value, &RUN_TAG, &tagged) != napi_ok || !tagged ||
       napi_get_value_external(env, value, (void **)&run) != napi_ok || run == NULL) {
-    napi_throw_type_error(env, NULL, "connstorm native: not a run");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: not a run");
     return NULL;
   }
   return run;
@@ -418,7 +419,7 @@ static Run *run_argument(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
-    napi_throw_type_error(env, NULL, "connstorm native: a run is needed");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: a run is needed");
     return NULL;
   }
   return run_of(env, argv[0]);
@@ -431,12 +432,12 @@ static int run_and_doubles(napi_env env, napi_callback_info info, const char *wh
   napi_typedarray_type type;
   void *bytes;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
-    napi_throw_type_error(env, NULL, what);
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, what);
     return 0;
   }
   if ((*run = run_of(env, argv[0])) == NULL) return 0;
   if (napi_get_typedarray_info(env, argv[1], &type, length, &bytes, NULL, NULL) != napi_ok || type != napi_float64_array || *length < min_length) {
-    napi_throw_type_error(env, NULL, what);
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, what);
     return 0;
   }
   *data = bytes;
@@ -455,18 +456,18 @@ static int parse_sources(napi_env env, napi_value options, Run *run) {
   napi_value list;
   uint32_t count = 0;
   if (napi_has_named_property(env, options, "sources", &has) != napi_ok) {
-    napi_throw_type_error(env, NULL, "connstorm native: create() options must be an object");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: create() options must be an object");
     return 0;
   }
   if (!has) return 1;
   if (napi_get_named_property(env, options, "sources", &list) != napi_ok || napi_is_array(env, list, &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, list, &count) != napi_ok || count == 0 || count > 65536) {
-    napi_throw_type_error(env, NULL, "connstorm native: sources must be a non-empty array of addresses");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: sources must be a non-empty array of addresses");
     return 0;
   }
   run->sources = calloc(count, sizeof *run->sources);
   if (run->sources == NULL) {
-    napi_throw_error(env, NULL, "connstorm native: out of memory");
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: out of memory");
     return 0;
   }
   for (uint32_t i = 0; i < count; i++) {
@@ -486,7 +487,7 @@ static int parse_sources(napi_env env, napi_value options, Run *run) {
       }
     }
     if (parsed != 1) {
-      napi_throw_type_error(env, NULL, "connstorm native: a source is not an address literal of the target's family");
+      napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: a source is not an address literal of the target's family");
       return 0;
     }
   }
@@ -512,17 +513,17 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
       !number_property(env, options, "concurrency", &concurrency) || !number_property(env, options, "total", &total) ||
       napi_get_named_property(env, options, "address", &address_value) != napi_ok ||
       napi_get_value_string_utf8(env, address_value, address, sizeof address, &address_length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "connstorm native: create() needs family, address, port, closeMode, timeoutMs, concurrency, total");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: create() needs family, address, port, closeMode, timeoutMs, concurrency, total");
     return NULL;
   }
   // Written so that NaN fails every one of them.
   if (!(concurrency >= 1) || !(total >= 0 && total <= 9e15) || !(port >= 1 && port <= 65535) || !(timeout_ms > 0 && timeout_ms <= 1e9)) {
-    napi_throw_range_error(env, NULL, "connstorm native: concurrency ≥ 1, total ≥ 0, port 1–65535, timeoutMs > 0");
+    napi_throw_range_error(env, NATIVE_ERROR_CODE, "connstorm native: concurrency ≥ 1, total ≥ 0, port 1–65535, timeoutMs > 0");
     return NULL;
   }
   Run *run = calloc(1, sizeof *run);
   if (run == NULL) {
-    napi_throw_error(env, NULL, "connstorm native: out of memory");
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: out of memory");
     return NULL;
   }
   run->epoll_fd = -1;
@@ -564,7 +565,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   if (parsed != 1 || !run->schedule || !run->records || !run->slots || !run->free_slots || run->epoll_fd < 0) {
     int bad_address = parsed != 1;
     release_run(run);
-    napi_throw_error(env, NULL, bad_address ? "connstorm native: not a numeric address" : "connstorm native: cannot allocate the run");
+    napi_throw_error(env, NATIVE_ERROR_CODE, bad_address ? "connstorm native: not a numeric address" : "connstorm native: cannot allocate the run");
     return NULL;
   }
   for (int i = 0; i < run->concurrency; i++) {
@@ -580,7 +581,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
         napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, NULL, NULL, &run->on_finished) != napi_ok) {
       run->on_finished = NULL;
       release_run(run);
-      napi_throw_error(env, NULL, "connstorm native: cannot make the loop's end callback");
+      napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: cannot make the loop's end callback");
       return NULL;
     }
     // A run abandoned by JavaScript must not keep the process alive.
@@ -588,7 +589,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   }
   if (napi_create_external(env, run, finalize_run, NULL, &result) != napi_ok) {
     release_run(run);
-    napi_throw_error(env, NULL, "connstorm native: cannot hand the run to JavaScript");
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: cannot hand the run to JavaScript");
     return NULL;
   }
   CHECK(napi_type_tag_object(env, result, &RUN_TAG));
@@ -632,11 +633,11 @@ napi_value connect_loop_begin(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   Run *run = argc >= 2 ? run_of(env, argv[0]) : NULL;
   if (run == NULL) {
-    if (argc < 2) napi_throw_type_error(env, NULL, "connstorm native: begin(run, t0Us)");
+    if (argc < 2) napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: begin(run, t0Us)");
     return NULL;
   }
   if (run->thread_started) {
-    napi_throw_error(env, NULL, "connstorm native: begin() was already called for this run");
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: begin() was already called for this run");
     return NULL;
   }
   CHECK(napi_get_value_double(env, argv[1], &run->t0_us));

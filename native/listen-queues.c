@@ -31,7 +31,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
   CHECK(napi_get_null(env, &null_value));
   double family_number = 0;
   if (argc < 1 || napi_get_value_double(env, argv[0], &family_number) != napi_ok || (family_number != 4 && family_number != 6)) {
-    napi_throw_type_error(env, NULL, "connstorm native: listenQueues(4 | 6)");
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues(4 | 6)");
     return NULL;
   }
   int family = family_number == 6 ? AF_INET6 : AF_INET;
@@ -84,7 +84,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
           !set_number(env, listener, "queueLength", socket_info->idiag_rqueue) ||
           !set_number(env, listener, "backlog", socket_info->idiag_wqueue) || napi_set_element(env, result, count++, listener) != napi_ok) {
         close(fd);
-        napi_throw_error(env, NULL, "connstorm native: listenQueues could not build its result");
+        napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues could not build its result");
         return NULL;
       }
     }

@@ -6,7 +6,8 @@ import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
 import {LightConnection, lightPathAvailable, startLightConnect} from './light-connect.js'
 import {NativeConnectLoop, type NativeRecordSink, nativeLoopAvailable} from './native-connect.js'
-import {classifyErrno} from '../results/outcome.js'
+import {NATIVE_ERROR_CODE} from '../native/addon.js'
+import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../results/probe-recorder.js'
 import {type ProbeSettings, startProbe} from '../probe/run.js'
@@ -308,8 +309,8 @@ class StormEngine {
         () => setImmediate(this.pollNative),
       )
     } catch (error) {
-      // The addon refused this run (its errors say 'connstorm native:'): the bare handles do it instead.
-      if (!(error instanceof Error && error.message.startsWith('connstorm native:'))) throw error
+      // The addon refused this run: the bare handles do it instead. Anything else is a bug of ours.
+      if ((error as NodeJS.ErrnoException | null)?.code !== NATIVE_ERROR_CODE) throw error
       this.nativeEligible = false
       return null
     }
@@ -370,18 +371,15 @@ class StormEngine {
     recorder.recordStart(startLagUs)
     switch (outcome.kind) {
       case 'connected': {
-        recorder.recordConnected(startLagUs + fromStartUs, fromStartUs)
-        recorder.timeline.record(endMs, 'connected')
+        this.recordConnectedAt(endMs, startLagUs + fromStartUs, fromStartUs)
         break
       }
       case 'failed': {
-        recorder.recordFailure(classifyErrno(outcome.code), fromStartUs, outcome.code)
-        recorder.timeline.record(endMs, 'failed')
+        this.recordFailedAt(endMs, classifyErrno(outcome.code), fromStartUs, outcome.code)
         break
       }
       case 'timeout': {
-        recorder.recordFailure('timeout', fromStartUs)
-        recorder.timeline.record(endMs, 'failed')
+        this.recordFailedAt(endMs, 'timeout', fromStartUs)
         break
       }
       case 'pending': {
@@ -389,6 +387,17 @@ class StormEngine {
         break
       }
     }
+  }
+
+  /** A connect that ended connected, `atMs` into the run: histograms and timeline, whichever path made it. */
+  private recordConnectedAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void {
+    this.recorder.recordConnected(fromIntendedUs, fromActualUs)
+    this.recorder.timeline.record(atMs, 'connected')
+  }
+
+  private recordFailedAt(atMs: number, outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
+    this.recorder.recordFailure(outcome, fromActualUs, errno)
+    this.recorder.timeline.record(atMs, 'failed')
   }
 
   private queuePump(): void {
@@ -438,8 +447,7 @@ class StormEngine {
   onConnect(attempt: Attempt): void {
     const now = performance.now()
     const socket = this.settle(attempt)
-    this.recorder.recordConnected((now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
-    this.recorder.timeline.record(now - this.runStart, 'connected')
+    this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
       // Probes need a stream, so a probing engine never takes the light path.
       if (!(socket instanceof Socket)) throw new Error('internal: a probe on a bare TCP handle')
@@ -482,8 +490,7 @@ class StormEngine {
     }
     const now = performance.now()
     this.settle(attempt).destroy() // net.Socket has done it already; a bare handle has not
-    this.recorder.recordFailure(classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
-    this.recorder.timeline.record(now - this.runStart, 'failed')
+    this.recordFailedAt(now - this.runStart, classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
     this.afterSettle()
   }
 
@@ -564,8 +571,7 @@ class StormEngine {
     const now = performance.now()
     for (let attempt = this.oldest; attempt !== null && attempt.deadline <= now; attempt = this.oldest) {
       this.settle(attempt).destroy()
-      this.recorder.recordFailure('timeout', (now - attempt.startedAt) * 1000)
-      this.recorder.timeline.record(now - this.runStart, 'failed')
+      this.recordFailedAt(now - this.runStart, 'timeout', (now - attempt.startedAt) * 1000)
     }
     this.armTimeout()
     this.afterSettle()

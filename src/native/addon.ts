@@ -56,5 +56,8 @@ function load(): NativeAddon | null {
   }
 }
 
+/** The `code` of the errors the addon throws (native/addon.h). */
+export const NATIVE_ERROR_CODE = 'ERR_CONNSTORM_NATIVE'
+
 /** The addon, or null where it is not built, does not load, or is turned off. */
 export const nativeAddon: NativeAddon | null = load()
