@@ -91,7 +91,7 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     spawnSync('ip', ['netns', 'del', namespace], {stdio: 'ignore'})
   })
 
-  it.each(['native', 'handle'] as const)('%s: binds connect g to address g mod A and the (g div A)-th port of the range; a taken port is retried with a kernel-picked one', async (path) => {
+  it.each(['native', 'handle'] as const)('%s: binds connect g of the plan to address g mod A and the (g div A)-th port of the range, with workers and shards too; a taken port is retried with a kernel-picked one', async (path) => {
     const inside = (...command: string[]) => ['netns', 'exec', namespace, ...command]
     execFileSync('ip', ['netns', 'add', namespace])
     execFileSync('ip', ['-n', namespace, 'link', 'set', 'lo', 'up'])
@@ -102,7 +102,7 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     // shows every pair. (Reading TIME-WAIT sockets behind a lab that closes instead lost one of 30
     // now and then under load: CI, twice in one run.)
     await new Promise<void>((resolve, reject) => {
-      lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--port', '40000', '--backlog', '64', '--stall', '30s', '--max-duration', '30s', '--json'))
+      lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--port', '40000', '--backlog', '128', '--stall', '30s', '--max-duration', '30s', '--json'))
       lab.stdout!.setEncoding('utf8').once('data', () => resolve())
       lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
     })
@@ -144,5 +144,21 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     const onFirst = (await boundPairs()).filter((pair) => pair.startsWith('127.0.0.1:'))
     expect(onFirst).toHaveLength(1)
     expect(onFirst[0]).toMatch(/^127\.0\.0\.1:4000[1-9]$/)
+
+    // Workers and shards keep the plan's numbering, so together they bind the pairs one process would.
+    const pairsOn = (pairs: string[], firstHost: number) =>
+      pairs.filter((pair) => {
+        const host = Number(pair.split(/[.:]/)[3])
+        return host >= firstHost && host < firstHost + 4
+      })
+    const byWorkers = storm('--burst', '30', '--workers', '2', '--source', '127.0.0.6-127.0.0.9')
+    expect(byWorkers.self.workers.map((worker: {connectPath: string}) => worker.connectPath)).toEqual([path, path])
+    expect(byWorkers.counts.byOutcome).toMatchObject({connected: 30, addrNotAvail: 0})
+    const plannedFrom = (firstHost: number, indexes: number[]) => indexes.map((g) => `127.0.0.${(g % 4) + firstHost}:${40_000 + Math.floor(g / 4)}`).sort()
+    expect(pairsOn(await boundPairs(), 6)).toEqual(plannedFrom(6, Array.from({length: 30}, (_, g) => g)))
+    // The second of three shares: connects 1, 4, 7 … 28 of the plan.
+    const secondShard = storm('--burst', '30', '--shard', '2/3', '--source', '127.0.0.10-127.0.0.13')
+    expect(secondShard.counts.byOutcome).toMatchObject({connected: 10, addrNotAvail: 0})
+    expect(pairsOn(await boundPairs(), 10)).toEqual(plannedFrom(10, Array.from({length: 10}, (_, k) => 1 + 3 * k)))
   })
 })
