@@ -187,7 +187,10 @@ export const INCIDENTS: readonly Incident[] = [
     check(result) {
       const failures: string[] = []
       expectThat(failures, result.counts.byOutcome.addrNotAvail > 0, 'addrNotAvail failures')
-      expectThat(failures, result.counts.connected <= 1000, `at most 1000 connect (got ${result.counts.connected})`)
+      // 1 % slack: on a loaded machine the kernel frees a few ports before their 60 s are up (1003
+      // seen once in a full suite with a third busy thread; 999 or 1000 otherwise). Without
+      // TIME_WAIT holding the ports, all 2000 would connect.
+      expectThat(failures, result.counts.connected <= 1010, `at most ~1000 connect, 1 % slack (got ${result.counts.connected})`)
       expectThat(failures, (recommendation(result, 'net.ipv4.ip_local_port_range')?.evidence ?? []).some((line) => /TIME_WAIT/.test(line)), 'advice names TIME_WAIT')
       expectThat(failures, result.clientLimits?.portRange?.join('–') === '40000–40999', 'the report knows the port range that ran out (limits line)')
       expectThat(failures, (result.clientLimits?.problems ?? []).some((line) => /^TIME_WAIT: /.test(line)), 'the pre-flight refusal that --force overrode is kept')
