@@ -6,33 +6,19 @@ import {parentPort, workerData} from 'node:worker_threads'
 
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {encodeHistogram} from '../results/histogram.js'
-import type {TimelineData} from '../results/timeline.js'
+import type {RecorderSnapshot} from '../results/recorder.js'
 import {sleepUntil} from './clock.js'
-import {type ConnectPath, type LoopDelayUs, type StopReason, runStorm, warmUp} from './storm.js'
+import {type StormRun, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
   plan: Plan
   target: ResolvedTarget
 }
 
-export interface WorkerReport {
-  histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string; startLag: string}
-  byOutcome: Record<string, number>
-  otherErrnos: Record<string, number>
-  kernelTimeouts: number
-  attempted: number
-  lateStarts: number
-  timeline: TimelineData
+/** A worker's run as it posts it: the recorder as a snapshot, the start instant as epoch ms. */
+export type WorkerReport = Omit<StormRun, 'recorder' | 'probes' | 'startedAt' | 'workers'> & {
+  recorder: RecorderSnapshot
   startedAt: number
-  durationMs: number
-  startWindowMs: number
-  heldAtEnd: number
-  stopReason: StopReason
-  pending: number
-  notStarted: number
-  eventLoopDelayUs: LoopDelayUs | null
-  connectPath: ConnectPath
 }
 
 const {plan, target} = workerData as WorkerTask
@@ -53,29 +39,6 @@ await warmUp(target.family)
 parentPort!.postMessage('ready')
 const startAt = await started
 await sleepUntil(startAt, abort.signal)
-const run = await runStorm(plan, target, {signal: abort.signal})
-const {recorder} = run
-parentPort!.postMessage({
-  histograms: {
-    fromIntended: encodeHistogram(recorder.fromIntended),
-    fromActual: encodeHistogram(recorder.fromActual),
-    failedFromActual: encodeHistogram(recorder.failedFromActual),
-    failedEarlyFromActual: encodeHistogram(recorder.failedEarlyFromActual),
-    startLag: encodeHistogram(recorder.startLag),
-  },
-  byOutcome: {...recorder.byOutcome},
-  otherErrnos: {...recorder.otherErrnos},
-  kernelTimeouts: recorder.kernelTimeouts,
-  attempted: recorder.attempted,
-  lateStarts: recorder.lateStarts,
-  timeline: recorder.timeline.toJSON(),
-  startedAt: run.startedAt.getTime(),
-  durationMs: run.durationMs,
-  startWindowMs: run.startWindowMs,
-  heldAtEnd: run.heldAtEnd,
-  stopReason: run.stopReason,
-  pending: run.pending,
-  notStarted: run.notStarted,
-  eventLoopDelayUs: run.eventLoopDelayUs,
-  connectPath: run.connectPath,
-} satisfies WorkerReport)
+// No probes (a worker storm never probes) and no workers of its own.
+const {recorder, probes: _probes, startedAt: runStartedAt, workers: _workers, ...figures} = await runStorm(plan, target, {signal: abort.signal})
+parentPort!.postMessage({...figures, recorder: recorder.snapshot(), startedAt: runStartedAt.getTime()} satisfies WorkerReport)

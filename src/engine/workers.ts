@@ -2,7 +2,6 @@ import {Worker} from 'node:worker_threads'
 
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {decodeHistogram} from '../results/histogram.js'
 import {StormRecorder} from '../results/recorder.js'
 import type {StopReason, StormRun} from './storm.js'
 import type {WorkerReport, WorkerTask} from './storm-worker.js'
@@ -70,17 +69,7 @@ export async function runStormWorkers(
 
 function combine(reports: readonly WorkerReport[]): StormRun {
   const recorder = new StormRecorder()
-  for (const report of reports) {
-    for (const [name, encoded] of Object.entries(report.histograms)) {
-      recorder[name as keyof WorkerReport['histograms']].add(decodeHistogram(encoded))
-    }
-    for (const [outcome, n] of Object.entries(report.byOutcome)) recorder.byOutcome[outcome as keyof typeof recorder.byOutcome] += n
-    for (const [code, n] of Object.entries(report.otherErrnos)) recorder.otherErrnos[code] = (recorder.otherErrnos[code] ?? 0) + n
-    recorder.kernelTimeouts += report.kernelTimeouts
-    recorder.attempted += report.attempted
-    recorder.lateStarts += report.lateStarts
-    recorder.timeline.add(report.timeline)
-  }
+  for (const report of reports) recorder.add(report.recorder)
   const reasons = reports.map((report) => report.stopReason)
   const loops = reports.map((report) => report.eventLoopDelayUs).filter((loop) => loop !== null)
   const stopReason: StopReason = reasons.includes('interrupted') ? 'interrupted' : reasons.includes('deadline') ? 'deadline' : 'completed'
@@ -97,7 +86,7 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     // Each thread has its own event loop: the worst one is what could have distorted its share.
     eventLoopDelayUs:
       loops.length === 0 ? null : {p50: Math.max(...loops.map((loop) => loop.p50)), p99: Math.max(...loops.map((loop) => loop.p99)), max: Math.max(...loops.map((loop) => loop.max))},
-    workers: reports.map(({attempted, lateStarts, eventLoopDelayUs, connectPath}) => ({attempted, lateStarts, eventLoopDelayUs, connectPath})),
+    workers: reports.map(({recorder: {attempted, lateStarts}, eventLoopDelayUs, connectPath}) => ({attempted, lateStarts, eventLoopDelayUs, connectPath})),
     // Every thread runs the same plan on the same build, so they differ only where one could not
     // start its native loop and used bare handles: then the run as a whole did too, in part.
     connectPath: reports.every((report) => report.connectPath === reports[0]!.connectPath) ? reports[0]!.connectPath : 'handle',

@@ -1,7 +1,7 @@
 import type {FailureOutcome, Outcome} from './outcome.js'
 import {emptyOutcomeCounts} from './outcome.js'
-import {type Histogram, newLatencyHistogram} from './histogram.js'
-import {Timeline} from './timeline.js'
+import {type Histogram, decodeHistogram, encodeHistogram, newLatencyHistogram} from './histogram.js'
+import {Timeline, type TimelineData} from './timeline.js'
 
 /** A start more than this far behind its intended time counts as late. */
 export const LATE_START_THRESHOLD_US = 1000
@@ -10,6 +10,20 @@ export const LATE_START_THRESHOLD_US = 1000
  * Everything the engine measures, in constant memory: counters and HDR histograms, never a
  * per-connect array, so a run of millions of connects costs the same as a run of ten.
  */
+const HISTOGRAMS = ['fromIntended', 'fromActual', 'failedFromActual', 'failedEarlyFromActual', 'startLag'] as const
+type HistogramName = (typeof HISTOGRAMS)[number]
+
+/** A recorder's content in a form a worker thread can post: histograms encoded, counts copied. */
+export interface RecorderSnapshot {
+  histograms: Record<HistogramName, string>
+  byOutcome: Record<Outcome, number>
+  otherErrnos: Record<string, number>
+  kernelTimeouts: number
+  attempted: number
+  lateStarts: number
+  timeline: TimelineData
+}
+
 export class StormRecorder {
   /** connect latency from the intended start: includes any wait for a slot (coordinated-omission safe) */
   readonly fromIntended = newLatencyHistogram()
@@ -59,6 +73,29 @@ export class StormRecorder {
 
   outcomeCount(outcome: Outcome): number {
     return this.byOutcome[outcome]
+  }
+
+  snapshot(): RecorderSnapshot {
+    return {
+      histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(this[name])])) as Record<HistogramName, string>,
+      byOutcome: {...this.byOutcome},
+      otherErrnos: {...this.otherErrnos},
+      kernelTimeouts: this.kernelTimeouts,
+      attempted: this.attempted,
+      lateStarts: this.lateStarts,
+      timeline: this.timeline.toJSON(),
+    }
+  }
+
+  /** Adds another recorder's snapshot (a worker's): histograms by HDR add, counts summed. */
+  add(other: RecorderSnapshot): void {
+    for (const name of HISTOGRAMS) this[name].add(decodeHistogram(other.histograms[name]))
+    for (const [outcome, n] of Object.entries(other.byOutcome)) this.byOutcome[outcome as Outcome] += n
+    for (const [code, n] of Object.entries(other.otherErrnos)) this.otherErrnos[code] = (this.otherErrnos[code] ?? 0) + n
+    this.kernelTimeouts += other.kernelTimeouts
+    this.attempted += other.attempted
+    this.lateStarts += other.lateStarts
+    this.timeline.add(other.timeline)
   }
 }
 
