@@ -78,7 +78,8 @@ describe('advice, analyze and thresholds', () => {
   })
 
   it('exits 1 and names the threshold that failed; exits 0 when every threshold holds', async () => {
-    const lab = await startLab(['--backlog', '2', '--stall', '1.2s'])
+    // Stalled long enough that a slow-starting storm (a loaded machine) still meets the full queue.
+    const lab = await startLab(['--backlog', '2', '--stall', '3s'])
     const failing = await runCli(['storm', lab.address, '--burst', '10', '--threshold', 'p99<10ms', '--threshold', 'connected>=100%'])
     expect(failing.code).toBe(1)
     expect(failing.stdout).toMatch(/^threshold p99<10ms +FAILED +\(p99 = [\d.]+ s\)$/m)

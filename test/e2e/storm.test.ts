@@ -12,7 +12,9 @@ afterEach(stopAllLabs)
 
 describe('connstorm storm against real listeners on loopback', () => {
   it('admits exactly backlog+1 connects at once; the rest connect on a SYN retransmit after the stall', async () => {
-    const lab = await startLab(['--backlog', '4', '--stall', '1.5s'])
+    // The stall counts from the lab's listen(), not from the burst: 3 s leaves room for a storm
+    // process that takes long to start on a loaded machine (with 1.5 s, a sixth connect once got in).
+    const lab = await startLab(['--backlog', '4', '--stall', '3s'])
     const run = await runCli(['storm', lab.address, '--burst', '20', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
