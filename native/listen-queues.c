@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,7 +23,22 @@ static int set_number(napi_env env, napi_value object, const char *name, double 
   return napi_create_double(env, value, &number) == napi_ok && napi_set_named_property(env, object, name, number) == napi_ok;
 }
 
-// listenQueues(family 4 | 6) → [{host, port, queueLength, backlog}], or null when netlink
+// Whether an IPv6 listener is IPV6_V6ONLY: the kernel attaches INET_DIAG_SKV6ONLY to every AF_INET6
+// entry. A listener on :: without it also accepts IPv4 (ss prints that one as '*').
+static int is_v6only(const struct nlmsghdr *header, const struct inet_diag_msg *socket_info) {
+  int length = (int)header->nlmsg_len - (int)NLMSG_LENGTH(sizeof *socket_info);
+  for (const struct rtattr *attribute = (const struct rtattr *)(socket_info + 1); RTA_OK(attribute, length); attribute = RTA_NEXT(attribute, length)) {
+    if (attribute->rta_type == INET_DIAG_SKV6ONLY && RTA_PAYLOAD(attribute) >= 1) return *(const unsigned char *)RTA_DATA(attribute) != 0;
+  }
+  return 0;
+}
+
+static int set_boolean(napi_env env, napi_value object, const char *name, int value) {
+  napi_value boolean;
+  return napi_get_boolean(env, value, &boolean) == napi_ok && napi_set_named_property(env, object, name, boolean) == napi_ok;
+}
+
+// listenQueues(family 4 | 6) → [{host, port, queueLength, backlog, v6only}], or null when netlink
 // sock_diag cannot be used here (then the caller reads /proc).
 napi_value listen_queues(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -71,7 +87,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
         close(fd);
         return null_value;
       }
-      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) continue;
+      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
       const struct inet_diag_msg *socket_info = NLMSG_DATA(header);
       char host[INET6_ADDRSTRLEN];
       if (inet_ntop(family, socket_info->id.idiag_src, host, sizeof host) == NULL) continue;
@@ -82,7 +98,8 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
           napi_set_named_property(env, listener, "host", host_value) != napi_ok ||
           !set_number(env, listener, "port", ntohs(socket_info->id.idiag_sport)) ||
           !set_number(env, listener, "queueLength", socket_info->idiag_rqueue) ||
-          !set_number(env, listener, "backlog", socket_info->idiag_wqueue) || napi_set_element(env, result, count++, listener) != napi_ok) {
+          !set_number(env, listener, "backlog", socket_info->idiag_wqueue) || !set_boolean(env, listener, "v6only", family == AF_INET6 && is_v6only(header, socket_info)) ||
+          napi_set_element(env, result, count++, listener) != napi_ok) {
         close(fd);
         napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues could not build its result");
         return NULL;

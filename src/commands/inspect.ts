@@ -9,7 +9,7 @@ import {renderInspection} from '../report/inspect-text.js'
 export default class Inspect extends ConnstormCommand {
   static override summary = "Show a port's listeners (effective backlog, accept queue), the TCP sysctls, the SYN retransmit ladder and the counters"
   static override description =
-    'Reads this machine only (its network namespace): `ss -ltn` for each listener (Send-Q is the backlog the kernel really uses, min(backlog, somaxconn) at listen() time; Recv-Q is the accept queue now), /proc/sys for the sysctls, /proc/net/netstat and /proc/net/snmp for the counters. A port with no listener is reported, not an error.'
+    'Reads this machine only (its network namespace): each listener over netlink sock_diag, as `ss -ltn` shows it (`ss` itself without the native addon; Send-Q is the backlog the kernel really uses, min(backlog, somaxconn) at listen() time; Recv-Q is the accept queue now), /proc/sys for the sysctls, /proc/net/netstat and /proc/net/snmp for the counters. A port with no listener is reported, not an error.'
 
   static override examples = ['<%= config.bin %> inspect 8080', '<%= config.bin %> inspect 127.0.0.1:8080 --json', '<%= config.bin %> inspect [::1]:8080']
   static override enableJsonFlag = true

@@ -1,7 +1,7 @@
 import {type SynLadder} from '../analysis/ladder.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
 import {STORM_COUNTERS, readCounters} from './counters.js'
-import {type ListenerInfo, findListeners} from './listeners.js'
+import {type ListenerInfo, type ListenerSource, findListeners} from './listeners.js'
 import {STORM_SYSCTLS, SYSCTL_MEANINGS, type StormSysctl, readStormSysctls, sysctlPath} from './sysctl.js'
 
 export interface Inspection {
@@ -9,7 +9,7 @@ export interface Inspection {
   host: string | null
   listeners: ListenerInfo[]
   /** where the listeners were read: ss shows the effective backlog, /proc only the queue */
-  listenerSource: 'ss' | 'proc' | 'unknown'
+  listenerSource: ListenerSource | 'unknown'
   sysctls: {name: StormSysctl; value: string; meaning: string; path: string}[]
   ladder: SynLadder | null
   /** absolute values since boot, in this network namespace (nstat names); null when unreadable */

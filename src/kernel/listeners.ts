@@ -9,7 +9,8 @@ import {nativeAddon} from '../native/addon.js'
 /**
  * A listening TCP socket of this network namespace. recvQ is its accept-queue length right now
  * (it reads backlog + 1 when the queue is full); sendQ is its effective backlog,
- * min(backlog, somaxconn) taken at listen() time, known only from ss (KERNEL.md Q6).
+ * min(backlog, somaxconn) taken at listen() time, known only from netlink sock_diag, which is
+ * what ss reads too (KERNEL.md Q6), and not from /proc.
  * host is the bound address as ss shows it, unbracketed: '0.0.0.0', '::', '::1',
  * '::ffff:127.0.0.1', or '*' for a dual-stack IPv6 socket on :: that also accepts IPv4.
  */
@@ -34,11 +35,16 @@ export interface ProcListener {
   queueLength: number
 }
 
-/** Listeners found for a port, and where they were read from ('proc' when ss is unusable). */
+/**
+ * Listeners found for a port, and where they were read from: 'netlink' (sock_diag through the
+ * native addon), else 'ss' (the same dump, from a subprocess), else 'proc' (no backlog).
+ */
 export interface ListenerLookup {
   listeners: ListenerInfo[]
-  source: 'ss' | 'proc'
+  source: ListenerSource
 }
+
+export type ListenerSource = 'netlink' | 'ss' | 'proc'
 
 const SS_TIMEOUT_MS = 3000
 const PROC_LISTEN_STATE = '0A'
@@ -179,12 +185,22 @@ export function readProcListeners(procNet = '/proc/net', families: readonly (4 |
  * which a queue sampler pays 5–25 times a second beside the storm. Null without the addon.
  */
 export function readDiagListeners(families: readonly (4 | 6)[] = [4, 6]): ProcListener[] | null {
+  return readDiagListenerInfo(families)?.map(({host, port, family, recvQ}) => ({host, port, family, queueLength: recvQ})) ?? null
+}
+
+/**
+ * The LISTEN sockets with their effective backlog, over netlink sock_diag, as `ss -ltnH` shows
+ * them (a dual-stack listener on :: is '*'). Null without the addon or when sock_diag is refused.
+ */
+export function readDiagListenerInfo(families: readonly (4 | 6)[] = [4, 6]): ListenerInfo[] | null {
   if (nativeAddon === null) return null
-  const listeners: ProcListener[] = []
+  const listeners: ListenerInfo[] = []
   for (const family of families) {
     const rows = nativeAddon.listenQueues(family)
     if (rows === null) return null
-    for (const {host, port, queueLength} of rows) listeners.push({host, port, family, queueLength})
+    for (const {host, port, queueLength, backlog, v6only} of rows) {
+      listeners.push({host: family === 6 && host === '::' && !v6only ? '*' : host, port, family, recvQ: queueLength, sendQ: backlog})
+    }
   }
   return listeners
 }
@@ -218,16 +234,19 @@ function readListenSection(path: string): string | null {
 }
 
 /**
- * The listeners on `port` (and `host`, when given; an address literal, see listenerMatches) from
- * `ss -ltnH`, which shows each backlog; from /proc/net/tcp{,6} with sendQ null when ss is missing
- * or fails. Rejects when neither can be read, rather than report "no listener" for "unknown".
- * `ssCommand` and `procNet` exist for tests.
+ * The listeners on `port` (and `host`, when given; an address literal, see listenerMatches) with
+ * each backlog: over netlink when the addon is built, else from `ss -ltnH` (the same kernel dump,
+ * a subprocess away); from /proc/net/tcp{,6} with sendQ null when neither works. Rejects when
+ * nothing can be read, rather than report "no listener" for "unknown".
+ * `netlink`, `ssCommand` and `procNet` exist for tests.
  */
 export async function findListeners(
   port: number,
   host?: string,
-  {ssCommand = 'ss', procNet = '/proc/net'}: {ssCommand?: string; procNet?: string} = {},
+  {netlink = true, ssCommand = 'ss', procNet = '/proc/net'}: {netlink?: boolean; ssCommand?: string; procNet?: string} = {},
 ): Promise<ListenerLookup> {
+  const fromNetlink = netlink ? readDiagListenerInfo() : null
+  if (fromNetlink !== null) return {listeners: fromNetlink.filter((listener) => listenerMatches(listener, port, host)), source: 'netlink'}
   let ssFailure: string
   try {
     const output = await runSs(ssCommand)

@@ -32,7 +32,7 @@ export interface NativeAddon {
   stop(run: NativeRunHandle): void
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
-  listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number}[] | null
+  listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number; v6only: boolean}[] | null
   constants: {ABI: number; RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
 }
 
@@ -42,7 +42,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 2
+const ADDON_ABI = 3
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

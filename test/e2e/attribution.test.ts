@@ -25,7 +25,7 @@ describe('SYN-retransmit attribution on this kernel', () => {
   it('records the ladder, the attribution and the kernel view in the JSON result', async () => {
     const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.2s', '--burst', '20', '--json'])
     const result = parseJsonResult(run.stdout)
-    expect(result.kernel).toMatchObject({netns: 'shared', listener: {effectiveBacklog: 4, peakQueue: 5, source: 'ss'}})
+    expect(result.kernel).toMatchObject({netns: 'shared', listener: {effectiveBacklog: 4, peakQueue: 5, source: 'netlink'}})
     expect(result.kernel!.sysctls['net.core.somaxconn']).toMatch(/^\d+$/)
     const {steps} = result.attribution!
     expect(steps[0]).toMatchObject({retransmits: 0, connects: 5})

@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {type Socket, connect} from 'node:net'
+import {type Server, type Socket, connect, createServer} from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {findListeners, type ListenerLookup, readDiagListeners, readProcListeners} from '../../src/kernel/listeners.js'
@@ -59,7 +59,7 @@ async function queueConnects(host: string, port: number, count: number): Promise
 }
 
 /** The server side of a handshake can trail the client's 'connect' by a moment: poll briefly. */
-async function listenersOnceQueued(port: number, host: string, queued: number, options?: {ssCommand?: string}): Promise<ListenerLookup> {
+async function listenersOnceQueued(port: number, host: string, queued: number, options?: {netlink?: boolean; ssCommand?: string}): Promise<ListenerLookup> {
   const deadline = Date.now() + 5000
   for (;;) {
     const lookup = await findListeners(port, host, options)
@@ -71,13 +71,16 @@ async function listenersOnceQueued(port: number, host: string, queued: number, o
 describe('listener introspection against a real listener that never accepts', () => {
   const somaxconn = readSysctlInt('net.core.somaxconn')
 
-  it('reads Send-Q 7 (the backlog) and Recv-Q 3 (the queued connects) from ss', async () => {
+  it.each([
+    ['netlink', {}],
+    ['ss', {netlink: false}],
+  ] as const)('reads Send-Q 7 (the backlog) and Recv-Q 3 (the queued connects) over %s', async (source, options) => {
     const ports = await startNeverAccepting()
     await queueConnects('127.0.0.1', ports.v4, 3)
-    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3)
+    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3, options)
     expect(lookup).toEqual({
       listeners: [{host: '127.0.0.1', port: ports.v4, family: 4, recvQ: 3, sendQ: effectiveBacklog(7, somaxconn)}],
-      source: 'ss',
+      source,
     })
   })
 
@@ -89,10 +92,10 @@ describe('listener introspection against a real listener that never accepts', ()
     expect((await findListeners(ports.v6, '127.0.0.1')).listeners).toEqual([])
   })
 
-  it('falls back to /proc/net/tcp without ss: same queue, backlog unknown', async () => {
+  it('falls back to /proc/net/tcp without the addon and ss: same queue, backlog unknown', async () => {
     const ports = await startNeverAccepting()
     await queueConnects('127.0.0.1', ports.v4, 3)
-    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3, {ssCommand: 'connstorm-test-no-such-ss'})
+    const lookup = await listenersOnceQueued(ports.v4, '127.0.0.1', 3, {netlink: false, ssCommand: 'connstorm-test-no-such-ss'})
     expect(lookup).toEqual({listeners: [{host: '127.0.0.1', port: ports.v4, family: 4, recvQ: 3, sendQ: null}], source: 'proc'})
   })
 
@@ -109,7 +112,32 @@ describe('listener introspection against a real listener that never accepts', ()
     ])
     expect(overNetlink).toEqual(ours(readProcListeners('/proc/net', [4, 6])))
     const withBacklog = nativeAddon!.listenQueues(4).find((listener) => listener.port === ports.v4)
-    expect(withBacklog).toEqual({host: '127.0.0.1', port: ports.v4, queueLength: 3, backlog: effectiveBacklog(7, somaxconn)})
+    expect(withBacklog).toEqual({host: '127.0.0.1', port: ports.v4, queueLength: 3, backlog: effectiveBacklog(7, somaxconn), v6only: false})
+  })
+
+  it('names listeners on :: as ss does over netlink too: * when dual-stack, :: when IPV6_V6ONLY', async () => {
+    const listen = (options: {host: string; ipv6Only?: boolean; backlog: number}) =>
+      new Promise<Server>((resolve, reject) => {
+        const server = createServer().once('error', reject)
+        server.listen({port: 0, ...options}, () => resolve(server))
+      })
+    const servers = [await listen({host: '::', backlog: 11}), await listen({host: '::', ipv6Only: true, backlog: 12}), await listen({host: '0.0.0.0', backlog: 13})]
+    try {
+      const ports = servers.map((server) => (server.address() as {port: number}).port)
+      for (const port of ports) {
+        const overNetlink = await findListeners(port)
+        const fromSs = await findListeners(port, undefined, {netlink: false})
+        expect(overNetlink.source).toBe('netlink')
+        expect(overNetlink.listeners).toEqual(fromSs.listeners)
+      }
+      expect((await findListeners(ports[0]!)).listeners).toMatchObject([{host: '*', family: 6, sendQ: effectiveBacklog(11, somaxconn)}])
+      expect((await findListeners(ports[1]!)).listeners).toMatchObject([{host: '::', family: 6, sendQ: effectiveBacklog(12, somaxconn)}])
+      // The dual-stack one serves an IPv4 client, the IPV6_V6ONLY one does not.
+      expect((await findListeners(ports[0]!, '127.0.0.1')).listeners).toHaveLength(1)
+      expect((await findListeners(ports[1]!, '127.0.0.1')).listeners).toHaveLength(0)
+    } finally {
+      for (const server of servers) server.close()
+    }
   })
 
   it('samples a peak accept queue of 3 while 3 connects wait', async () => {

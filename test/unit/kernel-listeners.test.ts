@@ -169,20 +169,20 @@ describe('readProcListeners', () => {
   })
 })
 
-describe('findListeners without ss', () => {
+describe('findListeners without the addon or ss', () => {
   it('falls back to /proc/net/tcp{,6}, where the backlog is unknown (sendQ null)', async () => {
-    expect(await findListeners(48_763, '127.0.0.1', {ssCommand: NO_SS, procNet: FIXTURE_DIR})).toEqual({
+    expect(await findListeners(48_763, '127.0.0.1', {netlink: false, ssCommand: NO_SS, procNet: FIXTURE_DIR})).toEqual({
       listeners: [{host: '127.0.0.1', port: 48_763, family: 4, recvQ: 3, sendQ: null}],
       source: 'proc',
     })
   })
 
   it('counts a :: listener from /proc as serving IPv4 too (Linux binds dual-stack by default)', async () => {
-    const {listeners} = await findListeners(40_107, '127.0.0.1', {ssCommand: NO_SS, procNet: FIXTURE_DIR})
+    const {listeners} = await findListeners(40_107, '127.0.0.1', {netlink: false, ssCommand: NO_SS, procNet: FIXTURE_DIR})
     expect(listeners).toEqual([{host: '::', port: 40_107, family: 6, recvQ: 1, sendQ: null}])
   })
 
   it('rejects, rather than report no listener, when neither ss nor /proc can be read', async () => {
-    await expect(findListeners(80, undefined, {ssCommand: NO_SS, procNet: join(FIXTURE_DIR, 'no-such-dir')})).rejects.toThrow(/cannot list TCP listeners/)
+    await expect(findListeners(80, undefined, {netlink: false, ssCommand: NO_SS, procNet: join(FIXTURE_DIR, 'no-such-dir')})).rejects.toThrow(/cannot list TCP listeners/)
   })
 })
