@@ -90,7 +90,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
       if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
       const struct inet_diag_msg *socket_info = NLMSG_DATA(header);
       char host[INET6_ADDRSTRLEN];
-      if (inet_ntop(family, socket_info->id.idiag_src, host, sizeof host) == NULL) continue;
+      if (socket_info->idiag_family != family || inet_ntop(family, socket_info->id.idiag_src, host, sizeof host) == NULL) continue;
       napi_value listener, host_value;
       // For a listener the kernel puts the accept queue's length in rqueue and its limit (the
       // effective backlog) in wqueue, the Recv-Q and Send-Q that ss prints.

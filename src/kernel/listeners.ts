@@ -245,7 +245,12 @@ export async function findListeners(
   host?: string,
   {netlink = true, ssCommand = 'ss', procNet = '/proc/net'}: {netlink?: boolean; ssCommand?: string; procNet?: string} = {},
 ): Promise<ListenerLookup> {
-  const fromNetlink = netlink ? readDiagListenerInfo() : null
+  let fromNetlink: ListenerInfo[] | null = null
+  try {
+    fromNetlink = netlink ? readDiagListenerInfo() : null
+  } catch {
+    // The addon could not build its answer (out of memory, say): ss can still be asked.
+  }
   if (fromNetlink !== null) return {listeners: fromNetlink.filter((listener) => listenerMatches(listener, port, host)), source: 'netlink'}
   let ssFailure: string
   try {

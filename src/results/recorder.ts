@@ -6,10 +6,6 @@ import {Timeline, type TimelineData} from './timeline.js'
 /** A start more than this far behind its intended time counts as late. */
 export const LATE_START_THRESHOLD_US = 1000
 
-/**
- * Everything the engine measures, in constant memory: counters and HDR histograms, never a
- * per-connect array, so a run of millions of connects costs the same as a run of ten.
- */
 const HISTOGRAMS = ['fromIntended', 'fromActual', 'failedFromActual', 'failedEarlyFromActual', 'startLag'] as const
 type HistogramName = (typeof HISTOGRAMS)[number]
 
@@ -24,6 +20,10 @@ export interface RecorderSnapshot {
   timeline: TimelineData
 }
 
+/**
+ * Everything the engine measures, in constant memory: counters and HDR histograms, never a
+ * per-connect array, so a run of millions of connects costs the same as a run of ten.
+ */
 export class StormRecorder {
   /** connect latency from the intended start: includes any wait for a slot (coordinated-omission safe) */
   readonly fromIntended = newLatencyHistogram()

@@ -96,13 +96,13 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     execFileSync('ip', ['netns', 'add', namespace])
     execFileSync('ip', ['-n', namespace, 'link', 'set', 'lo', 'up'])
     execFileSync('ip', inside('sysctl', '-qw', 'net.ipv4.ip_local_port_range=40000 40009'))
-    // The lab on 127.0.0.1:40000 accepts nothing for the whole test: each client socket, after its
+    // The lab on 127.0.0.1:40000 accepts nothing for the whole test (afterEach kills it): each client socket, after its
     // FIN, waits in FIN-WAIT-2 on the pair it was bound to (the lab's kernel ACKs the FIN; the
     // connection stays queued, unaccepted, in CLOSE-WAIT). Nothing answers or resets it, so a dump
     // shows every pair. (Reading TIME-WAIT sockets behind a lab that closes instead lost one of 30
     // now and then under load: CI, twice in one run.)
     await new Promise<void>((resolve, reject) => {
-      lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--port', '40000', '--backlog', '128', '--stall', '30s', '--max-duration', '30s', '--json'))
+      lab = spawn('ip', inside(process.execPath, RUN_JS, 'lab', '--port', '40000', '--backlog', '128', '--stall', '300s', '--max-duration', '300s', '--json'))
       lab.stdout!.setEncoding('utf8').once('data', () => resolve())
       lab.once('exit', (code) => reject(new Error(`lab exited ${code}`)))
     })
@@ -113,6 +113,8 @@ describe.skipIf(!isRoot || !hasIp)('--source on the native loop and on bare hand
     // Client sockets are the ones whose peer is the lab (ss: state 1st column, local 4th, peer 5th).
     // Read until every one has had its FIN acknowledged and two reads agree.
     const boundPairs = async (): Promise<string[]> => {
+      // A lab that ended would reset every queued connection, and with them the pairs.
+      expect(lab?.exitCode, 'the lab is still running').toBeNull()
       const read = (): string[][] =>
         execFileSync('ip', inside('ss', '-Htan'), {encoding: 'utf8'})
           .trim()

@@ -41,6 +41,12 @@ describe('StormRecorder snapshot and add (how --workers threads combine)', () =>
     expect(combined.timeline.toJSON()).toEqual(whole.timeline.toJSON())
   })
 
+  it('a snapshot carries every field the recorder has', () => {
+    const recorder = new StormRecorder()
+    const {histograms, ...counts} = recorder.snapshot()
+    expect([...Object.keys(histograms), ...Object.keys(counts)].sort()).toEqual(Object.keys(recorder).sort())
+  })
+
   it('a snapshot is a copy: recording after it does not change it', () => {
     const recorder = new StormRecorder()
     feed(recorder, 0, 10)
