@@ -45,8 +45,9 @@ function sample(): void {
   samples++
   state.lastQueue = null
   for (const listener of listeners) {
-    // /proc cannot tell a dual-stack :: listener from a v6-only one: count it as dual-stack
-    if (!listenerMatches(listener, task.port, task.host, true)) continue
+    // /proc cannot tell a dual-stack :: listener from a v6-only one: count it as dual-stack there.
+    // Netlink can (a dual-stack :: reads '*'), so its '::' serves IPv6 only.
+    if (!listenerMatches(listener, task.port, task.host, !netlink)) continue
     // Each listener (e.g. 127.0.0.1 and ::1, or SO_REUSEPORT siblings) has its own queue and backlog
     if (peakQueue === null || listener.queueLength > peakQueue) peakQueue = listener.queueLength
     if (state.lastQueue === null || listener.queueLength > state.lastQueue) state.lastQueue = listener.queueLength
