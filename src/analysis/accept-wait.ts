@@ -1,10 +1,10 @@
+import type {AfterConnectMechanism, AfterConnectVerdict} from '../results/format.js'
+
 /**
  * Which mechanism explains the waits after connect (KERNEL.md Q3, Q4): once a SYN is admitted,
  * connect() returns after one round trip even when the application cannot take the connection,
  * so the wait shows as a late first response, a hang, or a reset.
  */
-export type AfterConnectMechanism = 'ackDropped' | 'slowApplication' | 'acceptWaitUnattributed' | 'abortOnOverflow' | 'resetAfterConnect'
-
 export interface AfterConnectFacts {
   /** connects whose application answered ≥ 200 ms after the handshake completed */
   admittedNotAccepted: number
@@ -16,12 +16,6 @@ export interface AfterConnectFacts {
   /** the kernel's counter deltas when the listener is in our namespace; null when not visible */
   counters: {listenOverflows: number; syncookiesRecv: number; reqQFullDoCookies: number} | null
   abortOnOverflow: string
-}
-
-export interface AfterConnectVerdict {
-  mechanisms: AfterConnectMechanism[]
-  /** plain words, for the verdict line; null when nothing happened after connect */
-  sentence: string | null
 }
 
 export function explainAfterConnect(facts: AfterConnectFacts): AfterConnectVerdict {

@@ -1,4 +1,5 @@
-import type {SynLadder} from './ladder.js'
+import type {Attribution, StepCount} from '../results/format.js'
+import type {SynLadder} from '../results/format.js'
 
 /**
  * How late a retransmitted SYN may really leave, measured in KERNEL.md Q2: about 2.4 % per step
@@ -19,31 +20,6 @@ export interface StepWindow {
   atMs: number
   fromMs: number
   toMs: number
-}
-
-export interface StepCount {
-  retransmits: number
-  /** nominal send time of the SYN that got through */
-  atMs: number
-  connects: number
-  /** of all connects that finished (connected or failed) */
-  share: number
-  observedMedianMs: number
-}
-
-export interface Attribution {
-  steps: StepCount[]
-  /** timed-out connects: every SYN the kernel sent before our timeout was dropped */
-  timedOut: {atLeastRetransmits: number; connects: number}[]
-  /** connects that failed early (refused, reset …) after k retransmits: a RST answering the k-th SYN */
-  failedSteps: {retransmits: number; connects: number}[]
-  /** connected, but far from every ladder step: slowness that is not SYN loss */
-  betweenSteps: {connects: number; share: number; observedMedianMs: number | null}
-  /** Σ k·n_k over connected connects plus the retransmits of timed-out ones */
-  expectedSynRetrans: number
-  /** true when a timeout fell inside a step's window, so the retransmits of timed-out connects are a lower bound */
-  expectedIsLowerBound: boolean
-  rttAllowanceMs: number
 }
 
 /** One latency value with how many connects had it (a histogram bucket). */

@@ -1,27 +1,6 @@
-import type {Attribution} from './attribution.js'
-import {type SynLadder, synLadder} from './ladder.js'
-
-/** What the kernel showed during the run (src/kernel readers); only plain data, so it can be saved. */
-export interface KernelObservation {
-  /** 'isolated': a namespace connstorm made for this run; 'shared': the namespace it ran in; 'unknown': no /proc */
-  netns: 'isolated' | 'shared' | 'unknown'
-  /** sysctl name → value as the kernel prints it, or 'unknown' */
-  sysctls: Record<string, string>
-  /** nstat name → after − before, or null when the counters could not be read */
-  counterDeltas: Record<string, number> | null
-  /** the target's listener, when it is on this machine and in this namespace */
-  listener: {effectiveBacklog: number | null; peakQueue: number | null; samples: number; source: 'netlink' | 'ss' | 'proc'} | null
-  /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
-  linkRate?: string
-}
-
-export interface Corroboration {
-  /** true/false: the counters agree or not; null: no verdict possible (the reason says why) */
-  corroborated: boolean | null
-  expected: number
-  observed: number | null
-  reason: string
-}
+import type {Attribution, Corroboration, KernelObservation} from '../results/format.js'
+import type {SynLadder} from '../results/format.js'
+import {synLadder} from './ladder.js'
 
 /** The ladder for the sysctls read during the run; null when they were unknown (then nothing is attributed). */
 export function ladderFromSysctls(sysctls: Record<string, string>): SynLadder | null {

@@ -1,3 +1,5 @@
+import type {SynLadder} from '../results/format.js'
+
 /**
  * The client kernel's SYN retransmission schedule, computed from its sysctls (KERNEL.md Q2):
  * tcp_syn_linear_timeouts L gives L+1 gaps of one initial RTO, after which the RTO doubles (capped
@@ -17,18 +19,6 @@ export interface LadderSettings {
   linearTimeouts: number
   initialRtoMs?: number
   maxRtoMs?: number
-}
-
-export interface SynLadder {
-  synRetries: number
-  linearTimeouts: number
-  initialRtoMs: number
-  /** sendTimesMs[0] = 0 is the original SYN; sendTimesMs[k] is the k-th retransmit (nominal) */
-  sendTimesMs: number[]
-  /** when connect() fails with ETIMEDOUT if no SYN got through (nominal) */
-  giveUpMs: number
-  /** the budget set by synRetries that the give-up time is the first RTO expiry at or after */
-  budgetMs: number
 }
 
 /**

@@ -1,4 +1,4 @@
-import type {StormResult} from '../results/result.js'
+import type {AdviceSummary, Recommendation, StormResult} from '../results/format.js'
 import type {ServerProfile} from './servers.js'
 
 /**
@@ -14,31 +14,11 @@ import type {ServerProfile} from './servers.js'
 export const HEADROOM = 1.25
 const SYSCTL_FILE = '/etc/sysctl.d/90-connstorm.conf'
 
-export interface Recommendation {
-  /** 'backlog', 'net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog', … */
-  knob: string
-  /** as read ('unknown' when it could not be) */
-  current: string
-  /** null: keep the current value */
-  proposed: string | null
-  /** numbers from this run that the proposal rests on */
-  evidence: string[]
-  /** the exact lines to apply */
-  lines: string[]
-}
-
-export interface Advice {
-  /** the sizing model in one sentence, with this run's numbers in it */
-  model: string
-  /** connects the queue must hold (before headroom); null when the run showed no queue trouble */
-  neededQueue: number | null
-  proposedBacklog: number | null
+/** The advice of one run: what is saved (summary and recommendations) and the numbers --verify applies. */
+export interface Advice extends AdviceSummary {
   recommendations: Recommendation[]
-  /** when a bigger queue cannot help: the arithmetic, and what to do instead */
-  notTheFix: string | null
-  warnings: string[]
-  /** true when a fact the advice rests on was unknown (sysctls unreadable, no listener seen) */
-  unverified: boolean
+  /** the somaxconn the advice asks for, as a number (null: keep it); not saved, --verify applies it */
+  proposedSomaxconn: number | null
 }
 
 export interface AdviceOptions {
@@ -215,12 +195,16 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   }
 
   const wantedBacklog = proposedBacklog ?? currentBacklog
+  let proposedSomaxconn: number | null = null
   if (wantedBacklog !== null) {
     const needSomaxconn = wantedBacklog + 1
     if (Number.isNaN(somaxconn)) {
       unverified = true
+      // Unread, it is asked as "≥ backlog": the least value that cannot cap the backlog.
+      proposedSomaxconn = wantedBacklog
       recommendations.push({knob: 'net.core.somaxconn', current: 'unknown', proposed: `≥ ${wantedBacklog}`, evidence: ['somaxconn could not be read; it silently caps every listen() backlog'], lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote)})
     } else if (somaxconn < wantedBacklog) {
+      proposedSomaxconn = needSomaxconn
       recommendations.push({
         knob: 'net.core.somaxconn',
         current: String(somaxconn),
@@ -295,7 +279,7 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
     })
   }
 
-  return {model, neededQueue: notTheFix === null ? neededQueue : null, proposedBacklog, recommendations, notTheFix, warnings, unverified}
+  return {model, neededQueue: notTheFix === null ? neededQueue : null, proposedBacklog, recommendations, notTheFix, warnings, unverified, proposedSomaxconn}
 }
 
 function sysctlLines(name: string, value: string, note: string): string[] {

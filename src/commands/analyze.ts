@@ -1,12 +1,11 @@
-import {Args, Flags} from '@oclif/core'
+import {Args} from '@oclif/core'
 
-import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
-import {SERVER_IDS, findServer} from '../analysis/servers.js'
+import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
-import {InvalidOptionError} from '../errors.js'
+import {resolveServer, serverFlag} from '../cli/server-flag.js'
 import {renderRunReport} from '../report/run-report.js'
 import {readResultFile} from '../results/read.js'
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 
 export default class Analyze extends ConnstormCommand {
   static override summary = 'Print the report and advice of a saved run (storm --out), exactly as the live run printed them'
@@ -21,19 +20,15 @@ export default class Analyze extends ConnstormCommand {
   }
 
   static override flags = {
-    server: Flags.string({summary: `print the backlog advice in this server's syntax: ${SERVER_IDS.join(', ')}`, helpValue: '<name>'}),
+    server: serverFlag(),
   }
 
   async run(): Promise<StormResult> {
     const {args, flags} = await this.parse(Analyze)
-    const result = readResultFile(args.file)
-    const serverId = flags.server ?? result.advice?.inputs.server ?? undefined
-    const server = serverId === undefined ? undefined : findServer(serverId)
-    if (serverId !== undefined && !server) throw new InvalidOptionError('--server', serverId, `one of ${SERVER_IDS.join(', ')}`)
-    const advice = recommend(result, adviceOptionsFor(server, result.advice?.inputs.acceptStallMs ?? null))
-    const {recommendations, ...summary} = advice
-    const analyzed: StormResult = {...result, recommendations, advice: {...summary, inputs: {acceptStallMs: result.advice?.inputs.acceptStallMs ?? null, server: server?.id ?? null}}}
-    this.log(renderRunReport(analyzed, advice, server?.name))
-    return analyzed
+    const server = resolveServer(flags.server)
+    const saved = readResultFile(args.file)
+    const diagnosis = diagnose(saved, savedInputs(saved, server))
+    this.log(renderRunReport(diagnosis))
+    return diagnosis.result
   }
 }

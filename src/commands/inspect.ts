@@ -2,7 +2,8 @@ import {Args} from '@oclif/core'
 
 import {ConnstormCommand} from '../cli/base-command.js'
 import {InvalidOptionError} from '../errors.js'
-import {type Inspection, inspectPort} from '../kernel/inspection.js'
+import type {Inspection} from '../results/format.js'
+import {inspectPort} from '../run/inspection.js'
 import {parseTarget, resolveTarget} from '../plan/target.js'
 import {renderInspection} from '../report/inspect-text.js'
 

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {labFlags} from '../cli/lab-flags.js'
 import {type LabStopReason, type LabSummary, describeListening, startLab} from '../lab/lab.js'
-import {parseLabOptions} from '../lab/options.js'
+import {parseLabOptions} from '../plan/lab-options.js'
 
 export default class Lab extends ConnstormCommand {
   static override summary = 'Run the built-in misbehaving target: a listener that stalls, rate-limits or drops its accepts'

@@ -1,13 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 import * as hdr from 'hdr-histogram-js'
 
-import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
+import {diagnose} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {decodeHistogram} from '../results/histogram.js'
 import {type MergedResult, mergeResults} from '../results/merge.js'
 import {readResultFile} from '../results/read.js'
-import {resultProblem} from '../results/schema.js'
-import {assertWritable, writeFileAtomic} from '../results/write.js'
+import {assertWritable, writeFileAtomic, writeResultFile} from '../results/write.js'
 import {renderRunReport} from '../report/run-report.js'
 
 export default class Merge extends ConnstormCommand {
@@ -38,12 +37,12 @@ export default class Merge extends ConnstormCommand {
     const files = argv as string[]
     assertWritable(flags.out)
     if (flags['hdr-log'] !== undefined) assertWritable(flags['hdr-log'])
-    const merged = mergeResults(files.map((file) => ({file, result: readResultFile(file)})), {force: flags.force})
-    const problem = resultProblem(merged)
-    if (problem !== null) throw new Error(`internal: the merged result does not match schema 1: ${problem}`)
-    writeFileAtomic(flags.out, `${JSON.stringify(merged, null, 2)}\n`)
+    const measurement = mergeResults(files.map((file) => ({file, result: readResultFile(file)})), {force: flags.force})
+    const diagnosis = diagnose(measurement, {acceptStallMs: null})
+    const merged: MergedResult = {...diagnosis.result, sources: measurement.sources, merge: measurement.merge}
+    writeResultFile(flags.out, merged)
     if (flags['hdr-log'] !== undefined) writeFileAtomic(flags['hdr-log'], intervalLog(merged))
-    this.log(renderRunReport(merged, recommend(merged, adviceOptionsFor(undefined, null))))
+    this.log(renderRunReport(diagnosis))
     this.log(`\nmerged    ${files.length} files (first connects ${merged.merge.startSpreadMs} ms apart) into ${flags.out}`)
     return merged
   }

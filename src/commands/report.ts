@@ -1,9 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {SERVER_IDS, findServer} from '../analysis/servers.js'
+import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
-import {InvalidOptionError, UsageError} from '../errors.js'
-import {analyzeRun, columnLabels, compareRuns, renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../report/compare.js'
+import {UsageError} from '../errors.js'
+import {resolveServer, serverFlag} from '../cli/server-flag.js'
+import {type ReportRun, columnLabels, compareRuns, renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../report/compare.js'
 import {chartPoints, renderHtmlReport} from '../report/html.js'
 import {renderRunReport} from '../report/run-report.js'
 import {readResultFile} from '../results/read.js'
@@ -35,7 +36,7 @@ export default class Report extends ConnstormCommand {
   static override flags = {
     format: Flags.string({summary: 'what to print: text, json or markdown (with --html: print it as well)', options: [...FORMATS], helpValue: '<format>'}),
     html: Flags.string({summary: 'also write a self-contained HTML report to this file', helpValue: '<file>'}),
-    server: Flags.string({summary: `print the backlog advice in this server's syntax: ${SERVER_IDS.join(', ')}`, helpValue: '<name>'}),
+    server: serverFlag(),
   }
 
   async run(): Promise<void> {
@@ -49,11 +50,13 @@ export default class Report extends ConnstormCommand {
         throw error
       }
     }
-    const server = flags.server === undefined ? undefined : findServer(flags.server)
-    if (flags.server !== undefined && !server) throw new InvalidOptionError('--server', flags.server, `one of ${SERVER_IDS.join(', ')}`)
+    const server = resolveServer(flags.server)
     // Every file is read and validated before anything is printed or written.
     const labels = columnLabels(files)
-    const runs = files.map((file, index) => analyzeRun(labels[index]!, readResultFile(file), server))
+    const runs = files.map((file, index): ReportRun => {
+      const saved = readResultFile(file)
+      return {label: labels[index]!, ...diagnose(saved, savedInputs(saved, server))}
+    })
 
     if (flags.html !== undefined) {
       const html = renderHtmlReport(runs)
@@ -75,7 +78,7 @@ export default class Report extends ConnstormCommand {
       const [run] = runs as [(typeof runs)[number]]
       if (format === 'json') this.log(JSON.stringify(run.result, null, 2))
       else if (format === 'markdown') this.log(renderRunMarkdown(run))
-      else this.log(renderRunReport(run.result, run.advice, run.serverName))
+      else this.log(renderRunReport(run))
       return
     }
     const rows = compareRuns(runs)

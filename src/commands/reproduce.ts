@@ -3,13 +3,13 @@ import {fileURLToPath} from 'node:url'
 
 import {Args, Flags} from '@oclif/core'
 
-import {adviceOptionsFor, recommend} from '../analysis/recommend.js'
+import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {INCIDENTS, findIncident} from '../incidents/catalog.js'
 import {assertCanIsolate} from '../netns/isolate.js'
 import {renderRunReport} from '../report/run-report.js'
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
@@ -57,7 +57,7 @@ export default class Reproduce extends ConnstormCommand {
     const mismatches = incident.check(result)
     const outcome: IncidentOutcome = {name: incident.name, symptom: incident.symptom, expected: incident.expected, matched: mismatches.length === 0, mismatches}
     this.log(`incident  ${incident.name}: ${incident.symptom}\ncause     ${incident.cause}\n`)
-    this.log(renderRunReport(result, recommend(result, adviceOptionsFor(undefined, result.advice?.inputs.acceptStallMs ?? null))))
+    this.log(renderRunReport(diagnose(result, savedInputs(result))))
     this.log(`\nexpected  ${incident.expected}`)
     this.log(outcome.matched ? 'diagnosis MATCHED' : `diagnosis DID NOT MATCH: ${mismatches.join('; ')}`)
     const reported = {...result, incident: outcome}

@@ -9,10 +9,9 @@ import {NativeConnectLoop, type NativeRecordSink, nativeLoopAvailable} from './n
 import {NATIVE_ERROR_CODE} from '../native/addon.js'
 import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
-import {ProbeRecorder} from '../results/probe-recorder.js'
+import {ProbeRecorder} from '../probe/recorder.js'
+import type {ConnectPath, LoopDelayUs, StopReason, WorkerSelf} from '../results/format.js'
 import {type ProbeSettings, startProbe} from '../probe/run.js'
-
-export type StopReason = 'completed' | 'deadline' | 'interrupted'
 
 /** The probe to run on every connection after it connects (host and port come from the target). */
 export type ProbeConfig = Omit<ProbeSettings, 'host' | 'port'>
@@ -37,24 +36,6 @@ export interface StormRun {
   /** --workers N > 1: each thread's own figures, in thread order (the fields above combine them) */
   workers?: WorkerSelf[]
   connectPath: ConnectPath
-}
-
-/** What one --workers thread saw of itself: its event loop can lag while the others' do not. */
-export interface WorkerSelf {
-  attempted: number
-  lateStarts: number
-  eventLoopDelayUs: LoopDelayUs | null
-  connectPath?: ConnectPath
-}
-
-/** Which code made the connects: the native loop's thread, bare TCP handles, or net.Socket. */
-export type ConnectPath = 'native' | 'handle' | 'net'
-
-/** The load generator's own event-loop delay over a run, µs. */
-export interface LoopDelayUs {
-  p50: number
-  p99: number
-  max: number
 }
 
 /** One connect in flight. Small on purpose: shared handlers find it through the socket. */

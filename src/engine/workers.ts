@@ -3,7 +3,8 @@ import {Worker} from 'node:worker_threads'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import {StormRecorder} from '../results/recorder.js'
-import type {StopReason, StormRun} from './storm.js'
+import type {StopReason} from '../results/format.js'
+import type {StormRun} from './storm.js'
 import type {WorkerReport, WorkerTask} from './storm-worker.js'
 
 /** How far ahead of now the workers' common start is set, once all have warmed up. */

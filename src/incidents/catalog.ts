@@ -1,4 +1,4 @@
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 
 /**
  * The incident gallery: each classic connection-timeout incident as users report it, the lab and

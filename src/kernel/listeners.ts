@@ -5,22 +5,7 @@ import {endianness} from 'node:os'
 import {join} from 'node:path'
 
 import {nativeAddon} from '../native/addon.js'
-
-/**
- * A listening TCP socket of this network namespace. recvQ is its accept-queue length right now
- * (it reads backlog + 1 when the queue is full); sendQ is its effective backlog,
- * min(backlog, somaxconn) taken at listen() time, known only from netlink sock_diag, which is
- * what ss reads too (KERNEL.md Q6), and not from /proc.
- * host is the bound address as ss shows it, unbracketed: '0.0.0.0', '::', '::1',
- * '::ffff:127.0.0.1', or '*' for a dual-stack IPv6 socket on :: that also accepts IPv4.
- */
-export interface ListenerInfo {
-  host: string
-  port: number
-  family: 4 | 6
-  recvQ: number
-  sendQ: number | null
-}
+import type {ListenerInfo, ListenerSource} from '../results/format.js'
 
 /** A row of `ss -ltnH`: ss always knows the backlog. */
 export interface SsListener extends ListenerInfo {
@@ -44,7 +29,6 @@ export interface ListenerLookup {
   source: ListenerSource
 }
 
-export type ListenerSource = 'netlink' | 'ss' | 'proc'
 
 const SS_TIMEOUT_MS = 3000
 const PROC_LISTEN_STATE = '0A'

@@ -1,6 +1,8 @@
 import {readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {STORM_SYSCTLS, type StormSysctl} from '../results/sysctls.js'
+
 const PROC_SYS = '/proc/sys'
 
 /**
@@ -29,21 +31,6 @@ export function effectiveBacklog(requested: number, somaxconn: number | null): n
   return somaxconn === null ? null : Math.min(requested, somaxconn)
 }
 
-/** The sysctls that shape a connection storm, in the order a report lists them. */
-export const STORM_SYSCTLS = [
-  'net.core.somaxconn',
-  'net.ipv4.tcp_max_syn_backlog',
-  'net.ipv4.tcp_syncookies',
-  'net.ipv4.tcp_abort_on_overflow',
-  'net.ipv4.tcp_syn_retries',
-  'net.ipv4.tcp_syn_linear_timeouts',
-  'net.ipv4.tcp_synack_retries',
-  'net.ipv4.ip_local_port_range',
-  'net.ipv4.tcp_tw_reuse',
-  'net.ipv4.tcp_max_tw_buckets',
-] as const
-
-export type StormSysctl = (typeof STORM_SYSCTLS)[number]
 
 /** One line each, for reports; the net.ipv4.tcp_* ones apply to IPv6 TCP as well. */
 export const SYSCTL_MEANINGS: Record<StormSysctl, string> = {

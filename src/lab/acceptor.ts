@@ -8,7 +8,7 @@ import {performance} from 'node:perf_hooks'
 import {parentPort, workerData} from 'node:worker_threads'
 
 import {ACCEPTED, blockThread} from './control.js'
-import type {LabOptions} from './options.js'
+import type {LabOptions} from '../plan/lab-options.js'
 
 export interface AcceptorData {
   options: LabOptions

@@ -5,7 +5,7 @@ import {effectiveBacklog, readSysctlInt} from '../kernel/sysctl.js'
 import {formatAddress} from '../plan/target.js'
 import {ACCEPTED, newControl, requestStop} from './control.js'
 import type {AcceptorData, AcceptorMessage} from './acceptor.js'
-import type {LabOptions} from './options.js'
+import type {LabOptions} from '../plan/lab-options.js'
 
 export interface LabListening {
   address: string

@@ -3,7 +3,7 @@ import {fileURLToPath} from 'node:url'
 
 import {LabStartError, UsageError} from '../errors.js'
 import type {LabListening, LabSummary} from './lab.js'
-import {type LabOptions, labArguments} from './options.js'
+import {type LabOptions, labArguments} from '../plan/lab-options.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 const START_TIMEOUT_MS = 15_000

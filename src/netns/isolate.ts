@@ -3,7 +3,8 @@ import {readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 import {UsageError} from '../errors.js'
-import {STORM_SYSCTLS, sysctlPath} from '../kernel/sysctl.js'
+import {sysctlPath} from '../kernel/sysctl.js'
+import type {SysctlOverride} from '../plan/isolation-options.js'
 
 /**
  * `--isolate`: the storm and its lab run in a network namespace of their own, so the kernel
@@ -24,29 +25,6 @@ export const INSIDE_FLAG = '--isolated-netns'
 
 function currentNetns(): string {
   return readlinkSync('/proc/self/ns/net')
-}
-
-/**
- * --sysctl may set only the storm sysctls: all are per network namespace on current kernels, so
- * writing them inside the namespace can never change the host. Anything else is refused.
- */
-const SETTABLE_SYSCTLS: readonly string[] = STORM_SYSCTLS
-
-export interface SysctlOverride {
-  key: string
-  value: string
-}
-
-export function parseSysctlOverrides(texts: readonly string[]): SysctlOverride[] {
-  return texts.map((text) => {
-    const match = /^([a-z0-9_.]+)=(.+)$/.exec(text.trim())
-    if (!match) throw new UsageError(`--sysctl: invalid value '${text}': expected key=value, e.g. net.core.somaxconn=128`)
-    const key = match[1]!
-    if (!SETTABLE_SYSCTLS.includes(key)) {
-      throw new UsageError(`--sysctl: '${key}' is not one connstorm sets; allowed: ${SETTABLE_SYSCTLS.join(', ')}`)
-    }
-    return {key, value: match[2]!.trim()}
-  })
 }
 
 export function assertCanIsolate(): void {

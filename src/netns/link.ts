@@ -17,17 +17,6 @@ import {UsageError} from '../errors.js'
  * Only ever applied to the loopback of a namespace connstorm made (it disappears with the run).
  */
 
-const RATE_PATTERN = /^(\d+(?:\.\d+)?)(bit|kbit|mbit|gbit)$/
-
-/** Checks a rate in tc's units (e.g. 64kbit) and returns it unchanged. */
-export function parseLinkRate(text: string): string {
-  const match = RATE_PATTERN.exec(text.trim())
-  if (!match || Number(match[1]) <= 0) {
-    throw new UsageError(`--link-rate: invalid rate '${text}': expected a number with bit, kbit, mbit or gbit, e.g. 64kbit`)
-  }
-  return text.trim()
-}
-
 /**
  * The bucket holds one small packet (a SYN or ACK is 74 bytes with its link header), so nothing
  * passes in a burst: the ordering, not only the rate, is what makes ACK-time overflow possible.

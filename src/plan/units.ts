@@ -1,6 +1,7 @@
 import {InvalidOptionError} from '../errors.js'
 
-const DURATION_UNITS_MS: Record<string, number> = {us: 0.001, µs: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000}
+/** Microseconds per duration unit: the one table that every duration parser and printer uses. */
+export const MICROS_PER_UNIT: Readonly<Record<string, number>> = {us: 1, µs: 1, μs: 1, ms: 1000, s: 1_000_000, m: 60_000_000, h: 3_600_000_000}
 const MAX_TIMER_MS = 2_147_483_647
 const DURATION_FORM = 'a duration like 250ms, 1.5s, 2m (a bare number means seconds)'
 
@@ -9,7 +10,7 @@ export function parseDurationMs(option: string, text: string, {allowZero = false
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$/.exec(text)
   if (!match) throw new InvalidOptionError(option, text, DURATION_FORM)
   // Whole microseconds: no timer here is finer, and it keeps durations exact when passed on as text.
-  const ms = Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2] ?? 's']! * 1000) / 1000
+  const ms = Math.round(Number(match[1]) * (MICROS_PER_UNIT[match[2] ?? 's']! / 1000) * 1000) / 1000
   // Node timers cannot wait longer than 2^31−1 ms (~24.8 days); a longer one would fire at once.
   if (ms > MAX_TIMER_MS) throw new InvalidOptionError(option, text, 'a duration of at most 24 days (the longest timer Node can set)')
   if (!Number.isFinite(ms) || (ms === 0 && !allowZero)) {

@@ -5,11 +5,9 @@ import {type TLSSocket, connect as tlsConnect} from 'node:tls'
 
 import {Client} from 'undici'
 
-import type {ProbeSpec} from './spec.js'
+import type {ProbeOutcome} from '../results/outcome.js'
+import type {ProbeSpec} from '../plan/probe-spec.js'
 
-/** How the probe on a connected socket ended. `ok` is the only good one. */
-export const PROBE_OUTCOMES = ['ok', 'probeTimeout', 'resetAfterConnect', 'closedBeforeReply', 'tlsError', 'unexpectedReply', 'probeError'] as const
-export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number]
 
 export interface ProbeReport {
   outcome: ProbeOutcome

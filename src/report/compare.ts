@@ -1,9 +1,10 @@
-import {type Advice, type Recommendation, adviceOptionsFor, recommend} from '../analysis/recommend.js'
+import type {Diagnosis} from '../analysis/diagnose.js'
+import type {Recommendation} from '../results/format.js'
 import {type ServerProfile, findServer} from '../analysis/servers.js'
 import {formatAddress} from '../plan/target.js'
 import {formatMicros, formatMs} from '../plan/units.js'
 import {OUTCOMES} from '../results/outcome.js'
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 import {renderVerdict} from './diagnosis-text.js'
 
 /**
@@ -11,28 +12,10 @@ import {renderVerdict} from './diagnosis-text.js'
  * Pure: results in, rows out; the text and markdown renderers below only lay the rows out.
  */
 
-/** One saved run as `report` shows it: its column label, the result, and the advice computed again from it. */
-export interface ReportRun {
+/** One saved run as `report` shows it: its column label and its diagnosis (the same `analyze` prints). */
+export type ReportRun = Diagnosis & {
   /** the file name (the column header) */
   label: string
-  /** the result with its recommendations and advice computed again, exactly as `analyze` does */
-  result: StormResult
-  advice: Advice
-  /** the server whose syntax the advice is printed in (--server, or the one the run was given) */
-  serverName?: string
-}
-
-/**
- * Computes the advice of a saved run again, as `analyze` does: with the server and accept stall
- * the run was given (or `server` when set), so a saved run reads exactly as the live one.
- */
-export function analyzeRun(label: string, result: StormResult, server?: ServerProfile): ReportRun {
-  const profile = server ?? (result.advice?.inputs.server ? findServer(result.advice.inputs.server) : undefined)
-  const acceptStallMs = result.advice?.inputs.acceptStallMs ?? null
-  const advice = recommend(result, adviceOptionsFor(profile, acceptStallMs))
-  const {recommendations, ...summary} = advice
-  const analyzed: StormResult = {...result, recommendations, advice: {...summary, inputs: {acceptStallMs, server: profile?.id ?? null}}}
-  return {label, result: analyzed, advice, ...(profile ? {serverName: profile.name} : {})}
 }
 
 /**

@@ -1,5 +1,5 @@
-import type {Attribution} from '../analysis/attribution.js'
-import type {Corroboration, KernelObservation} from '../analysis/diagnosis.js'
+import type {Attribution} from '../results/format.js'
+import type {Corroboration, KernelObservation} from '../results/format.js'
 import {formatMs} from '../plan/units.js'
 
 export interface DiagnosisView {

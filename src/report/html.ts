@@ -2,8 +2,8 @@ import {OUTCOMES} from '../results/outcome.js'
 import {formatAddress} from '../plan/target.js'
 import {formatMicros, formatMs} from '../plan/units.js'
 import {type Histogram, type LatencySummary, countsInBuckets, decodeHistogram} from '../results/histogram.js'
-import type {StormResult} from '../results/result.js'
-import {PROBE_OUTCOMES} from '../probe/run.js'
+import type {StormResult} from '../results/format.js'
+import {PROBE_OUTCOMES} from '../results/outcome.js'
 import {type ComparisonSection, type ReportRun, SECTION_TITLES, adviceChanges, compareRuns, describeChange} from './compare.js'
 import {renderVerdict} from './diagnosis-text.js'
 import {logBucketEdges} from './latency-chart.js'
@@ -131,7 +131,7 @@ function runSection(run: ReportRun, index: number, several: boolean): string {
   out.push(kernelSection(result, id('kernel-table')))
   out.push(adviceSection(run))
   out.push(
-    `<details><summary>the text report (as <code>connstorm analyze</code> prints it)</summary><pre>${esc(renderRunReport(result, run.advice, run.serverName))}</pre></details>`,
+    `<details><summary>the text report (as <code>connstorm analyze</code> prints it)</summary><pre>${esc(renderRunReport(run))}</pre></details>`,
   )
   out.push('</section>')
   return out.join('\n')

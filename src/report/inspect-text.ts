@@ -1,5 +1,5 @@
 import {formatAddress} from '../plan/target.js'
-import type {Inspection} from '../kernel/inspection.js'
+import type {Inspection} from '../results/format.js'
 
 /** The text form of `connstorm inspect`: a pure function of the inspection. */
 export function renderInspection(inspection: Inspection): string {

@@ -1,7 +1,7 @@
-import {PROBE_OUTCOMES} from '../probe/run.js'
+import {PROBE_OUTCOMES} from '../results/outcome.js'
 import {formatMicros, formatMs} from '../plan/units.js'
 import type {LatencySummary} from '../results/histogram.js'
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 
 /** The probe section: outcomes after connect, the latency of each probe, the accept wait. */
 export function renderProbe(result: StormResult): string[] {

@@ -1,11 +1,19 @@
 import {SingleBar} from 'cli-progress'
 
 import {stepWindows} from '../analysis/attribution.js'
-import type {SynLadder} from '../analysis/ladder.js'
-import type {LiveStorm} from '../engine/storm.js'
-import {recordedValues} from '../results/histogram.js'
+import type {SynLadder} from '../results/format.js'
+import {type Histogram, recordedValues} from '../results/histogram.js'
 
 const REFRESH_MS = 250
+
+/** What the progress line reads of a running storm (the engine's LiveStorm has it). */
+export interface LiveStormView {
+  readonly recorder: {readonly byOutcome: {readonly connected: number}; readonly finished: number; readonly fromActual: Histogram}
+  /** connects started so far */
+  launched(): number
+  /** connecting, or connected and being probed */
+  open(): number
+}
 
 /**
  * The live progress line on a TTY (cli-progress draws it on stderr): launched / connected / failed
@@ -32,7 +40,7 @@ export class LiveProgress {
     return process.stderr.isTTY === true && !json && !quiet
   }
 
-  start(live: LiveStorm, ladder: SynLadder | null, total: number): void {
+  start(live: LiveStormView, ladder: SynLadder | null, total: number): void {
     this.started = Date.now()
     this.bar.start(total, 0, this.values(live, ladder))
     this.timer = setInterval(() => this.bar.update(live.launched(), this.values(live, ladder)), REFRESH_MS)
@@ -44,7 +52,7 @@ export class LiveProgress {
     this.bar.stop()
   }
 
-  private values(live: LiveStorm, ladder: SynLadder | null): Record<string, string | number> {
+  private values(live: LiveStormView, ladder: SynLadder | null): Record<string, string | number> {
     const {recorder} = live
     const connected = recorder.byOutcome.connected
     return {
@@ -59,7 +67,7 @@ export class LiveProgress {
 }
 
 /** "k0 9 · k2 91": connects per ladder step so far (the same windows the final attribution uses, without the RTT allowance). */
-function stepCounts(histogram: LiveStorm['recorder']['fromActual'], ladder: SynLadder): string {
+function stepCounts(histogram: Histogram, ladder: SynLadder): string {
   const windows = stepWindows(ladder.sendTimesMs, 0)
   const counts = new Map<number, number>()
   for (const {valueUs, count} of recordedValues(histogram)) {

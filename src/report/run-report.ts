@@ -1,17 +1,16 @@
-import type {Advice} from '../analysis/recommend.js'
-import {renderThresholds} from '../analysis/thresholds.js'
-import type {StormResult} from '../results/result.js'
+import type {Diagnosis} from '../analysis/diagnose.js'
 import {renderAdvice} from './advice-text.js'
 import {renderTextReport} from './text.js'
+import {renderThresholds} from './threshold-text.js'
 import {renderVerification} from './verification-text.js'
 
 /**
  * Everything a storm prints after its run: the report, the advice, the verification and the
- * thresholds. `storm` and `analyze` both print through here, so a saved run reads the same.
+ * thresholds. Every command prints a diagnosis through here, so a saved run reads as the live one.
  */
-export function renderRunReport(result: StormResult, advice: Advice | null, serverName?: string): string {
-  const lines = [renderTextReport(result)]
-  if (advice) lines.push('', ...renderAdvice(advice, serverName))
+export function renderRunReport({result, advice, limitFindings, serverName}: Diagnosis): string {
+  const lines = [renderTextReport(result, limitFindings)]
+  lines.push('', ...renderAdvice(advice, serverName))
   if (result.verification) lines.push('', ...renderVerification(result.verification))
   if (result.thresholds && result.thresholds.length > 0) lines.push('', ...renderThresholds(result.thresholds))
   return lines.join('\n')

@@ -1,9 +1,9 @@
-import {type LimitFacts, localLimitFindings} from '../analysis/limits.js'
-import {formatAddress, isLoopbackAddress} from '../plan/target.js'
+import type {LocalLimitFinding} from '../analysis/limits.js'
+import {formatAddress} from '../plan/target.js'
 import {formatMicros, formatMs} from '../plan/units.js'
 import {decodeHistogram, type LatencySummary} from '../results/histogram.js'
 import {OUTCOMES} from '../results/outcome.js'
-import type {StormResult} from '../results/result.js'
+import type {StormResult} from '../results/format.js'
 import {stepWindows} from '../analysis/attribution.js'
 import {renderAttribution, renderKernel, renderVerdict} from './diagnosis-text.js'
 import {renderLatencyChart} from './latency-chart.js'
@@ -13,7 +13,7 @@ import {renderProbe} from './probe-text.js'
 const SELF_DELAY_WARNING_US = 10_000
 
 /** The human report: a pure function of the result, so a saved run renders exactly as the live one. */
-export function renderTextReport(result: StormResult): string {
+export function renderTextReport(result: StormResult, limitFindings: readonly LocalLimitFinding[]): string {
   const lines: string[] = []
   const {counts, plan} = result
   const target = formatAddress(result.target.host, result.target.port)
@@ -31,7 +31,7 @@ export function renderTextReport(result: StormResult): string {
   if (counts.pending > 0 || counts.notStarted > 0) {
     lines.push(`          ${counts.pending} still in flight when the run stopped (not counted as failed), ${counts.notStarted} never started`)
   }
-  for (const finding of localLimitFindings(limitFactsOf(result))) {
+  for (const finding of limitFindings) {
     lines.push(`limits    ${finding.count} connect${finding.count === 1 ? '' : 's'} (${finding.outcome}) failed on this machine before a SYN was sent — ${finding.limit}`)
     lines.push(`          fix: ${finding.fix}`)
   }
@@ -93,17 +93,6 @@ function describeLab(lab: NonNullable<StormResult['lab']>): string {
   parts.push(`on accept: ${lab.onAccept}`)
   if (lab.accepted !== null) parts.push(`accepted ${lab.accepted}`)
   return parts.join('; ')
-}
-
-function limitFactsOf(result: StormResult): LimitFacts {
-  const {plan} = result
-  return {
-    byOutcome: result.counts.byOutcome,
-    openAtOnce: plan.close === 'hold' ? plan.connects : Math.min(plan.concurrency, plan.connects),
-    sources: plan.sources,
-    loopbackTarget: isLoopbackAddress(result.target.host),
-    limits: result.clientLimits,
-  }
 }
 
 function describePlanRecord(result: StormResult): string {

@@ -1,4 +1,4 @@
-import type {RunFigures, Verification} from '../engine/verify.js'
+import type {RunFigures, Verification} from '../results/format.js'
 import {formatMicros} from '../plan/units.js'
 
 /** Before / after, side by side: connects per ladder step, p99, max, ListenOverflows. */

@@ -1,9 +1,7 @@
-import {attributeToSteps} from '../analysis/attribution.js'
-import {corroborate, ladderFromSysctls} from '../analysis/diagnosis.js'
 import {UsageError} from '../errors.js'
 import {type Histogram, decodeHistogram, encodeHistogram, latencyCountsMs, newLatencyHistogram, summarize} from './histogram.js'
 import {OUTCOMES, emptyOutcomeCounts} from './outcome.js'
-import type {StormResult} from './result.js'
+import type {Measurement, StormResult} from './format.js'
 import {Timeline} from './timeline.js'
 
 export interface MergeSource {
@@ -22,7 +20,15 @@ export interface MergedSource {
   startSkewMs: number | null
 }
 
-export type MergedResult = StormResult & {sources: MergedSource[]; merge: {files: number; startSpreadMs: number}}
+interface MergeRecord {
+  sources: MergedSource[]
+  merge: {files: number; startSpreadMs: number}
+}
+
+/** The union of the shards' measurements; analysis/diagnose.ts diagnoses it like any run. */
+export type MergedMeasurement = Measurement & MergeRecord
+/** A merged file: the merged measurement with its diagnosis. */
+export type MergedResult = StormResult & MergeRecord
 
 /** Plan fields that every shard must share; connects and the shard index differ by design. */
 const SHARED_PLAN_FIELDS = ['mode', 'burst', 'rate', 'durationMs', 'waves', 'intervalMs', 'timeoutMs', 'close'] as const
@@ -33,7 +39,7 @@ const HISTOGRAMS = ['fromIntended', 'fromActual', 'failedFromActual', 'failedEar
  * added (HDR add — percentiles of the union, never averages of percentiles), counts summed, and
  * the attribution and the counters' verdict computed again from the merged data.
  */
-export function mergeResults(sources: readonly MergeSource[], {force = false} = {}): MergedResult {
+export function mergeResults(sources: readonly MergeSource[], {force = false} = {}): MergedMeasurement {
   if (sources.length < 2) throw new UsageError('FILE: merge needs at least two result files')
   const [first, ...rest] = sources
   const base = first!.result
@@ -77,10 +83,13 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
   const stopReasons = sources.map((source) => source.result.stopReason)
   const connectPaths = new Set(sources.map((source) => source.result.self.connectPath))
 
-  const merged: MergedResult = {
-    ...base,
+  // What the shards share (tool, target, plan, self's threshold) comes from the first; everything
+  // diagnosed, and what belongs to one shard only (its lab, probe, verification), is left behind.
+  const {ladder: _ladder, attribution: _attribution, afterConnect: _afterConnect, recommendations: _recommendations, advice: _advice, thresholds: _thresholds,
+    verification: _verification, probe: _probe, acceptWait: _acceptWait, lab: _lab, kernel: _kernel, ...shared} = base
+  const merged: MergedMeasurement = {
+    ...shared,
     startedAt: new Date(start).toISOString(),
-    lab: undefined,
     plan: {...base.plan, connects: sources.reduce((sum, source) => sum + source.result.plan.connects, 0), shard: undefined},
     counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts},
     latencyUs: Object.fromEntries(HISTOGRAMS.map((name) => [name, summarize(histograms[name])])) as unknown as StormResult['latencyUs'],
@@ -100,13 +109,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
     stopReason: stopReasons.includes('interrupted') ? 'interrupted' : stopReasons.includes('deadline') ? 'deadline' : 'completed',
     timeline: timeline.toJSON(),
     heldAtEnd: sources.reduce((sum, source) => sum + (source.result.heldAtEnd ?? 0), 0),
-    recommendations: undefined,
-    advice: undefined,
-    verification: undefined,
-    thresholds: undefined,
-    probe: undefined,
-    acceptWait: undefined,
-    afterConnect: undefined,
+    kernel: mergedKernel(sources),
     sources: sources.map(({file, result}, index) => ({
       file,
       startedAt: result.startedAt,
@@ -118,33 +121,17 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
     })),
     merge: {files: sources.length, startSpreadMs: Math.max(...starts) - start},
   }
-  return {...merged, ...mergedDiagnosis(merged, sources)}
+  return merged
 }
 
-function mergedDiagnosis(merged: StormResult, sources: readonly MergeSource[]): Pick<StormResult, 'attribution' | 'kernel'> {
+/** The kernel's view of the union: every shard's counter deltas added (null if one could not read them). */
+function mergedKernel(sources: readonly MergeSource[]): Measurement['kernel'] {
   const kernel = sources[0]!.result.kernel
-  const ladder = kernel ? ladderFromSysctls(kernel.sysctls) : null
-  if (!kernel || !ladder) return {attribution: null, kernel: null}
-  const toMs = (encoded: string) => latencyCountsMs(decodeHistogram(encoded))
-  const attribution = attributeToSteps({
-    ladder,
-    connected: toMs(merged.histograms.fromActual),
-    timedOut: merged.counts.byOutcome.timeout,
-    timeoutMs: merged.plan.timeoutMs,
-    failedEarly: merged.histograms.failedEarlyFromActual ? toMs(merged.histograms.failedEarlyFromActual) : [],
-  })
+  if (!kernel) return null
   const all = sources.map((source) => source.result.kernel?.counterDeltas ?? null)
   const counterDeltas = all.includes(null) ? null : sumCounters(all as Record<string, number>[])
   const netns = sources.every((source) => source.result.kernel?.netns === 'isolated') ? 'isolated' : 'shared'
-  const observation = {netns, sysctls: kernel.sysctls, counterDeltas, listener: null} as const
-  const corroboration = corroborate(attribution, observation, {
-    attempted: merged.counts.attempted,
-    pending: merged.counts.pending,
-    timedOut: merged.counts.byOutcome.timeout,
-    otherFailures: 0,
-    withoutSyn: merged.counts.byOutcome.addrNotAvail + merged.counts.byOutcome.fileLimit,
-  })
-  return {attribution, kernel: {...observation, corroborated: corroboration.corroborated, corroboration}}
+  return {netns, sysctls: kernel.sysctls, counterDeltas, listener: null}
 }
 
 function checkCompatible(first: MergeSource, other: MergeSource): void {

@@ -3,6 +3,10 @@ export const OUTCOMES = ['connected', 'timeout', 'refused', 'reset', 'addrNotAva
 export type Outcome = (typeof OUTCOMES)[number]
 export type FailureOutcome = Exclude<Outcome, 'connected'>
 
+/** How the probe on a connected socket ended. `ok` is the only good one. */
+export const PROBE_OUTCOMES = ['ok', 'probeTimeout', 'resetAfterConnect', 'closedBeforeReply', 'tlsError', 'unexpectedReply', 'probeError'] as const
+export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number]
+
 const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
   // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, KERNEL.md Q2).
   ETIMEDOUT: 'timeout',

@@ -1,7 +1,8 @@
 import {readFileSync, statSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
-import {SCHEMA_VERSION, type StormResult} from './result.js'
+import {SCHEMA_VERSION} from './schema.js'
+import type {StormResult} from './format.js'
 import {assertValidResultFile} from './schema.js'
 
 /**

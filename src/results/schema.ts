@@ -4,7 +4,10 @@ import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
 
 import {UsageError} from '../errors.js'
 import {decodeHistogram} from './histogram.js'
-import type {StormResult} from './result.js'
+import type {StormResult} from './format.js'
+
+/** The version every result file written by this connstorm carries (StormResult['schemaVersion']). */
+export const SCHEMA_VERSION: StormResult['schemaVersion'] = 1
 
 /**
  * The result schema ships as a JSON Schema file (schema/result-v1.schema.json) so that other tools

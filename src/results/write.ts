@@ -2,6 +2,8 @@ import {closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeFile
 import {resolve} from 'node:path'
 
 import {UsageError} from '../errors.js'
+import type {StormResult} from './format.js'
+import {resultProblem} from './schema.js'
 
 /**
  * Fails fast, before any traffic, when --out could not be written at the end of the run: it
@@ -38,4 +40,14 @@ export function writeFileAtomic(file: string, content: string): void {
     rmSync(temporary, {force: true})
     throw new UsageError(`--out: cannot write '${file}': ${(error as Error).message}`)
   }
+}
+
+/**
+ * Writes a result file atomically after checking it against schema 1: a file that `analyze`
+ * would refuse is a bug here, never something to hand the user.
+ */
+export function writeResultFile(file: string, result: StormResult): void {
+  const problem = resultProblem(result)
+  if (problem !== null) throw new Error(`internal: the result does not match schema 1: ${problem}`)
+  writeFileAtomic(file, `${JSON.stringify(result, null, 2)}\n`)
 }

@@ -1,5 +1,5 @@
 import {decodeHistogram, recordedValues} from '../../src/results/histogram.js'
-import type {StormResult} from '../../src/results/result.js'
+import type {StormResult} from '../../src/results/format.js'
 
 /** Connects in a result whose latency from intended start was within [lowUs, highUs). */
 export function connectsBetween(result: StormResult, lowUs: number, highUs: number): number {

@@ -1,14 +1,19 @@
-import type {KernelObservation} from '../../src/analysis/diagnosis.js'
+import type {KernelObservation} from '../../src/results/format.js'
 import type {StormRun} from '../../src/engine/storm.js'
 import {type PlanFlags, buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import type {FailureOutcome} from '../../src/results/outcome.js'
 import {StormRecorder} from '../../src/results/recorder.js'
-import {type LabInfo, type StormResult, buildResult} from '../../src/results/result.js'
+import type {LabInfo, StormResult} from '../../src/results/format.js'
+import {diagnose, savedInputs} from '../../src/analysis/diagnose.js'
+import type {ServerProfile} from '../../src/analysis/servers.js'
+import type {ReportRun} from '../../src/report/compare.js'
+import {renderTextReport} from '../../src/report/text.js'
+import {type ResultContext, buildMeasurement} from '../../src/run/build-result.js'
 
 /**
  * Hand-built StormResults for the advice engine's tests. Everything goes through the real
- * StormRecorder and buildResult, so the SYN ladder, the attribution of connects to ladder steps
+ * StormRecorder, buildMeasurement and diagnose, so the SYN ladder, the attribution of connects to ladder steps
  * and the corroboration against the counters are computed exactly as for a live run; only the
  * connects themselves and what the kernel showed are made up.
  */
@@ -155,4 +160,19 @@ export function burstOf200AgainstBacklog8(overrides: Partial<SyntheticSpec> = {}
     counterDeltas: {TcpActiveOpens: 200, TcpExtTCPSynRetrans: 191 * 2, TcpExtListenOverflows: 563},
     ...overrides,
   })
+}
+
+/** A result as a live run would have it: the measurement built from the run, then diagnosed. */
+export function buildResult(run: StormRun, context: ResultContext): StormResult {
+  return diagnose(buildMeasurement(run, context), {acceptStallMs: null}).result
+}
+
+/** The text report of a result with the limit findings its diagnosis gives, as `analyze` prints it. */
+export function textReport(result: StormResult): string {
+  return renderTextReport(result, diagnose(result, savedInputs(result)).limitFindings)
+}
+
+/** A saved run as `report` reads it: its column label and its diagnosis. */
+export function analyzeRun(label: string, result: StormResult, server?: ServerProfile): ReportRun {
+  return {label, ...diagnose(result, savedInputs(result, server))}
 }

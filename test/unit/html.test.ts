@@ -2,10 +2,11 @@ import {describe, expect, it} from 'vitest'
 
 import type {Advice} from '../../src/analysis/recommend.js'
 import {findServer} from '../../src/analysis/servers.js'
-import {type ReportRun, analyzeRun} from '../../src/report/compare.js'
+import {type ReportRun} from '../../src/report/compare.js'
+import {analyzeRun} from '../helpers/synthetic-result.js'
 import {chartPoints, escapeHtml, logTicks, renderHtmlReport} from '../../src/report/html.js'
 import {encodeHistogram, newLatencyHistogram, summarize} from '../../src/results/histogram.js'
-import type {ProbeResult, StormResult} from '../../src/results/result.js'
+import type {ProbeResult, StormResult} from '../../src/results/format.js'
 import {MAX_BINS, Timeline} from '../../src/results/timeline.js'
 import {type ConnectGroup, burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
 

@@ -4,14 +4,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
-import {
-  decodeProcAddress,
-  findListeners,
-  listenerMatches,
-  parseProcNetTcpListeners,
-  parseSsListening,
-  readProcListeners,
-} from '../../src/kernel/listeners.js'
+import {decodeProcAddress, findListeners, listenerMatches, parseProcNetTcpListeners, parseSsListening, readProcListeners} from '../../src/kernel/listeners.js'
 
 const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/proc', import.meta.url))
 const fixture = (name: string): string => readFileSync(join(FIXTURE_DIR, name), 'utf8')

@@ -3,17 +3,8 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {
-  STORM_SYSCTLS,
-  SYSCTL_MEANINGS,
-  type StormSysctl,
-  effectiveBacklog,
-  readStormSysctls,
-  readSysctl,
-  readSysctlInt,
-  readSysctlsFrom,
-  sysctlPath,
-} from '../../src/kernel/sysctl.js'
+import {STORM_SYSCTLS, type StormSysctl} from '../../src/results/sysctls.js'
+import {SYSCTL_MEANINGS, effectiveBacklog, readStormSysctls, readSysctl, readSysctlInt, readSysctlsFrom, sysctlPath} from '../../src/kernel/sysctl.js'
 
 /** The files of this machine's defaults (KERNEL.md), as the kernel prints them: one line, a tab in the port range. */
 const KERNEL_TEXT: Record<StormSysctl, string> = {

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {LAB_DEFAULTS, type LabFlags, type LabOptions, labArguments, parseLabOptions} from '../../src/lab/options.js'
+import {LAB_DEFAULTS, type LabFlags, type LabOptions, labArguments, parseLabOptions} from '../../src/plan/lab-options.js'
 
 function thrown(fn: () => unknown): unknown {
   try {

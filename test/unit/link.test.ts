@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {linkPacingCommands, parseLinkRate} from '../../src/netns/link.js'
+import {linkPacingCommands} from '../../src/netns/link.js'
+import {parseLinkRate} from '../../src/plan/isolation-options.js'
 
 describe('--link-rate', () => {
   it.for(['64kbit', '1mbit', '2.5mbit', '800bit', '1gbit'])('accepts %s in tc units', (rate) => {

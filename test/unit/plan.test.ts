@@ -1,16 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {
-  DEADLINE_SLACK_MS,
-  DEFAULT_BURST,
-  DEFAULT_CONCURRENCY,
-  DEFAULT_TIMEOUT_MS,
-  type PlanFlags,
-  buildPlan,
-  intendedOffsetMs,
-  scheduleSpanMs,
-} from '../../src/plan/plan.js'
+import {DEADLINE_SLACK_MS, DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan, intendedOffsetMs, scheduleSpanMs} from '../../src/plan/plan.js'
 
 function thrown(fn: () => unknown): unknown {
   try {

@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {type PreflightFacts, preflightProblems} from '../../src/kernel/preflight.js'
+import type {PreflightFacts} from '../../src/results/format.js'
+import {preflightProblems} from '../../src/analysis/limits.js'
 import {buildPlan} from '../../src/plan/plan.js'
 
 const ROOMY: PreflightFacts = {openFiles: 20_000, portRange: [32_768, 60_999], twReuse: '2', conntrackMax: null}

@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {type Advice, type AdviceOptions, type Recommendation, HEADROOM, recommend, roundUpBacklog} from '../../src/analysis/recommend.js'
-import type {StormResult} from '../../src/results/result.js'
+import {type Advice, type AdviceOptions, HEADROOM, recommend, roundUpBacklog} from '../../src/analysis/recommend.js'
+import type {Recommendation} from '../../src/results/format.js'
+import type {StormResult} from '../../src/results/format.js'
 import {ALL_SYSCTLS_UNKNOWN, burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
 
 /**

@@ -1,13 +1,15 @@
 import {describe, expect, it} from 'vitest'
 
-import type {StopReason, StormRun} from '../../src/engine/storm.js'
+import type {StopReason} from '../../src/results/format.js'
+import type {StormRun} from '../../src/engine/storm.js'
 import {buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import {logBucketEdges, renderLatencyChart} from '../../src/report/latency-chart.js'
 import {describeWorkers, renderTextReport} from '../../src/report/text.js'
 import {newLatencyHistogram} from '../../src/results/histogram.js'
 import {StormRecorder} from '../../src/results/recorder.js'
-import {type LabInfo, type StormResult, buildResult} from '../../src/results/result.js'
+import type {LabInfo, StormResult} from '../../src/results/format.js'
+import {buildResult, textReport} from '../helpers/synthetic-result.js'
 
 const TARGET: ResolvedTarget = {requested: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, family: 4}
 const TOOL = {name: 'connstorm', version: '0.1.0'}
@@ -172,13 +174,13 @@ describe('buildResult latency summaries', () => {
       expect(summary[key], key).toBeGreaterThanOrEqual(summary.min)
       expect(Math.abs(summary[key] - 1_029_000) / 1_029_000, key).toBeLessThan(0.001)
     }
-    expect(renderTextReport(result)).toMatch(/from intended start  min 1\.03 s  p50 1\.03 s  p90 1\.03 s  p99 1\.03 s/)
+    expect(textReport(result)).toMatch(/from intended start  min 1\.03 s  p50 1\.03 s  p90 1\.03 s  p99 1\.03 s/)
   })
 })
 
 describe('renderTextReport', () => {
   it('puts connects delayed ~1 s and ~2 s on separate chart rows, set apart from the immediate ones by "⋮"', () => {
-    const rows = chartRows(renderTextReport(ladderResult())).map(parseRow)
+    const rows = chartRows(textReport(ladderResult())).map(parseRow)
     expect(rows).toEqual([
       {low: '290 µs', high: '345 µs', bar: 40, count: 5, cumulativePercent: '41.7'},
       'gap',
@@ -189,7 +191,7 @@ describe('renderTextReport', () => {
   })
 
   it('counts every outcome, with shares of the finished connects and the errno of each other failure', () => {
-    const report = renderTextReport(ladderResult())
+    const report = textReport(ladderResult())
     expect(report).toContain(
       'outcomes  connected 12 (75.0%) · timeout 1 (6.3%) · refused 2 (12.5%) · reset 0 · addrNotAvail 0 · fileLimit 0 · unreachable 0 · other 1 (6.3%)  [other: EPROTO ×1]',
     )
@@ -197,7 +199,7 @@ describe('renderTextReport', () => {
   })
 
   it('states target, plan, run and latency summaries', () => {
-    const lines = renderTextReport(ladderResult()).split('\n')
+    const lines = textReport(ladderResult()).split('\n')
     expect(lines[0]).toBe('connstorm storm → 127.0.0.1:8080')
     expect(lines).toContain('plan      burst of 16 connects; concurrency ≤ 10000, timeout 15.0 s per connect, close rst, deadline 20.0 s')
     expect(lines).toContain('run       completed after 15.0 s; 16 started in 1.3 ms (12,800 starts/s)')
@@ -209,14 +211,14 @@ describe('renderTextReport', () => {
   it('marks an interrupted run as PARTIAL and says what was left in flight or never started', () => {
     const result = ladderResult({stopReason: 'interrupted', pending: 3, notStarted: 5})
     expect(result.partial).toBe(true)
-    const lines = renderTextReport(result).split('\n')
+    const lines = textReport(result).split('\n')
     expect(lines[1]).toBe('PARTIAL   interrupted: the figures below cover only what was measured before the stop')
     expect(lines.find((line) => line.startsWith('run       '))).toMatch(/^run       stopped after /)
     expect(lines).toContain('          3 still in flight when the run stopped (not counted as failed), 5 never started')
   })
 
   it('names the hard deadline when that is what stopped the run', () => {
-    const report = renderTextReport(ladderResult({stopReason: 'deadline' satisfies StopReason}))
+    const report = textReport(ladderResult({stopReason: 'deadline' satisfies StopReason}))
     expect(report).toContain('PARTIAL   hard deadline (--max-duration 20.0 s) reached: the figures below cover only what was measured before the stop')
   })
 
@@ -226,7 +228,7 @@ describe('renderTextReport', () => {
       recorder.recordStart(10)
       recorder.recordFailure('refused', 120, 'ECONNREFUSED')
     }
-    const report = renderTextReport(buildResult(run(recorder), {tool: TOOL, target: TARGET, plan: buildPlan({burst: '25'})}))
+    const report = textReport(buildResult(run(recorder), {tool: TOOL, target: TARGET, plan: buildPlan({burst: '25'})}))
     expect(report).toContain('latency   no connect succeeded')
     expect(report).toMatch(/refused 25 \(100\.0%\)/)
     expect(report).not.toContain('connect latency from intended start')
@@ -244,7 +246,7 @@ describe('renderTextReport', () => {
       onAccept: 'close',
       accepted: 12,
     }
-    const lines = renderTextReport(ladderResult({}, lab)).split('\n')
+    const lines = textReport(ladderResult({}, lab)).split('\n')
     expect(lines[0]).toBe('connstorm storm → 127.0.0.1:8080, the built-in lab target')
     expect(lines).toContain('lab       backlog 4 (effective 4, accept queue holds 5); accepts nothing for the first 1.50 s; on accept: close; accepted 12')
   })
@@ -252,11 +254,11 @@ describe('renderTextReport', () => {
   it('is a pure function of the result: the same output twice, and after a JSON round trip', () => {
     const result = ladderResult({stopReason: 'interrupted', pending: 1, notStarted: 2})
     const before = structuredClone(result)
-    const first = renderTextReport(result)
-    expect(renderTextReport(result)).toBe(first)
+    const first = textReport(result)
+    expect(textReport(result)).toBe(first)
     expect(result).toStrictEqual(before)
     const saved = JSON.parse(JSON.stringify(result)) as StormResult
-    expect(renderTextReport(saved)).toBe(first)
+    expect(textReport(saved)).toBe(first)
     expect(first).toContain('PARTIAL')
     expect(first).toContain('⋮')
   })
@@ -267,7 +269,7 @@ describe('the limits line: connects that failed on this machine, not at the targ
     const {syntheticResult, onStep} = await import('../helpers/synthetic-result.js')
     const result = syntheticResult({plan: {burst: '1000', close: 'hold'}, connects: [onStep(0, 229)], failures: {fileLimit: 771}})
     result.clientLimits = {openFiles: 256, portRange: [32_768, 60_999], problems: ['open files: the plan keeps up to 1000 sockets open but this process may open 256 files']}
-    const lines = renderTextReport(result).split('\n')
+    const lines = textReport(result).split('\n')
     const at = lines.findIndex((line) => line.startsWith('outcomes'))
     expect(lines.slice(at + 1, at + 4)).toEqual([
       'limits    771 connects (fileLimit) failed on this machine before a SYN was sent — open files: this process may open 256 files and the plan keeps up to 1000 sockets open',

@@ -1,20 +1,17 @@
 import {describe, expect, it} from 'vitest'
 
-import type {KernelObservation} from '../../src/analysis/diagnosis.js'
-import {
-  THRESHOLD_METRICS,
-  type Threshold,
-  type ThresholdOutcome,
-  evaluateThresholds,
-  parseThreshold,
-  renderThresholds,
-} from '../../src/analysis/thresholds.js'
+import type {KernelObservation} from '../../src/results/format.js'
+import {THRESHOLD_METRICS, type Threshold, parseThreshold} from '../../src/plan/thresholds.js'
+import type {ThresholdOutcome} from '../../src/results/format.js'
+import {evaluateThresholds} from '../../src/analysis/thresholds.js'
+import {renderThresholds} from '../../src/report/threshold-text.js'
 import type {StormRun} from '../../src/engine/storm.js'
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
 import {buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import {StormRecorder} from '../../src/results/recorder.js'
-import {type StormResult, buildResult} from '../../src/results/result.js'
+import type {StormResult} from '../../src/results/format.js'
+import {buildResult} from '../helpers/synthetic-result.js'
 
 const TARGET: ResolvedTarget = {requested: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, family: 4}
 const TOOL = {name: 'connstorm', version: '0.1.0'}

@@ -1,5 +1,6 @@
-import {PROBE_OUTCOMES, type ProbeOutcome, type ProbeReport} from '../probe/run.js'
-import {type Histogram, newLatencyHistogram} from './histogram.js'
+import {PROBE_OUTCOMES, type ProbeOutcome} from '../results/outcome.js'
+import type {ProbeReport} from './run.js'
+import {type Histogram, newLatencyHistogram} from '../results/histogram.js'
 
 /**
  * A connect whose application answered this long after the handshake completed was admitted by

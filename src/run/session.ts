@@ -1,4 +1,4 @@
-import type {KernelObservation} from '../analysis/diagnosis.js'
+import type {KernelObservation} from '../results/format.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
 import {findListeners} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
@@ -6,10 +6,10 @@ import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
 import {type ResolvedTarget, isLocalAddress} from '../plan/target.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
-import type {SynLadder} from '../analysis/ladder.js'
-import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
-import {runStormWorkers} from './workers.js'
-import {sleepUntil} from './clock.js'
+import type {SynLadder} from '../results/format.js'
+import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from '../engine/storm.js'
+import {runStormWorkers} from '../engine/workers.js'
+import {sleepUntil} from '../engine/clock.js'
 
 export interface SessionOptions {
   plan: Plan

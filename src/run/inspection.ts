@@ -1,20 +1,9 @@
-import {type SynLadder} from '../analysis/ladder.js'
+import type {Inspection} from '../results/format.js'
 import {ladderFromSysctls} from '../analysis/diagnosis.js'
-import {STORM_COUNTERS, readCounters} from './counters.js'
-import {type ListenerInfo, type ListenerSource, findListeners} from './listeners.js'
-import {STORM_SYSCTLS, SYSCTL_MEANINGS, type StormSysctl, readStormSysctls, sysctlPath} from './sysctl.js'
-
-export interface Inspection {
-  port: number
-  host: string | null
-  listeners: ListenerInfo[]
-  /** where the listeners were read: ss shows the effective backlog, /proc only the queue */
-  listenerSource: ListenerSource | 'unknown'
-  sysctls: {name: StormSysctl; value: string; meaning: string; path: string}[]
-  ladder: SynLadder | null
-  /** absolute values since boot, in this network namespace (nstat names); null when unreadable */
-  counters: Record<string, number> | null
-}
+import {STORM_COUNTERS, readCounters} from '../kernel/counters.js'
+import {findListeners} from '../kernel/listeners.js'
+import {STORM_SYSCTLS, type StormSysctl} from '../results/sysctls.js'
+import {SYSCTL_MEANINGS, readStormSysctls, sysctlPath} from '../kernel/sysctl.js'
 
 /** Everything connstorm knows about a port on this machine and the kernel's settings around it. */
 export async function inspectPort(port: number, host?: string): Promise<Inspection> {

@@ -1,7 +1,7 @@
 import {isIP} from 'node:net'
 
 import {InvalidOptionError, UsageError} from '../errors.js'
-import {parseCount, parseDurationMs, parseRatePerSecond} from '../plan/units.js'
+import {parseCount, parseDurationMs, parseRatePerSecond} from './units.js'
 
 export const ON_ACCEPT_MODES = ['close', 'rst', 'hold', 'echo', 'banner', 'http'] as const
 export type OnAccept = (typeof ON_ACCEPT_MODES)[number]
@@ -106,10 +106,10 @@ function plain(value: number): string {
 export const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept', 'handler-delay'] as const
 
 /** The lab flags given to `storm` with their "lab-" prefix, unprefixed for parseLabOptions. */
-export function pickPrefixedLabFlags(flags: Record<string, unknown>): LabFlags {
+export function pickPrefixedLabFlags(flags: object): LabFlags {
   const picked: LabFlags = {}
   for (const name of LAB_FLAG_NAMES) {
-    const value = flags[`lab-${name}`]
+    const value = (flags as Record<string, unknown>)[`lab-${name}`]
     if (typeof value === 'string') picked[name] = value
   }
   return picked

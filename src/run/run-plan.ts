@@ -1,12 +1,12 @@
-import type {ClientLimits} from '../analysis/limits.js'
 import {InterruptedBeforeStartError} from '../errors.js'
 import type {LabListening} from '../lab/lab.js'
-import type {LabOptions} from '../lab/options.js'
+import type {LabOptions} from '../plan/lab-options.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import type {ProbeSpec} from '../probe/spec.js'
-import {type LabInfo, type StormResult, buildResult} from '../results/result.js'
+import type {ProbeSpec} from '../plan/probe-spec.js'
+import type {ClientLimits, LabInfo, Measurement} from '../results/format.js'
+import {buildMeasurement} from './build-result.js'
 import {type SessionOptions, runStormSession} from './session.js'
 
 export interface RunRequest {
@@ -38,8 +38,8 @@ export interface ProbeRequest {
   expect: string | null
 }
 
-/** One storm, start to result: the lab (if any) is started first and always stopped after. */
-export async function runPlan(request: RunRequest): Promise<StormResult> {
+/** One storm, start to measurement: the lab (if any) is started first and always stopped after. */
+export async function runPlan(request: RunRequest): Promise<Measurement> {
   let lab: LabProcess | undefined
   try {
     if (request.lab) {
@@ -63,7 +63,7 @@ export async function runPlan(request: RunRequest): Promise<StormResult> {
       onStart: request.onStart,
     })
     const labReport = await lab?.stop()
-    return buildResult(session.run, {
+    return buildMeasurement(session.run, {
       tool: request.tool,
       target,
       plan: request.plan,

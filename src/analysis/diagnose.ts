@@ -1,0 +1,135 @@
+import {isLoopbackAddress} from '../plan/target.js'
+import {type Threshold, parseThreshold} from '../plan/thresholds.js'
+import type {AdviceInputs, Attribution, LadderRecord, Measurement, StormResult} from '../results/format.js'
+import {decodeHistogram, latencyCountsMs} from '../results/histogram.js'
+import {explainAfterConnect} from './accept-wait.js'
+import {attributeToSteps} from './attribution.js'
+import {corroborate, ladderFromSysctls} from './diagnosis.js'
+import {type LocalLimitFinding, localLimitFindings} from './limits.js'
+import {type Advice, adviceOptionsFor, recommend} from './recommend.js'
+import {type ServerProfile, findServer} from './servers.js'
+import {evaluateThresholds} from './thresholds.js'
+
+/**
+ * The one place a run is diagnosed: measurement + stated inputs → ladder, attribution, the
+ * counters' verdict, the after-connect mechanisms, local-limit findings, advice and thresholds.
+ * `storm`, `analyze`, `report`, `merge` and `reproduce` all come through here, so a saved run
+ * and the live run print the same diagnosis by construction. Pure.
+ */
+
+export interface DiagnosisInputs {
+  /** --server: the advice's backlog lines in this server's syntax */
+  server?: ServerProfile | undefined
+  /** --accept-stall: the longest accept pause the user knows of, ms */
+  acceptStallMs: number | null
+  /** --threshold expressions; absent: the ones the measurement was saved with, evaluated again */
+  thresholds?: readonly Threshold[]
+}
+
+export interface Diagnosis {
+  /** the result: the measurement with every diagnosis section written */
+  result: StormResult
+  advice: Advice
+  /** connects that failed on this machine before a SYN left, and what lifts each limit */
+  limitFindings: LocalLimitFinding[]
+  /** the server the advice is written for (its display name), when one was given */
+  serverName?: string
+}
+
+/**
+ * The inputs a saved run was diagnosed with (its server and accept stall), so that reading it
+ * again prints what the live run printed; `server` (a --server given now) takes precedence.
+ */
+export function savedInputs(saved: Measurement & Partial<Pick<StormResult, 'advice'>>, server?: ServerProfile): DiagnosisInputs {
+  const savedServer = saved.advice?.inputs.server
+  return {server: server ?? (savedServer ? findServer(savedServer) : undefined), acceptStallMs: saved.advice?.inputs.acceptStallMs ?? null}
+}
+
+export function diagnose(measurement: Measurement, inputs: DiagnosisInputs): Diagnosis {
+  const kernelObservation = measurement.kernel === null ? null : withoutVerdict(measurement.kernel)
+  const ladder = kernelObservation ? ladderFromSysctls(kernelObservation.sysctls) : null
+  const attribution = ladder ? attributionOf(measurement, ladder) : null
+  const corroboration =
+    attribution && kernelObservation
+      ? corroborate(attribution, kernelObservation, {
+          attempted: measurement.counts.attempted,
+          pending: measurement.counts.pending,
+          timedOut: measurement.counts.byOutcome.timeout,
+          otherFailures: measurement.counts.failed - measurement.counts.byOutcome.timeout,
+          withoutSyn: measurement.counts.byOutcome.addrNotAvail + measurement.counts.byOutcome.fileLimit,
+        })
+      : null
+  const kernel = kernelObservation ? {...kernelObservation, corroborated: corroboration?.corroborated ?? null, corroboration} : null
+  const ladderRecord: LadderRecord | null =
+    ladder && kernelObservation
+      ? {
+          synRetries: kernelObservation.sysctls['net.ipv4.tcp_syn_retries']!,
+          linearTimeouts: kernelObservation.sysctls['net.ipv4.tcp_syn_linear_timeouts']!,
+          sendTimesMs: ladder.sendTimesMs,
+          giveUpMs: ladder.giveUpMs,
+        }
+      : null
+  const located = {...measurement, ladder: ladderRecord, attribution, kernel, afterConnect: afterConnectOf(measurement)}
+
+  const advice = recommend(located, adviceOptionsFor(inputs.server, inputs.acceptStallMs))
+  const adviceInputs: AdviceInputs = {acceptStallMs: inputs.acceptStallMs, server: inputs.server?.id ?? null}
+  const {recommendations, proposedSomaxconn: _applied, ...summary} = advice
+  const result: StormResult = {...located, recommendations, advice: {...summary, inputs: adviceInputs}}
+  const thresholds = inputs.thresholds ?? savedThresholds(measurement)
+  if (thresholds.length > 0) result.thresholds = evaluateThresholds(thresholds, result)
+  else delete result.thresholds
+
+  return {
+    result,
+    advice,
+    limitFindings: localLimitFindings({
+      byOutcome: measurement.counts.byOutcome,
+      openAtOnce: measurement.plan.close === 'hold' ? measurement.plan.connects : Math.min(measurement.plan.concurrency, measurement.plan.connects),
+      sources: measurement.plan.sources,
+      loopbackTarget: isLoopbackAddress(measurement.target.host),
+      limits: measurement.clientLimits,
+    }),
+    ...(inputs.server ? {serverName: inputs.server.name} : {}),
+  }
+}
+
+/** A saved result carries the counters' verdict too: it is computed again here, never trusted. */
+function withoutVerdict(kernel: NonNullable<Measurement['kernel']>): NonNullable<Measurement['kernel']> {
+  const {corroborated: _verdict, corroboration: _reason, ...observation} = kernel as NonNullable<StormResult['kernel']>
+  return observation
+}
+
+function attributionOf(measurement: Measurement, ladder: NonNullable<ReturnType<typeof ladderFromSysctls>>): Attribution {
+  const toMs = (encoded: string | undefined) => (encoded === undefined ? [] : latencyCountsMs(decodeHistogram(encoded)))
+  return attributeToSteps({
+    ladder,
+    connected: toMs(measurement.histograms.fromActual),
+    timedOut: measurement.counts.byOutcome.timeout,
+    timeoutMs: measurement.plan.timeoutMs,
+    failedEarly: toMs(measurement.histograms.failedEarlyFromActual),
+  })
+}
+
+function afterConnectOf(measurement: Measurement): StormResult['afterConnect'] {
+  const {kernel, probe} = measurement
+  const deltas = kernel?.counterDeltas ?? null
+  // The server's counters are only the listener's when it is in our namespace (a local target).
+  const counters =
+    deltas && kernel?.listener
+      ? {listenOverflows: deltas.TcpExtListenOverflows ?? 0, syncookiesRecv: deltas.TcpExtSyncookiesRecv ?? 0, reqQFullDoCookies: deltas.TcpExtTCPReqQFullDoCookies ?? 0}
+      : null
+  return explainAfterConnect({
+    admittedNotAccepted: measurement.acceptWait?.admittedNotAccepted ?? 0,
+    resetAfterConnect: probe?.outcomes.resetAfterConnect ?? 0,
+    handshakeResets: measurement.counts.byOutcome.reset,
+    probeTimeouts: probe?.outcomes.probeTimeout ?? 0,
+    counters,
+    abortOnOverflow: kernel?.sysctls['net.ipv4.tcp_abort_on_overflow'] ?? 'unknown',
+  })
+}
+
+/** The thresholds a saved result was judged by, parsed again from their expressions. */
+function savedThresholds(measurement: Measurement): Threshold[] {
+  const saved = (measurement as Partial<StormResult>).thresholds ?? []
+  return saved.map((outcome) => parseThreshold(outcome.expr))
+}
