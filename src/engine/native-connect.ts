@@ -14,7 +14,7 @@ import type {SourceEndpoint} from './source-binding.js'
  * without delaying the completions JavaScript would otherwise handle in between, and Node's event
  * loop only drains records into the same recorder every few ms.
  *
- * Used where the light path would be (connect and close only: no --probe, no --close hold),
+ * Used where the bare-handle path would be (connect and close only: no --probe, no --close hold),
  * --source included. CONNSTORM_SOCKET_PATH=handle (bare handles) or =net (net.Socket) turns it off;
  * a machine without a compiler at install time has no addon and uses the bare handles.
  */

@@ -1,11 +1,12 @@
-import {Socket, connect, createServer, isIP} from 'node:net'
+import {Socket, connect, createServer} from 'node:net'
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
-import {LightConnection, lightPathAvailable, startLightConnect} from './light-connect.js'
-import {NativeConnectLoop, type NativeRecordSink, nativeLoopAvailable} from './native-connect.js'
+import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
+import {HandleConnection, startHandleConnect} from './handle-connect.js'
+import {NativeConnectLoop, type NativeRecordSink} from './native-connect.js'
 import {NATIVE_ERROR_CODE} from '../native/addon.js'
 import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
@@ -42,7 +43,7 @@ export interface StormRun {
 interface Attempt {
   readonly engine: StormEngine
   /** dropped once the attempt settles, so a finished connect's socket is not kept until its deadline */
-  socket: Socket | LightConnection | null
+  socket: Socket | HandleConnection | null
   readonly intendedAt: number
   readonly startedAt: number
   readonly deadline: number
@@ -124,10 +125,8 @@ class StormEngine {
   /** connected sockets whose probe is still running: they count against --concurrency */
   private readonly probing = new Set<Socket>()
   private readonly sourceBinding: SourceBinding | null
-  /** connects on bare TCP handles (light-connect.ts) when nothing but connect and close happens */
-  private readonly light: boolean
-  /** connects on the native loop's thread (native-connect.ts): the storms the light path could make */
-  private nativeEligible: boolean
+  /** which code makes the connects (connect-path.ts); native falls back when the addon refuses the run */
+  private path: ConnectPathChoice
   private native: NativeConnectLoop | null = null
   private nativePollTimer: NodeJS.Timeout | undefined
   /** the native loop's in-flight connects at its last report (it keeps its own list) */
@@ -162,22 +161,19 @@ class StormEngine {
     this.probeSettings = probe ? {...probe, host: target.host, port: target.port} : null
     this.probes = probe ? new ProbeRecorder() : null
     this.sourceBinding = plan.sources ? new SourceBinding(plan, plan.sources) : null
-    this.light = probe === undefined && plan.close !== 'hold' && lightPathAvailable()
-    // A scoped IPv6 address (fe80::1%eth0) is left to the bare handles: the loop takes plain literals.
-    this.nativeEligible =
-      probe === undefined && plan.close !== 'hold' && isIP(target.host) !== 0 && !target.host.includes('%') && nativeLoopAvailable()
+    this.path = chooseConnectPath({needsStream: probe !== undefined || plan.close === 'hold', host: target.host})
   }
 
   /** Which code makes the connects: reported, since it decides what the tool's own overhead is. */
   connectPath(): ConnectPath {
-    return this.nativeEligible ? 'native' : this.light ? 'handle' : 'net'
+    return this.path.path
   }
 
   async run(signal?: AbortSignal): Promise<StormRun> {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
     // Made (and its first starts fed) before the clock starts; not at all for a run stopped before it starts.
-    const nativeLoop = this.nativeEligible && !signal?.aborted ? this.makeNativeLoop() : null
+    const nativeLoop = this.path.path === 'native' && !signal?.aborted ? this.makeNativeLoop() : null
     let startedAt = new Date()
 
     const stopReason = await new Promise<StopReason>((resolve) => {
@@ -292,7 +288,7 @@ class StormEngine {
     } catch (error) {
       // The addon refused this run: the bare handles do it instead. Anything else is a bug of ours.
       if ((error as NodeJS.ErrnoException | null)?.code !== NATIVE_ERROR_CODE) throw error
-      this.nativeEligible = false
+      this.path = afterNative(`the native loop refused this run (${(error as Error).message})`)
       return null
     }
   }
@@ -300,8 +296,7 @@ class StormEngine {
   /** Hands the whole schedule to the native loop's thread; the event loop only feeds and drains it. */
   private startNative(loop: NativeConnectLoop, runStartUs: number): void {
     if (!loop.begin(runStartUs)) {
-      // No thread to be had (a process at its thread limit): the event loop makes the connects.
-      this.nativeEligible = false
+      this.path = afterNative('no thread could be made for the native loop (a process at its thread limit)')
       this.pump()
       return
     }
@@ -415,11 +410,11 @@ class StormEngine {
   /** Starts (or, after a taken source port, restarts) the attempt's connect on the engine's socket path. */
   private startConnect(attempt: Attempt, endpoint: SourceEndpoint | undefined): void {
     const {host, port, family} = this.target
-    if (!this.light) {
+    if (this.path.path === 'net') {
       track(connect(endpoint ? {host, port, ...endpoint} : {host, port}), attempt)
       return
     }
-    const connection = startLightConnect({host, port, family}, endpoint, attempt, onLightConnectDone)
+    const connection = startHandleConnect({host, port, family}, endpoint, attempt, onHandleConnectDone)
     attempt.socket = connection
     // Refused at once (EMFILE, a taken port …): the same path as a failure reported later.
     if (connection.startError !== null) this.onError(attempt, {code: connection.startError} as NodeJS.ErrnoException)
@@ -430,7 +425,7 @@ class StormEngine {
     const socket = this.settle(attempt)
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
-      // Probes need a stream, so a probing engine never takes the light path.
+      // Probes need a stream, so a probing engine never takes the bare-handle path.
       if (!(socket instanceof Socket)) throw new Error('internal: a probe on a bare TCP handle')
       this.probing.add(socket)
       const {intendedAt} = attempt
@@ -475,7 +470,7 @@ class StormEngine {
     this.afterSettle()
   }
 
-  private settle(attempt: Attempt): Socket | LightConnection {
+  private settle(attempt: Attempt): Socket | HandleConnection {
     const socket = attempt.socket!
     attempt.done = true
     attempt.socket = null
@@ -515,7 +510,7 @@ class StormEngine {
     if (this.plan.close !== 'hold' || this.held.size === 0) this.stop('completed')
   }
 
-  private closeConnected(socket: Socket | LightConnection): void {
+  private closeConnected(socket: Socket | HandleConnection): void {
     switch (this.plan.close) {
       case 'rst': {
         // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (KERNEL.md Q8).
@@ -527,7 +522,7 @@ class StormEngine {
         break
       }
       case 'hold': {
-        // Holding means noticing the peer's close, which needs a stream: never on the light path.
+        // Holding means noticing the peer's close, which needs a stream: never on the bare-handle path.
         if (!(socket instanceof Socket)) throw new Error('internal: --close hold on a bare TCP handle')
         this.held.add(socket)
         socket.once('close', () => {
@@ -579,7 +574,7 @@ class StormEngine {
   }
 }
 
-function onLightConnectDone(attempt: Attempt, code: string | null): void {
+function onHandleConnectDone(attempt: Attempt, code: string | null): void {
   if (attempt.done) return // closed at its deadline or at a stop: the cancellation reports here
   if (code === null) attempt.engine.onConnect(attempt)
   else attempt.engine.onError(attempt, {code} as NodeJS.ErrnoException)

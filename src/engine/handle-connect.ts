@@ -1,7 +1,7 @@
 import {getSystemErrorName} from 'node:util'
 
 /**
- * The light socket path: connects made on Node's own TCP handles (the `tcp_wrap` binding that
+ * The bare-handle path ("handle"): connects made on Node's own TCP handles (the `tcp_wrap` binding that
  * net.Socket is built on), without a net.Socket, a stream or an EventEmitter around them.
  *
  * Why: a storm that only connects and closes pays for everything net.Socket sets up for data it
@@ -28,7 +28,7 @@ interface TcpHandle {
 interface ConnectRequest {
   oncomplete: (this: ConnectRequest, status: number) => void
   [CONTEXT]?: unknown
-  [ON_DONE]?: LightConnectDone<unknown>
+  [ON_DONE]?: HandleConnectDone<unknown>
 }
 
 interface TcpWrapBinding {
@@ -41,7 +41,7 @@ const CONTEXT = Symbol('connstorm.context')
 const ON_DONE = Symbol('connstorm.onDone')
 
 /** How a connect ended: `null` for connected, else the errno code (ECONNREFUSED …). One shared function, no closure per connect. */
-export type LightConnectDone<Context> = (context: Context, code: string | null) => void
+export type HandleConnectDone<Context> = (context: Context, code: string | null) => void
 
 function loadBinding(): TcpWrapBinding | null {
   if (process.env.CONNSTORM_SOCKET_PATH === 'net') return null
@@ -61,8 +61,8 @@ function loadBinding(): TcpWrapBinding | null {
 
 const binding = loadBinding()
 
-/** Whether this Node offers the light path (and it was not turned off). */
-export function lightPathAvailable(): boolean {
+/** Whether this Node offers the bare-handle path (and it was not turned off). */
+export function handlePathAvailable(): boolean {
   return binding !== null
 }
 
@@ -73,7 +73,7 @@ function onComplete(this: ConnectRequest, status: number): void {
 }
 
 /** One connect on a bare TCP handle; closes exactly once, whichever way. */
-export class LightConnection {
+export class HandleConnection {
   private readonly handle: TcpHandle
   private closed = false
   /** set when the kernel refused to start the connect at once; then no completion follows */
@@ -88,7 +88,7 @@ export class LightConnection {
     target: {host: string; port: number; family: 4 | 6},
     source: {localAddress: string; localPort: number} | undefined,
     context: unknown,
-    onDone: LightConnectDone<unknown>,
+    onDone: HandleConnectDone<unknown>,
   ) {
     const {host, port, family} = target
     this.handle = new binding!.TCP(binding!.constants.SOCKET)
@@ -117,12 +117,12 @@ export class LightConnection {
   }
 }
 
-/** Starts a connect on a bare handle (see LightConnection); `onDone` gets `context` back, typed. */
-export function startLightConnect<Context>(
+/** Starts a connect on a bare handle (see HandleConnection); `onDone` gets `context` back, typed. */
+export function startHandleConnect<Context>(
   target: {host: string; port: number; family: 4 | 6},
   source: {localAddress: string; localPort: number} | undefined,
   context: Context,
-  onDone: LightConnectDone<Context>,
-): LightConnection {
-  return new LightConnection(target, source, context, onDone as LightConnectDone<unknown>)
+  onDone: HandleConnectDone<Context>,
+): HandleConnection {
+  return new HandleConnection(target, source, context, onDone as HandleConnectDone<unknown>)
 }
