@@ -156,8 +156,52 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   if (notTheFix !== null) model += '; it does not apply to this run: see "a bigger queue is not the fix"'
   const applyNote =
     options.applyNote ?? 'the kernel takes the backlog (capped by somaxconn) at listen() time: restart the service, or make it call listen() again, after changing either'
-  const somaxconn = Number(read('net.core.somaxconn'))
+  const context: KnobContext = {result, options, read, evidence, queueTrouble, proposedBacklog, wantedBacklog: proposedBacklog ?? evidence.effectiveBacklog, applyNote}
+  let proposedSomaxconn: number | null = null
+  for (const rule of KNOB_RULES) {
+    const knob = rule(context)
+    if (knob === null) continue
+    warnings.push(...(knob.warnings ?? []))
+    if (knob.recommendation) recommendations.push(knob.recommendation)
+    if (knob.unverified) unverified = true
+    if (knob.proposedSomaxconn !== undefined) proposedSomaxconn = knob.proposedSomaxconn
+  }
+  return {model, neededQueue: notTheFix === null ? neededQueue : null, proposedBacklog, recommendations, notTheFix, warnings, unverified, proposedSomaxconn}
+}
+
+/** What every knob rule reads: the run, the options, and the sizing decided above. */
+interface KnobContext {
+  result: StormResult
+  options: AdviceOptions
+  read: (sysctl: string) => string
+  evidence: QueueEvidence
+  queueTrouble: boolean
+  /** the backlog the sizing model proposes (null: none, or a bigger queue is not the fix) */
+  proposedBacklog: number | null
+  /** the backlog the kernel knobs must make room for: the proposed one, else the current one */
+  wantedBacklog: number | null
+  applyNote: string
+}
+
+/** One knob's part of the advice; null when the run gives it nothing to say. */
+interface KnobAdvice {
+  recommendation?: Recommendation
+  warnings?: string[]
+  /** a fact this knob rests on could not be read */
+  unverified?: true
+  /** net.core.somaxconn only: the value --verify applies */
+  proposedSomaxconn?: number | null
+}
+
+type KnobRule = (context: KnobContext) => KnobAdvice | null
+
+/** The knobs, in the order the advice lists them. */
+const KNOB_RULES: readonly KnobRule[] = [backlogRule, somaxconnRule, synBacklogRule, syncookiesRule, abortOnOverflowRule, portRangeRule]
+
+/** The application's listen() backlog, in the server's syntax when one was named. */
+function backlogRule({result, options, evidence, queueTrouble, proposedBacklog, applyNote}: KnobContext): KnobAdvice {
   const currentBacklog = evidence.effectiveBacklog
+  const current = currentBacklog === null ? 'unknown' : String(currentBacklog)
   const backlogEvidence: string[] = []
   if (!queueTrouble) backlogEvidence.push('no connect waited for a SYN retransmit and the queue never filled')
   if (evidence.immediate > 0) {
@@ -172,18 +216,23 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   const overflows = result.kernel?.counterDeltas?.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 
-  if (proposedBacklog !== null && (currentBacklog === null || proposedBacklog > currentBacklog)) {
-    const serverLines = options.backlogLines?.(proposedBacklog)
-    const lines =
-      serverLines === undefined
-        ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
-        : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
-    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]})
-  } else {
-    recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence, lines: []})
+  if (proposedBacklog === null || (currentBacklog !== null && proposedBacklog <= currentBacklog)) {
+    return {recommendation: {knob: 'backlog', current, proposed: null, evidence: backlogEvidence, lines: []}}
   }
+  const serverLines = options.backlogLines?.(proposedBacklog)
+  const lines =
+    serverLines === undefined
+      ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
+      : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
+  return {recommendation: {knob: 'backlog', current, proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
+}
 
-  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap (KERNEL.md Q6).
+/** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md). */
+function somaxconnRule({result, read, evidence, wantedBacklog, applyNote}: KnobContext): KnobAdvice | null {
+  const somaxconn = Number(read('net.core.somaxconn'))
+  const currentBacklog = evidence.effectiveBacklog
+  const warnings: string[] = []
+  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap.
   // Only provable where we know what the application asked for (the lab); elsewhere a backlog
   // below somaxconn is simply what the application asked.
   const requestedBacklog = result.lab?.backlog ?? null
@@ -193,35 +242,41 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
         'it called listen() while somaxconn was lower, and a new somaxconn only applies to later listen() calls — restart the service (or make it listen() again)',
     )
   }
-
-  const wantedBacklog = proposedBacklog ?? currentBacklog
-  let proposedSomaxconn: number | null = null
-  if (wantedBacklog !== null) {
-    const needSomaxconn = wantedBacklog + 1
-    if (Number.isNaN(somaxconn)) {
-      unverified = true
+  if (wantedBacklog === null) return {warnings}
+  const needSomaxconn = wantedBacklog + 1
+  if (Number.isNaN(somaxconn)) {
+    return {
+      warnings,
+      unverified: true,
       // Unread, it is asked as "≥ backlog": the least value that cannot cap the backlog.
-      proposedSomaxconn = wantedBacklog
-      recommendations.push({knob: 'net.core.somaxconn', current: 'unknown', proposed: `≥ ${wantedBacklog}`, evidence: ['somaxconn could not be read; it silently caps every listen() backlog'], lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote)})
-    } else if (somaxconn < wantedBacklog) {
-      proposedSomaxconn = needSomaxconn
-      recommendations.push({
+      proposedSomaxconn: wantedBacklog,
+      recommendation: {knob: 'net.core.somaxconn', current: 'unknown', proposed: `≥ ${wantedBacklog}`, evidence: ['somaxconn could not be read; it silently caps every listen() backlog'], lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote)},
+    }
+  }
+  if (somaxconn < wantedBacklog) {
+    return {
+      warnings,
+      proposedSomaxconn: needSomaxconn,
+      recommendation: {
         knob: 'net.core.somaxconn',
         current: String(somaxconn),
         proposed: String(needSomaxconn),
         evidence: [`somaxconn ${somaxconn} < backlog ${wantedBacklog}: the kernel silently caps the backlog at ${somaxconn}`],
         lines: sysctlLines('net.core.somaxconn', String(needSomaxconn), applyNote),
-      })
-    } else {
-      recommendations.push({knob: 'net.core.somaxconn', current: String(somaxconn), proposed: null, evidence: [`${somaxconn} ≥ backlog ${wantedBacklog}: it does not cap it`], lines: []})
+      },
     }
   }
+  return {warnings, recommendation: {knob: 'net.core.somaxconn', current: String(somaxconn), proposed: null, evidence: [`${somaxconn} ≥ backlog ${wantedBacklog}: it does not cap it`], lines: []}}
+}
 
+/** net.ipv4.tcp_max_syn_backlog: half-open connections per listener. */
+function synBacklogRule({result, read, wantedBacklog}: KnobContext): KnobAdvice | null {
   const syncookies = read('net.ipv4.tcp_syncookies')
   const maxSynBacklog = Number(read('net.ipv4.tcp_max_syn_backlog'))
-  if (wantedBacklog !== null && !Number.isNaN(maxSynBacklog) && maxSynBacklog < wantedBacklog + 1) {
-    const reqQFullDrop = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
-    recommendations.push({
+  if (wantedBacklog === null || Number.isNaN(maxSynBacklog) || maxSynBacklog >= wantedBacklog + 1) return null
+  const reqQFullDrop = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+  return {
+    recommendation: {
       knob: 'net.ipv4.tcp_max_syn_backlog',
       current: String(maxSynBacklog),
       proposed: String(wantedBacklog + 1),
@@ -231,55 +286,8 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
         syncookies === '0' ? 'with syncookies off, SYNs past the limit are dropped' : 'with syncookies on, SYNs past the limit get cookies instead of being dropped',
       ],
       lines: sysctlLines('net.ipv4.tcp_max_syn_backlog', String(wantedBacklog + 1), 'applies to new SYNs at once; no restart needed'),
-    })
+    },
   }
-
-  if (syncookies === '0') {
-    const drops = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
-    recommendations.push({
-      knob: 'net.ipv4.tcp_syncookies',
-      current: '0',
-      proposed: '1',
-      evidence: [
-        'syncookies are off: when a burst of SYNs exceeds the request queue (backlog + 1 here), the excess is dropped and waits on the SYN ladder (KERNEL.md Q4)',
-        ...(drops === undefined ? [] : [`TcpExtTCPReqQFullDrop +${drops}`]),
-        'with 1, the excess connects complete at once and any wait moves to the first byte (measure it with a first-byte probe)',
-      ],
-      lines: sysctlLines('net.ipv4.tcp_syncookies', '1', 'applies to new SYNs at once'),
-    })
-  }
-
-  if (read('net.ipv4.tcp_abort_on_overflow') === '1') {
-    warnings.push('tcp_abort_on_overflow=1: when the accept queue is full at handshake-ACK time the server answers with RST, so clients get "connection reset" instead of a retry that could have succeeded a moment later')
-    recommendations.push({
-      knob: 'net.ipv4.tcp_abort_on_overflow',
-      current: '1',
-      proposed: '0',
-      evidence: [`reset during or right after the handshake: ${result.counts.byOutcome.reset + (result.probe?.outcomes.resetAfterConnect ?? 0)} connects`],
-      lines: sysctlLines('net.ipv4.tcp_abort_on_overflow', '0', 'applies at once'),
-    })
-  }
-
-  const portTrouble = result.counts.byOutcome.addrNotAvail
-  if (portTrouble > 0) {
-    // With an RST close the client keeps no TIME_WAIT: then the range is simply smaller than the connections open at once.
-    const closedWithRst = result.plan.close === 'rst'
-    const why = closedWithRst
-      ? 'the range is smaller than the connections this client had open at once (an RST close leaves no TIME_WAIT)'
-      : `TIME_WAIT holds each closed connection's port for 60 s; tcp_tw_reuse=${read('net.ipv4.tcp_tw_reuse')}`
-    recommendations.push({
-      knob: 'net.ipv4.ip_local_port_range',
-      current: read('net.ipv4.ip_local_port_range'),
-      proposed: '1024 65535',
-      evidence: [`${portTrouble} connects failed with EADDRNOTAVAIL: this client ran out of ephemeral ports (${why})`],
-      lines: [
-        ...sysctlLines('net.ipv4.ip_local_port_range', '1024 65535', 'applies to new connects at once'),
-        ...(closedWithRst ? [] : ['# or close with RST (connstorm --close rst, the default) so the client keeps no TIME_WAIT']),
-      ],
-    })
-  }
-
-  return {model, neededQueue: notTheFix === null ? neededQueue : null, proposedBacklog, recommendations, notTheFix, warnings, unverified, proposedSomaxconn}
 }
 
 function sysctlLines(name: string, value: string, note: string): string[] {
@@ -288,4 +296,61 @@ function sysctlLines(name: string, value: string, note: string): string[] {
 
 function round(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(1)
+}
+
+/** net.ipv4.tcp_syncookies: off, a burst past the request queue is dropped and waits on the ladder. */
+function syncookiesRule({result, read}: KnobContext): KnobAdvice | null {
+  if (read('net.ipv4.tcp_syncookies') !== '0') return null
+  const drops = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+  return {
+    recommendation: {
+      knob: 'net.ipv4.tcp_syncookies',
+      current: '0',
+      proposed: '1',
+      evidence: [
+        'syncookies are off: when a burst of SYNs exceeds the request queue (backlog + 1 here), the excess is dropped and waits on the SYN ladder (docs/kernel.md §4)',
+        ...(drops === undefined ? [] : [`TcpExtTCPReqQFullDrop +${drops}`]),
+        'with 1, the excess connects complete at once and any wait moves to the first byte (measure it with a first-byte probe)',
+      ],
+      lines: sysctlLines('net.ipv4.tcp_syncookies', '1', 'applies to new SYNs at once'),
+    },
+  }
+}
+
+/** net.ipv4.tcp_abort_on_overflow: 1 turns a retry that could have worked into a reset. */
+function abortOnOverflowRule({result, read}: KnobContext): KnobAdvice | null {
+  if (read('net.ipv4.tcp_abort_on_overflow') !== '1') return null
+  return {
+    warnings: ['tcp_abort_on_overflow=1: when the accept queue is full at handshake-ACK time the server answers with RST, so clients get "connection reset" instead of a retry that could have succeeded a moment later'],
+    recommendation: {
+      knob: 'net.ipv4.tcp_abort_on_overflow',
+      current: '1',
+      proposed: '0',
+      evidence: [`reset during or right after the handshake: ${result.counts.byOutcome.reset + (result.probe?.outcomes.resetAfterConnect ?? 0)} connects`],
+      lines: sysctlLines('net.ipv4.tcp_abort_on_overflow', '0', 'applies at once'),
+    },
+  }
+}
+
+/** net.ipv4.ip_local_port_range: the client itself ran out of source ports. */
+function portRangeRule({result, read}: KnobContext): KnobAdvice | null {
+  const portTrouble = result.counts.byOutcome.addrNotAvail
+  if (portTrouble === 0) return null
+  // With an RST close the client keeps no TIME_WAIT: then the range is simply smaller than the connections open at once.
+  const closedWithRst = result.plan.close === 'rst'
+  const why = closedWithRst
+    ? 'the range is smaller than the connections this client had open at once (an RST close leaves no TIME_WAIT)'
+    : `TIME_WAIT holds each closed connection's port for 60 s; tcp_tw_reuse=${read('net.ipv4.tcp_tw_reuse')}`
+  return {
+    recommendation: {
+      knob: 'net.ipv4.ip_local_port_range',
+      current: read('net.ipv4.ip_local_port_range'),
+      proposed: '1024 65535',
+      evidence: [`${portTrouble} connects failed with EADDRNOTAVAIL: this client ran out of ephemeral ports (${why})`],
+      lines: [
+        ...sysctlLines('net.ipv4.ip_local_port_range', '1024 65535', 'applies to new connects at once'),
+        ...(closedWithRst ? [] : ['# or close with RST (connstorm --close rst, the default) so the client keeps no TIME_WAIT']),
+      ],
+    },
+  }
 }
