@@ -1,7 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import {findServer} from '../../src/analysis/servers.js'
-import {type ComparisonRow, adviceChanges, columnLabels, compareRuns, renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../../src/report/compare.js'
+import {type ComparisonRow, adviceChanges, columnLabels, compareRuns} from '../../src/report/compare.js'
+import {renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../../src/report/compare-text.js'
 import {analyzeRun} from '../helpers/synthetic-result.js'
 import {ALL_SYSCTLS_UNKNOWN, burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
 
