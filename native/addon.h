@@ -29,7 +29,7 @@
     }                                                                   \
   } while (0)
 
-// connect-loop.c
+// connect-loop-napi.c (the loop itself: connect-loop.c)
 napi_value connect_loop_create(napi_env env, napi_callback_info info);
 napi_value connect_loop_feed(napi_env env, napi_callback_info info);
 napi_value connect_loop_begin(napi_env env, napi_callback_info info);

@@ -1,0 +1,63 @@
+// connstorm's native connect loop: what the loop (connect-loop.c) and its Node-API glue
+// (connect-loop-napi.c) share — one run's state, and the thread function.
+#ifndef CONNSTORM_CONNECT_LOOP_H
+#define CONNSTORM_CONNECT_LOOP_H
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RECORD_RING (1 << 17)    // finished connects not yet drained: 6 s at 20 000/s
+
+typedef struct {
+  int fd;  // -1 while the slot is free
+  // Bumped at every reuse and carried in the epoll event: an event for a socket closed since (a
+  // registration can outlive close() when a forked child shares the socket) is recognised and ignored.
+  uint32_t generation;
+  int older, newer;  // in-flight list in start order (deadlines ascend: one timeout for all)
+  double intended_us, started_us;
+} Slot;
+
+typedef struct {
+  // Set before the thread starts, then read-only.
+  struct sockaddr_storage to;
+  socklen_t to_length;
+  // --source: the local addresses connects bind to (port set per connect), as the schedule says.
+  struct sockaddr_storage *sources;
+  int source_count;
+  int family, close_mode, concurrency;
+  long total;
+  double timeout_us;
+
+  pthread_t thread;
+  int thread_started, joined;
+  pthread_mutex_t lock;
+  // Under lock: the schedule JavaScript has fed, the records it has not drained, the loop's progress.
+  double *schedule;  // SCHEDULE_FIELDS per start (addon.h), ring indexed by connect number
+  long scheduled;
+  double *records;
+  long records_written, records_read;
+  long launched, in_flight;
+  double last_start_ms;
+  int stop_requested;  // by JavaScript: abandon what is in flight, record it as pending, end
+  int abandoned;       // by the finalizer: nobody drains records any more
+  int finished;
+  int loop_errno;  // an epoll call failed in a way that cannot be waited out: the loop ended early
+  int cleanup_hook_done;
+
+  // Told when the loop has finished, so that the run ends then rather than at the next drain.
+  napi_threadsafe_function on_finished;
+
+  // The loop thread's own (t0_us is set by begin() before the thread starts).
+  double t0_us;
+  Slot *slots;
+  int *free_slots, free_count, oldest, newest;
+  int epoll_fd;
+  int has_pwait2;
+} Run;
+
+// The loop thread: launches every start JavaScript fed, records every outcome, until all are done,
+// stop is requested or the run is abandoned; then tells `on_finished` (if any) and returns.
+void *connect_loop(void *argument);
+
+#endif
