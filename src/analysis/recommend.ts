@@ -203,7 +203,7 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
     recommendations.push({knob: 'backlog', current: currentBacklog === null ? 'unknown' : String(currentBacklog), proposed: null, evidence: backlogEvidence, lines: []})
   }
 
-  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap (KERNEL.md Q6).
+  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap (docs/kernel.md §6).
   // Only provable where we know what the application asked for (the lab); elsewhere a backlog
   // below somaxconn is simply what the application asked.
   const requestedBacklog = result.lab?.backlog ?? null

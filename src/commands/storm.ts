@@ -37,7 +37,7 @@ const DEFAULT_LAB = {backlog: 8, stallMs: 1500}
 const LAB_DEADLINE_SLACK_MS = 30_000
 
 const EXIT_ON_SIGNAL = {SIGINT: 130, SIGTERM: 143} as const
-/** Long enough for a SYN-cookie connection to be accepted after the 1, 3, 7 s SYN-ACK retransmits (KERNEL.md Q3). */
+/** Long enough for a SYN-cookie connection to be accepted after the 1, 3, 7 s SYN-ACK retransmits (docs/kernel.md §3). */
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000
 /** A --threshold did not hold (k6's convention: the run itself worked, the service did not meet the bar). */
 const EXIT_THRESHOLD_FAILED = 1

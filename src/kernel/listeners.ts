@@ -10,7 +10,7 @@ import {nativeAddon} from '../native/addon.js'
  * A listening TCP socket of this network namespace. recvQ is its accept-queue length right now
  * (it reads backlog + 1 when the queue is full); sendQ is its effective backlog,
  * min(backlog, somaxconn) taken at listen() time, known only from netlink sock_diag, which is
- * what ss reads too (KERNEL.md Q6), and not from /proc.
+ * what ss reads too (docs/kernel.md §6), and not from /proc.
  * host is the bound address as ss shows it, unbracketed: '0.0.0.0', '::', '::1',
  * '::ffff:127.0.0.1', or '*' for a dual-stack IPv6 socket on :: that also accepts IPv4.
  */
@@ -84,7 +84,7 @@ function splitSsAddress(local: string): {host: string; port: number; family: 4 |
  * Parses the LISTEN (st 0A) rows of /proc/net/tcp (family 4) or /proc/net/tcp6 (family 6).
  * Addresses are hex, one 32-bit word at a time in host byte order (so byte-reversed on x86:
  * 0100007F is 127.0.0.1); the port is plain hex. rx_queue is the accept-queue length, tx_queue
- * is 0, and the backlog is not shown (KERNEL.md Q6).
+ * is 0, and the backlog is not shown (docs/kernel.md §6).
  */
 export function parseProcNetTcpListeners(text: string, family: 4 | 6, littleEndian: boolean = endianness() === 'LE'): ProcListener[] {
   const listeners: ProcListener[] = []

@@ -4,7 +4,7 @@ export type Outcome = (typeof OUTCOMES)[number]
 export type FailureOutcome = Exclude<Outcome, 'connected'>
 
 const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
-  // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, KERNEL.md Q2).
+  // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, docs/kernel.md §2).
   ETIMEDOUT: 'timeout',
   ECONNREFUSED: 'refused',
   ECONNRESET: 'reset',
