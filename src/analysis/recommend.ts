@@ -257,7 +257,7 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
       current: '0',
       proposed: '1',
       evidence: [
-        'syncookies are off: when a burst of SYNs exceeds the request queue (backlog + 1 here), the excess is dropped and waits on the SYN ladder (KERNEL.md Q4)',
+        'syncookies are off: when a burst of SYNs exceeds the request queue (backlog + 1 here), the excess is dropped and waits on the SYN ladder (docs/kernel.md §4)',
         ...(drops === undefined ? [] : [`TcpExtTCPReqQFullDrop +${drops}`]),
         'with 1, the excess connects complete at once and any wait moves to the first byte (measure it with a first-byte probe)',
       ],

@@ -190,7 +190,7 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     name: 'Node.js (net / http)',
     setting: 'the backlog option of server.listen()',
     backlogLines: lines((backlog) => [`server.listen({port: 8080, backlog: ${backlog}})`]),
-    defaultBacklog: '511 ("The default value of this parameter is 511 (not 512)"); backlog 0 also gives 511 (KERNEL.md Q7)',
+    defaultBacklog: '511 ("The default value of this parameter is 511 (not 512)"); backlog 0 also gives 511 (docs/kernel.md §7)',
     cap: `${SOMAXCONN}`,
     applyNote:
       'restart the process: a listening server cannot listen() again (ERR_SERVER_ALREADY_LISTEN) unless it is closed first, which drops the socket',
@@ -220,7 +220,7 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     applyNote:
       'raise net.core.somaxconn, then restart the process: Go reads the sysctl once per process and listeners that already exist keep their backlog',
     withoutKnob:
-      'Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener\'s descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (KERNEL.md Q6)',
+      'Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener\'s descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (docs/kernel.md §6)',
     source: 'golang/go src/net/sock_linux.go (maxListenerBacklog); src/net/net.go (listenerBacklogCache)',
     verified: true,
   },
