@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// bench/run.mjs — `npm run bench`: connstorm against the native baseline (../shared/baseline), side
-// by side in one run, on loopback only. A benchmark, not a test: it prints figures and PASS/MISS
-// against issue 7's targets and exits 0 unless the bench itself could not run.
+// bench/run.mjs — `npm run bench`: connstorm against the native baseline (a C client and target that
+// are not part of this repository; see bench/README.md), side by side in one run, on loopback only.
+// A benchmark, not a test: it prints figures and PASS/MISS against the targets in bench/README.md
+// and exits 0 unless the bench itself could not run.
 //
 //   node bench/run.mjs                 full: every figure the median of 3 runs (BENCH_RUNS=N to change)
 //   BENCH_QUICK=1 node bench/run.mjs   1 run each, small N, < 2 min
@@ -658,7 +659,7 @@ async function measurePaced(target) {
     })
     if (worstDev !== null && worstDev > TARGETS.pacedAccuracy) notes.push(`${label}: a single run was ${(worstDev * 100).toFixed(2)} % off the asked rate`)
     const lag = stats(acc.map((x) => x.lag))
-    // Issue 7's target is for connstorm as run by default (1 thread). With one connect loop per
+    // The target is for connstorm as run by default (1 thread). With one connect loop per
     // worker, each busy-polling between starts, N loops plus the target oversubscribe N cores:
     // shown for a user who would reach for --workers, not judged.
     addRow(`${label}: late-start p99 (start lag); native = bench/cpaced.c`, {
@@ -841,7 +842,7 @@ function machineLine() {
 
 function renderTable() {
   const lines = [
-    '| metric | native (cstorm) | connstorm | connstorm / native (same run) | target (issue 7) | result | connstorm event-loop delay p99 |',
+    '| metric | native (cstorm) | connstorm | connstorm / native (same run) | target | result | connstorm event-loop delay p99 |',
     '|---|---|---|---|---|---|---|',
   ]
   for (const r of rows) lines.push(`| ${r.metric} | ${r.native} | ${r.connstorm} | ${r.vs} | ${r.target} | ${r.result} | ${r.loop} |`)
@@ -866,7 +867,7 @@ async function main() {
   log(`connstorm bench (${QUICK ? 'BENCH_QUICK: 1 run each, small N' : `median of ${RUNS} runs`}); every connect goes to ${HOST}`)
   log(machineLine())
   mkdirSync(BENCH_DIR, {recursive: true})
-  if (!existsSync(path.join(BASELINE_DIR, 'build.sh'))) throw new Error(`${BASELINE_DIR}/build.sh not found: the native baseline must sit at ../shared/baseline`)
+  if (!existsSync(path.join(BASELINE_DIR, 'build.sh'))) throw new Error(`${BASELINE_DIR}/build.sh not found: the native baseline (cstorm, target and their build.sh; not part of this repository) must sit there`)
   const build = spawnSync('bash', [path.join(BASELINE_DIR, 'build.sh'), `${BENCH_DIR}/`], {encoding: 'utf8', timeout: 120_000})
   if (build.status !== 0) throw new Error(`build.sh failed: ${build.stderr || build.stdout}`)
   log(build.stdout.trim())

@@ -1,7 +1,7 @@
 import type {AfterConnectMechanism, AfterConnectVerdict} from '../results/format.js'
 
 /**
- * Which mechanism explains the waits after connect (KERNEL.md Q3, Q4): once a SYN is admitted,
+ * Which mechanism explains the waits after connect (docs/kernel.md §3, §4): once a SYN is admitted,
  * connect() returns after one round trip even when the application cannot take the connection,
  * so the wait shows as a late first response, a hang, or a reset.
  */
@@ -30,7 +30,7 @@ export function explainAfterConnect(facts: AfterConnectFacts): AfterConnectVerdi
       parts.push(`${what} (accept-queue wait or a slow application: the listener's counters are not visible from here)`)
     } else if (facts.abortOnOverflow === '1' && counters.syncookiesRecv === 0 && counters.listenOverflows <= facts.resetAfterConnect + facts.handshakeResets) {
       // With abort_on_overflow an overflowing request-sock ACK is reset, not dropped (only cookie
-      // ACKs are still dropped silently, KERNEL.md Q9): these overflows are the resets counted
+      // ACKs are still dropped silently, docs/kernel.md §9): these overflows are the resets counted
       // below, so the connections that waited sat in the accept queue until the application took them.
       mechanisms.push('slowApplication')
       parts.push(

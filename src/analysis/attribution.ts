@@ -2,7 +2,7 @@ import type {Attribution, StepCount} from '../results/format.js'
 import type {SynLadder} from '../results/format.js'
 
 /**
- * How late a retransmitted SYN may really leave, measured in KERNEL.md Q2: about 2.4 % per step
+ * How late a retransmitted SYN may really leave, measured in docs/kernel.md §2: about 2.4 % per step
  * (jiffy rounding) plus up to 0.2 s of timer-wheel slack on the long steps. We allow 3 % and
  * 0.2 s, plus the round trip and a little of the load generator's own delay.
  */

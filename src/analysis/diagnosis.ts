@@ -21,7 +21,7 @@ export interface ConnectCounts {
 }
 
 /**
- * Checks Σ k·n_k against the kernel's own TCPSynRetrans delta (KERNEL.md Q5: exact on this kernel
+ * Checks Σ k·n_k against the kernel's own TCPSynRetrans delta (docs/kernel.md §5: exact on this kernel
  * when the storm is alone in its namespace). A verdict is given only when the counters can be
  * this storm's alone: TcpActiveOpens moved by exactly the connects that sent a SYN.
  */

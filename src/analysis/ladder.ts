@@ -1,7 +1,7 @@
 import type {SynLadder} from '../results/format.js'
 
 /**
- * The client kernel's SYN retransmission schedule, computed from its sysctls (KERNEL.md Q2):
+ * The client kernel's SYN retransmission schedule, computed from its sysctls (docs/kernel.md §2):
  * tcp_syn_linear_timeouts L gives L+1 gaps of one initial RTO, after which the RTO doubles (capped
  * at TCP_RTO_MAX); tcp_syn_retries R is a time budget, not a count: connect() gives up at the
  * first RTO expiry at or after the budget (2^(R+1) − 1) × RTO. Nothing here is hard-coded to one
@@ -48,7 +48,7 @@ export function synLadder(settings: LadderSettings): SynLadder {
     if (at >= budgetMs) return {synRetries, linearTimeouts, initialRtoMs, sendTimesMs, giveUpMs: at, budgetMs}
     sendTimesMs.push(at)
     expiredTimeouts++
-    // The RTO starts doubling only once the number of timeouts exceeds L (KERNEL.md Q2).
+    // The RTO starts doubling only once the number of timeouts exceeds L (docs/kernel.md §2).
     if (expiredTimeouts > linearTimeouts) rtoMs = Math.min(rtoMs * 2, maxRtoMs)
   }
 }

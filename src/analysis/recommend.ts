@@ -227,12 +227,12 @@ function backlogRule({result, options, evidence, queueTrouble, proposedBacklog, 
   return {recommendation: {knob: 'backlog', current, proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
 }
 
-/** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md). */
+/** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md §6). */
 function somaxconnRule({result, read, evidence, wantedBacklog, applyNote}: KnobContext): KnobAdvice | null {
   const somaxconn = Number(read('net.core.somaxconn'))
   const currentBacklog = evidence.effectiveBacklog
   const warnings: string[] = []
-  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap.
+  // somaxconn is taken at listen() time: a listener older than a raise keeps the old cap (docs/kernel.md §6).
   // Only provable where we know what the application asked for (the lab); elsewhere a backlog
   // below somaxconn is simply what the application asked.
   const requestedBacklog = result.lab?.backlog ?? null

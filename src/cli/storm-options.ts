@@ -11,7 +11,7 @@ import type {StormRequest} from '../run/storm.js'
 import {DEFAULT_LAB} from './storm-flags.js'
 import {resolveServer} from './server-flag.js'
 
-/** Long enough for a SYN-cookie connection to be accepted after the 1, 3, 7 s SYN-ACK retransmits (docs/kernel.md). */
+/** Long enough for a SYN-cookie connection to be accepted after the 1, 3, 7 s SYN-ACK retransmits (docs/kernel.md §3). */
 const DEFAULT_PROBE_TIMEOUT_MS = 15_000
 /** The lab outlives the storm's own deadline by this much at most (it is stopped long before). */
 const LAB_DEADLINE_SLACK_MS = 30_000

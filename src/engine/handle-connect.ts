@@ -109,7 +109,7 @@ export class HandleConnection {
     this.handle.close(ignore)
   }
 
-  /** SO_LINGER 0 and close: an RST, no TIME_WAIT (KERNEL.md Q8). */
+  /** SO_LINGER 0 and close: an RST, no TIME_WAIT (docs/kernel.md §8). */
   resetAndDestroy(): void {
     if (this.closed) return
     this.closed = true

@@ -10,7 +10,7 @@ import type {SourceEndpoint} from './source-binding.js'
  * Why: at 20 000 connects/s one event loop is ~75 % busy with the connects alone (the kernel's
  * ~30 µs each, plus ours), so every few-ms stall of this machine's scheduler left a backlog that
  * took tens of ms to drain, and late-start p99 was 4–60 ms where a native loop keeps ~0.1 ms
- * (README "Performance"). On its own thread the loop launches every due start within µs,
+ * (bench/README.md, History). On its own thread the loop launches every due start within µs,
  * without delaying the completions JavaScript would otherwise handle in between, and Node's event
  * loop only drains records into the same recorder every few ms.
  *

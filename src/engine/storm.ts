@@ -513,7 +513,7 @@ class StormEngine {
   private closeConnected(socket: Socket | HandleConnection): void {
     switch (this.plan.close) {
       case 'rst': {
-        // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (KERNEL.md Q8).
+        // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (docs/kernel.md §8).
         socket.resetAndDestroy()
         break
       }

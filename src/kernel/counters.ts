@@ -4,11 +4,11 @@ import {join} from 'node:path'
 /**
  * Kernel SNMP/MIB counters keyed the way `nstat` names them: section + field, e.g.
  * "TcpExtListenOverflows" (/proc/net/netstat "TcpExt:") or "TcpActiveOpens" (/proc/net/snmp "Tcp:").
- * They are per network namespace (KERNEL.md Q5).
+ * They are per network namespace (docs/kernel.md §5).
  */
 export type Counters = Record<string, number>
 
-/** The counters a storm moves, client side and server side (which one moves when: KERNEL.md Q5). */
+/** The counters a storm moves, client side and server side (which one moves when: docs/kernel.md §5). */
 export const STORM_COUNTERS = [
   'TcpExtTCPSynRetrans',
   'TcpExtListenOverflows',

@@ -68,7 +68,7 @@ function splitSsAddress(local: string): {host: string; port: number; family: 4 |
  * Parses the LISTEN (st 0A) rows of /proc/net/tcp (family 4) or /proc/net/tcp6 (family 6).
  * Addresses are hex, one 32-bit word at a time in host byte order (so byte-reversed on x86:
  * 0100007F is 127.0.0.1); the port is plain hex. rx_queue is the accept-queue length, tx_queue
- * is 0, and the backlog is not shown (KERNEL.md Q6).
+ * is 0, and the backlog is not shown (docs/kernel.md §6).
  */
 export function parseProcNetTcpListeners(text: string, family: 4 | 6, littleEndian: boolean = endianness() === 'LE'): ProcListener[] {
   const listeners: ProcListener[] = []

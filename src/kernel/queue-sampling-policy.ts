@@ -15,7 +15,7 @@
  * and drains again between two idle reads is the one case a fast sampler would see and this misses.
  */
 
-/** the counters that move when a listener's queues are under pressure (KERNEL.md Q5) */
+/** the counters that move when a listener's queues are under pressure (docs/kernel.md §5) */
 export const QUEUE_PRESSURE_COUNTERS = ['TcpExtListenDrops', 'TcpExtListenOverflows', 'TcpExtSyncookiesSent', 'TcpExtTCPReqQFullDrop'] as const
 
 /** How long the queue may go unread while it is empty and no counter moves. */

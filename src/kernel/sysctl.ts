@@ -25,7 +25,7 @@ export function readSysctlInt(name: string): number | null {
 
 /**
  * The backlog the kernel actually uses for listen(backlog): capped by net.core.somaxconn as it
- * is at listen() time (KERNEL.md Q6). null when somaxconn cannot be read.
+ * is at listen() time (docs/kernel.md §6). null when somaxconn cannot be read.
  */
 export function effectiveBacklog(requested: number, somaxconn: number | null): number | null {
   return somaxconn === null ? null : Math.min(requested, somaxconn)

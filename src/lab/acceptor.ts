@@ -1,6 +1,6 @@
 /**
  * The lab's acceptor thread: owns the listening socket. It refuses to accept() by blocking its own
- * event loop (KERNEL.md Q7: a Node listener accepts only when its loop runs), which leaves the
+ * event loop (docs/kernel.md §7: a Node listener accepts only when its loop runs), which leaves the
  * kernel's accept queue to fill, exactly as a stalled server does.
  */
 import {type Server, type Socket, createServer} from 'node:net'
@@ -35,7 +35,7 @@ const server: Server = createServer((socket) => {
   // The application's work on this connection: nothing else is accepted meanwhile (one thread).
   blockThread(control, options.handlerDelayMs)
   handleAccepted(socket)
-  // One accept per callback (libuv), so blocking here caps the accept rate (KERNEL.md Q7).
+  // One accept per callback (libuv), so blocking here caps the accept rate (docs/kernel.md §7).
   if (acceptGapMs > 0) blockThread(control, acceptedAt + acceptGapMs - performance.now())
 })
 

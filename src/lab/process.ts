@@ -18,7 +18,7 @@ export interface LabProcess {
 
 /**
  * Starts `connstorm lab` as a child process — never in the storm's process, whose timing it
- * would distort (DESIGN.md) — and waits for its first stdout line, the listening address.
+ * would distort (docs/decisions.md) — and waits for its first stdout line, the listening address.
  */
 export async function startLabProcess(options: LabOptions, signal?: AbortSignal): Promise<LabProcess> {
   // --watch-stdin: the lab exits when our end of its stdin closes, even if we are SIGKILLed.

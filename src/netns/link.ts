@@ -8,7 +8,7 @@ import {UsageError} from '../errors.js'
  * On plain loopback the whole handshake runs inside connect(): the client's ACK reaches the
  * listener before the next SYN is even sent, so an ACK can never find the accept queue fuller
  * than its SYN did, and "connect succeeded, then reset" (tcp_abort_on_overflow) or "connected,
- * then waited for accept" cannot be reproduced on demand (KERNEL.md Q3). A real network puts a
+ * then waited for accept" cannot be reproduced on demand (docs/kernel.md §3). A real network puts a
  * round trip between SYN and ACK. This kernel has no netem, so the round trip is made with what
  * it has: an htb class at a low rate that only the packets to the lab's port enter. Packets then
  * leave one by one, in order, so each handshake ACK waits behind the SYNs sent before it — the

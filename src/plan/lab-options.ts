@@ -19,7 +19,7 @@ export interface LabOptions {
   /** at most this many accept()s per second */
   acceptRate: number | null
   onAccept: OnAccept
-  /** time the application spends on each connection, blocking further accepts (KERNEL.md Q7) */
+  /** time the application spends on each connection, blocking further accepts (docs/kernel.md §7) */
   handlerDelayMs: number
   /** the lab always exits by itself after this long */
   maxDurationMs: number
@@ -80,7 +80,7 @@ export function parseLabOptions(
 function parseBacklog(flag: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback
   if (/^\s*0+\s*$/.test(text)) {
-    // KERNEL.md Q7: Node treats a falsy backlog as "use the default" and listens with 511.
+    // docs/kernel.md §7: Node treats a falsy backlog as "use the default" and listens with 511.
     throw new UsageError(`${flag}: 0 is not possible for a Node listener (Node silently turns it into 511); use ${flag} 1 for the smallest queue (2 connections)`)
   }
   return parseCount(flag, text, {min: 1, max: 2_147_483_647})

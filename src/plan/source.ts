@@ -11,8 +11,8 @@ import {InvalidOptionError, UsageError} from '../errors.js'
  *
  * Why only when asked: Node binds before it connects and cannot set IP_BIND_ADDRESS_NO_PORT, so
  * the kernel must pick the port at bind() time, before it knows the destination. The port is
- * then taken for every destination, and ports left in TIME_WAIT block new binds (KERNEL.md Q8,
- * BASELINES.md). Without --source the kernel picks the port at connect() time, which is better.
+ * then taken for every destination, and ports left in TIME_WAIT block new binds (docs/kernel.md §8,
+ * §12). Without --source the kernel picks the port at connect() time, which is better.
  */
 
 export const SOURCE_FORM =

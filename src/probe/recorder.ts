@@ -4,7 +4,7 @@ import {type Histogram, newLatencyHistogram} from '../results/histogram.js'
 
 /**
  * A connect whose application answered this long after the handshake completed was admitted by
- * the kernel but not accepted in time (ACK-time overflow, SYN-cookie wave: KERNEL.md Q3, Q4) — or
+ * the kernel but not accepted in time (ACK-time overflow, SYN-cookie wave: docs/kernel.md §3, §4) — or
  * served by a slow application; the kernel's counters tell which.
  */
 export const ACCEPT_WAIT_THRESHOLD_US = 200_000

@@ -316,7 +316,7 @@ export interface SynLadder {
  * A listening TCP socket of this network namespace. recvQ is its accept-queue length right now
  * (it reads backlog + 1 when the queue is full); sendQ is its effective backlog,
  * min(backlog, somaxconn) taken at listen() time, known only from netlink sock_diag, which is
- * what ss reads too (KERNEL.md Q6), and not from /proc.
+ * what ss reads too (docs/kernel.md §6), and not from /proc.
  * host is the bound address as ss shows it, unbracketed: '0.0.0.0', '::', '::1',
  * '::ffff:127.0.0.1', or '*' for a dual-stack IPv6 socket on :: that also accepts IPv4.
  */

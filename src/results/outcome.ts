@@ -8,7 +8,7 @@ export const PROBE_OUTCOMES = ['ok', 'probeTimeout', 'resetAfterConnect', 'close
 export type ProbeOutcome = (typeof PROBE_OUTCOMES)[number]
 
 const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
-  // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, KERNEL.md Q2).
+  // The kernel's own give-up after tcp_syn_retries (~134 s with the defaults, docs/kernel.md §2).
   ETIMEDOUT: 'timeout',
   ECONNREFUSED: 'refused',
   ECONNRESET: 'reset',

@@ -19,8 +19,8 @@ import {type ResultContext, buildMeasurement} from '../../src/run/build-result.j
  */
 
 /**
- * The sysctls of the lab kernel (KERNEL.md, header: "The default sysctls are the same in the
- * root ns and in a fresh netns"), as src/kernel/sysctl.ts reports them (the tab in
+ * The sysctls of the lab kernel (docs/kernel.md §0: the same in the root namespace and in a
+ * fresh one), as src/kernel/sysctl.ts reports them (the tab in
  * ip_local_port_range becomes one space). tcp_max_tw_buckets is not listed there, so it is left out.
  */
 export const LAB_KERNEL_SYSCTLS: Readonly<Record<string, string>> = {
@@ -41,7 +41,7 @@ export const ALL_SYSCTLS_UNKNOWN: Readonly<Record<string, string>> = Object.from
 )
 
 /**
- * A connect's latency from its actual start on the default ladder (KERNEL.md Q2: 1.03 2.05 3.07
+ * A connect's latency from its actual start on the default ladder (docs/kernel.md §2: 1.03 2.05 3.07
  * 4.10 5.12 7.14 11.36 s), plus a loopback round trip for the SYN-ACK.
  */
 export const ON_STEP_MS: Readonly<Record<number, number>> = {0: 0.3, 1: 1030, 2: 2050, 3: 3070, 4: 4100, 5: 5120, 6: 7140, 7: 11_360}
@@ -148,9 +148,9 @@ export function syntheticResult(spec: SyntheticSpec): StormResult {
 
 /**
  * Situation 1 of the advice tests: a burst of 200 against a listener with backlog 8 that is not
- * accepting. 9 = 8 + 1 get in at once (KERNEL.md Q1), the other 191 get in on the second SYN
- * retransmit (2 s on the default ladder, KERNEL.md Q2) once accepts resume; ss saw Recv-Q 9
- * against Send-Q 8 (KERNEL.md Q6: a full queue reads B + 1). TCPSynRetrans +382 = 191 × 2.
+ * accepting. 9 = 8 + 1 get in at once (docs/kernel.md §1), the other 191 get in on the second SYN
+ * retransmit (2 s on the default ladder, docs/kernel.md §2) once accepts resume; ss saw Recv-Q 9
+ * against Send-Q 8 (docs/kernel.md §6: a full queue reads B + 1). TCPSynRetrans +382 = 191 × 2.
  */
 export function burstOf200AgainstBacklog8(overrides: Partial<SyntheticSpec> = {}): StormResult {
   return syntheticResult({

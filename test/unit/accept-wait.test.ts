@@ -43,7 +43,7 @@ describe('which mechanism explains the waits and resets after connect', () => {
     expect(verdict.sentence).toMatch(/waited in the accept queue for a slow or stalled application \(the TcpExtListenOverflows \+2 are the resets below/)
   })
 
-  it('with abort_on_overflow, cookie ACKs are still dropped silently (KERNEL.md Q9): dropped ACKs stay the explanation', () => {
+  it('with abort_on_overflow, cookie ACKs are still dropped silently (docs/kernel.md §9): dropped ACKs stay the explanation', () => {
     const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 20, resetAfterConnect: 1, abortOnOverflow: '1', counters: {listenOverflows: 187, syncookiesRecv: 171, reqQFullDoCookies: 27}})
     expect(verdict.mechanisms).toEqual(['ackDropped', 'abortOnOverflow'])
   })

@@ -94,7 +94,7 @@ describe('renderAdvice(recommend(…)) for a 200-connect burst against backlog 8
       'advice (for Go (net.Listen, net/http))',
       MODEL,
       ...BACKLOG_8_TO_255,
-      "      # Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener's descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (KERNEL.md Q6)",
+      "      # Go has no backlog setting: raise net.core.somaxconn and restart the process, since Go passes somaxconn itself (read once, at the first Listen). For a smaller or per-listener value, call syscall.Listen(fd, N) on the listener's descriptor through (*net.TCPListener).SyscallConn().Control after net.Listen: a second listen() changes the backlog at once (docs/kernel.md §6)",
       '      # raise net.core.somaxconn, then restart the process: Go reads the sysctl once per process and listeners that already exist keep their backlog',
       ...SOMAXCONN_KEPT,
     ])

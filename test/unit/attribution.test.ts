@@ -11,7 +11,7 @@ function latencies(...pairs: [number, number][]): LatencyCount[] {
 }
 
 describe('attributeToSteps', () => {
-  it('puts B+1 immediate connects on step 0 and a wave at ~3.07 s on step 3 (KERNEL.md: lab backlog 16, stall 2.5 s)', () => {
+  it('puts B+1 immediate connects on step 0 and a wave at ~3.07 s on step 3 (docs/kernel.md §1, §2: lab backlog 16, stall 2.5 s)', () => {
     const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 17], [3072, 83]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
     expect(result.steps).toEqual([
       {retransmits: 0, atMs: 0, connects: 17, share: 0.17, observedMedianMs: 0.3},

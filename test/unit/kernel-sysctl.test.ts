@@ -6,7 +6,7 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import {STORM_SYSCTLS, type StormSysctl} from '../../src/results/sysctls.js'
 import {SYSCTL_MEANINGS, effectiveBacklog, readStormSysctls, readSysctl, readSysctlInt, readSysctlsFrom, sysctlPath} from '../../src/kernel/sysctl.js'
 
-/** The files of this machine's defaults (KERNEL.md), as the kernel prints them: one line, a tab in the port range. */
+/** The files of this machine's defaults (docs/kernel.md §0), as the kernel prints them: one line, a tab in the port range. */
 const KERNEL_TEXT: Record<StormSysctl, string> = {
   'net.core.somaxconn': '4096\n',
   'net.ipv4.tcp_max_syn_backlog': '2048\n',

@@ -4,7 +4,7 @@ import {MAX_RTO_MS, synLadder, synRetryBudgetMs} from '../../src/analysis/ladder
 
 const seconds = (ms: number[]): number[] => ms.map((value) => value / 1000)
 
-describe('synLadder reproduces the ladders measured in KERNEL.md Q2', () => {
+describe('synLadder reproduces the ladders measured in docs/kernel.md §2', () => {
   it('defaults (linear=4, retries=6): 1,2,3,4,5,7,11,19,35,67 s, give up at the 131 s expiry (measured 1.03 … 68.45, 133.98)', () => {
     const ladder = synLadder({synRetries: 6, linearTimeouts: 4})
     expect(seconds(ladder.sendTimesMs)).toEqual([0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67])

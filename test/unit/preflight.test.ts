@@ -25,7 +25,7 @@ describe('preflightProblems', () => {
     expect(problem).toMatch(/need 2000 source ports but ip_local_port_range has 1000/)
   })
 
-  it('does the TIME_WAIT arithmetic for --close fin (KERNEL.md Q8): 1000/s × 60 s > 1000 ports, unless tw_reuse covers the target', () => {
+  it('does the TIME_WAIT arithmetic for --close fin (docs/kernel.md §8): 1000/s × 60 s > 1000 ports, unless tw_reuse covers the target', () => {
     const plan = buildPlan({rate: '1000', duration: '5s', close: 'fin', concurrency: '10'})
     const narrow = {...ROOMY, portRange: [40_000, 40_999] as [number, number]}
     expect(preflightProblems(plan, {...narrow, twReuse: '0'}, true)[0]).toMatch(/TIME_WAIT: --close fin at 1000\/s holds 5000 ports for 60 s, more than the 1000/)
