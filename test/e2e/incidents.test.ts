@@ -1,20 +1,33 @@
-import {spawnSync} from 'node:child_process'
-
 import {describe, expect, it} from 'vitest'
 
 import {INCIDENTS} from '../../src/incidents/catalog.js'
+import type {StormResult} from '../../src/results/result.js'
 import {runCli} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
+import {INCIDENT_EXPECTATIONS} from './incident-expectations.js'
 
-const isRoot = process.getuid?.() === 0
-const hasTools = ['unshare', 'ip'].every((tool) => !spawnSync(tool, ['-V'], {stdio: 'ignore'}).error)
+interface ListedIncident {
+  name: string
+  symptom: string
+  expected: string
+}
+
+type Reproduced = StormResult & {incident: Record<string, string>}
 
 describe('connstorm reproduce --list', () => {
-  it('lists at least 11 incidents, each with its symptom and expected diagnosis', async () => {
+  it('lists exactly the incidents of the catalog, each with an expectation in test/ and its words', async () => {
     const run = await runCli(['reproduce', '--list', '--json'])
     expect(run.code, run.stderr).toBe(0)
-    const {incidents} = JSON.parse(run.stdout) as {incidents: {name: string; symptom: string; expected: string}[]}
-    expect(incidents.length).toBeGreaterThanOrEqual(11)
-    for (const incident of incidents) expect(incident.symptom.length * incident.expected.length).toBeGreaterThan(0)
+    const {incidents} = JSON.parse(run.stdout) as {incidents: ListedIncident[]}
+    const listed = incidents.map((incident) => incident.name)
+    expect(listed).toEqual(INCIDENTS.map((incident) => incident.name))
+    // Every incident is judged by an expectation kept here, and every expectation has its incident.
+    expect([...listed].sort()).toEqual(Object.keys(INCIDENT_EXPECTATIONS).sort())
+    for (const incident of incidents) {
+      expect(incident.symptom.trim(), `${incident.name}: symptom`).not.toBe('')
+      expect(incident.expected.trim(), `${incident.name}: expected`).not.toBe('')
+    }
+    for (const incident of INCIDENTS) expect(incident.cause.trim(), `${incident.name}: cause`).not.toBe('')
   })
 
   it('refuses an unknown incident with one line and exit 2', async () => {
@@ -25,15 +38,51 @@ describe('connstorm reproduce --list', () => {
 })
 
 // Each incident runs in a network namespace of its own (--isolate): root only; CI runs as root.
-// They run three at a time to keep the suite short; every diagnosis allows for a whole ladder step
-// (≥ 1 s) of scheduling noise, far more than running side by side adds. The tolerance of each check
-// is written next to it in src/incidents/catalog.ts.
-describe.skipIf(!isRoot || !hasTools).concurrent('every incident reproduces and is diagnosed as written (root)', () => {
-  it.each(INCIDENTS.map((incident) => [incident.name]))('%s', async (name) => {
-    const run = await runCli(['reproduce', name, '--json'], {killAfterMs: 60_000})
-    const result = JSON.parse(run.stdout) as {incident: {matched: boolean; mismatches: string[]}}
-    expect(result.incident.mismatches).toEqual([])
-    expect(run.code).toBe(0)
-    expect(run.elapsedMs).toBeLessThan(30_000)
-  })
-})
+// They run three at a time (maxConcurrency in vitest.config.ts) to keep the suite short. What each
+// must produce, and the tolerance of every check that is not exact, is in incident-expectations.ts.
+//
+// Time: no incident's storm needs more than ~7.5 s (classic-ladder's 7 s step, client-gives-up's
+// 7 s give-up, cookie-hang's last wave + its 3 s probe); 9 s allows for late timers under load.
+// The wall time around it is four Node start-ups (reproduce, storm, its re-run inside the
+// namespace, the lab) and the namespace set-up, which load stretches: 12–24 s per incident at
+// load ~5 on this 2-core machine, 29–46 s at load ~11 with three side by side. That is bounded by
+// the kill below (twice the worst seen), not asserted: it measures the machine, not the incident.
+const STORM_BUDGET_MS = 9000
+const KILL_AFTER_MS = 90_000
+describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip', 'tc']}, 'the incident gallery')).concurrent(
+  'every incident reproduces as its expectation says (root, --isolate)',
+  {timeout: KILL_AFTER_MS + 5000},
+  () => {
+    it.for(INCIDENTS.map((incident) => incident.name))('%s', async (name, {expect}) => {
+      const run = await runCli(['reproduce', name, '--json'], {killAfterMs: KILL_AFTER_MS})
+      expect(run.code, run.stderr).toBe(0)
+      const result = JSON.parse(run.stdout) as Reproduced
+      expect(result.durationMs).toBeLessThan(STORM_BUDGET_MS)
+      const incident = INCIDENTS.find((candidate) => candidate.name === name)!
+      // The command adds the incident's words and no verdict of its own.
+      expect(result.incident).toEqual({name, symptom: incident.symptom, cause: incident.cause, expected: incident.expected})
+      // Every attempt ends inside the run, in its own namespace (so the counters are the storm's).
+      expect(result.stopReason).toBe('completed')
+      expect(result.kernel?.netns).toBe('isolated')
+      expect(result.counts.pending + result.counts.notStarted).toBe(0)
+      expect(result.counts.connected + result.counts.failed).toBe(result.counts.attempted)
+      expect(result.counts.attempted).toBe(result.plan.connects)
+      // The attribution accounts for every connect: on a step or between steps.
+      const attributed = (result.attribution?.steps ?? []).reduce((sum, step) => sum + step.connects, 0) + (result.attribution?.betweenSteps.connects ?? 0)
+      expect(attributed).toBe(result.counts.connected)
+      INCIDENT_EXPECTATIONS[name]!(result, expect)
+    })
+
+    it('prints the report between the incident’s words, and no verdict of its own', async ({expect}) => {
+      const incident = INCIDENTS.find((candidate) => candidate.name === 'node-event-loop-block')!
+      const run = await runCli(['reproduce', incident.name], {killAfterMs: KILL_AFTER_MS})
+      expect(run.code, run.stderr).toBe(0)
+      const out = run.stdout
+      expect(out.startsWith(`incident  ${incident.name}: ${incident.symptom}\ncause     ${incident.cause}\n`)).toBe(true)
+      expect(out.trimEnd().endsWith(`expected  ${incident.expected}`)).toBe(true)
+      // The storm's own report sits between them: its advice for this burst.
+      expect(out).toContain('listen(fd, 1023)')
+      expect(out).not.toMatch(/MATCH/i)
+    })
+  },
+)

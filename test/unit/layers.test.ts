@@ -17,7 +17,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   commands: ['cli', 'run', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   cli: ['run', 'report', 'netns', 'kernel', 'analysis', 'plan', 'results', 'errors'],
   run: ['engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
-  incidents: ['plan', 'results', 'errors'],
+  incidents: ['errors'],
   engine: ['kernel', 'probe', 'native', 'plan', 'results', 'errors'],
   kernel: ['native', 'plan', 'results', 'errors'],
   lab: ['kernel', 'plan', 'results', 'errors'],
