@@ -15,3 +15,11 @@ describe('docs/commands.md', () => {
     expect(committed, 'docs/commands.md is stale: run npm run docs').toBe(fresh)
   })
 })
+
+describe('examples/incidents/README.md', () => {
+  it('is what the incident catalog says today (else: npm run docs)', async () => {
+    // @ts-expect-error: a plain .mjs script with no type declarations; the test only calls it.
+    const {INCIDENTS_DOC, renderIncidentsDoc} = await import('../../scripts/incidents-doc.mjs')
+    expect(readFileSync(INCIDENTS_DOC as string, 'utf8'), 'examples/incidents/README.md is stale: run npm run docs').toBe(await renderIncidentsDoc())
+  })
+})
