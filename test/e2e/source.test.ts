@@ -6,15 +6,13 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {RUN_JS, runCli} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
-
-const isRoot = process.getuid?.() === 0
-const hasTools = ['unshare', 'ip'].every((tool) => !spawnSync(tool, ['-V'], {stdio: 'ignore'}).error)
 
 // A port range of 10 in a namespace of its own shows in a second what ~28k ports show at scale.
 const TEN_PORTS = ['--isolate', '--sysctl', 'net.ipv4.ip_local_port_range=40000 40009', '--lab-backlog', '64', '--lab-on-accept', 'hold', '--lab-stall', '0', '--close', 'hold', '--burst', '30', '--max-duration', '1s']
 
-describe.skipIf(!isRoot || !hasTools)('source ports and --source (root: namespaces of their own)', () => {
+describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'source ports and --source'))('source ports and --source (root: namespaces of their own)', () => {
   // Without --source the same plan ends in 21 addrNotAvail and a "limits" line naming the range
   // and this fix (the ephemeral-port-exhaustion incident and test/unit/limits.test.ts show that).
   it('--source 127.0.0.1-127.0.0.4 lifts a 10-port range: all 30 held connects get a port', async () => {
