@@ -234,12 +234,13 @@ export function burstAgainst(labPid: number): {port: number; queued: number; syn
   }
 }
 
-/** CPU time used so far by every thread of `pid`, ended ones too (/proc/PID/stat utime + stime, 10 ms ticks); null once it is gone. */
+/** CPU time used so far by every thread of `pid`, ended ones too (/proc/PID/stat utime + stime, 10 ms ticks); null once it has ended. */
 export function cpuTimeMs(pid: number): number | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the parenthesised command name start with the 3rd (state); utime and stime are the 14th and 15th.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z') return null // ended, not yet reaped: not idle
     return (Number(fields[11]) + Number(fields[12])) * 10
   } catch {
     return null
