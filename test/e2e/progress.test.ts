@@ -1,10 +1,12 @@
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 
 import {describe, expect, it} from 'vitest'
 
 import {RUN_JS, runCli} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
 
-const hasScript = !spawnSync('script', ['--version'], {stdio: 'ignore'}).error
+// A pseudo-terminal comes from util-linux `script`.
+const noScript = skipUnless({tools: ['script']}, 'the progress line on a TTY')
 
 /** Runs the CLI under a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
 function onTty(args: string[]): string {
@@ -20,13 +22,13 @@ describe('live progress', () => {
     expect(run.stderr).toBe('')
   })
 
-  it.skipIf(!hasScript)('shows launched / connected / failed / in flight / elapsed and the ladder steps on a TTY', () => {
+  it.skipIf(noScript)('shows launched / connected / failed / in flight / elapsed and the ladder steps on a TTY', () => {
     const screen = onTty(['storm', '--lab-stall', '1.2s', '--burst', '30'])
     expect(screen).toMatch(/30\/30 launched \| connected \d+ \| failed 0 \| in flight \d+ \| [\d.]+ s \| steps k0 9/)
     expect(screen).toMatch(/verdict {3}21 of 30 connects/)
   })
 
-  it.skipIf(!hasScript)('stays silent with --quiet and with --json, even on a TTY', () => {
+  it.skipIf(noScript)('stays silent with --quiet and with --json, even on a TTY', () => {
     expect(onTty(['storm', '--lab-stall', '0', '--burst', '10', '--quiet'])).not.toMatch(/launched \|/)
     const json = onTty(['storm', '--lab-stall', '0', '--burst', '10', '--json'])
     expect(json).not.toMatch(/launched \|/)

@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {readFileSync, readdirSync} from 'node:fs'
+import {readFileSync, readdirSync, readlinkSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {fileURLToPath} from 'node:url'
 
@@ -136,4 +136,134 @@ export async function waitFor(condition: () => boolean, timeoutMs: number, stepM
     await new Promise((resolve) => setTimeout(resolve, stepMs))
   }
   return condition()
+}
+
+/**
+ * Reads `read()` every `stepMs` until `done(value)` holds or `timeoutMs` passes, and returns the last
+ * value read: the caller asserts on it, so a state that never came shows what was there instead.
+ */
+export async function pollUntil<T>(read: () => T | Promise<T>, done: (value: T) => boolean, {timeoutMs, stepMs = 50}: {timeoutMs: number; stepMs?: number}): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await read()
+    if (done(value) || Date.now() >= deadline) return value
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+}
+
+/** One row of /proc/PID/net/tcp or tcp6: a TCP socket in that process's network namespace. */
+export interface TcpSocket {
+  state: TcpState
+  /** address:port as the kernel prints it (hex), for comparing local and remote ends */
+  local: string
+  remote: string
+  localPort: number
+  remotePort: number
+  /** for a listener, the accept queue (connections completed, not yet accepted) */
+  rxQueue: number
+  inode: number
+}
+
+export type TcpState = 'ESTABLISHED' | 'SYN-SENT' | 'SYN-RECV' | 'FIN-WAIT-1' | 'FIN-WAIT-2' | 'TIME-WAIT' | 'CLOSE' | 'CLOSE-WAIT' | 'LAST-ACK' | 'LISTEN' | 'CLOSING' | 'NEW-SYN-RECV'
+const TCP_STATES: readonly TcpState[] = ['ESTABLISHED', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSE', 'CLOSE-WAIT', 'LAST-ACK', 'LISTEN', 'CLOSING', 'NEW-SYN-RECV']
+
+/**
+ * Every TCP socket in the network namespace of `pid`, as the kernel lists it (/proc/PID/net/tcp and
+ * tcp6, read directly: the test's own view, not the code under test's). Empty once the process is gone.
+ */
+export function tcpSockets(pid: number): TcpSocket[] {
+  const sockets: TcpSocket[] = []
+  for (const file of ['tcp', 'tcp6']) {
+    let text: string
+    try {
+      text = readFileSync(`/proc/${pid}/net/${file}`, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:when retrnsmt uid timeout inode
+      const columns = line.trim().split(/\s+/)
+      if (columns.length < 10) continue
+      const [, local, remote, state, queues, , , , , inode] = columns as [string, string, string, string, string, string, string, string, string, string]
+      sockets.push({
+        state: TCP_STATES[Number.parseInt(state, 16) - 1]!,
+        local,
+        remote,
+        localPort: Number.parseInt(local.split(':')[1]!, 16),
+        remotePort: Number.parseInt(remote.split(':')[1]!, 16),
+        rxQueue: Number.parseInt(queues.split(':')[1]!, 16),
+        inode: Number(inode),
+      })
+    }
+  }
+  return sockets
+}
+
+/** The listening sockets `pid` holds open (its fds matched to the kernel's list by inode). */
+export function listenersOf(pid: number): TcpSocket[] {
+  const inodes = new Set<number>()
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+        if (match) inodes.add(Number(match[1]))
+      } catch {
+        // The fd closed while we looked.
+      }
+    }
+  } catch {
+    return []
+  }
+  return tcpSockets(pid).filter((socket) => socket.state === 'LISTEN' && inodes.has(socket.inode))
+}
+
+/**
+ * What a burst against a listener that accepts nothing looks like in the kernel: the accept queue
+ * (Recv-Q of the listener `labPid` holds) and the clients still sending SYNs to it (SYN-SENT), or
+ * still connected to it (ESTABLISHED on the client's side). `null` while the lab is not listening.
+ */
+export function burstAgainst(labPid: number): {port: number; queued: number; synSent: number; clientsEstablished: number} | null {
+  const listener = listenersOf(labPid)[0]
+  if (listener === undefined) return null
+  const clients = tcpSockets(labPid).filter((socket) => socket.remote === listener.local)
+  return {
+    port: listener.localPort,
+    queued: listener.rxQueue,
+    synSent: clients.filter((socket) => socket.state === 'SYN-SENT').length,
+    clientsEstablished: clients.filter((socket) => socket.state === 'ESTABLISHED').length,
+  }
+}
+
+/** CPU time used so far by every thread of `pid`, ended ones too (/proc/PID/stat utime + stime, 10 ms ticks); null once it has ended. */
+export function cpuTimeMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name start with the 3rd (state); utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields[0] === 'Z') return null // ended, not yet reaped: not idle
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Resolves with the time (Date.now()) at which `pid` was first seen idle — at most one 10 ms clock
+ * tick of CPU over the last `windowMs` — or null if `deadline` (a Date.now() instant) came first or
+ * the process ended. A Node CLI that has loaded and waits on a timer (e.g. for --start-at) is idle;
+ * one still loading its modules uses far more: ≥ 50 ms of CPU per 500 ms even when ten other
+ * processes share the two cores (measured).
+ */
+export async function idleAt(pid: number, deadline: number, {windowMs = 500, stepMs = 100}: {windowMs?: number; stepMs?: number} = {}): Promise<number | null> {
+  const seen: {at: number; cpuMs: number}[] = []
+  while (Date.now() <= deadline) {
+    const cpuMs = cpuTimeMs(pid)
+    if (cpuMs === null) return null
+    const at = Date.now()
+    seen.push({at, cpuMs})
+    const windowStart = seen.findLast((sample) => sample.at <= at - windowMs)
+    if (windowStart !== undefined && cpuMs - windowStart.cpuMs <= 10) return at
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+  return null
 }

@@ -32,12 +32,25 @@ describe('startQueueSampler on captured /proc/net/tcp{,6}', () => {
     expect((await wrongHost.stop()).peakQueue).toBeNull()
   })
 
-  it('samples at 20 Hz or more with the default interval', async () => {
+  // The fixture's listener holds 3, at least half of what a listener of unknown backlog holds, so
+  // every tick reads it (queue-sampling-policy.ts): the reads count the worker's ticks, one at
+  // start, one per 40 ms, one at stop().
+  it('reads on every 40 ms tick by default: 25 Hz, never faster, ≥ 15 Hz counted on a loaded machine', async () => {
+    const startedAt = performance.now()
     const sampler = startQueueSampler({port: 48_763, procNet: FIXTURE_DIR})
     await sampler.ready
+    const readyAt = performance.now()
     await new Promise((resolve) => setTimeout(resolve, 1000))
     const {samples} = await sampler.stop()
-    expect(samples).toBeGreaterThanOrEqual(20)
+    const stoppedAt = performance.now()
+    // Never more than the ticks that fit between the start and the answer to stop() (a timer may
+    // fire up to 1 ms early on Node's millisecond loop clock: 39 ms).
+    expect(samples).toBeLessThanOrEqual(Math.floor((stoppedAt - startedAt) / 39) + 2)
+    // Each tick may wake late, and the next is due 40 ms after the late one: 25 Hz less what a
+    // busy machine's wake-ups cost (23–26 reads a second measured beside ten busy processes on two
+    // cores). ≥ 15 Hz over the measured window allows a mean lateness of 26 ms per tick, and still
+    // fails a sampler that ticks at 10 Hz or reads only on the 200 ms idle interval.
+    expect(samples).toBeGreaterThanOrEqual(Math.floor(((stoppedAt - readyAt) * 15) / 1000))
   })
 
   it('answers a second stop() with the same result', async () => {
