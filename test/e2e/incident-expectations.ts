@@ -1,6 +1,6 @@
 import type {ExpectStatic} from 'vitest'
 
-import type {StormResult} from '../../src/results/result.js'
+import type {StormResult} from '../../src/results/format.js'
 
 /**
  * What each incident of the gallery must produce in a live run, kept here — beside the tests, away

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {INCIDENTS} from '../../src/incidents/catalog.js'
-import type {StormResult} from '../../src/results/result.js'
+import type {StormResult} from '../../src/results/format.js'
 import {runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {INCIDENT_EXPECTATIONS} from './incident-expectations.js'
