@@ -10,7 +10,11 @@ export function labFlags(prefix: '' | 'lab-', defaults: {backlog: string; stall:
   return {
     [`${prefix}host`]: Flags.string({summary: 'IP address to listen on [default: 127.0.0.1]', helpValue: '<ip>', helpGroup}),
     [`${prefix}backlog`]: Flags.string({summary: `backlog passed to listen(); capped by net.core.somaxconn; 0 is refused (Node would use 511) [default: ${defaults.backlog}]`, helpValue: '<n>', helpGroup}),
-    [`${prefix}stall`]: Flags.string({summary: `accept nothing for this long after listen() [default: ${defaults.stall}]`, helpValue: '<duration>', helpGroup}),
+    [`${prefix}stall`]: Flags.string({
+      summary: `accept nothing for this long ${prefix === '' ? 'after listen()' : "from the storm's first connect (the lab waits for it)"} [default: ${defaults.stall}]`,
+      helpValue: '<duration>',
+      helpGroup,
+    }),
     [`${prefix}stall-every`]: Flags.string({summary: 'periodic stalls, like GC pauses: start one this often (with stall-for)', helpValue: '<duration>', helpGroup}),
     [`${prefix}stall-for`]: Flags.string({summary: 'length of each periodic stall (with stall-every)', helpValue: '<duration>', helpGroup}),
     [`${prefix}accept-rate`]: Flags.string({summary: 'accept at most this many connections per second', helpValue: '<per-second>', helpGroup}),

@@ -22,12 +22,13 @@ export default class Lab extends ConnstormCommand {
     port: Flags.string({summary: 'port to listen on; 0 picks a free one [default: 0]', helpValue: '<port>'}),
     'max-duration': Flags.string({summary: 'exit by itself after this long [default: 10m]', helpValue: '<duration>'}),
     'watch-stdin': Flags.boolean({hidden: true, description: 'exit when stdin closes (set by storm, so the lab never outlives it)'}),
+    'stall-from-go': Flags.boolean({hidden: true, description: 'with --watch-stdin: accept nothing until a "go" line, and count the stall from it (set by storm)'}),
   }
 
   async run(): Promise<LabSummary> {
     const {flags} = await this.parse(Lab)
     const options = parseLabOptions(flags)
-    const lab = await startLab(options)
+    const lab = await startLab(options, {stallFromGo: flags['stall-from-go']})
     const {listening} = lab
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify(listening)}\n`)
@@ -41,7 +42,10 @@ export default class Lab extends ConnstormCommand {
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
     if (flags['watch-stdin']) {
-      process.stdin.once('end', stopOn('parent-gone')).once('close', stopOn('parent-gone')).resume()
+      process.stdin.once('end', stopOn('parent-gone')).once('close', stopOn('parent-gone'))
+      process.stdin.setEncoding('utf8').on('data', (line: string) => {
+        if (line.includes('go')) lab.go()
+      })
     }
     const summary = await lab.stopped
     process.off('SIGINT', onSignal)

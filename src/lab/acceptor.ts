@@ -7,12 +7,18 @@ import {type Server, type Socket, createServer} from 'node:net'
 import {performance} from 'node:perf_hooks'
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {ACCEPTED, blockThread} from './control.js'
+import {ACCEPTED, blockThread, waitForGo} from './control.js'
 import type {LabOptions} from '../plan/lab-options.js'
 
 export interface AcceptorData {
   options: LabOptions
   control: Int32Array
+  /**
+   * Started by a storm: accept nothing until it is about to send its first connect, and count the
+   * stall from then. A stall counted from listen() would shrink by the storm's own set-up (warm-up,
+   * the queue sampler, tc), 0.1–2.6 s on a loaded machine, and move the step connects land on.
+   */
+  stallFromGo: boolean
 }
 
 /** Messages from the acceptor to the main thread. */
@@ -20,7 +26,7 @@ export type AcceptorMessage =
   | {type: 'listening'; host: string; port: number; family: 4 | 6}
   | {type: 'listen-error'; code: string; message: string}
 
-const {options, control} = workerData as AcceptorData
+const {options, control, stallFromGo} = workerData as AcceptorData
 const held = new Set<Socket>()
 const acceptGapMs = options.acceptRate === null ? 0 : 1000 / options.acceptRate
 
@@ -89,6 +95,7 @@ server.listen({host: options.host, port: options.port, backlog: options.backlog}
   const address = server.address()
   if (address === null || typeof address === 'string') return
   post({type: 'listening', host: address.address, port: address.port, family: address.family === 'IPv6' ? 6 : 4})
+  if (stallFromGo) waitForGo(control)
   if (options.stallEveryMs !== null && options.stallForMs !== null) {
     const stallFor = options.stallForMs
     setInterval(() => blockThread(control, stallFor), options.stallEveryMs)

@@ -3,7 +3,7 @@ import {Worker} from 'node:worker_threads'
 import {UsageError} from '../errors.js'
 import {effectiveBacklog, readSysctlInt} from '../kernel/sysctl.js'
 import {formatAddress} from '../plan/target.js'
-import {ACCEPTED, newControl, requestStop} from './control.js'
+import {ACCEPTED, newControl, requestStop, signalGo} from './control.js'
 import type {AcceptorData, AcceptorMessage} from './acceptor.js'
 import type {LabOptions} from '../plan/lab-options.js'
 
@@ -31,13 +31,15 @@ export interface RunningLab {
   /** resolves once the lab has stopped, for whatever reason */
   stopped: Promise<LabSummary>
   stop(reason: LabStopReason): void
+  /** with stallFromGo: the storm is about to send its first connect; the stall starts now */
+  go(): void
 }
 
 /** Starts the acceptor thread and resolves once it listens; the lab stops itself at maxDurationMs. */
-export async function startLab(options: LabOptions): Promise<RunningLab> {
+export async function startLab(options: LabOptions, {stallFromGo = false} = {}): Promise<RunningLab> {
   const control = newControl()
   const somaxconn = readSysctlInt('net.core.somaxconn')
-  const data: AcceptorData = {options, control}
+  const data: AcceptorData = {options, control, stallFromGo}
   const worker = new Worker(new URL('acceptor.js', import.meta.url), {workerData: data})
   const startedAt = Date.now()
 
@@ -92,7 +94,7 @@ export async function startLab(options: LabOptions): Promise<RunningLab> {
     const accepted = acceptedAtStop ?? Atomics.load(control, ACCEPTED)
     resolveStopped({...listening, accepted, durationMs: Date.now() - startedAt, stopReason})
   })
-  return {listening, stopped, stop}
+  return {listening, stopped, stop, go: () => signalGo(control)}
 }
 
 export function describeListening(listening: LabListening): string {

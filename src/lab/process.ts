@@ -14,6 +14,8 @@ export interface LabProcess {
   listening: LabListening
   /** Stops the lab (SIGTERM, then SIGKILL after a grace period) and returns its own exit report. */
   stop(): Promise<LabSummary | null>
+  /** The storm is about to send its first connect: the lab's stall counts from now. */
+  go(): void
 }
 
 /**
@@ -22,9 +24,10 @@ export interface LabProcess {
  */
 export async function startLabProcess(options: LabOptions, signal?: AbortSignal): Promise<LabProcess> {
   // --watch-stdin: the lab exits when our end of its stdin closes, even if we are SIGKILLed.
+  // --stall-from-go: it accepts nothing until go() below, and its stall counts from then.
   // detached: a terminal's Ctrl-C goes to our process group only; the storm stops the lab itself,
   // after its partial report, instead of racing the lab's own exit.
-  const child = spawn(process.execPath, [RUN_JS, 'lab', '--json', '--watch-stdin', ...labArguments(options)], {
+  const child = spawn(process.execPath, [RUN_JS, 'lab', '--json', '--watch-stdin', '--stall-from-go', ...labArguments(options)], {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   })
@@ -65,6 +68,9 @@ export async function startLabProcess(options: LabOptions, signal?: AbortSignal)
   return {
     pid: child.pid!,
     listening,
+    go() {
+      child.stdin?.write('go\n')
+    },
     async stop() {
       await terminate(child, exited)
       const report = stdout.slice(stdout.indexOf('\n') + 1).trim()

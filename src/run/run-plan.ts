@@ -61,6 +61,7 @@ export async function runPlan(request: RunRequest): Promise<Measurement> {
       signal: request.signal,
       probe: probeConfig,
       onStart: request.onStart,
+      ...(lab ? {beforeFirstConnect: () => lab!.go()} : {}),
     })
     const labReport = await lab?.stop()
     return buildMeasurement(session.run, {

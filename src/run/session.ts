@@ -18,6 +18,8 @@ export interface SessionOptions {
   isolatedNetns: boolean
   signal?: AbortSignal
   probe?: ProbeConfig
+  /** called right before the counters' snapshot and the first connect (the lab's stall starts then) */
+  beforeFirstConnect?: () => void
   /** called once the storm starts, with a way to read it live (the progress display) */
   onStart?: (live: LiveStorm, ladder: SynLadder | null) => void
 }
@@ -32,7 +34,7 @@ export interface StormSession {
  * first connect and right after the last, and — when the target listens on this machine — its
  * effective backlog and accept queue sampled while the storm runs.
  */
-export async function runStormSession({plan, target, isolatedNetns, signal, probe, onStart}: SessionOptions): Promise<StormSession> {
+export async function runStormSession({plan, target, isolatedNetns, signal, probe, onStart, beforeFirstConnect}: SessionOptions): Promise<StormSession> {
   // Warm-up connects go to a listener of our own; they must happen before the counters' snapshot.
   await warmUp(target.family)
   const sysctls = readStormSysctls()
@@ -52,9 +54,16 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   let run: StormRun
   if ((plan.workers ?? 1) > 1) {
     // Workers warm up in their own threads; the snapshot waits for them, so it counts only the storm.
-    run = await runStormWorkers(plan, target, plan.workers!, {signal, beforeStart: () => (before = readCounters())})
+    run = await runStormWorkers(plan, target, plan.workers!, {
+      signal,
+      beforeStart: () => {
+        beforeFirstConnect?.()
+        before = readCounters()
+      },
+    })
   } else {
     if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
+    beforeFirstConnect?.()
     before = readCounters()
     run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
   }
