@@ -139,14 +139,17 @@ describe('--probe: what happens after connect', () => {
 
 // These need a namespace of their own (clean counters, sysctls set only there): root only.
 describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'isolated accept-queue wait'))('accept-queue wait, isolated (root)', () => {
-  it('shows what connect latency hides: connected within ~1 s, first byte 200 ms apart up to ≥ 3 s, ACK-time overflow named', async () => {
+  it('shows what connect latency hides: connected by the 1 s (under load 2 s) retransmit, first byte 200 ms apart up to ≥ 3 s, ACK-time overflow named', async () => {
     const run = await runCli(['storm', '--isolate', '--lab-backlog', '5', '--lab-stall', '0', '--lab-on-accept', 'echo', '--lab-handler-delay', '200ms', '--burst', '20', '--probe', 'send:x', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.counts.connected).toBe(20)
-    // Connected by the first retransmit (~1 s); on a loaded machine one may need the second (2 s:
-    // seen once in a full suite run, 2.03 s) — still well inside the first-byte wait below.
-    expect(result.latencyUs.fromActual.p90).toBeLessThan(1_500_000)
+    // Connected at once or by the 1 s retransmit; when the loaded machine delays the lab's single
+    // thread (200 ms per connection) past that moment, its queue is still full and a few connects
+    // need the 2 s one (p90 2.04 s seen with the suite's files in parallel) — still well inside the
+    // first-byte wait below, which is the point: connect latency hides the accept-queue wait.
+    const steps = result.attribution!.steps.map((step) => step.retransmits)
+    expect(steps.every((k) => k <= 2), `steps ${steps.join(', ')}`).toBe(true)
     expect(result.latencyUs.fromActual.max).toBeLessThan(2_500_000)
     expect(result.probe!.outcomes.ok).toBe(20)
     expect(result.probe!.latencyUs.firstByte.max).toBeGreaterThanOrEqual(3_000_000)
