@@ -1,6 +1,7 @@
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
 afterEach(stopAllLabs)
@@ -18,28 +19,83 @@ describe('SYN-retransmit attribution on this kernel', () => {
     expect(result.attribution!.timedOut).toEqual([{atLeastRetransmits: surelyBeforeTimeout, connects: 8}])
     if (ladder.synRetries === '6' && ladder.linearTimeouts === '4') expect(surelyBeforeTimeout).toBe(4) // 1, 2, 3, 4 s
     expect(result.attribution!.steps).toMatchObject([{retransmits: 0, connects: 2}])
-    expect(run.elapsedMs).toBeLessThan(8_000)
+    // The run ends at its 4.5 s timeout, not later: 0.5 s for timers and teardown on a loaded machine.
+    // (Measured by the run itself: the CLI's wall time adds process start-up, seen at 4 s under load.)
+    expect(result.durationMs).toBeGreaterThanOrEqual(4500)
+    expect(result.durationMs).toBeLessThan(5000)
   })
 
 
-  it('records the ladder, the attribution and the kernel view in the JSON result', async () => {
-    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.2s', '--burst', '20', '--json'])
+  it('in the shared namespace: samples the listener over netlink (peak queue 5 = backlog 4 + 1), puts 5 connects on step 0 and 15 on one later step, and gives no counter verdict when other traffic moved the counters', async () => {
+    // Which step the 15 land on depends on how long after the lab's listen() the burst starts
+    // (0.1–0.5 s here, more under load) and on this host's ladder: the isolated tests below pin it.
+    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.9s', '--burst', '20', '--json'])
+    expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.kernel).toMatchObject({netns: 'shared', listener: {effectiveBacklog: 4, peakQueue: 5, source: 'netlink'}})
-    expect(result.kernel!.sysctls['net.core.somaxconn']).toMatch(/^\d+$/)
+    expect(result.counts.connected).toBe(20)
     const {steps} = result.attribution!
-    expect(steps[0]).toMatchObject({retransmits: 0, connects: 5})
-    expect(steps.slice(1).reduce((sum, step) => sum + step.connects, 0)).toBe(15)
-    expect(result.attribution!.expectedSynRetrans).toBe(steps.reduce((sum, step) => sum + step.retransmits * step.connects, 0))
-    // Counters are per namespace and shared here: a verdict only when nothing else opened connections.
+    expect(steps).toHaveLength(2)
+    expect(steps[0]).toMatchObject({retransmits: 0, atMs: 0, connects: 5})
+    expect(steps[1]!.connects).toBe(15)
+    expect(result.attribution!.betweenSteps.connects).toBe(0)
+    expect(result.attribution!.expectedSynRetrans).toBe(15 * steps[1]!.retransmits)
+    // Counters are per namespace and shared here with whatever else this machine runs: when other
+    // connects moved TcpActiveOpens there is no verdict, and the reason says so. (With exactly +20
+    // nothing is asserted: another program's earlier connects may still retransmit SYNs meanwhile.)
     const deltas = result.kernel!.counterDeltas!
-    if (deltas.TcpActiveOpens === 20) expect(result.kernel!.corroborated).toBe(deltas.TcpExtTCPSynRetrans === result.attribution!.expectedSynRetrans)
-    else expect(result.kernel!.corroborated).toBeNull()
+    if (deltas.TcpActiveOpens !== 20) {
+      expect(result.kernel!.corroborated).toBeNull()
+      expect(result.kernel!.corroboration!.reason).toBe(`counters are shared with other traffic (TcpActiveOpens +${deltas.TcpActiveOpens} for 20 connects): shown without a verdict`)
+    }
+  })
+})
+
+// --isolate makes a network namespace (root, unshare, ip): lab and storm alone there, so the
+// counters are the storm's own, and the ladder is the one --sysctl sets there, whatever the host's.
+//
+// The lab's stall counts from its listen(); the burst starts 0.1–0.5 s later (warm-up, listener
+// lookup, sampler thread; measured up to ~0.5 s at load 13 on 2 cores). Each stall below ends
+// 1.2 s after the last SYN it must drop and 0.8 s before the one that gets through (counted from
+// the burst), so a start-up delay up to ~1.1 s leaves the step unchanged.
+const LINEAR = ['--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=4', '--sysctl', 'net.ipv4.tcp_syn_retries=6'] // SYNs at 0, 1, 2, 3, 4, 5, 7, 11 … s
+const CLASSIC = ['--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=0', '--sysctl', 'net.ipv4.tcp_syn_retries=6'] // SYNs at 0, 1, 3, 7, 15 … s
+describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'isolated attribution'))('SYN-retransmit attribution, storm alone in a namespace (root)', () => {
+  it('puts 17 connects on step 0 and the 83 released by a 2.2 s stall on step 2 of the classic ladder (the 3 s SYN), not one step up or down: 166 retransmits, corroborated', async () => {
+    const run = await runCli(['storm', '--isolate', ...CLASSIC, '--lab-backlog', '16', '--lab-stall', '2.2s', '--burst', '100', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.ladder).toMatchObject({synRetries: '6', linearTimeouts: '0'})
+    expect(result.counts.connected).toBe(100)
+    expect(result.attribution!.steps).toMatchObject([
+      {retransmits: 0, atMs: 0, connects: 17},
+      {retransmits: 2, atMs: 3000, connects: 83},
+    ])
+    expect(result.attribution!.betweenSteps.connects).toBe(0)
+    expect(result.attribution!.expectedSynRetrans).toBe(166) // 83 × 2
+    expect(result.kernel!.counterDeltas).toMatchObject({TcpActiveOpens: 100, TcpExtTCPSynRetrans: 166})
+    expect(result.kernel).toMatchObject({netns: 'isolated', corroborated: true, listener: {effectiveBacklog: 16, peakQueue: 17}})
+  })
+
+  it('puts 5 connects on step 0 and the 15 released by a 6.2 s stall on step 6 of the linear ladder (the 7 s SYN): 90 retransmits, corroborated', async () => {
+    const run = await runCli(['storm', '--isolate', ...LINEAR, '--lab-backlog', '4', '--lab-stall', '6.2s', '--burst', '20', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.ladder).toMatchObject({synRetries: '6', linearTimeouts: '4'})
+    expect(result.counts.connected).toBe(20)
+    expect(result.attribution!.steps).toMatchObject([
+      {retransmits: 0, atMs: 0, connects: 5},
+      {retransmits: 6, atMs: 7000, connects: 15},
+    ])
+    expect(result.attribution!.betweenSteps.connects).toBe(0)
+    expect(result.attribution!.expectedSynRetrans).toBe(90) // 15 × 6
+    expect(result.kernel!.counterDeltas).toMatchObject({TcpActiveOpens: 20, TcpExtTCPSynRetrans: 90})
+    expect(result.kernel).toMatchObject({netns: 'isolated', corroborated: true, listener: {effectiveBacklog: 4, peakQueue: 5}})
   })
 })
 
 describe('connstorm inspect', () => {
-  it('shows a listener made with backlog 7 with effective backlog 7, the sysctls and the ladder', async () => {
+  it('shows a listener made with backlog 7 with effective backlog 7, the sysctls, the ladder, and the counters a storm into it moved', async () => {
     const lab = await startLab(['--backlog', '7', '--stall', '30s'])
     const run = await runCli(['inspect', String(lab.port), '--json'])
     expect(run.code, run.stderr).toBe(0)
@@ -47,12 +103,22 @@ describe('connstorm inspect', () => {
     expect(inspection.listeners).toEqual([{host: '127.0.0.1', port: lab.port, family: 4, recvQ: 0, sendQ: 7}])
     expect(inspection.sysctls.map((sysctl: {name: string}) => sysctl.name)).toContain('net.ipv4.tcp_syn_linear_timeouts')
     expect(inspection.ladder.sendTimesMs[0]).toBe(0)
-    expect(inspection.counters.TcpExtListenOverflows).toBeGreaterThanOrEqual(0)
 
     const text = await runCli(['inspect', `127.0.0.1:${lab.port}`])
     expect(text.stdout).toMatch(new RegExp(`^  127\\.0\\.0\\.1:${lab.port} +effective backlog 7, queue holds 8; accept queue now 0$`, 'm'))
     expect(text.stdout).toMatch(/^  net\.core\.somaxconn = \d+ +upper limit on a listen\(\) backlog/m)
     expect(text.stdout).toMatch(/connect\(\) gives up with ETIMEDOUT at \d+ s/)
+
+    // 10 connects into the never-accepting lab: 8 fill its queue, the SYNs of the other 2 are
+    // dropped (the 1 s retransmit comes after their 500 ms timeout). The counters are this shared
+    // namespace's, so other traffic can only add: at least 2 overflows and 10 active opens.
+    const storm = await runCli(['storm', lab.address, '--burst', '10', '--timeout', '500ms', '--json'])
+    expect(storm.code, storm.stderr).toBe(0)
+    expect(parseJsonResult(storm.stdout).counts.byOutcome).toMatchObject({connected: 8, timeout: 2})
+    const after = JSON.parse((await runCli(['inspect', String(lab.port), '--json'])).stdout)
+    expect(after.listeners).toEqual([{host: '127.0.0.1', port: lab.port, family: 4, recvQ: 8, sendQ: 7}])
+    expect(after.counters.TcpExtListenOverflows - inspection.counters.TcpExtListenOverflows).toBeGreaterThanOrEqual(2)
+    expect(after.counters.TcpActiveOpens - inspection.counters.TcpActiveOpens).toBeGreaterThanOrEqual(10)
   })
 
   it('says "no listener" for a port nobody listens on, and exits 0', async () => {

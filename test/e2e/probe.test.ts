@@ -1,4 +1,4 @@
-import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import {runCli, startLab, stopAllLabs} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
 afterEach(stopAllLabs)
@@ -28,6 +29,9 @@ function startServer(source: string): Promise<number> {
   })
 }
 
+/** Every probe outcome at 0: a test names the ones it expects, so any other is a failure. */
+const NO_OUTCOMES = {ok: 0, probeTimeout: 0, resetAfterConnect: 0, closedBeforeReply: 0, tlsError: 0, unexpectedReply: 0, probeError: 0}
+
 describe('--probe: what happens after connect', () => {
   it('times status and headers of one HTTP/1.1 request on each connection, against node:http and the lab', async () => {
     const port = await startServer(`
@@ -47,7 +51,9 @@ describe('--probe: what happens after connect', () => {
     expect(viaLab.stdout).toMatch(/^ {10}HTTP headers \(from intended start\) +min/m)
   })
 
-  it.skipIf(spawnSync('openssl', ['version']).error !== undefined)(
+  // The only live TLS test: openssl makes its certificate. npm test's set-up installs openssl; with
+  // CI=true a missing one fails the file instead of skipping.
+  it.skipIf(skipUnless({tools: ['openssl']}, 'the live TLS test'))(
     'reports a self-signed certificate as tlsError, and times the handshake with --insecure (said loudly)',
     async () => {
       const key = join(directory, 'key.pem')
@@ -58,8 +64,10 @@ describe('--probe: what happens after connect', () => {
         import {createServer} from 'node:https'
         const server = createServer({key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)})}, (request, response) => response.end('ok'))
         server.listen(0, '127.0.0.1', () => console.log(server.address().port))`)
-      const strict = parseJsonResult((await runCli(['storm', `127.0.0.1:${port}`, '--burst', '5', '--probe', 'https', '--json'])).stdout)
-      expect(strict.probe!.outcomes.tlsError).toBe(5)
+      const strictRun = await runCli(['storm', `127.0.0.1:${port}`, '--burst', '5', '--probe', 'https', '--json'])
+      expect(strictRun.code, strictRun.stderr).toBe(0)
+      const strict = parseJsonResult(strictRun.stdout)
+      expect(strict.probe!.outcomes).toEqual({...NO_OUTCOMES, tlsError: 5})
       expect(strict.probe!.errorCodes).toEqual({DEPTH_ZERO_SELF_SIGNED_CERT: 5})
 
       const insecure = await runCli(['storm', `127.0.0.1:${port}`, '--burst', '5', '--probe', 'https', '--insecure'])
@@ -73,8 +81,9 @@ describe('--probe: what happens after connect', () => {
   it('ends a probe that never gets an answer at --probe-timeout, and the run still ends by --max-duration', async () => {
     const lab = await startLab(['--backlog', '64', '--on-accept', 'hold'])
     const run = await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--probe-timeout', '1s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
-    expect(result.probe!.outcomes.probeTimeout).toBe(10)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, probeTimeout: 10})
     expect(result.durationMs).toBeGreaterThanOrEqual(1000)
     expect(result.durationMs).toBeLessThan(3000)
 
@@ -82,13 +91,37 @@ describe('--probe: what happens after connect', () => {
     expect(cut).toMatchObject({stopReason: 'deadline', probe: {pending: 10}})
   })
 
-  it('checks the reply with --expect: echo passes, a banner that lacks the text is unexpectedReply', async () => {
+  it('checks the reply with --expect: echo containing the text is ok for all 5', async () => {
     const echo = await startLab(['--backlog', '64', '--on-accept', 'echo'])
-    const ok = parseJsonResult((await runCli(['storm', echo.address, '--burst', '5', '--probe', String.raw`send:PING\r\n`, '--expect', 'PING', '--json'])).stdout)
-    expect(ok.probe!.outcomes.ok).toBe(5)
+    const run = await runCli(['storm', echo.address, '--burst', '5', '--probe', String.raw`send:PING\r\n`, '--expect', 'PING', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
+  })
+
+  it('ends as probeTimeout when the server speaks without the expected text and keeps the connection open', async () => {
+    // The lab's banner ("connstorm-lab ready") lacks SSH-2.0 and the lab holds the connection: only the deadline ends the probe.
     const banner = await startLab(['--backlog', '64', '--on-accept', 'banner'])
-    const wrong = parseJsonResult((await runCli(['storm', banner.address, '--burst', '3', '--probe', 'banner', '--expect', 'SSH-2.0', '--probe-timeout', '500ms', '--json'])).stdout)
-    expect(wrong.probe!.outcomes.probeTimeout + wrong.probe!.outcomes.unexpectedReply).toBe(3)
+    const run = await runCli(['storm', banner.address, '--burst', '3', '--probe', 'banner', '--expect', 'SSH-2.0', '--probe-timeout', '500ms', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, probeTimeout: 3})
+  })
+
+  it('reports unexpectedReply when the server answers without the expected text and then closes', async () => {
+    // The lab's http mode answers a request with a 200 and a FIN: a reply, but not the one expected.
+    const http = await startLab(['--backlog', '64', '--on-accept', 'http'])
+    const run = await runCli(['storm', http.address, '--burst', '4', '--probe', String.raw`send:GET / HTTP/1.1\r\n\r\n`, '--expect', 'SSH-2.0', '--probe-timeout', '5s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, unexpectedReply: 4})
+  })
+
+  it('reports closedBeforeReply when the server closes (FIN) before sending a byte', async () => {
+    // The lab's close mode ends each accepted connection at once with a FIN, before any data.
+    const close = await startLab(['--backlog', '64', '--on-accept', 'close'])
+    const run = await runCli(['storm', close.address, '--burst', '4', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.connected).toBe(4)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, closedBeforeReply: 4})
   })
 
   it.each([
@@ -104,19 +137,19 @@ describe('--probe: what happens after connect', () => {
   })
 })
 
-const isRoot = process.getuid?.() === 0
-const hasTools = ['unshare', 'ip'].every((tool) => !spawnSync(tool, ['-V'], {stdio: 'ignore'}).error)
-
 // These need a namespace of their own (clean counters, sysctls set only there): root only.
-describe.skipIf(!isRoot || !hasTools)('accept-queue wait, isolated (root)', () => {
-  it('shows what connect latency hides: connected within ~1 s, first byte 200 ms apart up to ≥ 3 s, ACK-time overflow named', async () => {
+describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'isolated accept-queue wait'))('accept-queue wait, isolated (root)', () => {
+  it('shows what connect latency hides: connected by the 1 s (under load 2 s) retransmit, first byte 200 ms apart up to ≥ 3 s, ACK-time overflow named', async () => {
     const run = await runCli(['storm', '--isolate', '--lab-backlog', '5', '--lab-stall', '0', '--lab-on-accept', 'echo', '--lab-handler-delay', '200ms', '--burst', '20', '--probe', 'send:x', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.counts.connected).toBe(20)
-    // Connected by the first retransmit (~1 s); on a loaded machine one may need the second (2 s:
-    // seen once in a full suite run, 2.03 s) — still well inside the first-byte wait below.
-    expect(result.latencyUs.fromActual.p90).toBeLessThan(1_500_000)
+    // Connected at once or by the 1 s retransmit; when the loaded machine delays the lab's single
+    // thread (200 ms per connection) past that moment, its queue is still full and a few connects
+    // need the 2 s one (p90 2.04 s seen with the suite's files in parallel) — still well inside the
+    // first-byte wait below, which is the point: connect latency hides the accept-queue wait.
+    const steps = result.attribution!.steps.map((step) => step.retransmits)
+    expect(steps.every((k) => k <= 2), `steps ${steps.join(', ')}`).toBe(true)
     expect(result.latencyUs.fromActual.max).toBeLessThan(2_500_000)
     expect(result.probe!.outcomes.ok).toBe(20)
     expect(result.probe!.latencyUs.firstByte.max).toBeGreaterThanOrEqual(3_000_000)

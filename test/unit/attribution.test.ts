@@ -21,6 +21,39 @@ describe('attributeToSteps', () => {
     expect(result.betweenSteps.connects).toBe(0)
   })
 
+  it('puts every step of the linear ladder on its own k: a wave at 1.03, 2.05, 3.07 … 7.17 s is k = 1, 2, 3 … 6', () => {
+    // Each wave ~2.4 % late, as the kernel's jiffy rounding makes it: one connect count per step, so a
+    // connect moved one step up or down shows as a wrong pair.
+    const connected = latencies([0.2, 5], [1025, 1], [2049, 2], [3072, 3], [4096, 4], [5120, 5], [7168, 6])
+    const result = attributeToSteps({ladder: defaults, connected, timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps.map((step) => [step.retransmits, step.atMs, step.connects])).toEqual([
+      [0, 0, 5],
+      [1, 1000, 1],
+      [2, 2000, 2],
+      [3, 3000, 3],
+      [4, 4000, 4],
+      [5, 5000, 5],
+      [6, 7000, 6],
+    ])
+    expect(result.expectedSynRetrans).toBe(1 + 4 + 9 + 16 + 25 + 36)
+    expect(result.betweenSteps.connects).toBe(0)
+  })
+
+  it('puts the 15 connects released after a 1.5 s stall on step 2 (the 2 s SYN): 30 retransmits', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 5], [2048, 15]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps).toEqual([
+      {retransmits: 0, atMs: 0, connects: 5, share: 0.25, observedMedianMs: 0.2},
+      {retransmits: 2, atMs: 2000, connects: 15, share: 0.75, observedMedianMs: 2048},
+    ])
+    expect(result.expectedSynRetrans).toBe(30)
+  })
+
+  it('puts a wave at 3.06 s on step 2 of the classic ladder (the 3 s SYN): 83 × 2 = 166 retransmits', () => {
+    const result = attributeToSteps({ladder: classic, connected: latencies([0.3, 17], [3060, 83]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps.map((step) => [step.retransmits, step.atMs, step.connects])).toEqual([[0, 0, 17], [2, 3000, 83]])
+    expect(result.expectedSynRetrans).toBe(166)
+  })
+
   it('reads the same latency as a different step on the classic ladder: 7.24 s is k=3 there, k=6 with linear timeouts', () => {
     const connected = latencies([7240, 10])
     expect(attributeToSteps({ladder: classic, connected, timedOut: 0, timeoutMs: 15_000, failedEarly: []}).steps[0]!.retransmits).toBe(3)

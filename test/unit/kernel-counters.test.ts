@@ -1,10 +1,13 @@
+import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {type AddressInfo, type Socket, connect, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {STORM_COUNTERS, counterDeltas, parseProcNetCounters, readCounters} from '../../src/kernel/counters.js'
+import {skipUnless} from '../helpers/requirements.js'
 
 const FIXTURES = new URL('../fixtures/proc/', import.meta.url)
 const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8')
@@ -94,12 +97,87 @@ describe('readCounters', () => {
     }
   })
 
-  it("reads this machine's counters", () => {
-    const counters = readCounters()
-    expect(counters).not.toBeNull()
-    expect(counters!.TcpActiveOpens).toBeGreaterThan(0)
-    expect(counters!.TcpExtListenOverflows).toBeGreaterThanOrEqual(0)
+  it("reads this machine's counters, which move by at least the 3 loopback connects this test makes", async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const sockets: Socket[] = []
+    try {
+      const before = readCounters()!
+      const {port} = server.address() as AddressInfo
+      const accepted = new Promise<void>((resolve) => {
+        let n = 0
+        server.on('connection', (socket) => {
+          sockets.push(socket)
+          if (++n === 3) resolve()
+        })
+      })
+      for (let i = 0; i < 3; i++) sockets.push(await new Promise<Socket>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => resolve(socket))
+      }))
+      await accepted
+      const after = readCounters()!
+      // Shared with everything else on this machine: other traffic can only add.
+      expect(after.TcpActiveOpens! - before.TcpActiveOpens!).toBeGreaterThanOrEqual(3)
+      expect(after.TcpPassiveOpens! - before.TcpPassiveOpens!).toBeGreaterThanOrEqual(3)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
+
+  // /proc/PID/net is PID's network namespace: a child alone in a namespace of its own makes a known
+  // set of connects, and the deltas read from here are exactly those.
+  it.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'the namespace counter test'))(
+    'reads another namespace through /proc/PID/net: exactly 5 connects accepted and 2 refused there',
+    async () => {
+      const script = `
+        const net = require('node:net')
+        const server = net.createServer().listen(0, '127.0.0.1', () => console.log('ready'))
+        const held = []
+        server.on('connection', (socket) => held.push(socket))
+        const closed = net.createServer().listen(0, '127.0.0.1', () => {
+          const closedPort = closed.address().port
+          closed.close() // a port nobody listens on: its SYNs are answered by RST
+          process.stdin.once('data', async () => {
+            const {port} = server.address()
+            for (let i = 0; i < 5; i++) await new Promise((resolve) => held.push(net.connect(port, '127.0.0.1', resolve)))
+            for (let i = 0; i < 2; i++) await new Promise((resolve) => net.connect(closedPort, '127.0.0.1').on('error', resolve))
+            while (held.length < 10) await new Promise((resolve) => setTimeout(resolve, 10))
+            console.log('done')
+          })
+        })`
+      const child = spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" -e "$1"', process.execPath, script], {stdio: ['pipe', 'pipe', 'inherit']})
+      try {
+        const lines: string[] = []
+        const line = (text: string): Promise<void> =>
+          new Promise((resolve, reject) => {
+            const check = (): void => void (lines.includes(text) ? resolve() : undefined)
+            child.stdout!.on('data', (chunk: Buffer) => {
+              lines.push(...chunk.toString().split('\n'))
+              check()
+            })
+            child.once('exit', (code) => reject(new Error(`namespace child exited ${code} before '${text}'`)))
+            check()
+          })
+        await line('ready')
+        const before = readCounters(`/proc/${child.pid}/net`)!
+        child.stdin!.write('go\n')
+        await line('done')
+        const after = readCounters(`/proc/${child.pid}/net`)!
+        expect(counterDeltas(before, after, ['TcpActiveOpens', 'TcpPassiveOpens', 'TcpAttemptFails', 'TcpOutRsts', 'TcpEstabResets', 'TcpExtListenOverflows', 'TcpExtTCPSynRetrans'])).toEqual({
+          TcpActiveOpens: 7, // 5 accepted + 2 refused: every SYN sent
+          TcpPassiveOpens: 5,
+          TcpAttemptFails: 2, // SYN_SENT → CLOSED on the RST
+          TcpOutRsts: 2, // the RSTs answering the SYNs to the closed port
+          TcpEstabResets: 0,
+          TcpExtListenOverflows: 0,
+          TcpExtTCPSynRetrans: 0,
+        })
+      } finally {
+        child.kill('SIGKILL')
+      }
+    },
+  )
 })
 
 describe('counterDeltas', () => {
