@@ -8,6 +8,7 @@ import type {LabInfo, StormResult} from '../../src/results/format.js'
 import {diagnose, savedInputs} from '../../src/analysis/diagnose.js'
 import type {ServerProfile} from '../../src/analysis/servers.js'
 import type {ReportRun} from '../../src/report/compare.js'
+import {type MergeSource, type MergedResult, mergeResults} from '../../src/results/merge.js'
 import {renderTextReport} from '../../src/report/text.js'
 import {type ResultContext, buildMeasurement} from '../../src/run/build-result.js'
 
@@ -175,4 +176,10 @@ export function textReport(result: StormResult): string {
 /** A saved run as `report` reads it: its column label and its diagnosis. */
 export function analyzeRun(label: string, result: StormResult, server?: ServerProfile): ReportRun {
   return {label, ...diagnose(result, savedInputs(result, server))}
+}
+
+/** What `connstorm merge` writes: the shards' merged measurement, diagnosed like any run. */
+export function mergeAndDiagnose(sources: readonly MergeSource[], options?: {force?: boolean}): MergedResult {
+  const measurement = mergeResults(sources, options)
+  return {...diagnose(measurement, {acceptStallMs: null}).result, sources: measurement.sources, merge: measurement.merge}
 }

@@ -47,4 +47,45 @@ describe('which mechanism explains the waits and resets after connect', () => {
     const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 20, resetAfterConnect: 1, abortOnOverflow: '1', counters: {listenOverflows: 187, syncookiesRecv: 171, reqQFullDoCookies: 27}})
     expect(verdict.mechanisms).toEqual(['ackDropped', 'abortOnOverflow'])
   })
+
+  it('writes each verdict as one sentence, parts joined by "; "', () => {
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 3, probeTimeouts: 2, handshakeResets: 1}).sentence).toBe(
+      '3 connected but were answered ≥ 200 ms later, 2 never answered: a slow application (no accept-queue overflow in the counters); ' +
+        '1 were reset (1 during the handshake): the server reset them, or their half-open request expired',
+    )
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 3, counters: null}).sentence).toBe(
+      "3 connected but were answered ≥ 200 ms later (accept-queue wait or a slow application: the listener's counters are not visible from here)",
+    )
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 14, counters: {listenOverflows: 66, syncookiesRecv: 14, reqQFullDoCookies: 8}}).sentence).toBe(
+      '14 connected but were answered ≥ 200 ms later: admitted but not accepted — handshake ACKs dropped at a full accept queue ' +
+        '(TcpExtListenOverflows +66, TcpExtSyncookiesRecv +14, TcpExtTCPReqQFullDoCookies +8 agree)',
+    )
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 6, resetAfterConnect: 2, abortOnOverflow: '1', counters: {listenOverflows: 2, syncookiesRecv: 0, reqQFullDoCookies: 0}}).sentence).toBe(
+      '6 connected but were answered ≥ 200 ms later: they waited in the accept queue for a slow or stalled application ' +
+        '(the TcpExtListenOverflows +2 are the resets below, not dropped ACKs); ' +
+        '2 were reset (2 right after a successful connect): tcp_abort_on_overflow=1 answers a handshake ACK that finds the accept queue full with RST instead of letting the client retry',
+    )
+  })
+
+  it('counts probes never answered as waits even when every answered one came in time', () => {
+    const verdict = explainAfterConnect({...quiet, probeTimeouts: 4})
+    expect(verdict.mechanisms).toEqual(['slowApplication'])
+    expect(verdict.sentence).toMatch(/^0 connected but were answered ≥ 200 ms later, 4 never answered: /)
+  })
+
+  it('blames dropped ACKs for SYN-cookie ACKs alone (no overflow counted)', () => {
+    expect(explainAfterConnect({...quiet, admittedNotAccepted: 2, counters: {listenOverflows: 0, syncookiesRecv: 5, reqQFullDoCookies: 0}}).mechanisms).toEqual(['ackDropped'])
+  })
+
+  it('with abort_on_overflow, one overflow more than the resets is a dropped ACK; handshake resets count as resets', () => {
+    const facts = {...quiet, admittedNotAccepted: 6, resetAfterConnect: 1, handshakeResets: 1, abortOnOverflow: '1'}
+    expect(explainAfterConnect({...facts, counters: {listenOverflows: 2, syncookiesRecv: 0, reqQFullDoCookies: 0}}).mechanisms).toEqual(['slowApplication', 'abortOnOverflow'])
+    expect(explainAfterConnect({...facts, counters: {listenOverflows: 3, syncookiesRecv: 0, reqQFullDoCookies: 0}}).mechanisms).toEqual(['ackDropped', 'abortOnOverflow'])
+  })
+
+  it('without abort_on_overflow, overflows equal to the resets are still dropped ACKs', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 6, resetAfterConnect: 2, counters: {listenOverflows: 2, syncookiesRecv: 0, reqQFullDoCookies: 0}})
+    expect(verdict.mechanisms).toEqual(['ackDropped', 'resetAfterConnect'])
+  })
 })
+

@@ -186,8 +186,26 @@ describe('parseThreshold', () => {
     else expect(error.message).toMatch(says)
   })
 
-  it('has well over 15 malformed cases', () => {
-    expect(bad.length).toBeGreaterThanOrEqual(15)
+  // Each refusal above is aimed: the same expression with only the named mistake mended parses.
+  // A parser that refused too broadly (any '=', any '%', any count metric) would fail here.
+  const mended: [bad: string, good: string, expected: Omit<Threshold, 'expr'>][] = [
+    ['p99<200', 'p99<200ms', {metric: 'p99', operator: '<', value: 200_000, unit: 'us'}],
+    ['p99=200ms', 'p99==200ms', {metric: 'p99', operator: '==', value: 200_000, unit: 'us'}],
+    ['p99=>200ms', 'p99>=200ms', {metric: 'p99', operator: '>=', value: 200_000, unit: 'us'}],
+    ['p99=<200ms', 'p99<=200ms', {metric: 'p99', operator: '<=', value: 200_000, unit: 'us'}],
+    ['p99<>200ms', 'p99!=200ms', {metric: 'p99', operator: '!=', value: 200_000, unit: 'us'}],
+    ['p98<200ms', 'p99<200ms', {metric: 'p99', operator: '<', value: 200_000, unit: 'us'}],
+    ['p99<1h', 'p99<1s', {metric: 'p99', operator: '<', value: 1_000_000, unit: 'us'}],
+    ['timeout<5ms', 'timeout<5', {metric: 'timeout', operator: '<', value: 5, unit: 'count'}],
+    ['timeout<150%', 'timeout<15%', {metric: 'timeout', operator: '<', value: 15, unit: 'percent'}],
+    ['synRetransmits<1%', 'synRetransmits<1', {metric: 'synRetransmits', operator: '<', value: 1, unit: 'count'}],
+    ['listenOverflows>=1.5', 'listenOverflows>=2', {metric: 'listenOverflows', operator: '>=', value: 2, unit: 'count'}],
+    ['achievedRate>5ms', 'achievedRate>5/s', {metric: 'achievedRate', operator: '>', value: 5, unit: 'per-second'}],
+  ]
+
+  it.each(mended)('refuses %j but reads it with only that mistake mended, %j', (wrong, right, expected) => {
+    expect(parseError(wrong)).toBeInstanceOf(UsageError)
+    expect(parseThreshold(right)).toEqual({expr: right, ...expected})
   })
 
   it('lists every metric when the metric is unknown', () => {

@@ -1,0 +1,111 @@
+import {describe, expect, it} from 'vitest'
+
+import type {StormRun} from '../../src/engine/storm.js'
+import {UsageError} from '../../src/errors.js'
+import {buildPlan} from '../../src/plan/plan.js'
+import {StormRecorder} from '../../src/results/recorder.js'
+import type {StormResult} from '../../src/results/format.js'
+import {buildResult} from '../helpers/synthetic-result.js'
+import {assertValidResultFile, resultProblem} from '../../src/results/schema.js'
+
+/** A small valid result, as `storm` writes it: 3 connected, 1 refused, kernel not looked at. */
+function valid(): StormResult {
+  const recorder = new StormRecorder()
+  for (let i = 0; i < 4; i++) recorder.recordStart(20)
+  for (const us of [300, 310, 320]) recorder.recordConnected(us + 5, us)
+  recorder.recordFailure('refused', 150, 'ECONNREFUSED')
+  const run: StormRun = {
+    recorder,
+    probes: null,
+    startedAt: new Date('2025-11-25T12:00:00.000Z'),
+    durationMs: 12.5,
+    startWindowMs: 0.25,
+    stopReason: 'completed',
+    pending: 0,
+    notStarted: 0,
+    heldAtEnd: 0,
+    eventLoopDelayUs: null,
+    connectPath: 'native',
+  }
+  return buildResult(run, {
+    tool: {name: 'connstorm', version: '0.1.0'},
+    target: {requested: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, family: 4},
+    plan: buildPlan({burst: '4'}),
+  })
+}
+
+/** The result after a JSON round trip, as a file holds it. */
+const asFile = (result: StormResult): Record<string, any> => JSON.parse(JSON.stringify(result))
+
+describe('resultProblem', () => {
+  it('finds no problem in a result storm wrote', () => {
+    expect(resultProblem(asFile(valid()))).toBeNull()
+  })
+
+  it('names the root for a value that is not an object', () => {
+    expect(resultProblem(42)).toBe('/: must be object')
+  })
+
+  it('names the path and the problem of a wrong field', () => {
+    const data = asFile(valid())
+    data.counts.attempted = 'four'
+    expect(resultProblem(data)).toBe('/counts/attempted: must be integer')
+  })
+
+  it('lists the allowed values of an enum field', () => {
+    const data = asFile(valid())
+    data.stopReason = 'crashed'
+    expect(resultProblem(data)).toBe('/stopReason: must be equal to one of the allowed values ({"allowedValues":["completed","deadline","interrupted"]})')
+  })
+
+  it('gives the one allowed value of a const field', () => {
+    const data = asFile(valid())
+    data.schemaVersion = 2
+    expect(resultProblem(data)).toBe('/schemaVersion: must be equal to constant ({"allowedValue":1})')
+  })
+
+  it('finds a histogram that matches the schema but does not decode', () => {
+    const data = asFile(valid())
+    data.histograms.fromActual = 'AAAA'
+    expect(resultProblem(data)).toBe('/histograms/fromActual: is not an HdrHistogram (compressed base64) that decodes')
+  })
+
+  it('checks the probe histograms too', () => {
+    const data = asFile(valid())
+    const good = data.histograms.fromActual
+    const summary = data.latencyUs.fromActual
+    data.probe = {
+      kind: 'send',
+      description: "send 'x', wait for the first byte back",
+      timeoutMs: 1000,
+      insecure: false,
+      expect: null,
+      outcomes: {ok: 3, probeTimeout: 0, resetAfterConnect: 0, closedBeforeReply: 0, tlsError: 0, unexpectedReply: 0, probeError: 0},
+      httpStatus: {},
+      errorCodes: {},
+      pending: 0,
+      latencyUs: {firstByte: summary, tlsHandshake: summary, httpHeaders: summary, responseAfterConnect: summary},
+      histograms: {firstByteUs: good, tlsHandshakeUs: good, httpHeadersUs: 'AAAA', responseAfterConnectUs: good},
+    }
+    expect(resultProblem(data)).toBe('/probe/histograms/httpHeadersUs: is not an HdrHistogram (compressed base64) that decodes')
+  })
+})
+
+describe('assertValidResultFile', () => {
+  it('accepts a valid result', () => {
+    expect(() => assertValidResultFile(asFile(valid()), 'run.json')).not.toThrow()
+  })
+
+  it('throws a one-line UsageError naming the file and the problem', () => {
+    const data = asFile(valid())
+    delete data.counts
+    let error: unknown
+    try {
+      assertValidResultFile(data, 'run.json')
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(UsageError)
+    expect((error as Error).message).toBe("FILE: 'run.json' is not a valid connstorm result: /: must have required property 'counts'")
+  })
+})
