@@ -2,15 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
 import {LAB_DEFAULTS, type LabFlags, type LabOptions, labArguments, parseLabOptions} from '../../src/plan/lab-options.js'
+import {thrown} from '../helpers/thrown.js'
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw, but the call returned normally')
-}
 
 function expectInvalidOption(fn: () => unknown, option: string, value: string): InvalidOptionError {
   const error = thrown(fn)

@@ -33,7 +33,7 @@ describe('which local limit failed connects hit, and the fix', () => {
   })
 
   it('with --source already given, proposes more addresses than were used; off loopback, only a count', () => {
-    const [finding] = localLimitFindings(facts({byOutcome: {fileLimit: 0, addrNotAvail: 5}, openAtOnce: 100, sources: ['10.0.0.1', '10.0.0.2'], loopbackTarget: false}))
+    const [finding] = localLimitFindings(facts({byOutcome: {fileLimit: 0, addrNotAvail: 5}, openAtOnce: 100, sources: ['198.18.0.1', '198.18.0.2'], loopbackTarget: false}))
     expect(finding!.limit).toMatch(/× 2 addresses/)
     expect(finding!.fix).toMatch(/^--source over ≥ 3 local addresses/)
   })

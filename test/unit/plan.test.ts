@@ -2,15 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
 import {DEADLINE_SLACK_MS, DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan, intendedOffsetMs, scheduleSpanMs} from '../../src/plan/plan.js'
+import {thrown} from '../helpers/thrown.js'
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw, but the call returned normally')
-}
 
 /** A plain UsageError (a combination of flags that does not make sense), not a malformed value. */
 function expectPlainUsageError(flags: PlanFlags, message: RegExp): UsageError {

@@ -4,6 +4,7 @@ import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
 import {formatAddress, parseTarget, resolveTarget} from '../../src/plan/target.js'
+import {thrown} from '../helpers/thrown.js'
 
 // The real lookup stays in place (only 'localhost' and address literals are ever given to it);
 // wrapping it lets a test see whether it was called and simulate a failed lookup offline.
@@ -16,14 +17,6 @@ afterEach(() => {
   vi.mocked(lookup).mockClear()
 })
 
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw, but the call returned normally')
-}
 
 function expectTargetError(text: string): InvalidOptionError {
   const error = thrown(() => parseTarget(text))

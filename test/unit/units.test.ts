@@ -2,16 +2,9 @@ import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError} from '../../src/errors.js'
 import {formatMicros, formatMs, parseCount, parseDurationMs, parseRatePerSecond} from '../../src/plan/units.js'
+import {thrown} from '../helpers/thrown.js'
 
 /** Runs `fn`, which must throw, and returns what it threw. */
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a throw, but the call returned normally')
-}
 
 function expectInvalidOption(fn: () => unknown, option: string, value: string): InvalidOptionError {
   const error = thrown(fn)
