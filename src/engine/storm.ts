@@ -1,13 +1,12 @@
-import {Socket, connect, createServer} from 'node:net'
+import {type Socket, createServer} from 'node:net'
 import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
 import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
-import {HandleConnection, startHandleConnect} from './handle-connect.js'
-import {NativeConnectLoop, type NativeRecordSink} from './native-connect.js'
-import {NATIVE_ERROR_CODE} from '../native/addon.js'
+import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError} from './connectors.js'
+import {NativeDriver} from './native-driver.js'
 import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../probe/recorder.js'
@@ -43,7 +42,7 @@ export interface StormRun {
 interface Attempt {
   readonly engine: StormEngine
   /** dropped once the attempt settles, so a finished connect's socket is not kept until its deadline */
-  socket: Socket | HandleConnection | null
+  socket: Connection | null
   readonly intendedAt: number
   readonly startedAt: number
   readonly deadline: number
@@ -55,9 +54,6 @@ interface Attempt {
   newer: Attempt | null
 }
 
-const ATTEMPT = Symbol('connstorm.attempt')
-type TrackedSocket = Socket & {[ATTEMPT]?: Attempt}
-
 /** Below this gap to the next intended start, spin on setImmediate instead of a ms-grained timer. */
 const SPIN_WINDOW_MS = 2
 /**
@@ -67,12 +63,6 @@ const SPIN_WINDOW_MS = 2
  */
 const LAUNCHES_PER_TURN = 8
 const LOOP_MONITOR_RESOLUTION_MS = 5
-/**
- * How often the event loop drains the native loop's records and feeds it starts (the loop holds
- * seconds of both). Each drain is work on a core the loop may share: 50 ms kept late-start p99
- * at 20 000/s at ~0.1–0.6 ms here where 10 ms and 250 ms gave 1.5–4 ms (alternating runs).
- */
-const NATIVE_POLL_MS = 50
 
 /** A read-only look at a run in progress, for the live progress display. */
 export interface LiveStorm {
@@ -127,12 +117,8 @@ class StormEngine {
   private readonly sourceBinding: SourceBinding | null
   /** which code makes the connects (connect-path.ts); native falls back when the addon refuses the run */
   private path: ConnectPathChoice
-  private native: NativeConnectLoop | null = null
-  private nativePollTimer: NodeJS.Timeout | undefined
-  /** the native loop's in-flight connects at its last report (it keeps its own list) */
-  private nativeInFlight = 0
-  /** native connects abandoned at an early stop */
-  private nativePending = 0
+  /** the native loop's driver, once its thread runs */
+  private native: NativeDriver | null = null
   private readonly held = new Set<Socket>()
   /**
    * In-flight attempts, oldest first: deadlines ascend because every connect has the same timeout.
@@ -173,7 +159,7 @@ class StormEngine {
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
     // Made (and its first starts fed) before the clock starts; not at all for a run stopped before it starts.
-    const nativeLoop = this.path.path === 'native' && !signal?.aborted ? this.makeNativeLoop() : null
+    const nativeDriver = this.path.path === 'native' && !signal?.aborted ? this.makeNativeDriver() : null
     let startedAt = new Date()
 
     const stopReason = await new Promise<StopReason>((resolve) => {
@@ -203,14 +189,17 @@ class StormEngine {
       }
       deadline = setTimeout(onDeadline, this.plan.maxDurationMs)
       if (signal?.aborted) onAbort()
-      else if (nativeLoop) this.startNative(nativeLoop, runStartUs)
+      else if (nativeDriver) this.startNative(nativeDriver, runStartUs)
       else this.pump()
     })
-    if (this.native) await this.settleNative()
+    if (this.native) {
+      await this.native.settle()
+      this.takeNativeProgress(false)
+    }
 
     const durationMs = performance.now() - this.runStart
     loopDelay.disable()
-    const pending = this.abandonInFlight() + this.nativePending
+    const pending = this.abandonInFlight() + (this.native?.pending ?? 0)
     if (this.probes) this.probes.pending = this.probing.size
     for (const socket of this.probing) socket.destroy()
     this.probing.clear()
@@ -270,108 +259,46 @@ class StormEngine {
     }
   }
 
-  /** The native loop for this run, its first starts fed; null (bare handles instead) when the addon refuses it. */
-  private makeNativeLoop(): NativeConnectLoop | null {
-    const {plan} = this
-    try {
-      return new NativeConnectLoop(
-        this.target,
-        {close: plan.close === 'fin' ? 'fin' : 'rst', timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
-        {
-          intendedOffsetMs: (index) => intendedOffsetMs(plan, index),
-          ...(this.sourceBinding && plan.sources ? {sources: {addresses: plan.sources, endpointFor: (index: number) => this.sourceBinding!.endpointFor(index)}} : {}),
-        },
-        // The loop has ended: finish now, not at the next drain. Through setImmediate, so that an
-        // exception in it surfaces like one from the drain timer (a threadsafe callback's is swallowed).
-        () => setImmediate(this.pollNative),
-      )
-    } catch (error) {
-      // The addon refused this run: the bare handles do it instead. Anything else is a bug of ours.
-      if ((error as NodeJS.ErrnoException | null)?.code !== NATIVE_ERROR_CODE) throw error
-      this.path = afterNative(`the native loop refused this run (${(error as Error).message})`)
-      return null
-    }
+  /** The native loop's driver for this run, its first starts fed; null (bare handles instead) when the addon refuses it. */
+  private makeNativeDriver(): NativeDriver | null {
+    const driver = NativeDriver.make(this.plan, this.target, this.sourceBinding, this, this.pollNative)
+    if (driver instanceof NativeDriver) return driver
+    this.path = afterNative(driver.refused)
+    return null
   }
 
   /** Hands the whole schedule to the native loop's thread; the event loop only feeds and drains it. */
-  private startNative(loop: NativeConnectLoop, runStartUs: number): void {
-    if (!loop.begin(runStartUs)) {
+  private startNative(driver: NativeDriver, runStartUs: number): void {
+    if (!driver.begin(runStartUs, this.pollNative)) {
       this.path = afterNative('no thread could be made for the native loop (a process at its thread limit)')
       this.pump()
       return
     }
-    this.native = loop
-    this.nativePollTimer = setTimeout(this.pollNative, NATIVE_POLL_MS)
+    this.native = driver
   }
 
   private pollNative = (): void => {
-    clearTimeout(this.nativePollTimer)
-    this.nativePollTimer = undefined
     if (this.stopped || this.native === null) return
-    this.native.feed()
-    this.native.drain(this.recordNative)
-    if (this.takeNativeProgress().finished) {
-      this.stop('completed')
-      return
-    }
-    this.nativePollTimer = setTimeout(this.pollNative, NATIVE_POLL_MS)
+    const finished = this.native.tick(this.pollNative)
+    this.takeNativeProgress(false)
+    if (finished) this.stop('completed')
   }
 
-  private takeNativeProgress(): {finished: boolean; failure: string | null} {
-    const progress = this.native!.progress()
-    this.nextIndex = progress.launched
-    this.nativeInFlight = progress.inFlight
-    if (progress.launched > 0) this.lastStartAt = this.runStart + progress.lastStartMs
-    return progress
-  }
-
-  /** After a stop (or the loop's own end): waits for its thread, takes the last records, joins it. */
-  private async settleNative(): Promise<void> {
-    clearTimeout(this.nativePollTimer)
-    const loop = this.native!
-    loop.stop()
-    // The loop ends within ~2 ms of a stop; it finishes recording before it says so.
-    while (!this.takeNativeProgress().finished) {
-      loop.drain(this.recordNative)
-      await new Promise((resolve) => setTimeout(resolve, 1))
-    }
-    loop.drain(this.recordNative)
-    loop.join()
-    this.nativeInFlight = 0
-    const {failure} = loop.progress()
-    if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
-  }
-
-  private recordNative: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs) => {
-    const {recorder} = this
-    recorder.recordStart(startLagUs)
-    switch (outcome.kind) {
-      case 'connected': {
-        this.recordConnectedAt(endMs, startLagUs + fromStartUs, fromStartUs)
-        break
-      }
-      case 'failed': {
-        this.recordFailedAt(endMs, classifyErrno(outcome.code), fromStartUs, outcome.code)
-        break
-      }
-      case 'timeout': {
-        this.recordFailedAt(endMs, 'timeout', fromStartUs)
-        break
-      }
-      case 'pending': {
-        this.nativePending++
-        break
-      }
-    }
+  /** The engine's view of the loop's progress (read afresh, or as the driver last took it): its starts count as launched. */
+  private takeNativeProgress(fresh = true): void {
+    const driver = this.native!
+    if (fresh) driver.takeProgress()
+    this.nextIndex = driver.launched
+    if (driver.lastStartMs !== null) this.lastStartAt = this.runStart + driver.lastStartMs
   }
 
   /** A connect that ended connected, `atMs` into the run: histograms and timeline, whichever path made it. */
-  private recordConnectedAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void {
+  recordConnectedAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void {
     this.recorder.recordConnected(fromIntendedUs, fromActualUs)
     this.recorder.timeline.record(atMs, 'connected')
   }
 
-  private recordFailedAt(atMs: number, outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
+  recordFailedAt(atMs: number, outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
     this.recorder.recordFailure(outcome, fromActualUs, errno)
     this.recorder.timeline.record(atMs, 'failed')
   }
@@ -407,32 +334,30 @@ class StormEngine {
     this.startConnect(attempt, endpoint)
   }
 
-  /** Starts (or, after a taken source port, restarts) the attempt's connect on the engine's socket path. */
+  /** Starts (or, after a taken source port, restarts) the attempt's connect on the run's event-loop path. */
   private startConnect(attempt: Attempt, endpoint: SourceEndpoint | undefined): void {
-    const {host, port, family} = this.target
-    if (this.path.path === 'net') {
-      track(connect(endpoint ? {host, port, ...endpoint} : {host, port}), attempt)
-      return
-    }
-    const connection = startHandleConnect({host, port, family}, endpoint, attempt, onHandleConnectDone)
+    const connector: Connector = this.path.path === 'net' ? NET_CONNECTOR : HANDLE_CONNECTOR
+    const connection = connector.start(this.target, endpoint, attempt)
     attempt.socket = connection
     // Refused at once (EMFILE, a taken port …): the same path as a failure reported later.
-    if (connection.startError !== null) this.onError(attempt, {code: connection.startError} as NodeJS.ErrnoException)
+    const refused = startError(connection)
+    if (refused !== null) this.onError(attempt, {code: refused} as NodeJS.ErrnoException)
   }
 
   onConnect(attempt: Attempt): void {
+    if (attempt.done) return // a bare handle closed at its deadline or at a stop reports its cancellation here
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
-      // Probes need a stream, so a probing engine never takes the bare-handle path.
-      if (!(socket instanceof Socket)) throw new Error('internal: a probe on a bare TCP handle')
-      this.probing.add(socket)
+      // Probes need a stream: connect-path.ts gives a probing run the net path.
+      const stream = asStream(socket)
+      this.probing.add(stream)
       const {intendedAt} = attempt
-      startProbe(socket, this.probeSettings, (report) => {
-        if (!this.probing.delete(socket)) return // the run stopped and counted it as pending
+      startProbe(stream, this.probeSettings, (report) => {
+        if (!this.probing.delete(stream)) return // the run stopped and counted it as pending
         this.probes!.record(report, intendedAt, now)
-        this.closeConnected(socket)
+        this.closeConnected(stream)
         this.afterSettle()
       })
       return
@@ -443,7 +368,7 @@ class StormEngine {
 
   /** Connections that hold a --concurrency slot: connecting, or connected and being probed. */
   private open(): number {
-    return this.inFlight + this.nativeInFlight + this.probing.size
+    return this.inFlight + (this.native?.inFlight ?? 0) + this.probing.size
   }
 
   openCount(): number {
@@ -470,7 +395,7 @@ class StormEngine {
     this.afterSettle()
   }
 
-  private settle(attempt: Attempt): Socket | HandleConnection {
+  private settle(attempt: Attempt): Connection {
     const socket = attempt.socket!
     attempt.done = true
     attempt.socket = null
@@ -510,7 +435,7 @@ class StormEngine {
     if (this.plan.close !== 'hold' || this.held.size === 0) this.stop('completed')
   }
 
-  private closeConnected(socket: Socket | HandleConnection): void {
+  private closeConnected(socket: Connection): void {
     switch (this.plan.close) {
       case 'rst': {
         // SO_LINGER 0: the client keeps no TIME_WAIT, so the port range never runs dry (docs/kernel.md §8).
@@ -522,12 +447,12 @@ class StormEngine {
         break
       }
       case 'hold': {
-        // Holding means noticing the peer's close, which needs a stream: never on the bare-handle path.
-        if (!(socket instanceof Socket)) throw new Error('internal: --close hold on a bare TCP handle')
-        this.held.add(socket)
-        socket.once('close', () => {
+        // Holding means noticing the peer's close, which needs a stream: connect-path.ts gives --close hold the net path.
+        const stream = asStream(socket)
+        this.held.add(stream)
+        stream.once('close', () => {
           // The peer closed it: nothing left to hold once every connect is done and every hold is gone.
-          this.held.delete(socket)
+          this.held.delete(stream)
           if (this.held.size === 0 && this.allSettled()) this.stop('completed')
         })
         break
@@ -558,8 +483,7 @@ class StormEngine {
     this.stopped = true
     clearTimeout(this.pumpTimer)
     clearTimeout(this.timeoutTimer)
-    clearTimeout(this.nativePollTimer)
-    this.native?.stop()
+    this.native?.requestStop()
     this.finish(reason)
   }
 
@@ -572,29 +496,6 @@ class StormEngine {
     }
     return pending
   }
-}
-
-function onHandleConnectDone(attempt: Attempt, code: string | null): void {
-  if (attempt.done) return // closed at its deadline or at a stop: the cancellation reports here
-  if (code === null) attempt.engine.onConnect(attempt)
-  else attempt.engine.onError(attempt, {code} as NodeJS.ErrnoException)
-}
-
-function track(socket: Socket, attempt: Attempt): void {
-  attempt.socket = socket
-  ;(socket as TrackedSocket)[ATTEMPT] = attempt
-  socket.once('connect', onSocketConnect)
-  socket.on('error', onSocketError)
-}
-
-function onSocketConnect(this: TrackedSocket): void {
-  const attempt = this[ATTEMPT]!
-  attempt.engine.onConnect(attempt)
-}
-
-function onSocketError(this: TrackedSocket, error: NodeJS.ErrnoException): void {
-  const attempt = this[ATTEMPT]!
-  attempt.engine.onError(attempt, error)
 }
 
 /** The monitor's samples are the whole gap between its timer ticks: the delay is what exceeds the tick. */

@@ -1,0 +1,80 @@
+import {Socket, connect} from 'node:net'
+
+import type {ResolvedTarget} from '../plan/target.js'
+import {HandleConnection, startHandleConnect} from './handle-connect.js'
+import type {SourceEndpoint} from './source-binding.js'
+
+/**
+ * The two connect paths that run on Node's event loop, behind one interface: net.Socket ("net")
+ * and bare TCP handles ("handle"). connect-path.ts chooses one per run; the engine then starts every
+ * connect through it and hears back through its context's owner — shared handlers, no closure per
+ * connect. (The native loop makes its connects on its own thread: native-driver.ts.)
+ */
+
+/** The engine's side of a connect: who hears that it connected or failed. */
+export interface ConnectOwner<Context> {
+  onConnect(context: Context): void
+  onError(context: Context, error: NodeJS.ErrnoException): void
+}
+
+/** What a connect carries back to its owner. */
+export interface ConnectContext {
+  readonly engine: ConnectOwner<this>
+}
+
+/** A connect in flight or connected: both paths close it the same two ways (destroy, resetAndDestroy). */
+export type Connection = Socket | HandleConnection
+
+export interface Connector {
+  /**
+   * Starts one connect. A connect the kernel refused at once (EMFILE, a taken port …) is still
+   * returned; startError() says so, and no completion follows.
+   */
+  start<Context extends ConnectContext>(target: ResolvedTarget, endpoint: SourceEndpoint | undefined, context: Context): Connection
+}
+
+/** Set when the kernel refused to start a connect at once (bare handles report it synchronously). */
+export function startError(connection: Connection): string | null {
+  return connection instanceof HandleConnection ? connection.startError : null
+}
+
+/** The only connection that is a stream: probes and --close hold need one (connect-path.ts). */
+export function asStream(connection: Connection): Socket {
+  if (!(connection instanceof Socket)) throw new Error('internal: a stream was needed on the bare-handle path')
+  return connection
+}
+
+const CONTEXT = Symbol('connstorm.connectContext')
+type TrackedSocket = Socket & {[CONTEXT]?: ConnectContext}
+
+export const NET_CONNECTOR: Connector = {
+  start(target, endpoint, context) {
+    const {host, port} = target
+    const socket = connect(endpoint ? {host, port, ...endpoint} : {host, port}) as TrackedSocket
+    socket[CONTEXT] = context
+    socket.once('connect', onSocketConnect)
+    socket.on('error', onSocketError)
+    return socket
+  },
+}
+
+export const HANDLE_CONNECTOR: Connector = {
+  start(target, endpoint, context) {
+    return startHandleConnect(target, endpoint, context, onHandleConnectDone)
+  },
+}
+
+function onSocketConnect(this: TrackedSocket): void {
+  const context = this[CONTEXT]!
+  context.engine.onConnect(context)
+}
+
+function onSocketError(this: TrackedSocket, error: NodeJS.ErrnoException): void {
+  const context = this[CONTEXT]!
+  context.engine.onError(context, error)
+}
+
+function onHandleConnectDone(context: ConnectContext, code: string | null): void {
+  if (code === null) context.engine.onConnect(context)
+  else context.engine.onError(context, {code} as NodeJS.ErrnoException)
+}
