@@ -6,7 +6,7 @@ import {buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import {ProbeRecorder} from '../../src/probe/recorder.js'
 import {StormRecorder} from '../../src/results/recorder.js'
-import {type ResultContext} from '../../src/run/build-result.js'
+import type {ResultContext} from '../../src/run/build-result.js'
 import {buildResult} from '../helpers/synthetic-result.js'
 
 const TARGET: ResolvedTarget = {requested: 'localhost:8080', host: '127.0.0.1', port: 8080, family: 4}
