@@ -129,13 +129,8 @@ export function childPids(pid: number): number[] {
   return children
 }
 
-export async function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (condition()) return true
-    await new Promise((resolve) => setTimeout(resolve, stepMs))
-  }
-  return condition()
+export function waitFor(condition: () => boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  return pollUntil(condition, (holds) => holds, {timeoutMs, stepMs})
 }
 
 /**
