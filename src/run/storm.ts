@@ -81,7 +81,8 @@ export async function runStorm(request: StormRequest, hooks: StormHooks): Promis
   if (!request.verify || diagnosis.result.stopReason !== 'completed') return diagnosis
   const {advice} = diagnosis
   const verification = await verifyAdvice(runRequest, diagnosis.result, {backlog: advice.proposedBacklog, somaxconn: advice.proposedSomaxconn, notTheFix: advice.notTheFix !== null})
-  return diagnose({...measured, verification}, inputs)
+  // A second measurement, not an input of the diagnosis: it joins the result as it is.
+  return {...diagnosis, result: {...diagnosis.result, verification}}
 }
 
 /** A connect bound to an IPv4 address cannot reach an IPv6 target, nor the other way round. */
