@@ -11,7 +11,7 @@ import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../probe/recorder.js'
 import type {ConnectPath, LoopDelayUs, StopReason, WorkerSelf} from '../results/format.js'
-import {type ProbeSettings, startProbe} from '../probe/run.js'
+import {type ProbeSettings, prepareProbe, startProbe} from '../probe/run.js'
 
 /** The probe to run on every connection after it connects (host and port come from the target). */
 export type ProbeConfig = Omit<ProbeSettings, 'host' | 'port'>
@@ -79,6 +79,7 @@ export async function runStorm(
   target: ResolvedTarget,
   {signal, probe, onStart}: {signal?: AbortSignal; probe?: ProbeConfig; onStart?: (live: LiveStorm) => void} = {},
 ): Promise<StormRun> {
+  if (probe) await prepareProbe(probe.spec)
   const engine = new StormEngine(plan, target, probe)
   onStart?.({recorder: engine.recorder, launched: () => engine.launchedCount(), open: () => engine.openCount()})
   return engine.run(signal)

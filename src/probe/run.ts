@@ -3,7 +3,7 @@ import {isIP} from 'node:net'
 import {performance} from 'node:perf_hooks'
 import {type TLSSocket, connect as tlsConnect} from 'node:tls'
 
-import {Client} from 'undici'
+import type {Client} from 'undici'
 
 import type {ProbeOutcome} from '../results/outcome.js'
 import type {ProbeSpec} from '../plan/probe-spec.js'
@@ -31,6 +31,18 @@ export interface ProbeSettings {
   insecure: boolean
   host: string
   port: number
+}
+
+/**
+ * undici, loaded only when a storm probes HTTP: it costs ~0.2 s of CPU to load (about a quarter
+ * of the CLI's start-up), which every other run and every usage error would pay. Loaded by
+ * prepareProbe() before the first connect, so no probe's timing includes it.
+ */
+let undici: typeof import('undici') | undefined
+
+/** Loads what the probe needs before the storm starts (see `undici` above). */
+export async function prepareProbe(spec: ProbeSettings['spec']): Promise<void> {
+  if ((spec.kind === 'http' || spec.kind === 'https') && undici === undefined) undici = await import('undici')
 }
 
 /** The most reply we keep while looking for --expect. */
@@ -121,8 +133,9 @@ function httpOver(
   report: ProbeReport,
   finish: (outcome: ProbeOutcome, errorCode?: string | null) => void,
 ): Client {
+  if (undici === undefined) throw new Error('internal: an http probe started before prepareProbe()')
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host
-  const client = new Client(`${scheme}://${host}:${settings.port}`, {
+  const client = new undici.Client(`${scheme}://${host}:${settings.port}`, {
     // Handed over on the next tick: undici's client is still inside its resume loop when it calls the
     // connector, and a synchronous answer leaves the request unwritten (the probe would hang).
     connect: (_options, callback) => process.nextTick(callback, null, socket),

@@ -1,4 +1,6 @@
-import {SingleBar} from 'cli-progress'
+import {createRequire} from 'node:module'
+
+import type {SingleBar} from 'cli-progress'
 
 import {stepWindows} from '../analysis/attribution.js'
 import type {SynLadder} from '../results/format.js'
@@ -21,7 +23,9 @@ export interface LiveStormView {
  * few times a second; it never touches the hot path.
  */
 export class LiveProgress {
-  private readonly bar = new SingleBar(
+  // cli-progress is required here, not imported at the top: only a run watched on a TTY draws the
+  // line, and every other run (and every usage error) would pay its load at start-up.
+  private readonly bar: SingleBar = new (createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress')).SingleBar(
     {
       format: '{bar} {launched}/{total} launched | connected {connected} | failed {failed} | in flight {open} | {elapsed} s | steps {steps}',
       stream: process.stderr,

@@ -1,6 +1,7 @@
 import {readFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 
-import {Ajv, type ErrorObject, type ValidateFunction} from 'ajv'
+import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {UsageError} from '../errors.js'
 import {decodeHistogram} from './histogram.js'
@@ -18,8 +19,12 @@ const SCHEMA_URL = new URL('../../schema/result-v1.schema.json', import.meta.url
 
 let compiled: ValidateFunction | undefined
 
+/** ajv is required on first use, not at start-up: a storm that writes no file never loads it. */
 function validator(): ValidateFunction {
-  compiled ??= new Ajv({allErrors: false, strict: true}).compile(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object)
+  if (compiled === undefined) {
+    const {Ajv} = createRequire(import.meta.url)('ajv') as typeof import('ajv')
+    compiled = new Ajv({allErrors: false, strict: true}).compile(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object)
+  }
   return compiled
 }
 
