@@ -1,15 +1,44 @@
 import {defineConfig} from 'vitest/config'
 
+/**
+ * Two groups, run one after the other (sequence.groupOrder):
+ *
+ * 1. `pure`: tests that time nothing and share nothing with the kernel's counters — the unit tests
+ *    of pure logic, and the e2e files that only check a CLI's text and exit code. Files run side by
+ *    side on every core.
+ * 2. `live`: tests on real sockets, one file at a time. Several measure timing and rates on a 2-core
+ *    machine, and count the kernel's per-namespace counters: a second storm beside them would be
+ *    measured too. Only tests marked concurrent (the incident gallery) overlap, three at most.
+ */
+const PURE_E2E = ['test/e2e/bad-input.test.ts', 'test/e2e/docs.test.ts', 'test/e2e/analyze-fixtures.test.ts']
+const KERNEL_UNIT = 'test/unit/kernel-*.test.ts'
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Files run one after another: several tests measure timing and rates on a 2-core machine,
-    // and a second storm running beside them would be measured too.
-    fileParallelism: false,
     testTimeout: 60_000,
-    // Only tests marked concurrent (the incident gallery) run side by side, three at most.
-    maxConcurrency: 3,
     hookTimeout: 30_000,
     reporters: ['default', './test/support/plain-summary-reporter.ts'],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'pure',
+          include: ['test/unit/**/*.test.ts', ...PURE_E2E],
+          exclude: [KERNEL_UNIT],
+          sequence: {groupOrder: 0},
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'live',
+          include: ['test/e2e/**/*.test.ts', KERNEL_UNIT],
+          exclude: PURE_E2E,
+          fileParallelism: false,
+          maxConcurrency: 3,
+          sequence: {groupOrder: 1},
+        },
+      },
+    ],
   },
 })
