@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {ConnstormCommand} from '../cli/base-command.js'
 import {labFlags} from '../cli/lab-flags.js'
-import {type LabStopReason, type LabSummary, describeListening, startLab} from '../lab/lab.js'
+import {type LabSummary, describeListening, startLab} from '../lab/lab.js'
+import {superviseLab} from '../lab/supervise.js'
 import {parseLabOptions} from '../plan/lab-options.js'
 
 export default class Lab extends ConnstormCommand {
@@ -21,14 +22,12 @@ export default class Lab extends ConnstormCommand {
     ...labFlags('', {backlog: '511', stall: '0'}),
     port: Flags.string({summary: 'port to listen on; 0 picks a free one [default: 0]', helpValue: '<port>'}),
     'max-duration': Flags.string({summary: 'exit by itself after this long [default: 10m]', helpValue: '<duration>'}),
-    'watch-stdin': Flags.boolean({hidden: true, description: 'exit when stdin closes (set by storm, so the lab never outlives it)'}),
-    'stall-from-go': Flags.boolean({hidden: true, description: 'with --watch-stdin: accept nothing until a "go" line, and count the stall from it (set by storm)'}),
   }
 
   async run(): Promise<LabSummary> {
     const {flags} = await this.parse(Lab)
     const options = parseLabOptions(flags)
-    const lab = await startLab(options, {stallFromGo: flags['stall-from-go']})
+    const lab = await startLab(options)
     const {listening} = lab
     if (this.jsonEnabled()) {
       process.stdout.write(`${JSON.stringify(listening)}\n`)
@@ -37,20 +36,7 @@ export default class Lab extends ConnstormCommand {
       this.log(describeListening(listening))
     }
 
-    const stopOn = (reason: LabStopReason) => () => lab.stop(reason)
-    const onSignal = stopOn('signal')
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-    if (flags['watch-stdin']) {
-      process.stdin.once('end', stopOn('parent-gone')).once('close', stopOn('parent-gone'))
-      process.stdin.setEncoding('utf8').on('data', (line: string) => {
-        if (line.includes('go')) lab.go()
-      })
-    }
-    const summary = await lab.stopped
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    process.stdin.destroy()
+    const summary = await superviseLab(lab, {watchStdin: false})
     this.log(`stopped (${summary.stopReason}) after ${(summary.durationMs / 1000).toFixed(1)} s; accepted ${summary.accepted} connections`)
     if (summary.stopReason === 'crashed') {
       if (this.jsonEnabled()) this.logJson(summary)

@@ -6,7 +6,7 @@
 export const WAKE = 0
 export const STOP = 1
 export const ACCEPTED = 2
-/** Set when the storm is about to send its first connect: the stall counts from then (--stall-from-go). */
+/** Set when the storm is about to send its first connect: the stall counts from then (the lab a storm starts, lab/child.ts). */
 export const GO = 3
 export const CONTROL_WORDS = 4
 

@@ -79,9 +79,8 @@ describe('advice, analyze and thresholds', () => {
   })
 
   it('exits 1 and names the threshold that failed; exits 0 when every threshold holds', async () => {
-    // Stalled long enough that a slow-starting storm (a loaded machine) still meets the full queue.
-    const lab = await startLab(['--backlog', '2', '--stall', '3s'])
-    const failing = await runCli(['storm', lab.address, '--burst', '10', '--threshold', 'p99<10ms', '--threshold', 'connected>=100%'])
+    // The built-in lab stalls from the first connect: 3 connect at once, 7 on a retransmit ≥ 1 s.
+    const failing = await runCli(['storm', '--lab-backlog', '2', '--lab-stall', '1.2s', '--burst', '10', '--threshold', 'p99<10ms', '--threshold', 'connected>=100%'])
     expect(failing.code).toBe(1)
     expect(failing.stdout).toMatch(/^threshold p99<10ms +FAILED +\(p99 = [\d.]+ s\)$/m)
     expect(failing.stdout).toMatch(/^threshold connected>=100% +held/m)
@@ -105,8 +104,8 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, '--isolate --
   it('proposes backlog 255 for 200 connects against backlog 8 under somaxconn 128, re-runs with both raised inside the namespace only: 200 at once, the host untouched', async () => {
     const hostSomaxconn = readFileSync(SOMAXCONN, 'utf8')
     // The classic ladder (SYNs at 0, 1, 3 s) set in the namespace: the lab's 2.2 s stall, counted
-    // from its listen(), drops the 1 s SYN while the burst starts < ~1.1 s after listen() and ends
-    // 0.8 s before the 3 s SYN, which gets through (k = 2) whatever the start-up delay under load.
+    // from the storm's first connect, drops the 1 s SYN and ends 0.8 s before the 3 s SYN, which
+    // gets through (k = 2).
     // somaxconn 128 there makes the advised backlog need a raised somaxconn too.
     const run = await runCli([
       'storm', '--isolate', '--verify',

@@ -13,10 +13,10 @@ afterEach(stopAllLabs)
 
 describe('connstorm storm against real listeners on loopback', () => {
   it('admits exactly backlog+1 connects at once; the rest connect on a SYN retransmit after the stall', async () => {
-    // The built-in lab: its stall counts from its listen(), which the storm awaits before the burst
-    // (0.1–0.5 s earlier), so a slow-starting CLI on a loaded machine cannot miss the stall (a lab
-    // started by the test, 3 s before a storm CLI that took longer to start, once let a sixth in).
-    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '3s', '--burst', '20', '--json'])
+    // The built-in lab stalls from the storm's first connect, so a slow-starting CLI on a loaded
+    // machine cannot miss the stall (a lab started by the test, 3 s before a storm CLI that took
+    // longer to start, once let a sixth in). The 1 s SYNs meet the stall; a later one gets in.
+    const run = await runCli(['storm', '--lab-backlog', '4', '--lab-stall', '1.5s', '--burst', '20', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.counts).toMatchObject({attempted: 20, connected: 20, failed: 0})
