@@ -5,10 +5,11 @@
  * pass/fail expectations of each live run are kept apart from the tool, in
  * test/e2e/incident-expectations.ts.
  *
- * The lab's stall starts when it listens; the storm's first connect follows after the storm's own
- * set-up (warm-up connects, the queue sampler's thread, tc for --link-rate), measured at 0.1–2.6 s
- * on a loaded 2-core machine. Each stall below (cookie-hang's aside) outlasts that set-up, so the
- * burst meets a stalled server; which retransmit step gets through once the stall ends moves with it.
+ * The lab's stall starts with the storm's first connect (the storm sends the lab "go" right
+ * before it), so every burst meets a stalled server whatever the storm's own set-up took. Which
+ * retransmit step gets through once a stall ends can still move by one: the lab drains its queue
+ * while the retransmitted SYNs of a large burst arrive, and a SYN that meets the queue still full
+ * waits for the next step.
  */
 export interface Incident {
   name: string
@@ -27,10 +28,10 @@ export interface Incident {
 export const INCIDENTS: readonly Incident[] = [
   {
     name: 'java-default-backlog',
-    symptom: 'After a deploy, the first 300 clients all connect at once; about 50 get in instantly and the rest hang 2–3 s, some time out at 1 s.',
-    cause: 'new ServerSocket(port) listens with backlog 50, and a 3 s GC pause at start-up accepts nothing: 51 fit the queue, the other SYNs are dropped and retransmitted until the pause ends.',
-    args: ['--lab-backlog', '50', '--lab-stall', '3s', '--burst', '300'],
-    expected: '51 connects at once (50 + 1), the other 249 on the first SYN retransmit after the pause (1–3 s in); advice: backlog 511',
+    symptom: 'After a deploy, the first 300 clients all connect at once; about 50 get in instantly and the rest hang 3 s, some time out at 1 s.',
+    cause: 'new ServerSocket(port) listens with backlog 50, and a 2.5 s GC pause at start-up accepts nothing: 51 fit the queue, the other SYNs are dropped and retransmitted until the pause ends.',
+    args: ['--lab-backlog', '50', '--lab-stall', '2.5s', '--burst', '300'],
+    expected: '51 connects at once (50 + 1), the other 249 on the first SYN retransmit after the pause (3 s in); advice: backlog 511',
   },
   {
     name: 'tomcat-accept-count',
@@ -43,22 +44,22 @@ export const INCIDENTS: readonly Incident[] = [
     name: 'legacy-somaxconn-128',
     symptom: 'We set backlog 511 everywhere, yet ss shows 128 and bursts still time out on the old kernel.',
     cause: 'net.core.somaxconn was 128 (the default before Linux 5.4): listen(511) is silently capped to 128.',
-    args: ['--sysctl', 'net.core.somaxconn=128', '--lab-backlog', '511', '--lab-stall', '3s', '--burst', '300'],
+    args: ['--sysctl', 'net.core.somaxconn=128', '--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '300'],
     expected: 'effective backlog 128 (Send-Q), 129 connects at once, the other 171 on a retransmit step; advice: raise net.core.somaxconn to 512, then restart',
   },
   {
     name: 'somaxconn-raised-without-restart',
     symptom: 'We raised net.core.somaxconn to 4096 an hour ago, but the service still drops connects in bursts.',
     cause: 'somaxconn is read at listen() time: the service listened while it was 128 and keeps that cap until it listens again.',
-    args: ['--sysctl', 'net.core.somaxconn=128', '--sysctl-after-listen', 'net.core.somaxconn=4096', '--lab-backlog', '511', '--lab-stall', '3s', '--burst', '300'],
+    args: ['--sysctl', 'net.core.somaxconn=128', '--sysctl-after-listen', 'net.core.somaxconn=4096', '--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '300'],
     expected: 'somaxconn reads 4096 but the listener still shows Send-Q 128: 129 connects at once, the other 171 on a retransmit step; advice: restart or re-listen, not a higher somaxconn',
   },
   {
     name: 'node-event-loop-block',
     symptom: 'Our Node API sometimes freezes for a few seconds; during a freeze, clients connect after exactly 3 s or time out.',
-    cause: 'A synchronous 3 s task blocks the event loop, so nothing is accepted: 512 connects fit the default backlog 511 + 1, the rest wait for the SYN retransmit after the block.',
-    args: ['--lab-backlog', '511', '--lab-stall', '3s', '--burst', '700'],
-    expected: '512 at once, the other 188 together on the first SYN retransmit after the block (at most 3 s in); advice: backlog 1023',
+    cause: 'A synchronous 2.5 s task blocks the event loop, so nothing is accepted: 512 connects fit the default backlog 511 + 1, the rest wait for the SYN retransmit after the block.',
+    args: ['--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '700'],
+    expected: '512 at once, the other 188 together on the first SYN retransmit after the block (3 s in); advice: backlog 1023',
   },
   {
     name: 'classic-ladder',
