@@ -7,11 +7,8 @@ import {STORM_FLAGS} from '../cli/storm-flags.js'
 import {parseStormOptions} from '../cli/storm-options.js'
 import {InterruptedBeforeStartError} from '../errors.js'
 import {assertCanIsolate, runIsolated} from '../netns/isolate.js'
-import {LiveProgress} from '../report/progress.js'
-import {renderRunReport} from '../report/run-report.js'
+import type {LiveProgress as Progress} from '../report/progress.js'
 import type {StormResult} from '../results/format.js'
-import {writeResultFile} from '../results/write.js'
-import {runStorm} from '../run/storm.js'
 
 export default class Storm extends ConnstormCommand {
   static override summary = 'Fire a burst, a rate or waves of TCP connects and report how long each took'
@@ -42,9 +39,18 @@ The default --timeout is 15 s so that connects delayed by SYN retransmits (the k
       assertCanIsolate()
       this.exit(await runIsolated(this.argv))
     }
+    // Imported here, not at the top: a usage error or the --isolate re-run above (which only
+    // starts the storm again inside the namespace) never loads the engine, the analysis and the
+    // reports, a third of the CLI's start-up.
+    const [{runStorm}, {renderRunReport}, {writeResultFile}, {LiveProgress}] = await Promise.all([
+      import('../run/storm.js'),
+      import('../report/run-report.js'),
+      import('../results/write.js'),
+      import('../report/progress.js'),
+    ])
     return withStopSignals(async (stop) => {
       const progress = LiveProgress.wanted({json: this.jsonEnabled(), quiet: options.quiet}) ? new LiveProgress() : undefined
-      const onStart = progress && ((live: Parameters<LiveProgress['start']>[0], ladder: Parameters<LiveProgress['start']>[1]) => progress.start(live, ladder, options.plan.connects))
+      const onStart = progress && ((live: Parameters<Progress['start']>[0], ladder: Parameters<Progress['start']>[1]) => progress.start(live, ladder, options.plan.connects))
       const diagnosis = await runStorm(options, {signal: stop.signal, tool: {name: this.config.name, version: this.config.version}, ...(onStart ? {onStart} : {})})
         .catch((error: unknown) => {
           if (!(error instanceof InterruptedBeforeStartError)) throw error
