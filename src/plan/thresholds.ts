@@ -117,7 +117,10 @@ export function parseThreshold(expr: string): Threshold {
   }
   const match = /^([^<>=!]*)([<>=!]+)([^]*)$/.exec(expr)
   if (!match) return fail(FORM)
-  const [, metricText = '', operatorText = '', valueText = ''] = match
+  // None of the three groups is optional, so each always takes part in a match (at worst as '').
+  const metricText = match[1]!
+  const operatorText = match[2]!
+  const valueText = match[3]!
   const name = metricText.trim()
   if (name === '') return fail(`a metric before the operator: ${FORM}`)
   const metric = CANONICAL.get(name.toLowerCase())
@@ -136,7 +139,8 @@ export function parseThreshold(expr: string): Threshold {
   if (!number || !Number.isFinite(amount)) {
     return fail(`a plain non-negative number after the operator (no sign, exponent or separators), like ${metric}${exampleLimit(metric)}`)
   }
-  const unitText = number[2] ?? ''
+  // The unit group is not optional: it always takes part in a match ('' when no unit follows).
+  const unitText = number[2]!
   const threshold = (value: number, unit: Threshold['unit']): Threshold => ({expr: expr.trim(), metric, operator, value, unit})
 
   switch (kindOf(metric)) {

@@ -11,6 +11,7 @@ import {buildPlan} from '../../src/plan/plan.js'
 import type {ResolvedTarget} from '../../src/plan/target.js'
 import {StormRecorder} from '../../src/results/recorder.js'
 import type {StormResult} from '../../src/results/format.js'
+import type {LatencySummary} from '../../src/results/histogram.js'
 import {buildResult} from '../helpers/synthetic-result.js'
 
 const TARGET: ResolvedTarget = {requested: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, family: 4}
@@ -75,6 +76,25 @@ const withKernel = (): StormResult => result({kernel: kernel()})
 /** The same storm where the kernel was not looked at (another OS): attribution and counters unknown. */
 const withoutKernel = (): StormResult => result()
 
+/**
+ * The ladder storm with some of its latency-from-intended figures replaced. The recorder only makes
+ * whole microseconds, and formatMicros prints them all in fixed notation; the values set here (a
+ * fractional mean, an absurdly large p99) test what the display does with any number a result holds.
+ */
+function withIntended(figures: Partial<LatencySummary>): StormResult {
+  const storm = withKernel()
+  return {...storm, latencyUs: {...storm.latencyUs, fromIntended: {...storm.latencyUs.fromIntended, ...figures}}}
+}
+
+/** A storm of `attempted` connects of which the first `reset` were reset and the rest connected in 0.3 ms. */
+function resets(reset: number, attempted: number): StormResult {
+  const recorder = new StormRecorder()
+  for (let i = 0; i < attempted; i++) recorder.recordStart(0)
+  for (let i = 0; i < reset; i++) recorder.recordFailure('reset', 300, 'ECONNRESET')
+  for (let i = reset; i < attempted; i++) recorder.recordConnected(300, 300)
+  return result({recorder})
+}
+
 function outcomeOf(expr: string, of: StormResult): ThresholdOutcome {
   const [outcome] = evaluateThresholds([parseThreshold(expr)], of)
   expect(outcome, expr).toBeDefined()
@@ -98,6 +118,8 @@ describe('parseThreshold', () => {
     ['p50<=1.5s', {metric: 'p50', operator: '<=', value: 1_500_000, unit: 'us'}],
     ['p90 > 250us', {metric: 'p90', operator: '>', value: 250, unit: 'us'}],
     ['min>=87µs', {metric: 'min', operator: '>=', value: 87, unit: 'us'}],
+    // U+03BC GREEK SMALL LETTER MU, which some keyboards type for µ (U+00B5 MICRO SIGN)
+    ['min>=87\u03bcs', {metric: 'min', operator: '>=', value: 87, unit: 'us'}],
     ['mean!=0.5ms', {metric: 'mean', operator: '!=', value: 500, unit: 'us'}],
     ['max<2m', {metric: 'max', operator: '<', value: 120_000_000, unit: 'us'}],
     ['p999<3s', {metric: 'p999', operator: '<', value: 3_000_000, unit: 'us'}],
@@ -125,6 +147,7 @@ describe('parseThreshold', () => {
     ['achievedRate>=2000', {metric: 'achievedRate', operator: '>=', value: 2000, unit: 'per-second'}],
     ['achievedRate>=2000/s', {metric: 'achievedRate', operator: '>=', value: 2000, unit: 'per-second'}],
     ['achievedRate > 2.5k/s', {metric: 'achievedRate', operator: '>', value: 2500, unit: 'per-second'}],
+    ['achievedRate >= 2.5 k / s', {metric: 'achievedRate', operator: '>=', value: 2500, unit: 'per-second'}],
   ]
 
   it.each(good)('reads %j', (expr, expected) => {
@@ -148,6 +171,7 @@ describe('parseThreshold', () => {
     ['p99=>200ms', "'=>' is not an operator: use >="],
     ['p99=<200ms', "'=<' is not an operator: use <="],
     ['p99<>200ms', 'use !='],
+    ['p99!==200ms', "'!==' is not an operator: use !="],
     ['p99!200ms', 'use !='],
     ['p99<<200ms', "'<<' is none of them"],
     ['p99 < = 200ms', 'a plain non-negative number'],
@@ -209,8 +233,43 @@ describe('parseThreshold', () => {
   })
 
   it('lists every metric when the metric is unknown', () => {
-    const {message} = parseError('p98<200ms')
-    for (const metric of THRESHOLD_METRICS) expect(message).toContain(metric)
+    expect(parseError('p98<200ms').message).toBe(
+      "--threshold: invalid value 'p98<200ms': expected a metric, one of min, mean, p50, p90, p99, p999, max, " +
+        'actual.min, actual.mean, actual.p50, actual.p90, actual.p99, actual.p999, actual.max, ' +
+        'connected, timeout, refused, reset, addrNotAvail, fileLimit, unreachable, other, failed, betweenSteps, lateStarts, ' +
+        "synRetransmits, pending, listenOverflows, achievedRate ('p98' is none of them), like p99<200ms",
+    )
+  })
+
+  // The whole sentence, for the refusals whose wording depends on the metric: each ends with an
+  // example the user can copy, written in the metric's own kind of limit.
+  const sentences: [expr: string, expected: string][] = [
+    ['p99<200', 'a duration with a unit (us, µs, ms, s, m) for p99: a bare number is ambiguous, like p99<200ms'],
+    ['p99=200ms', "an operator < <= > >= == or != ('=' is not an operator: use == for equality), like p99<200ms"],
+    ['refused=0', "an operator < <= > >= == or != ('=' is not an operator: use == for equality), like refused==0"],
+    ['connected=99%', "an operator < <= > >= == or != ('=' is not an operator: use == for equality), like connected>=99%"],
+    ['pending=0', "an operator < <= > >= == or != ('=' is not an operator: use == for equality), like pending==0"],
+    ['achievedRate=1000', "an operator < <= > >= == or != ('=' is not an operator: use == for equality), like achievedRate>=1000/s"],
+    ['timeout<150%', 'a share from 0% to 100% for timeout, like timeout<1%'],
+    ['connected>=101%', 'a share from 0% to 100% for connected, like connected>=99%'],
+  ]
+
+  it.each(sentences)('refuses %j saying: expected %s', (expr, expected) => {
+    expect(parseError(expr).message).toBe(`--threshold: invalid value '${expr}': expected ${expected}`)
+  })
+
+  it('refuses a number too long to be a finite double, rather than holding a rate to Infinity', () => {
+    // 400 nines: a plain decimal by the grammar, but Number() of it is Infinity.
+    const expr = `achievedRate>${'9'.repeat(400)}`
+    expect(parseError(expr).message).toBe(
+      `--threshold: invalid value '${expr}': expected a plain non-negative number after the operator (no sign, exponent or separators), like achievedRate>=1000/s`,
+    )
+  })
+
+  it('refuses a latency limit that is finite as written but not in microseconds', () => {
+    // 10^300 minutes is a finite double; in µs (× 6·10^7) it passes the largest double, 1.8·10^308.
+    const expr = `max<1${'0'.repeat(300)}m`
+    expect(parseError(expr).message).toBe(`--threshold: invalid value '${expr}': expected a finite duration for max, like max<200ms`)
   })
 
   it('shows a newline in the expression escaped, so the error stays on one line', () => {
@@ -239,6 +298,16 @@ describe('evaluateThresholds: latency', () => {
   it('holds p99<=2.1s and p50<1.1s for the same run', () => {
     expect(outcomeOf('p99<=2.1s', withKernel())).toMatchObject({held: true, display: '2.05 s'})
     expect(outcomeOf('p50<1.1s', withKernel())).toMatchObject({held: true, display: '1.03 s'})
+  })
+
+  it('holds <= on the limit itself and fails it above, for p99 = 2.052 s', () => {
+    expect(outcomeOf('p99<=2.052s', withKernel())).toMatchObject({held: true, value: 2_052_000})
+    expect(outcomeOf('p99<=2s', withKernel())).toMatchObject({held: false, value: 2_052_000})
+  })
+
+  it('holds != unless the value is exactly the limit, for p99 = 2.052 s', () => {
+    expect(outcomeOf('p99!=2s', withKernel())).toMatchObject({held: true, value: 2_052_000})
+    expect(outcomeOf('p99!=2052ms', withKernel())).toMatchObject({held: false, value: 2_052_000})
   })
 
   it('reads min, mean, max and p99.9 from the summary of latency from intended start', () => {
@@ -289,6 +358,18 @@ describe('evaluateThresholds: latency', () => {
     expect(outcomeOf('p99<2.05s', withKernel())).toMatchObject({held: false, display: '2.052 s'})
     expect(outcomeOf('p99==2.05s', withKernel())).toMatchObject({held: false, display: '2.052 s'})
   })
+
+  it('adds digits until the shown value is on the right side of the limit, up to six more than the short form', () => {
+    // A mean of 1.50000001 s: 10 ns above 1.5 s. The short form '1.50 s' has 2 decimals; only the 8th shows the 10 ns.
+    expect(outcomeOf('mean>1.5s', withIntended({mean: 1_500_000.01}))).toMatchObject({held: true, value: 1_500_000.01, display: '1.50000001 s'})
+  })
+
+  it('shows the exact value in µs when no shortened form lands on the right side of the limit', () => {
+    // 1 ns above 1.5 s: eight decimals of a second (10 ns) all read 1.50000000 s, which is the limit itself.
+    expect(outcomeOf('mean>1.5s', withIntended({mean: 1_500_000.001}))).toMatchObject({held: true, display: '1500000.001 µs'})
+    // 10^33 µs: formatMicros would print '1e+27 s', which is no fixed-point number, so the value is shown as it is.
+    expect(outcomeOf('p99>1s', withIntended({p99: 1e33}))).toMatchObject({held: true, value: 1e33, display: '1e+33 µs'})
+  })
 })
 
 describe('evaluateThresholds: outcomes', () => {
@@ -336,6 +417,31 @@ describe('evaluateThresholds: outcomes', () => {
     expect(outcomeOf('reset<0.05%', result({recorder}))).toMatchObject({held: false, display: '0.05 %'})
   })
 
+  it('holds != when the count or share differs from the limit, and fails it when equal', () => {
+    // 1 timeout and 2 refused of 16 attempted.
+    const storm = withKernel()
+    expect(outcomeOf('timeout!=0', storm)).toMatchObject({held: true, value: 1})
+    expect(outcomeOf('refused!=2', storm)).toMatchObject({held: false, value: 2})
+    expect(outcomeOf('refused!=12.5%', storm)).toMatchObject({held: false, value: 12.5})
+  })
+
+  it('shows a share below 1 % with two significant digits: 1 reset of 300 is 0.33 %', () => {
+    expect(outcomeOf('reset<1%', resets(1, 300))).toMatchObject({held: true, value: 100 / 300, display: '0.33 %'})
+  })
+
+  it('drops trailing zeros from a shown share: 1 reset of 1001 (0.0999 %) shows as 0.1 %, not 0.100 %', () => {
+    expect(outcomeOf('reset<1%', resets(1, 1001))).toMatchObject({held: true, display: '0.1 %'})
+  })
+
+  it('adds up to six decimals to a share to keep it on the right side of the limit, else shows it exactly', () => {
+    // 1 of 3 is 33.333333333333336 % in binary floating point (100 / 3).
+    const third = resets(1, 3)
+    // 33.333333 % is the limit itself at 6 decimals; the 7th, 33.3333333 %, is above it.
+    expect(outcomeOf('reset>33.333333%', third)).toMatchObject({held: true, value: 33.333333333333336, display: '33.3333333 %'})
+    // Every form up to 7 decimals reads at most the limit 33.3333333 %: the exact value is shown.
+    expect(outcomeOf('reset>33.3333333%', third)).toMatchObject({held: true, display: '33.333333333333336 %'})
+  })
+
   it('reads pending from the run, as a count', () => {
     expect(outcomeOf('pending==0', withKernel())).toMatchObject({held: true, value: 0})
     expect(outcomeOf('pending==0', result({run: {pending: 3, stopReason: 'deadline'}}))).toMatchObject({held: false, value: 3, display: '3'})
@@ -346,6 +452,28 @@ describe('evaluateThresholds: outcomes', () => {
     expect(storm.achievedRate).toBe(12_800)
     expect(outcomeOf('achievedRate>=10k/s', storm)).toEqual({expr: 'achievedRate>=10k/s', held: true, value: 12_800, unit: 'per-second', display: '12800/s'})
     expect(outcomeOf('achievedRate>20000', storm)).toMatchObject({held: false, display: '12800/s'})
+  })
+
+  it('shows a rate of 1/s or more in whole starts per second, with decimals only where the limit needs them', () => {
+    // 16 starts over a 2.5 s start window (a burst: no last gap to add) is 6.4/s.
+    const slow = result({run: {startWindowMs: 2500}})
+    expect(slow.achievedRate).toBe(6.4)
+    expect(outcomeOf('achievedRate>1', slow)).toMatchObject({held: true, value: 6.4, display: '6/s'})
+    // '6/s' would read as the limit itself.
+    expect(outcomeOf('achievedRate>6', slow)).toMatchObject({held: true, display: '6.4/s'})
+  })
+
+  it('shows a rate exactly when no shortened form lands on the right side of the limit', () => {
+    // A merged result adds the runs' rates: 0.1 + 0.2 is 0.30000000000000004 in binary floating point.
+    const merged = {...withKernel(), achievedRate: 0.1 + 0.2}
+    expect(outcomeOf('achievedRate>0.3', merged)).toMatchObject({held: true, display: '0.30000000000000004/s'})
+  })
+
+  it('fails as unknown a measured value that is not a finite number, instead of comparing it', () => {
+    for (const achievedRate of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const outcome = outcomeOf('achievedRate>=0', {...withKernel(), achievedRate})
+      expect(outcome, String(achievedRate)).toEqual({expr: 'achievedRate>=0', held: false, value: null, unit: 'per-second', display: 'unknown'})
+    }
   })
 })
 
@@ -368,6 +496,17 @@ describe('evaluateThresholds: what the kernel showed', () => {
     expect(outcomeOf('synRetransmits>10', storm)).toMatchObject({held: false})
     expect(outcomeOf('synRetransmits!=0', storm)).toMatchObject({held: true})
     expect(outcomeOf('synRetransmits!=12', storm)).toMatchObject({held: false})
+  })
+
+  it('holds > and >= on a lower bound when the bound itself satisfies them, and != only when the bound is past the limit', () => {
+    // ≥ 10: every possible value is > 5 and >= 10; 10 itself may be the value, so != 10 is not sure to hold, != 9 is.
+    const storm = result({kernel: kernel(), timeout: '1s'})
+    expect(outcomeOf('synRetransmits>5', storm)).toMatchObject({held: true, display: '≥ 10'})
+    expect(outcomeOf('synRetransmits>=10', storm)).toMatchObject({held: true})
+    expect(outcomeOf('synRetransmits>=11', storm)).toMatchObject({held: false})
+    expect(outcomeOf('synRetransmits!=10', storm)).toMatchObject({held: false})
+    expect(outcomeOf('synRetransmits!=9', storm)).toMatchObject({held: true})
+    expect(outcomeOf('synRetransmits<=100', storm)).toMatchObject({held: false})
   })
 
   it('counts connects between ladder steps, as a count or a share of attempted', () => {
@@ -415,6 +554,11 @@ describe('evaluateThresholds: what the kernel showed', () => {
       ['listenOverflows==0', false],
     ])
     expect(evaluateThresholds([], withoutKernel())).toEqual([])
+  })
+
+  it('refuses to evaluate a metric it has no measurement for (a threshold that did not come from parseThreshold)', () => {
+    const made: Threshold = {expr: 'latency<1s', metric: 'latency', operator: '<', value: 1_000_000, unit: 'us'}
+    expect(() => evaluateThresholds([made], withKernel())).toThrow(new Error("thresholds: no measurement for metric 'latency'"))
   })
 })
 
