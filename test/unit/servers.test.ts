@@ -69,6 +69,11 @@ describe('SERVER_IDS and the catalog are consistent', () => {
     for (const id of REQUIRED_IDS) expect(SERVER_IDS).toContain(id)
   })
 
+  it('no id or alias is empty, so an empty or blank name finds nothing', () => {
+    const names = SERVER_PROFILES.flatMap((entry) => [entry.id, ...entry.aliases])
+    expect(names.filter((name) => name.trim() === '')).toEqual([])
+  })
+
   it('no id or alias names two profiles', () => {
     const names = SERVER_PROFILES.flatMap((entry) => [entry.id, ...entry.aliases].map((name) => name.toLowerCase()))
     expect(new Set(names).size).toBe(names.length)
