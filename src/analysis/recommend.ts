@@ -244,7 +244,9 @@ function backlogRule({result, options, counters, evidence, queueTrouble, propose
   const overflows = counters.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 
-  // an unknown backlog counts as 0: below any proposal (≥ 1)
+  // An unknown backlog counts as 0: below any proposal (≥ 1). The null test narrows the type only:
+  // `null <= backlog` compares 0 with a backlog ≥ 0 and keeps it as well.
+  // Stryker disable next-line ConditionalExpression: see the line above (this also hides the whole-condition true/false mutants, which the keep/raise specs kill)
   if (proposedBacklog === null || proposedBacklog <= (currentBacklog ?? 0)) {
     return {recommendation: {knob: 'backlog', current, proposed: null, evidence: backlogEvidence, lines: []}}
   }
