@@ -70,7 +70,7 @@ function queueEvidence(result: StormResult): QueueEvidence {
   return {
     delayed: onSteps.reduce((sum, step) => sum + step.connects, 0) + timedOut,
     timedOut,
-    // Stryker disable next-line ArrayDeclaration: without an attribution a placeholder makes the max NaN, which fails `maxRetransmits > 0` exactly as 0 does
+    // Stryker disable next-line ArrayDeclaration: without an attribution a placeholder makes the max NaN, and sendTimes[NaN] is no send time, exactly as sendTimes[−1] for 0
     maxRetransmits: Math.max(0, ...onSteps.map((step) => step.retransmits), ...(result.attribution?.timedOut.map((group) => group.atLeastRetransmits) ?? [])),
     immediate: steps.find((step) => step.retransmits === 0)?.connects ?? 0,
     effectiveBacklog: listener?.effectiveBacklog ?? result.lab?.effectiveBacklog ?? null,
@@ -86,17 +86,11 @@ function acceptStall(result: StormResult, options: AdviceOptions, evidence: Queu
     const labStall = Math.max(lab.stallMs, lab.stallForMs ?? 0)
     if (labStall > 0) return {ms: labStall, source: 'the lab was told to stall'}
   }
-  // A connect that needed k retransmits found the queue still full when retransmit k−1 left.
+  // A connect that needed k retransmits found the queue still full when retransmit k−1 left. With
+  // no retransmit (k = 0) the index is −1: no send time, so no stall; nor without a ladder.
   const sendTimes = result.ladder?.sendTimesMs
-  if (
-    // Stryker disable next-line LogicalOperator: retransmits are attributed only where diagnose computed a ladder, and without retransmits sendTimes[−1] is undefined and fails `atLeast > 0`
-    sendTimes &&
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: with maxRetransmits 0 the index is −1 and sendTimes[−1] is undefined, which fails `atLeast > 0` below
-    evidence.maxRetransmits > 0
-  ) {
-    const atLeast = sendTimes[Math.min(evidence.maxRetransmits - 1, sendTimes.length - 1)]!
-    if (atLeast > 0) return {ms: atLeast, source: `inferred: a connect needed ${evidence.maxRetransmits} SYN retransmits, so the queue was still full ${atLeast / 1000} s in`}
-  }
+  const atLeast = sendTimes?.[Math.min(evidence.maxRetransmits - 1, sendTimes.length - 1)] ?? 0
+  if (atLeast > 0) return {ms: atLeast, source: `inferred: a connect needed ${evidence.maxRetransmits} SYN retransmits, so the queue was still full ${atLeast / 1000} s in`}
   return null
 }
 
@@ -244,18 +238,18 @@ function backlogRule({result, options, counters, evidence, queueTrouble, propose
   const overflows = counters.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 
-  // An unknown backlog counts as 0: below any proposal (≥ 1). The null test narrows the type only:
-  // `null <= backlog` compares 0 with a backlog ≥ 0 and keeps it as well.
-  // Stryker disable next-line ConditionalExpression: see the line above (this also hides the whole-condition true/false mutants, which the keep/raise specs kill)
-  if (proposedBacklog === null || proposedBacklog <= (currentBacklog ?? 0)) {
+  // Raise only above the backlog in use. No proposal counts as 0 (never above), an unknown backlog
+  // as 0 (below any proposal, which is ≥ 1).
+  const raiseTo = proposedBacklog ?? 0
+  if (raiseTo <= (currentBacklog ?? 0)) {
     return {recommendation: {knob: 'backlog', current, proposed: null, evidence: backlogEvidence, lines: []}}
   }
-  const serverLines = options.backlogLines?.(proposedBacklog)
+  const serverLines = options.backlogLines?.(raiseTo)
   const lines =
     serverLines === undefined
-      ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
+      ? [`listen(fd, ${raiseTo})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
       : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
-  return {recommendation: {knob: 'backlog', current, proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
+  return {recommendation: {knob: 'backlog', current, proposed: String(raiseTo), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
 }
 
 /** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md §6). */
