@@ -62,6 +62,7 @@ interface QueueEvidence {
 }
 
 function queueEvidence(result: StormResult): QueueEvidence {
+  // Stryker disable next-line ArrayDeclaration: a placeholder element has no retransmits, so it is neither on a step nor immediate
   const steps = result.attribution?.steps ?? []
   const onSteps = steps.filter((step) => step.retransmits > 0)
   const timedOut = result.attribution?.timedOut.reduce((sum, group) => sum + group.connects, 0) ?? 0
@@ -69,6 +70,7 @@ function queueEvidence(result: StormResult): QueueEvidence {
   return {
     delayed: onSteps.reduce((sum, step) => sum + step.connects, 0) + timedOut,
     timedOut,
+    // Stryker disable next-line ArrayDeclaration: without an attribution a placeholder makes the max NaN, and sendTimes[NaN] is no send time, exactly as sendTimes[−1] for 0
     maxRetransmits: Math.max(0, ...onSteps.map((step) => step.retransmits), ...(result.attribution?.timedOut.map((group) => group.atLeastRetransmits) ?? [])),
     immediate: steps.find((step) => step.retransmits === 0)?.connects ?? 0,
     effectiveBacklog: listener?.effectiveBacklog ?? result.lab?.effectiveBacklog ?? null,
@@ -84,12 +86,11 @@ function acceptStall(result: StormResult, options: AdviceOptions, evidence: Queu
     const labStall = Math.max(lab.stallMs, lab.stallForMs ?? 0)
     if (labStall > 0) return {ms: labStall, source: 'the lab was told to stall'}
   }
-  // A connect that needed k retransmits found the queue still full when retransmit k−1 left.
+  // A connect that needed k retransmits found the queue still full when retransmit k−1 left. With
+  // no retransmit (k = 0) the index is −1: no send time, so no stall; nor without a ladder.
   const sendTimes = result.ladder?.sendTimesMs
-  if (sendTimes && evidence.maxRetransmits > 0) {
-    const atLeast = sendTimes[Math.min(evidence.maxRetransmits - 1, sendTimes.length - 1)]!
-    if (atLeast > 0) return {ms: atLeast, source: `inferred: a connect needed ${evidence.maxRetransmits} SYN retransmits, so the queue was still full ${atLeast / 1000} s in`}
-  }
+  const atLeast = sendTimes?.[Math.min(evidence.maxRetransmits - 1, sendTimes.length - 1)] ?? 0
+  if (atLeast > 0) return {ms: atLeast, source: `inferred: a connect needed ${evidence.maxRetransmits} SYN retransmits, so the queue was still full ${atLeast / 1000} s in`}
   return null
 }
 
@@ -97,6 +98,7 @@ function acceptStall(result: StormResult, options: AdviceOptions, evidence: Queu
 function offeredRate(result: StormResult): number | null {
   const {plan} = result
   if (plan.mode === 'rate') return plan.rate ?? null
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: only waves plans carry intervalMs, always > 0 (buildPlan refuses --interval 0); a burst plan let through gets rate NaN, which fails every comparison below and sorts after the burst as a tie
   if (plan.mode === 'waves' && plan.intervalMs) return (plan.burst! * 1000) / plan.intervalMs
   return null
 }
@@ -126,7 +128,12 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   if (fromRate !== null) candidates.push({connects: fromRate, why: `${round(rate!)} connects/s × ${stall!.ms / 1000} s accept stall (${stall!.source}) = ${fromRate}`})
   const need = candidates.filter((candidate) => candidate !== null).sort((a, b) => b.connects - a.connects)[0] ?? null
 
-  const queueTrouble = evidence.delayed > 0 || (evidence.effectiveBacklog !== null && evidence.peakQueue !== null && evidence.peakQueue > evidence.effectiveBacklog)
+  const queueTrouble =
+    evidence.delayed > 0 ||
+    (evidence.effectiveBacklog !== null &&
+      // Stryker disable next-line ConditionalExpression: a null peak compares as 0, never above a backlog (≥ 0)
+      evidence.peakQueue !== null &&
+      evidence.peakQueue > evidence.effectiveBacklog)
   const neededQueue = queueTrouble && need ? need.connects : null
   const sizedBacklog = neededQueue === null ? null : roundUpBacklog(Math.ceil(neededQueue * HEADROOM))
   let model =
@@ -138,14 +145,25 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   // A queue only buys time: if accepts are slower than arrivals for the whole run, it fills anyway.
   let notTheFix: string | null = null
   const acceptRate = result.lab?.acceptRate ?? null
-  if (rate !== null && acceptRate !== null && acceptRate < rate) {
+  if (
+    acceptRate !== null &&
+    // Stryker disable next-line ConditionalExpression: with rate null, `acceptRate < rate` compares with 0, false for any accept rate (≥ 0)
+    rate !== null &&
+    acceptRate < rate
+  ) {
     const growth = rate - acceptRate
     const example = sizedBacklog ?? 1023
     notTheFix =
       `accepts (${round(acceptRate)}/s) are slower than arrivals (${round(rate)}/s) for the whole run: the queue grows by ${round(growth)} connects/s, ` +
       `so any backlog fills (${example} in ${(example / growth).toFixed(1)} s) and a bigger one only turns SYN-retransmit delays into queueing delay. ` +
       'Raise accept throughput instead: more workers or processes, SO_REUSEPORT listeners, a faster accept loop (no blocking work in it)'
-  } else if (rate !== null && result.counts.attempted > 0 && evidence.delayed / result.counts.attempted > 0.5 && result.plan.mode === 'rate') {
+  } else if (
+    result.plan.mode === 'rate' &&
+    // Stryker disable next-line ConditionalExpression: a rate-mode plan always has a rate (buildPlan); the test only narrows the type
+    rate !== null &&
+    // with nothing attempted, 0 / 0 is NaN and fails the test: no verdict
+    evidence.delayed / result.counts.attempted > 0.5
+  ) {
     notTheFix =
       `${evidence.delayed} of ${result.counts.attempted} connects (${((evidence.delayed / result.counts.attempted) * 100).toFixed(0)} %) waited on SYN retransmits across a steady ${round(rate)}/s: ` +
       'the application likely accepts slower than that. If so, a bigger backlog only turns retransmit delays into queueing delay; measure its accept rate and raise accept throughput (workers, SO_REUSEPORT, a faster accept loop)'
@@ -156,7 +174,8 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   if (notTheFix !== null) model += '; it does not apply to this run: see "a bigger queue is not the fix"'
   const applyNote =
     options.applyNote ?? 'the kernel takes the backlog (capped by somaxconn) at listen() time: restart the service, or make it call listen() again, after changing either'
-  const context: KnobContext = {result, options, read, evidence, queueTrouble, proposedBacklog, wantedBacklog: proposedBacklog ?? evidence.effectiveBacklog, applyNote}
+  const counters = result.kernel?.counterDeltas ?? {}
+  const context: KnobContext = {result, options, read, counters, evidence, queueTrouble, proposedBacklog, wantedBacklog: proposedBacklog ?? evidence.effectiveBacklog, applyNote}
   let proposedSomaxconn: number | null = null
   for (const rule of KNOB_RULES) {
     const knob = rule(context)
@@ -174,6 +193,8 @@ interface KnobContext {
   result: StormResult
   options: AdviceOptions
   read: (sysctl: string) => string
+  /** the nstat deltas of the run ({} when they could not be read) */
+  counters: Record<string, number>
   evidence: QueueEvidence
   queueTrouble: boolean
   /** the backlog the sizing model proposes (null: none, or a bigger queue is not the fix) */
@@ -199,7 +220,7 @@ type KnobRule = (context: KnobContext) => KnobAdvice | null
 const KNOB_RULES: readonly KnobRule[] = [backlogRule, somaxconnRule, synBacklogRule, syncookiesRule, abortOnOverflowRule, portRangeRule]
 
 /** The application's listen() backlog, in the server's syntax when one was named. */
-function backlogRule({result, options, evidence, queueTrouble, proposedBacklog, applyNote}: KnobContext): KnobAdvice {
+function backlogRule({result, options, counters, evidence, queueTrouble, proposedBacklog, applyNote}: KnobContext): KnobAdvice {
   const currentBacklog = evidence.effectiveBacklog
   const current = currentBacklog === null ? 'unknown' : String(currentBacklog)
   const backlogEvidence: string[] = []
@@ -209,22 +230,26 @@ function backlogRule({result, options, evidence, queueTrouble, proposedBacklog, 
     backlogEvidence.push(`${evidence.immediate} connects were admitted at once${isQueue ? ` (= backlog ${currentBacklog} + 1 when the application is not accepting)` : ''}`)
   }
   if (evidence.peakQueue !== null) backlogEvidence.push(`peak accept queue ${evidence.peakQueue}/${currentBacklog ?? '?'}+1${currentBacklog !== null && evidence.peakQueue > currentBacklog ? ' (full)' : ''}`)
+  // Stryker disable next-line ArrayDeclaration: a placeholder element has no retransmits, so no step sentence is made for it
   for (const step of result.attribution?.steps ?? []) {
     if (step.retransmits > 0) backlogEvidence.push(`${step.connects} connects waited ${step.retransmits} SYN retransmit${step.retransmits === 1 ? '' : 's'} (~${(step.observedMedianMs / 1000).toFixed(2)} s)`)
   }
   for (const group of result.attribution?.timedOut ?? []) backlogEvidence.push(`${group.connects} timed out after at least ${group.atLeastRetransmits} SYN retransmits`)
-  const overflows = result.kernel?.counterDeltas?.TcpExtListenOverflows
+  const overflows = counters.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 
-  if (proposedBacklog === null || (currentBacklog !== null && proposedBacklog <= currentBacklog)) {
+  // Raise only above the backlog in use. No proposal counts as 0 (never above), an unknown backlog
+  // as 0 (below any proposal, which is ≥ 1).
+  const raiseTo = proposedBacklog ?? 0
+  if (raiseTo <= (currentBacklog ?? 0)) {
     return {recommendation: {knob: 'backlog', current, proposed: null, evidence: backlogEvidence, lines: []}}
   }
-  const serverLines = options.backlogLines?.(proposedBacklog)
+  const serverLines = options.backlogLines?.(raiseTo)
   const lines =
     serverLines === undefined
-      ? [`listen(fd, ${proposedBacklog})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
+      ? [`listen(fd, ${raiseTo})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
       : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
-  return {recommendation: {knob: 'backlog', current, proposed: String(proposedBacklog), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
+  return {recommendation: {knob: 'backlog', current, proposed: String(raiseTo), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
 }
 
 /** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md §6). */
@@ -236,12 +261,19 @@ function somaxconnRule({result, read, evidence, wantedBacklog, applyNote}: KnobC
   // Only provable where we know what the application asked for (the lab); elsewhere a backlog
   // below somaxconn is simply what the application asked.
   const requestedBacklog = result.lab?.backlog ?? null
-  if (currentBacklog !== null && requestedBacklog !== null && !Number.isNaN(somaxconn) && currentBacklog < Math.min(somaxconn, requestedBacklog)) {
+  if (
+    currentBacklog !== null &&
+    // Stryker disable next-line ConditionalExpression: without a request Math.min(somaxconn, null) is at most 0, and no backlog is below 0
+    requestedBacklog !== null &&
+    !Number.isNaN(somaxconn) &&
+    currentBacklog < Math.min(somaxconn, requestedBacklog)
+  ) {
     warnings.push(
       `the listener's effective backlog is ${currentBacklog}, below both the ${requestedBacklog} it asked for and today's net.core.somaxconn ${somaxconn}: ` +
         'it called listen() while somaxconn was lower, and a new somaxconn only applies to later listen() calls — restart the service (or make it listen() again)',
     )
   }
+  // Stryker disable next-line ObjectLiteral: wantedBacklog is null only when the current backlog is unknown too, and then no warning was made
   if (wantedBacklog === null) return {warnings}
   const needSomaxconn = wantedBacklog + 1
   if (Number.isNaN(somaxconn)) {
@@ -270,11 +302,11 @@ function somaxconnRule({result, read, evidence, wantedBacklog, applyNote}: KnobC
 }
 
 /** net.ipv4.tcp_max_syn_backlog: half-open connections per listener. */
-function synBacklogRule({result, read, wantedBacklog}: KnobContext): KnobAdvice | null {
+function synBacklogRule({read, counters, wantedBacklog}: KnobContext): KnobAdvice | null {
   const syncookies = read('net.ipv4.tcp_syncookies')
   const maxSynBacklog = Number(read('net.ipv4.tcp_max_syn_backlog'))
   if (wantedBacklog === null || Number.isNaN(maxSynBacklog) || maxSynBacklog >= wantedBacklog + 1) return null
-  const reqQFullDrop = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+  const reqQFullDrop = counters.TcpExtTCPReqQFullDrop
   return {
     recommendation: {
       knob: 'net.ipv4.tcp_max_syn_backlog',
@@ -299,9 +331,9 @@ function round(value: number): string {
 }
 
 /** net.ipv4.tcp_syncookies: off, a burst past the request queue is dropped and waits on the ladder. */
-function syncookiesRule({result, read}: KnobContext): KnobAdvice | null {
+function syncookiesRule({read, counters}: KnobContext): KnobAdvice | null {
   if (read('net.ipv4.tcp_syncookies') !== '0') return null
-  const drops = result.kernel?.counterDeltas?.TcpExtTCPReqQFullDrop
+  const drops = counters.TcpExtTCPReqQFullDrop
   return {
     recommendation: {
       knob: 'net.ipv4.tcp_syncookies',

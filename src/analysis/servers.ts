@@ -387,6 +387,6 @@ export const SERVER_IDS: readonly string[] = SERVER_PROFILES.map((profile) => pr
 /** The profile whose id or alias matches name, ignoring case and surrounding space. */
 export function findServer(name: string): ServerProfile | undefined {
   const wanted = name.trim().toLowerCase()
-  if (wanted === '') return undefined
+  // an empty name finds nothing, since no id or alias is empty (servers.test.ts checks both)
   return SERVER_PROFILES.find((profile) => profile.id === wanted || profile.aliases.some((alias) => alias.toLowerCase() === wanted))
 }

@@ -69,6 +69,11 @@ describe('SERVER_IDS and the catalog are consistent', () => {
     for (const id of REQUIRED_IDS) expect(SERVER_IDS).toContain(id)
   })
 
+  it('no id or alias is empty, so an empty or blank name finds nothing', () => {
+    const names = SERVER_PROFILES.flatMap((entry) => [entry.id, ...entry.aliases])
+    expect(names.filter((name) => name.trim() === '')).toEqual([])
+  })
+
   it('no id or alias names two profiles', () => {
     const names = SERVER_PROFILES.flatMap((entry) => [entry.id, ...entry.aliases].map((name) => name.toLowerCase()))
     expect(new Set(names).size).toBe(names.length)
@@ -107,6 +112,38 @@ describe('backlogLines(1023) prints the exact lines for each server', () => {
     expect(profile('gunicorn').backlogLines(1023)).toEqual(['gunicorn --backlog 1023 …'])
   })
 
+  it('haproxy: the backlog keyword in the section, or per bind line', () => {
+    expect(profile('haproxy').backlogLines(1023)).toEqual([
+      'backlog 1023   # in the frontend (or listen/defaults) section that takes the storm',
+      'bind :80 backlog 1023   # or per bind line',
+    ])
+  })
+
+  it('envoy: tcp_backlog_size in the Listener', () => {
+    expect(profile('envoy').backlogLines(1023)).toEqual(['tcp_backlog_size: 1023   # in the Listener resource that takes the storm'])
+  })
+
+  it('apache: ListenBacklog', () => {
+    expect(profile('httpd').backlogLines(1023)).toEqual(['ListenBacklog 1023'])
+  })
+
+  it('kestrel: SocketTransportOptions.Backlog through UseSockets', () => {
+    expect(profile('kestrel').backlogLines(1023)).toEqual(['builder.WebHost.UseSockets(options => options.Backlog = 1023);'])
+  })
+
+  it('uvicorn: --backlog on the command line, or backlog= in uvicorn.run', () => {
+    expect(profile('uvicorn').backlogLines(1023)).toEqual(['uvicorn --backlog 1023 …', 'uvicorn.run(app, backlog=1023)'])
+  })
+
+  it('unicorn: the :backlog option of listen', () => {
+    expect(profile('unicorn').backlogLines(1023)).toEqual(['listen 8080, :backlog => 1023   # unicorn config file'])
+  })
+
+  it('postgres and rust: no knob, so no lines', () => {
+    expect(profile('postgres').backlogLines(1023)).toBeNull()
+    expect(profile('rust').backlogLines(1023)).toBeNull()
+  })
+
   it('every server with a knob prints at least one line that contains the number', () => {
     for (const entry of SERVER_PROFILES) {
       const printed = entry.backlogLines(1023)
@@ -114,6 +151,20 @@ describe('backlogLines(1023) prints the exact lines for each server', () => {
       expect(printed.length, entry.id).toBeGreaterThan(0)
       for (const line of printed) expect(line, entry.id).toContain('1023')
     }
+  })
+
+  it('accepts the whole range listen() takes, 1 to 2^31 − 1 (an int), and prints it as given', () => {
+    expect(() => assertBacklog(1)).not.toThrow()
+    expect(() => assertBacklog(2 ** 31 - 1)).not.toThrow()
+    expect(profile('redis').backlogLines(1)).toEqual(['tcp-backlog 1'])
+    expect(profile('redis').backlogLines(2_147_483_647)).toEqual(['tcp-backlog 2147483647'])
+    expect(profile('go').backlogLines(2_147_483_647)).toBeNull()
+  })
+
+  it('says which range it wants and what it got', () => {
+    expect(() => assertBacklog(0)).toThrow(new RangeError('backlog must be an integer from 1 to 2147483647, got 0'))
+    expect(() => assertBacklog(2 ** 31)).toThrow(new RangeError('backlog must be an integer from 1 to 2147483647, got 2147483648'))
+    expect(() => assertBacklog(1.5)).toThrow(new RangeError('backlog must be an integer from 1 to 2147483647, got 1.5'))
   })
 
   it('refuses a backlog that is not a positive integer, for every profile', () => {
