@@ -27,6 +27,7 @@ export interface LadderSettings {
  */
 export function synRetryBudgetMs(synRetries: number, initialRtoMs = INITIAL_RTO_MS, maxRtoMs = MAX_RTO_MS): number {
   const linearBackoffThreshold = Math.floor(Math.log2(maxRtoMs / initialRtoMs))
+  // Stryker disable next-line EqualityOperator: at synRetries = threshold both formulas give (2^(t+1) − 1) × RTO, the linear term being 0 × maxRto
   if (synRetries <= linearBackoffThreshold) return (2 ** (synRetries + 1) - 1) * initialRtoMs
   return (2 ** (linearBackoffThreshold + 1) - 1) * initialRtoMs + (synRetries - linearBackoffThreshold) * maxRtoMs
 }
