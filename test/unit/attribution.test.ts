@@ -160,6 +160,12 @@ describe('attributeToSteps', () => {
     expect(result.expectedIsLowerBound).toBe(lowerBound)
   })
 
+  it('is no lower bound when the timeout falls inside a window but no connect timed out', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 2]), timedOut: 0, timeoutMs: 1000, failedEarly: []})
+    expect(result.timedOut).toEqual([])
+    expect(result.expectedIsLowerBound).toBe(false)
+  })
+
   it('charges no retransmit to a failure between steps (500 ms), and takes both edges of a step window for failures too', () => {
     const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: latencies([500, 1], [950, 2], [1230, 4])})
     expect(result.failedSteps).toEqual([{retransmits: 1, connects: 6}])

@@ -98,6 +98,8 @@ describe('diagnose: what the result records besides the measurement', () => {
     const {failedEarlyFromActual: _absent, ...older} = m.histograms
     const {result} = diagnose({...m, histograms: older as Measurement['histograms']}, {acceptStallMs: null})
     expect(result.attribution!.failedSteps).toEqual([])
+    // the refusal has no latency there, so the 2 connects are all the finished connects it can place
+    expect(result.attribution!.steps.map((step) => [step.retransmits, step.connects, step.share])).toEqual([[0, 2, 1]])
     // the same run with the histogram: the refusal at 1.02 s answered the first retransmit
     expect(diagnose(m, {acceptStallMs: null}).result.attribution!.failedSteps).toEqual([{retransmits: 1, connects: 1}])
   })
