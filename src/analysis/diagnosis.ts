@@ -27,9 +27,10 @@ export interface ConnectCounts {
  */
 export function corroborate(attribution: Attribution, kernel: KernelObservation, counts: ConnectCounts): Corroboration {
   const expected = attribution.expectedSynRetrans
-  const deltas = kernel.counterDeltas
-  const observed = deltas?.TcpExtTCPSynRetrans ?? null
-  if (deltas === null || observed === null) return {corroborated: null, expected, observed, reason: 'kernel counters could not be read'}
+  // No counters at all reads as no TCPSynRetrans: one check covers both.
+  const deltas = kernel.counterDeltas ?? {}
+  const observed = deltas.TcpExtTCPSynRetrans ?? null
+  if (observed === null) return {corroborated: null, expected, observed, reason: 'kernel counters could not be read'}
   const synSent = counts.attempted - counts.withoutSyn
   const activeOpens = deltas.TcpActiveOpens
   if (activeOpens !== undefined && activeOpens !== synSent) {

@@ -27,8 +27,10 @@ export interface LadderSettings {
  */
 export function synRetryBudgetMs(synRetries: number, initialRtoMs = INITIAL_RTO_MS, maxRtoMs = MAX_RTO_MS): number {
   const linearBackoffThreshold = Math.floor(Math.log2(maxRtoMs / initialRtoMs))
-  if (synRetries <= linearBackoffThreshold) return (2 ** (synRetries + 1) - 1) * initialRtoMs
-  return (2 ** (linearBackoffThreshold + 1) - 1) * initialRtoMs + (synRetries - linearBackoffThreshold) * maxRtoMs
+  // The kernel's two branches (R ≤ t: exponential only; R > t: exponential up to t, then linear) as one sum.
+  const exponentialSteps = Math.min(synRetries, linearBackoffThreshold)
+  const linearSteps = Math.max(0, synRetries - linearBackoffThreshold)
+  return (2 ** (exponentialSteps + 1) - 1) * initialRtoMs + linearSteps * maxRtoMs
 }
 
 export function synLadder(settings: LadderSettings): SynLadder {

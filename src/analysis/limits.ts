@@ -95,7 +95,11 @@ export function preflightProblems(plan: Plan, facts: PreflightFacts, loopbackTar
       )
     }
     // FIN close: each connect's port stays in TIME_WAIT for 60 s (tcp_tw_reuse=2 reuses them on loopback only).
-    if (plan.close === 'fin' && plan.rate !== undefined) {
+    if (
+      plan.close === 'fin' &&
+      // Stryker disable next-line ConditionalExpression: without a rate, plan.rate * 60 is NaN and NaN > ports is false: no TIME_WAIT line either way
+      plan.rate !== undefined
+    ) {
       const reused = facts.twReuse === '1' || (facts.twReuse === '2' && loopbackTarget)
       const heldByTimeWait = Math.min(plan.connects, Math.ceil(plan.rate * TIME_WAIT_S))
       if (!reused && heldByTimeWait > ports) {

@@ -87,5 +87,9 @@ describe('which mechanism explains the waits and resets after connect', () => {
     const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 6, resetAfterConnect: 2, counters: {listenOverflows: 2, syncookiesRecv: 0, reqQFullDoCookies: 0}})
     expect(verdict.mechanisms).toEqual(['ackDropped', 'resetAfterConnect'])
   })
-})
 
+  it('with abort_on_overflow, any SYN-cookie ACK makes the waits dropped ACKs even when the resets account for every overflow', () => {
+    const verdict = explainAfterConnect({...quiet, admittedNotAccepted: 5, resetAfterConnect: 3, abortOnOverflow: '1', counters: {listenOverflows: 2, syncookiesRecv: 1, reqQFullDoCookies: 0}})
+    expect(verdict.mechanisms).toEqual(['ackDropped', 'abortOnOverflow'])
+  })
+})

@@ -103,4 +103,81 @@ describe('attributeToSteps', () => {
     const result = attributeToSteps({ladder: defaults, connected: latencies([200, 3], [1230, 4]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
     expect(result.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, 3], [1, 4]])
   })
+
+  it('reports a connect more than RTT + 100 ms after the fastest one but far before the 1 s SYN as between steps: 150 ms on loopback', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.1, 5], [150, 1]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, 5]])
+    expect(result.betweenSteps).toEqual({connects: 1, share: 1 / 6, observedMedianMs: 150})
+  })
+
+  it('takes both edges of a window as inside it: with a 100 ms RTT, step 0 is 0 … 200 ms and step 1 is 950 … 1330 ms', () => {
+    // step 0: RTT 100 + 100 ms slack; step 1: 1000 − 50 early … 1000 × 1.03 + 200 slack + 100 RTT
+    const result = attributeToSteps({ladder: defaults, connected: latencies([100, 1], [200, 2], [950, 3], [1330, 4]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps.map((step) => [step.retransmits, step.connects])).toEqual([[0, 3], [1, 7]])
+    expect(result.betweenSteps.connects).toBe(0)
+  })
+
+  it('takes the RTT allowance from the fastest bucket that holds a connect, not from an empty one', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.2, 0], [200, 3]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(result.rttAllowanceMs).toBe(200)
+    expect(result.steps).toEqual([{retransmits: 0, atMs: 0, connects: 3, share: 1, observedMedianMs: 200}])
+  })
+
+  it('counts timed-out connects among the finished ones: 5 connected and 5 timed out make each share 0.5', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 5]), timedOut: 5, timeoutMs: 15_000, failedEarly: []})
+    expect(result.steps[0]!.share).toBe(0.5)
+  })
+
+  it('gives an empty attribution with shares of 0 when nothing finished', () => {
+    expect(attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: []})).toEqual({
+      steps: [],
+      timedOut: [],
+      failedSteps: [],
+      betweenSteps: {connects: 0, share: 0, observedMedianMs: null},
+      expectedSynRetrans: 0,
+      expectedIsLowerBound: false,
+      rttAllowanceMs: 0,
+    })
+  })
+
+  it('gives a step the weighted median of its connects, the lower middle one for an even count', () => {
+    const odd = attributeToSteps({ladder: defaults, connected: latencies([0.3, 1], [1025, 1], [1030, 1], [1040, 5]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(odd.steps[1]!.observedMedianMs).toBe(1040)
+    const even = attributeToSteps({ladder: defaults, connected: latencies([0.3, 1], [1025, 2], [1030, 2]), timedOut: 0, timeoutMs: 15_000, failedEarly: []})
+    expect(even.steps[1]!.observedMedianMs).toBe(1025)
+  })
+
+  it.each([
+    // no connect: RTT allowance 0, so step 1 is 950 … 1230 ms
+    {timeoutMs: 1230, atLeast: 0, lowerBound: true, why: 'at the late edge of step 1: the 1 s SYN may not have left'},
+    {timeoutMs: 950, atLeast: 0, lowerBound: true, why: 'at the early edge of step 1'},
+    {timeoutMs: 1231, atLeast: 1, lowerBound: false, why: 'just after step 1: the 1 s SYN surely left'},
+    {timeoutMs: 50, atLeast: 0, lowerBound: false, why: 'inside step 0: the first SYN is no retransmit'},
+  ])('times out at $timeoutMs ms ($why): at least $atLeast retransmits, lower bound $lowerBound', ({timeoutMs, atLeast, lowerBound}) => {
+    const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 2, timeoutMs, failedEarly: []})
+    expect(result.timedOut).toEqual([{atLeastRetransmits: atLeast, connects: 2}])
+    expect(result.expectedSynRetrans).toBe(2 * atLeast)
+    expect(result.expectedIsLowerBound).toBe(lowerBound)
+  })
+
+  it('is no lower bound when the timeout falls inside a window but no connect timed out', () => {
+    const result = attributeToSteps({ladder: defaults, connected: latencies([0.3, 2]), timedOut: 0, timeoutMs: 1000, failedEarly: []})
+    expect(result.timedOut).toEqual([])
+    expect(result.expectedIsLowerBound).toBe(false)
+  })
+
+  it('charges no retransmit to a failure between steps (500 ms), and takes both edges of a step window for failures too', () => {
+    const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: latencies([500, 1], [950, 2], [1230, 4])})
+    expect(result.failedSteps).toEqual([{retransmits: 1, connects: 6}])
+    expect(result.expectedSynRetrans).toBe(6)
+  })
+
+  it('lists failed steps by retransmit count whatever the order of the buckets', () => {
+    const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: latencies([3060, 2], [0.1, 1], [1020, 3])})
+    expect(result.failedSteps).toEqual([
+      {retransmits: 0, connects: 1},
+      {retransmits: 1, connects: 3},
+      {retransmits: 3, connects: 2},
+    ])
+  })
 })

@@ -38,6 +38,7 @@ describe('synLadder reproduces the ladders measured in docs/kernel.md §2', () =
     expect(() => synLadder({synRetries: 0, linearTimeouts: 4})).toThrow(RangeError)
     expect(() => synLadder({synRetries: 6, linearTimeouts: -1})).toThrow(RangeError)
     expect(() => synLadder({synRetries: 2.5, linearTimeouts: 0})).toThrow(RangeError)
+    expect(() => synLadder({synRetries: 0, linearTimeouts: 4})).toThrow('synLadder: synRetries must be an integer ≥ 1 and linearTimeouts ≥ 0 (got 0, 4)')
   })
 })
 

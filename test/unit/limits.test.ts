@@ -1,6 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {type LimitFacts, localLimitFindings} from '../../src/analysis/limits.js'
+import {type LimitFacts, localLimitFindings, preflightProblems} from '../../src/analysis/limits.js'
+import {buildPlan} from '../../src/plan/plan.js'
+import type {PreflightFacts} from '../../src/results/format.js'
 
 const facts = (over: Partial<LimitFacts>): LimitFacts => ({
   byOutcome: {fileLimit: 0, addrNotAvail: 0},
@@ -67,5 +69,65 @@ describe('which local limit failed connects hit, and the fix', () => {
     const [finding] = localLimitFindings(facts({byOutcome: {fileLimit: 0, addrNotAvail: 1}, openAtOnce: 100, sources: ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']}))
     expect(finding!.fix).toMatch(/^--source 127\.0\.0\.1-127\.0\.0\.5,/)
     expect(finding!.limit).toContain('per source address × 4 addresses,')
+  })
+})
+
+describe('preflightProblems: the edges of each check, and the full lines', () => {
+  const roomy: PreflightFacts = {openFiles: 20_000, portRange: [32_768, 60_999], twReuse: '0', conntrackMax: null}
+  const narrow: PreflightFacts = {...roomy, portRange: [40_000, 40_999]}
+
+  it('with --close hold counts every connect as open, even above --concurrency: 1000 held under ulimit 256', () => {
+    expect(preflightProblems(buildPlan({burst: '1000', concurrency: '100', close: 'hold'}), {...roomy, openFiles: 256}, true)).toEqual([
+      'open files: the plan keeps up to 1000 sockets open but this process may open 256 files; raise it to ≥ 1064 (ulimit -n 1064, or LimitNOFILE= for a service), or lower --concurrency',
+    ])
+  })
+
+  it('fits exactly: 192 sockets + 64 descriptors of headroom = 256 files is no problem, 193 is', () => {
+    expect(preflightProblems(buildPlan({burst: '192'}), {...roomy, openFiles: 256}, true)).toEqual([])
+    expect(preflightProblems(buildPlan({burst: '193'}), {...roomy, openFiles: 256}, true)).toHaveLength(1)
+  })
+
+  it('checks nothing it could not read: open files, port range and conntrack unknown', () => {
+    expect(preflightProblems(buildPlan({burst: '100000', close: 'hold'}), {openFiles: null, portRange: null, twReuse: null, conntrackMax: null}, true)).toEqual([])
+  })
+
+  it('off loopback, proposes a number of local addresses instead of a 127.0.0.x range', () => {
+    expect(preflightProblems(buildPlan({burst: '2500', close: 'hold'}), narrow, false)).toEqual([
+      'ephemeral ports: up to 2500 connections to one address need 2500 source ports but ip_local_port_range has 1000; ' +
+        'spread them with --source over ≥ 3 local addresses, sysctl -w net.ipv4.ip_local_port_range="1024 65535", or lower --concurrency',
+    ])
+  })
+
+  it('writes "1 source address" in the singular', () => {
+    expect(preflightProblems(buildPlan({burst: '1500', close: 'hold', source: '127.0.0.1'}), narrow, true)).toEqual([
+      'ephemeral ports: up to 1500 connections need 1500 source ports but 1 source address × 1000 ports in ip_local_port_range give 1000; ' +
+        'give ≥ 2 addresses to --source, or sysctl -w net.ipv4.ip_local_port_range="1024 65535"',
+    ])
+  })
+
+  it('does the TIME_WAIT arithmetic only for --close fin at a rate: --close rst and a fin burst keep no port 60 s', () => {
+    expect(preflightProblems(buildPlan({rate: '1000', duration: '5s', close: 'rst', concurrency: '10'}), narrow, true)).toEqual([])
+    expect(preflightProblems(buildPlan({burst: '5000', close: 'fin', concurrency: '10'}), narrow, true)).toEqual([])
+  })
+
+  it('writes the TIME_WAIT line in full, and drops it when tcp_tw_reuse=1 reuses ports for any target', () => {
+    const plan = buildPlan({rate: '1000', duration: '5s', close: 'fin', concurrency: '10'})
+    expect(preflightProblems(plan, narrow, false)).toEqual([
+      'TIME_WAIT: --close fin at 1000/s holds 5000 ports for 60 s, more than the 1000 in ip_local_port_range; use --close rst (no TIME_WAIT), or sysctl -w net.ipv4.tcp_tw_reuse=1',
+    ])
+    expect(preflightProblems(plan, {...narrow, twReuse: '1'}, false)).toEqual([])
+  })
+
+  it('fits exactly: 1/s × 60 s = 60 ports in TIME_WAIT against a range of 60 ports is no problem', () => {
+    const plan = buildPlan({rate: '1', duration: '60s', close: 'fin', concurrency: '10'})
+    expect(preflightProblems(plan, {...roomy, portRange: [40_000, 40_059]}, false)).toEqual([])
+    expect(preflightProblems(plan, {...roomy, portRange: [40_000, 40_058]}, false)[0]).toMatch(/^TIME_WAIT: --close fin at 1\/s holds 60 ports for 60 s, more than the 59 /)
+  })
+
+  it('writes the conntrack line in full, proposing twice the connections, and fits exactly at nf_conntrack_max', () => {
+    expect(preflightProblems(buildPlan({burst: '500', close: 'hold'}), {...roomy, conntrackMax: 100}, true)).toEqual([
+      'conntrack: up to 500 connections but nf_conntrack_max is 100; sysctl -w net.netfilter.nf_conntrack_max=1000',
+    ])
+    expect(preflightProblems(buildPlan({burst: '500', close: 'hold'}), {...roomy, conntrackMax: 500}, true)).toEqual([])
   })
 })
