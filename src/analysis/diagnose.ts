@@ -54,9 +54,6 @@ export function diagnose(measurement: Measurement, inputs: DiagnosisInputs): Dia
       ? corroborate(attribution, kernelObservation, {
           attempted: measurement.counts.attempted,
           pending: measurement.counts.pending,
-          timedOut: measurement.counts.byOutcome.timeout,
-          // Stryker disable next-line ArithmeticOperator: corroborate() decides from attempted, withoutSyn and pending only; otherFailures is carried, never read
-          otherFailures: measurement.counts.failed - measurement.counts.byOutcome.timeout,
           withoutSyn: measurement.counts.byOutcome.addrNotAvail + measurement.counts.byOutcome.fileLimit,
         })
       : null

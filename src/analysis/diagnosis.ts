@@ -13,9 +13,6 @@ export function ladderFromSysctls(sysctls: Record<string, string>): SynLadder | 
 export interface ConnectCounts {
   attempted: number
   pending: number
-  timedOut: number
-  /** failures other than timeouts */
-  otherFailures: number
   /** failures that never sent a SYN (EADDRNOTAVAIL, EMFILE): they do not move TcpActiveOpens */
   withoutSyn: number
 }
