@@ -145,6 +145,11 @@ describe('parseLabOptions', () => {
     })
   })
 
+  it('names flags with -- when no prefix is given, and states the accepted forms', () => {
+    expect(expectInvalidOption(() => parseLabOptions({host: 'localhost'}), '--host', 'localhost').accepted).toBe('an IP address to listen on, e.g. 127.0.0.1 or ::1')
+    expect(expectPlainUsageError(() => parseLabOptions({'stall-every': '5s'})).message).toBe('--stall-every and --stall-for go together (e.g. --stall-every 5s --stall-for 300ms)')
+  })
+
   it('accepts a periodic stall just shorter than its period', () => {
     expect(parseLabOptions({'stall-every': '1s', 'stall-for': '999ms'})).toMatchObject({stallEveryMs: 1000, stallForMs: 999})
   })

@@ -79,6 +79,7 @@ describe('--source', () => {
   })
 
   it.for([
+    ['abc-127.0.0.1', /--source: invalid value 'abc-127\.0\.0\.1': expected local addresses as a range/],
     ['127.0.0.1-abc', /--source: invalid value '127\.0\.0\.1-abc': expected local addresses as a range/],
     ['127.0.0.1-127.0.0.2-127.0.0.3', /expected local addresses as a range/],
     ['127.0.0.300', /expected local addresses as a range/],
