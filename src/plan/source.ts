@@ -65,9 +65,9 @@ function cidrAddresses(text: string, trimmed: string): string[] {
   const prefix = Number(match?.[2])
   if (!match || isIP(match[1]!) !== 4 || prefix > 32) throw new InvalidOptionError('--source', text, SOURCE_FORM)
   const size = 2 ** (32 - prefix)
-  // The network and broadcast addresses of a block are not hosts' addresses (except in /31 and /32).
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: the count differs only for a /31 or /32 (size 2 or 1), far below the limit either way
-  const hosts = size > 2 ? size - 2 : size
+  // The network and broadcast addresses of a block are not hosts' addresses (a /31 or /32 has neither:
+  // its count here is 0 or −1 instead of 2 or 1, far below the limit either way, and only the limit reads it).
+  const hosts = size - 2
   // Stryker disable next-line EqualityOperator: a block holds 2^k − 2 hosts, never exactly 1024, so > and >= refuse the same blocks
   if (hosts > MAX_SOURCES) {
     throw new UsageError(`--source: '${text}' holds ${hosts} addresses; at most ${MAX_SOURCES}`)
