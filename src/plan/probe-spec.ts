@@ -38,13 +38,7 @@ export function parseProbe(text: string): ProbeSpec {
       return kind === 'http' ? {kind, path} : {kind, path, servername: null}
     }
     case 'tls': {
-      if (
-        // Stryker disable next-line ConditionalExpression: without the null check the regex reads null as "null", a valid host name, so nothing more is refused
-        argument !== null &&
-        !/^[a-zA-Z0-9.-]+$/.test(argument)
-      ) {
-        throw new InvalidOptionError('--probe', text, 'tls or tls:servername (a host name for SNI)')
-      }
+      if (argument !== null && !/^[a-zA-Z0-9.-]+$/.test(argument)) throw new InvalidOptionError('--probe', text, 'tls or tls:servername (a host name for SNI)')
       return {kind: 'tls', servername: argument}
     }
     // Stryker disable next-line ConditionalExpression,BlockStatement: the default case only breaks out to the throw below, as falling out of the switch does

@@ -53,7 +53,6 @@ function rangeAddresses(text: string, trimmed: string): string[] {
   const from = ipv4ToNumber(first!)
   const to = ipv4ToNumber(last!)
   if (to < from) throw new UsageError(`--source: the range '${text}' ends before it starts`)
-  // Stryker disable next-line ArithmeticOperator: counting one address less lets through only ranges of 1025 or 1026, which the length check in parseSources then refuses with the same message
   if (to - from + 1 > MAX_SOURCES) {
     throw new UsageError(`--source: '${text}' holds ${to - from + 1} addresses; at most ${MAX_SOURCES}`)
   }
@@ -68,7 +67,6 @@ function cidrAddresses(text: string, trimmed: string): string[] {
   // The network and broadcast addresses of a block are not hosts' addresses (a /31 or /32 has neither:
   // its count here is 0 or −1 instead of 2 or 1, far below the limit either way, and only the limit reads it).
   const hosts = size - 2
-  // Stryker disable next-line EqualityOperator: a block holds 2^k − 2 hosts, never exactly 1024, so > and >= refuse the same blocks
   if (hosts > MAX_SOURCES) {
     throw new UsageError(`--source: '${text}' holds ${hosts} addresses; at most ${MAX_SOURCES}`)
   }
