@@ -60,7 +60,8 @@ export function parseLabOptions(
   }
   const stallEveryMs = every === undefined ? null : parseDurationMs(name('stall-every'), every)
   const stallForMs = forTime === undefined ? null : parseDurationMs(name('stall-for'), forTime)
-  if (stallEveryMs !== null && stallForMs !== null && stallForMs >= stallEveryMs) {
+  // Both are set or both are null (checked above).
+  if (stallForMs !== null && stallForMs >= stallEveryMs!) {
     throw new UsageError(`${name('stall-for')} must be shorter than ${name('stall-every')} (the lab must accept between stalls)`)
   }
 

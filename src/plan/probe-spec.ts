@@ -41,6 +41,7 @@ export function parseProbe(text: string): ProbeSpec {
       if (argument !== null && !/^[a-zA-Z0-9.-]+$/.test(argument)) throw new InvalidOptionError('--probe', text, 'tls or tls:servername (a host name for SNI)')
       return {kind: 'tls', servername: argument}
     }
+    // Stryker disable next-line ConditionalExpression,BlockStatement: the default case only breaks out to the throw below, as falling out of the switch does
     default: {
       break
     }
@@ -51,7 +52,7 @@ export function parseProbe(text: string): ProbeSpec {
 function parsePayload(text: string, argument: string): Buffer {
   if (!argument.startsWith('0x')) return Buffer.from(argument.replaceAll(String.raw`\r`, '\r').replaceAll(String.raw`\n`, '\n'))
   const hex = argument.slice(2)
-  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) {
     throw new InvalidOptionError('--probe', text, 'send:0xHEX with an even number of hex digits, e.g. send:0x50494e470d0a')
   }
   return Buffer.from(hex, 'hex')

@@ -65,7 +65,9 @@ export function countsInBuckets(histogram: Histogram, edgesUs: readonly number[]
   const counts = Array.from({length: edgesUs.length - 1}, () => 0)
   let bucket = 0
   for (const {valueUs, count} of recordedValues(histogram)) {
-    while (bucket < counts.length - 1 && valueUs >= edgesUs[bucket + 1]!) bucket++
+    // Past the last edge edgesUs[bucket + 1] is undefined and the comparison false, so the loop stops there;
+    // such a value is not counted (below).
+    while (valueUs >= edgesUs[bucket + 1]!) bucket++
     if (valueUs >= edgesUs[0]! && valueUs < edgesUs.at(-1)!) counts[bucket]! += count
   }
   return counts

@@ -25,7 +25,9 @@ const OUTCOME_BY_ERRNO: Record<string, FailureOutcome> = {
 
 /** Maps a connect error's errno code to an outcome; unknown codes are `other` (the code is kept by the caller). */
 export function classifyErrno(code: string | undefined): FailureOutcome {
-  return code !== undefined && Object.hasOwn(OUTCOME_BY_ERRNO, code) ? OUTCOME_BY_ERRNO[code]! : 'other'
+  // An absent code reads as 'undefined', which is not in the table.
+  const key = String(code)
+  return Object.hasOwn(OUTCOME_BY_ERRNO, key) ? OUTCOME_BY_ERRNO[key]! : 'other'
 }
 
 export function emptyOutcomeCounts(): Record<Outcome, number> {

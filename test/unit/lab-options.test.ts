@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {LAB_DEFAULTS, type LabFlags, type LabOptions, labArguments, parseLabOptions} from '../../src/plan/lab-options.js'
+import {LAB_DEFAULTS, LAB_FLAG_NAMES, type LabFlags, type LabOptions, labArguments, parseLabOptions, pickPrefixedLabFlags} from '../../src/plan/lab-options.js'
 import {thrown} from '../helpers/thrown.js'
 
 
@@ -145,12 +145,34 @@ describe('parseLabOptions', () => {
     })
   })
 
+  it('names flags with -- when no prefix is given, and states the accepted forms', () => {
+    expect(expectInvalidOption(() => parseLabOptions({host: 'localhost'}), '--host', 'localhost').accepted).toBe('an IP address to listen on, e.g. 127.0.0.1 or ::1')
+    expect(expectPlainUsageError(() => parseLabOptions({'stall-every': '5s'})).message).toBe('--stall-every and --stall-for go together (e.g. --stall-every 5s --stall-for 300ms)')
+  })
+
   it('accepts a periodic stall just shorter than its period', () => {
     expect(parseLabOptions({'stall-every': '1s', 'stall-for': '999ms'})).toMatchObject({stallEveryMs: 1000, stallForMs: 999})
   })
 
   it('accepts the smallest backlog, 1', () => {
     expect(parseLabOptions({backlog: '1'}).backlog).toBe(1)
+  })
+
+  it('takes a backlog that merely contains or begins with a zero as a number (only all-zero is refused)', () => {
+    expect(parseLabOptions({backlog: '10'}).backlog).toBe(10)
+    expect(parseLabOptions({backlog: '01'}).backlog).toBe(1)
+    expect(parseLabOptions({backlog: '2147483647'}).backlog).toBe(2_147_483_647)
+    expectInvalidOption(() => parseLabOptions({backlog: '2147483648'}), '--backlog', '2147483648')
+  })
+
+  it('accepts every on-accept mode, echo, banner and http included', () => {
+    expect(['echo', 'banner', 'http'].map((mode) => parseLabOptions({'on-accept': mode}).onAccept)).toEqual(['echo', 'banner', 'http'])
+  })
+
+  it('reads a handler delay, zero included', () => {
+    expect(parseLabOptions({'handler-delay': '0'}).handlerDelayMs).toBe(0)
+    expect(parseLabOptions({'handler-delay': '15ms'}).handlerDelayMs).toBe(15)
+    expectInvalidOption(() => parseLabOptions({'handler-delay': 'slow'}, '--lab-'), '--lab-handler-delay', 'slow')
   })
 })
 
@@ -177,6 +199,15 @@ describe('labArguments', () => {
     expect(args.slice(12)).toEqual(['--stall-every', '5000ms', '--stall-for', '300ms', '--accept-rate', '200'])
   })
 
+  it('adds the handler delay only when it is above zero', () => {
+    expect(labArguments({...DEFAULT_OPTIONS, handlerDelayMs: 0.5}).slice(12)).toEqual(['--handler-delay', '0.5ms'])
+  })
+
+  it('passes a periodic stall only when both its period and its length are set', () => {
+    expect(labArguments({...DEFAULT_OPTIONS, stallEveryMs: 5000, stallForMs: null})).toHaveLength(12)
+    expect(labArguments({...DEFAULT_OPTIONS, stallEveryMs: null, stallForMs: 300})).toHaveLength(12)
+  })
+
   it.each<[string, LabFlags]>([
     ['the defaults', {}],
     ['every flag set', {host: '::1', port: '9000', backlog: '128', stall: '2.5s', 'stall-every': '5s', 'stall-for': '300ms', 'accept-rate': '2.5k', 'on-accept': 'hold', 'max-duration': '30s'}],
@@ -196,5 +227,23 @@ describe('labArguments', () => {
     // Accepted on the storm side, so the lab child it starts must accept them too.
     const options = parseLabOptions({'accept-rate': '0.0000001', stall: '0.0001us'}, '--lab-')
     expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
+  })
+})
+
+describe('pickPrefixedLabFlags', () => {
+  it('takes the lab- flags given to storm, without their prefix, and nothing else', () => {
+    const flags = {'lab-backlog': '4', 'lab-stall-every': '5s', 'lab-stall-for': '1s', 'lab-handler-delay': '2ms', burst: '10', 'lab-port': '9', 'lab-max-duration': '1s'}
+    expect(pickPrefixedLabFlags(flags)).toStrictEqual({backlog: '4', 'stall-every': '5s', 'stall-for': '1s', 'handler-delay': '2ms'})
+  })
+
+  it('skips flags that are absent or not text (oclif gives undefined for an absent flag)', () => {
+    expect(pickPrefixedLabFlags({'lab-host': undefined, 'lab-stall': 3, 'lab-on-accept': 'rst'})).toStrictEqual({'on-accept': 'rst'})
+    expect(pickPrefixedLabFlags({})).toStrictEqual({})
+  })
+
+  it('knows every lab flag storm offers (the port and max duration are chosen by storm itself)', () => {
+    expect(LAB_FLAG_NAMES).toEqual(['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept', 'handler-delay'])
+    const all = Object.fromEntries(LAB_FLAG_NAMES.map((name) => [`lab-${name}`, 'x']))
+    expect(Object.keys(pickPrefixedLabFlags(all))).toEqual(['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept', 'handler-delay'])
   })
 })

@@ -122,6 +122,13 @@ describe('mergeResults: refuses what is not one storm split in shards', () => {
     expect(() => mergeResults(sources(shard(), shard()), {force: true})).toThrow('FILE: two files are shard 1; each shard belongs in the merge once')
   })
 
+  it('finds a shard given twice among files without shards (forced)', () => {
+    const unsharded = (): StormResult => shard({plan: {shard: undefined as unknown as string}})
+    expect(() => mergeResults(sources(shard(), unsharded(), unsharded(), shard()), {force: true})).toThrow(
+      'FILE: two files are shard 1; each shard belongs in the merge once',
+    )
+  })
+
   it('merges results without shards (two hosts running the same plan)', () => {
     const merged = mergeResults(sources(shard({plan: {shard: undefined as unknown as string}}), shard({plan: {shard: undefined as unknown as string}})))
     expect(merged.counts.attempted).toBe(10)
@@ -304,6 +311,22 @@ describe('mergeResults: the diagnosis computed again from the merged data', () =
     const {kernel} = mergeAndDiagnose(list)
     expect(kernel!.counterDeltas).toBeNull()
     expect(kernel!.corroborated).toBeNull()
+  })
+
+  it('has no counters and a shared namespace when a later shard did not look at the kernel', () => {
+    // forced: without the kernel the second file has no SYN ladder to compare
+    const merged = mergeResults(sources(shard(), shard({shard: '2/2', kernel: null})), {force: true})
+    expect(merged.kernel).toStrictEqual({netns: 'shared', sysctls: SYSCTLS, counterDeltas: null, listener: null})
+  })
+
+  it('merges files written before a timeline or a histogram was recorded, from what the others hold', () => {
+    const first = shard()
+    const second = shard({shard: '2/2', connectedUs: [500], failures: [['refused', 2000, 'ECONNREFUSED']]})
+    delete first.timeline
+    delete (first.histograms as Partial<StormResult['histograms']>).failedEarlyFromActual
+    const merged = mergeResults(sources(first, second))
+    expect(merged.timeline).toEqual({binMs: 10, connected: [1], failed: [1]})
+    expect(merged.latencyUs.failedEarlyFromActual).toMatchObject({count: 1, min: 2000, max: 2000})
   })
 
   it('counts the namespace as shared when one shard ran outside its own', () => {

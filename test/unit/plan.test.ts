@@ -1,21 +1,40 @@
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {DEADLINE_SLACK_MS, DEFAULT_BURST, DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT_MS, type PlanFlags, buildPlan, intendedOffsetMs, scheduleSpanMs} from '../../src/plan/plan.js'
+import {
+  DEADLINE_SLACK_MS,
+  DEFAULT_BURST,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_TIMEOUT_MS,
+  MAX_START_DELAY_MS,
+  type PlanFlags,
+  buildPlan,
+  globalIndex,
+  intendedOffsetMs,
+  scheduleSpanMs,
+} from '../../src/plan/plan.js'
 import {thrown} from '../helpers/thrown.js'
+
+// --workers auto asks the machine how many threads it can run; a fixed answer keeps the test
+// independent of the machine it runs on. Everything else of node:os stays real.
+vi.mock('node:os', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:os')>()
+  return {...real, availableParallelism: () => 6}
+})
 
 
 /** A plain UsageError (a combination of flags that does not make sense), not a malformed value. */
-function expectPlainUsageError(flags: PlanFlags, message: RegExp): UsageError {
-  const error = thrown(() => buildPlan(flags))
+function expectPlainUsageError(flags: PlanFlags, message: RegExp | string, now?: number): UsageError {
+  const error = thrown(() => buildPlan(flags, now))
   expect(error).toBeInstanceOf(UsageError)
   expect(error).not.toBeInstanceOf(InvalidOptionError)
-  expect((error as UsageError).message).toMatch(message)
+  if (typeof message === 'string') expect((error as UsageError).message).toBe(message)
+  else expect((error as UsageError).message).toMatch(message)
   return error as UsageError
 }
 
-function expectInvalidOption(flags: PlanFlags, option: string, value: string): InvalidOptionError {
-  const error = thrown(() => buildPlan(flags))
+function expectInvalidOption(flags: PlanFlags, option: string, value: string, now?: number): InvalidOptionError {
+  const error = thrown(() => buildPlan(flags, now))
   expect(error).toBeInstanceOf(InvalidOptionError)
   expect((error as InvalidOptionError).option).toBe(option)
   expect((error as InvalidOptionError).value).toBe(value)
@@ -178,5 +197,128 @@ describe('intendedOffsetMs', () => {
     const plan = buildPlan({waves: '4', burst: '3', interval: '250ms'})
     expect(intendedOffsetMs(plan, plan.connects - 1)).toBe(scheduleSpanMs(plan))
     expect(intendedOffsetMs(plan, plan.connects - 1)).toBe(750)
+  })
+})
+
+describe('buildPlan --rate boundary', () => {
+  it('accepts a rate and duration that start exactly one connect', () => {
+    expect(buildPlan({rate: '1', duration: '1s'}).connects).toBe(1)
+  })
+})
+
+describe('buildPlan --workers', () => {
+  it('leaves workers out of the plan for 1 (the storm runs on the main thread), the default', () => {
+    expect(buildPlan({})).not.toHaveProperty('workers')
+    expect(buildPlan({workers: '1'})).not.toHaveProperty('workers')
+  })
+
+  it('takes 2 to 64 threads as given', () => {
+    expect(buildPlan({workers: '2'}).workers).toBe(2)
+    expect(buildPlan({workers: '64'}).workers).toBe(64)
+  })
+
+  it('takes "auto" as the number of threads the machine can run (6 on the mocked machine)', () => {
+    expect(buildPlan({workers: 'auto'}).workers).toBe(6)
+  })
+
+  it.each(['0', '65', 'Auto', 'two'])('refuses --workers %s, naming the flag', (text) => {
+    expectInvalidOption({workers: text}, '--workers', text)
+  })
+
+  it('states the allowed range 1 to 64', () => {
+    expect(expectInvalidOption({workers: '65'}, '--workers', '65').accepted).toBe('a whole number from 1 to 64')
+  })
+})
+
+describe('buildPlan --shard i/n', () => {
+  const SHARD_FORM = 'i/n with 1 ≤ i ≤ n ≤ 1000, e.g. 2/3 (this run fires every n-th connect, starting with the i-th)'
+
+  it.each<[string, number]>([
+    // 10 connects numbered 0..9; shard i/3 fires those j with j mod 3 = i − 1
+    ['1/3', 4], // 0, 3, 6, 9
+    ['2/3', 3], // 1, 4, 7
+    ['3/3', 3], // 2, 5, 8
+    ['1/1', 10],
+    ['10/12', 1], // 9 only
+  ])('shard %s of a 10-connect burst fires %d connects', (text, connects) => {
+    const plan = buildPlan({burst: '10', shard: text})
+    expect(plan.connects).toBe(connects)
+    expect(plan.burst).toBe(10)
+  })
+
+  it('records which shard this is and the whole plan\'s connect count', () => {
+    expect(buildPlan({burst: '10', shard: '2/3'}).shard).toStrictEqual({index: 2, count: 3, totalConnects: 10})
+    expect(buildPlan({burst: '10'})).not.toHaveProperty('shard')
+  })
+
+  it('reads numbers of several digits and tolerates surrounding spaces', () => {
+    expect(buildPlan({burst: '100', shard: ' 12/34 '}).shard).toStrictEqual({index: 12, count: 34, totalConnects: 100})
+    expect(buildPlan({burst: '2000', shard: '1000/1000'}).shard).toStrictEqual({index: 1000, count: 1000, totalConnects: 2000})
+  })
+
+  it.each(['0/3', '4/3', '1/1001', '2', '2/', '/3', 'a2/3', '2/3x', '2/3/4', '-1/3', '1.5/3', 'two/three', ''])(
+    'refuses --shard %s with the accepted form',
+    (text) => {
+      expect(expectInvalidOption({burst: '10', shard: text}, '--shard', text).accepted).toBe(SHARD_FORM)
+    },
+  )
+
+  it('refuses a shard whose first connect is past the end of the plan', () => {
+    expectPlainUsageError({burst: '10', shard: '11/12'}, '--shard: shard 11 of 12 gets no connect out of 10; use fewer shards or more connects')
+  })
+
+  it('numbers a shard\'s connects as the whole plan does, so rate-mode starts interleave', () => {
+    // shard 2/3 of a 1000/s run: its connects 0, 1, 2 are the plan's 1, 4, 7, due at 1, 4 and 7 ms
+    const plan = buildPlan({rate: '1000', duration: '1s', shard: '2/3'})
+    expect([0, 1, 2].map((index) => globalIndex(plan, index))).toEqual([1, 4, 7])
+    expect([0, 1, 2].map((index) => intendedOffsetMs(plan, index))).toEqual([1, 4, 7])
+    expect(globalIndex({}, 5)).toBe(5)
+  })
+})
+
+describe('buildPlan --start-at', () => {
+  const now = Date.parse('2026-11-25T16:00:00.000Z')
+
+  it('leaves startAt out of the plan when not given', () => {
+    expect(buildPlan({}, now)).not.toHaveProperty('startAt')
+  })
+
+  it('takes +D as that long from now, +0s included', () => {
+    expect(buildPlan({'start-at': '+5s'}, now).startAt).toBe(now + 5000)
+    expect(buildPlan({'start-at': '+0s'}, now).startAt).toBe(now)
+  })
+
+  it('takes an ISO-8601 instant', () => {
+    expect(buildPlan({'start-at': '2026-11-25T16:00:30.000Z'}, now).startAt).toBe(now + 30_000)
+  })
+
+  it.each(['soon', '5s', 'tomorrow'])('refuses --start-at %s, naming both accepted forms', (text) => {
+    expect(expectInvalidOption({'start-at': text}, '--start-at', text, now).accepted).toBe('an ISO-8601 instant (2026-11-25T16:00:00.000Z) or +D (e.g. +5s)')
+  })
+
+  it('refuses a malformed +D as a malformed duration', () => {
+    expectInvalidOption({'start-at': '+soon'}, '--start-at', 'soon', now)
+  })
+
+  it('accepts an instant up to one minute in the past (a late shard still runs) and refuses one earlier', () => {
+    expect(buildPlan({'start-at': '2026-11-25T15:59:00.000Z'}, now).startAt).toBe(now - 60_000)
+    expectPlainUsageError({'start-at': '2026-11-25T15:58:59.999Z'}, '--start-at: 2026-11-25T15:58:59.999Z is in the past', now)
+  })
+
+  it('accepts an instant up to one hour ahead and refuses one later', () => {
+    expect(MAX_START_DELAY_MS).toBe(3_600_000)
+    expect(buildPlan({'start-at': '+1h'}, now).startAt).toBe(now + 3_600_000)
+    expectPlainUsageError({'start-at': '+3600.001s'}, '--start-at: +3600.001s is more than an hour away; runs stay bounded in time', now)
+  })
+})
+
+describe('buildPlan --source', () => {
+  it('binds connects to the listed local addresses, in turn', () => {
+    expect(buildPlan({source: '127.0.0.1-127.0.0.3'}).sources).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.3'])
+    expect(buildPlan({})).not.toHaveProperty('sources')
+  })
+
+  it('refuses an address of another machine', () => {
+    expectPlainUsageError({source: '192.0.2.7'}, /^--source: 192\.0\.2\.7 is not an address of this machine/)
   })
 })

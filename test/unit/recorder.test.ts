@@ -56,3 +56,23 @@ describe('StormRecorder snapshot and add (how --workers threads combine)', () =>
     expect(JSON.stringify(snapshot)).toBe(before)
   })
 })
+
+describe('StormRecorder failures', () => {
+  it('places failures other than timeouts in failedEarlyFromActual (their time places them on the SYN ladder)', () => {
+    const recorder = new StormRecorder()
+    recorder.recordFailure('timeout', 15_000_000)
+    recorder.recordFailure('refused', 1500, 'ECONNREFUSED')
+    expect(recorder.failedFromActual.totalCount).toBe(2)
+    expect(recorder.failedEarlyFromActual.totalCount).toBe(1)
+    expect(recorder.failedEarlyFromActual.maxValue).toBe(1500)
+  })
+
+  it('keeps the errno of each other failure, as unknown when there is none, and no errno of a classified failure', () => {
+    const recorder = new StormRecorder()
+    recorder.recordFailure('other', 10)
+    recorder.recordFailure('other', 10)
+    recorder.recordFailure('other', 10, 'EPROTO')
+    recorder.recordFailure('refused', 10, 'ECONNREFUSED')
+    expect(recorder.otherErrnos).toStrictEqual({unknown: 2, EPROTO: 1})
+  })
+})

@@ -1,9 +1,10 @@
 import {lookup} from 'node:dns/promises'
+import {networkInterfaces} from 'node:os'
 
 import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {formatAddress, parseTarget, resolveTarget} from '../../src/plan/target.js'
+import {formatAddress, isLocalAddress, isLoopbackAddress, parseTarget, resolveTarget} from '../../src/plan/target.js'
 import {thrown} from '../helpers/thrown.js'
 
 // The real lookup stays in place (only 'localhost' and address literals are ever given to it);
@@ -13,8 +14,15 @@ vi.mock('node:dns/promises', async (importOriginal) => {
   return {...real, lookup: vi.fn(real.lookup)}
 })
 
+// The machine's interfaces differ from host to host: tests that need them give a fixed list.
+vi.mock('node:os', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:os')>()
+  return {...real, networkInterfaces: vi.fn(real.networkInterfaces)}
+})
+
 afterEach(() => {
   vi.mocked(lookup).mockClear()
+  vi.mocked(networkInterfaces).mockReset()
 })
 
 
@@ -61,8 +69,20 @@ describe('parseTarget', () => {
     expect(expectTargetError('2001:db8::7').message).toMatch(/put an IPv6 address in brackets/)
   })
 
+  it('asks for brackets when the address is IPv6 only once the port is taken off (eight groups and a port)', () => {
+    // 'fe80:1a:0:0:0:0:0:1' is a full IPv6 address; with ':8080' appended it is not one
+    expect(expectTargetError('fe80:1a:0:0:0:0:0:1:8080').message).toBe(
+      "TARGET: invalid value 'fe80:1a:0:0:0:0:0:1:8080': expected host:port or [v6addr]:port with a port from 1 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080 (put an IPv6 address in brackets)",
+    )
+  })
+
+  it('refuses anything before or after a bracketed address and its port', () => {
+    expect(expectTargetError('x[::1]:80').message).not.toMatch(/brackets/)
+    expect(expectTargetError('[::1]:80x').message).not.toMatch(/brackets/)
+  })
+
   it('does not hint at brackets for input that is not IPv6', () => {
-    expect(expectTargetError('a:b:80').message).not.toMatch(/brackets/)
+    expect(expectTargetError('a:b:80').accepted).toBe('host:port or [v6addr]:port with a port from 1 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080')
   })
 
   it('refuses brackets around anything but an IPv6 address', () => {
@@ -120,6 +140,43 @@ describe('resolveTarget', () => {
   it("says 'unknown error' when a failed lookup carries no errno code", async () => {
     vi.mocked(lookup).mockRejectedValueOnce(new Error('boom'))
     await expect(resolveTarget({host: 'localhost', port: 80})).rejects.toThrow(/cannot resolve host 'localhost' \(unknown error\)/)
+  })
+})
+
+describe('isLoopbackAddress', () => {
+  it.each([
+    ['127.0.0.1', true],
+    ['127.255.255.254', true],
+    ['::1', true],
+    ['128.0.0.1', false],
+    ['10.127.0.1', false],
+    ['127.example', false], // a name that starts like loopback is not an address
+    ['::2', false],
+  ])('%s is loopback: %s', (host, loopback) => {
+    expect(isLoopbackAddress(host)).toBe(loopback)
+  })
+})
+
+describe('isLocalAddress', () => {
+  // An interface without addresses is listed as undefined; it must be skipped, not crash the check.
+  const interfaces = {tun0: undefined, eth0: [{address: '10.1.2.3'}, {address: 'fe80::1'}]}
+
+  it("takes any loopback address, assigned to an interface or not (all of 127.0.0.0/8 is this machine's)", () => {
+    vi.mocked(networkInterfaces).mockReturnValue(interfaces as never)
+    expect(isLocalAddress('127.0.0.2')).toBe(true)
+    expect(isLocalAddress('::1')).toBe(true)
+  })
+
+  it('takes an address of one of the interfaces, whatever its place in the list', () => {
+    vi.mocked(networkInterfaces).mockReturnValue(interfaces as never)
+    expect(isLocalAddress('10.1.2.3')).toBe(true)
+    expect(isLocalAddress('fe80::1')).toBe(true)
+  })
+
+  it("refuses an address no interface has", () => {
+    vi.mocked(networkInterfaces).mockReturnValue(interfaces as never)
+    expect(isLocalAddress('10.1.2.4')).toBe(false)
+    expect(isLocalAddress('192.0.2.7')).toBe(false)
   })
 })
 

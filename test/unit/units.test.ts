@@ -26,6 +26,7 @@ describe('parseDurationMs', () => {
     ['500us', 0.5],
     ['500µs', 0.5],
     ['.5s', 500],
+    ['.25s', 250], // a leading-dot fraction of several digits
     ['0.25m', 15_000],
   ])('reads %s as %d ms', (text, ms) => {
     expect(parseDurationMs('--timeout', text)).toBe(ms)
@@ -119,6 +120,11 @@ describe('formatMicros', () => {
     [87, '87 µs'],
     [87.4, '87 µs'],
     [999, '999 µs'],
+    // each threshold itself already prints in the larger unit (it would round to 1000 in the smaller one)
+    [999.5, '1.0 ms'],
+    [9995, '10 ms'],
+    [999_500, '1.00 s'],
+    [9_995_000, '10.0 s'],
     [1000, '1.0 ms'],
     [1500, '1.5 ms'],
     [9940, '9.9 ms'],
