@@ -87,23 +87,6 @@ function parseBacklog(flag: string, text: string | undefined, fallback: number):
   return parseCount(flag, text, {min: 1, max: 2_147_483_647})
 }
 
-/** The lab's flags as command-line arguments, for starting it as a child process. */
-export function labArguments(options: LabOptions): string[] {
-  const args = ['--host', options.host, '--port', String(options.port), '--backlog', String(options.backlog)]
-  args.push('--stall', `${plain(options.stallMs)}ms`, '--on-accept', options.onAccept, '--max-duration', `${plain(options.maxDurationMs)}ms`)
-  if (options.stallEveryMs !== null && options.stallForMs !== null) {
-    args.push('--stall-every', `${plain(options.stallEveryMs)}ms`, '--stall-for', `${plain(options.stallForMs)}ms`)
-  }
-  if (options.acceptRate !== null) args.push('--accept-rate', plain(options.acceptRate))
-  if (options.handlerDelayMs > 0) args.push('--handler-delay', `${plain(options.handlerDelayMs)}ms`)
-  return args
-}
-
-/** Decimal digits only: String(1e-7) is "1e-7", which the flag parsers (rightly) refuse. */
-function plain(value: number): string {
-  return value.toLocaleString('en-US', {useGrouping: false, maximumFractionDigits: 20})
-}
-
 export const LAB_FLAG_NAMES = ['host', 'backlog', 'stall', 'stall-every', 'stall-for', 'accept-rate', 'on-accept', 'handler-delay'] as const
 
 /** The lab flags given to `storm` with their "lab-" prefix, unprefixed for parseLabOptions. */

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {InvalidOptionError, UsageError} from '../../src/errors.js'
-import {LAB_DEFAULTS, LAB_FLAG_NAMES, type LabFlags, type LabOptions, labArguments, parseLabOptions, pickPrefixedLabFlags} from '../../src/plan/lab-options.js'
+import {LAB_DEFAULTS, LAB_FLAG_NAMES, type LabFlags, type LabOptions, parseLabOptions, pickPrefixedLabFlags} from '../../src/plan/lab-options.js'
 import {thrown} from '../helpers/thrown.js'
 
 
@@ -20,20 +20,6 @@ function expectPlainUsageError(fn: () => unknown): UsageError {
   expect(error).toBeInstanceOf(UsageError)
   expect(error).not.toBeInstanceOf(InvalidOptionError)
   return error as UsageError
-}
-
-/** Turns ['--host', 'x', '--port', '1', …] back into the flag object the lab command would parse. */
-function flagsFromArguments(args: string[]): LabFlags {
-  expect(args.length % 2).toBe(0)
-  const flags: Record<string, string> = {}
-  for (let i = 0; i < args.length; i += 2) {
-    const flag = args[i]!
-    expect(flag.startsWith('--')).toBe(true)
-    const name = flag.slice(2)
-    expect(flags, `${flag} given twice`).not.toHaveProperty(name)
-    flags[name] = args[i + 1]!
-  }
-  return flags as LabFlags
 }
 
 const DEFAULT_OPTIONS: LabOptions = {
@@ -173,60 +159,6 @@ describe('parseLabOptions', () => {
     expect(parseLabOptions({'handler-delay': '0'}).handlerDelayMs).toBe(0)
     expect(parseLabOptions({'handler-delay': '15ms'}).handlerDelayMs).toBe(15)
     expectInvalidOption(() => parseLabOptions({'handler-delay': 'slow'}, '--lab-'), '--lab-handler-delay', 'slow')
-  })
-})
-
-describe('labArguments', () => {
-  it('always passes host, port, backlog, stall, on-accept and max-duration, with durations in ms', () => {
-    expect(labArguments(DEFAULT_OPTIONS)).toEqual([
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--backlog',
-      '511',
-      '--stall',
-      '0ms',
-      '--on-accept',
-      'close',
-      '--max-duration',
-      '600000ms',
-    ])
-  })
-
-  it('adds the periodic stall and accept rate only when set', () => {
-    const args = labArguments({...DEFAULT_OPTIONS, stallEveryMs: 5000, stallForMs: 300, acceptRate: 200})
-    expect(args.slice(12)).toEqual(['--stall-every', '5000ms', '--stall-for', '300ms', '--accept-rate', '200'])
-  })
-
-  it('adds the handler delay only when it is above zero', () => {
-    expect(labArguments({...DEFAULT_OPTIONS, handlerDelayMs: 0.5}).slice(12)).toEqual(['--handler-delay', '0.5ms'])
-  })
-
-  it('passes a periodic stall only when both its period and its length are set', () => {
-    expect(labArguments({...DEFAULT_OPTIONS, stallEveryMs: 5000, stallForMs: null})).toHaveLength(12)
-    expect(labArguments({...DEFAULT_OPTIONS, stallEveryMs: null, stallForMs: 300})).toHaveLength(12)
-  })
-
-  it.each<[string, LabFlags]>([
-    ['the defaults', {}],
-    ['every flag set', {host: '::1', port: '9000', backlog: '128', stall: '2.5s', 'stall-every': '5s', 'stall-for': '300ms', 'accept-rate': '2.5k', 'on-accept': 'hold', 'max-duration': '30s'}],
-    ['fractional durations and rates', {stall: '1.1s', 'stall-every': '0.7s', 'stall-for': '333us', 'accept-rate': '0.5', 'max-duration': '1.5h'}],
-    ['an IPv4-mapped host and the largest port', {host: '::ffff:127.0.0.1', port: '65535', backlog: '1', 'on-accept': 'rst'}],
-  ])('round-trips: parsing the arguments made from options parsed from %s gives the same options', (_label, flags) => {
-    const options = parseLabOptions(flags, '--lab-')
-    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
-  })
-
-  it("round-trips options taken from the caller's defaults", () => {
-    const options = parseLabOptions({}, '--lab-', {backlog: 4, stallMs: 1500, maxDurationMs: 20_000})
-    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
-  })
-
-  it('round-trips values so small that plain String() would write them in exponent notation', () => {
-    // Accepted on the storm side, so the lab child it starts must accept them too.
-    const options = parseLabOptions({'accept-rate': '0.0000001', stall: '0.0001us'}, '--lab-')
-    expect(parseLabOptions(flagsFromArguments(labArguments(options)))).toStrictEqual(options)
   })
 })
 
