@@ -103,6 +103,8 @@ describe('parseRatePerSecond', () => {
     ['2.5K', 2500],
     ['3k/s', 3000],
     ['0.5', 0.5],
+    ['2.25k', 2250],
+    ['0.0000001', 0.0000001],
     [' 40 /s ', 40],
   ])('reads %s as %d per second', (text, rate) => {
     expect(parseRatePerSecond('--rate', text)).toBe(rate)
