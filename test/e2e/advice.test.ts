@@ -90,13 +90,6 @@ describe('advice, analyze and thresholds', () => {
     expect(holding.code, holding.stderr).toBe(0)
     expect(holding.stdout).toMatch(/^threshold p99<5s +held/m)
   })
-
-  it('refuses a malformed threshold before sending any traffic', async () => {
-    const run = await runCli(['storm', '127.0.0.1:9', '--threshold', 'p99<200'])
-    expect(run.code).toBe(2)
-    expect(run.stderr.trim()).toMatch(/^connstorm storm: --threshold: invalid value 'p99<200'/)
-    expect(run.stdout).toBe('')
-  })
 })
 
 // --verify with --isolate sets somaxconn inside a namespace of its own: root only (CI is root).

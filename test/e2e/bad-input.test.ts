@@ -82,6 +82,27 @@ const cases: BadInputCase[] = [
   {name: '--waves without --interval', args: ['storm', SINK, '--waves', '2'], mentions: '--waves', form: /needs --interval/},
   {name: '--interval without --waves', args: ['storm', SINK, '--interval', '1s'], mentions: '--interval', form: /only applies with --waves/},
 
+  // workers, shards and a shared start
+  {name: '--workers 0', args: ['storm', SINK, '--workers', '0'], mentions: '--workers', form: /expected a whole number from 1 to 64/},
+  {name: '--workers abc', args: ['storm', SINK, '--workers', 'abc'], mentions: '--workers', form: WHOLE_NUMBER},
+  {name: '--shard 0/3', args: ['storm', SINK, '--shard', '0/3'], mentions: '--shard', form: /expected i\/n with 1 ≤ i ≤ n ≤ 1000, e\.g\. 2\/3/},
+  {name: '--shard 4/3', args: ['storm', SINK, '--shard', '4/3'], mentions: '--shard', form: /expected i\/n with 1 ≤ i ≤ n ≤ 1000, e\.g\. 2\/3/},
+  {name: '--start-at in the past', args: ['storm', SINK, '--start-at', '2001-01-01T00:00:00Z'], mentions: '--start-at', form: /2001-01-01T00:00:00Z is in the past$/},
+  {name: '--start-at more than an hour away', args: ['storm', SINK, '--start-at', '+2h'], mentions: '--start-at', form: /\+2h is more than an hour away; runs stay bounded in time$/},
+
+  // probes
+  {name: 'an unknown --probe kind', args: ['storm', SINK, '--probe', 'smtp'], mentions: "--probe: invalid value 'smtp'", form: /expected none, send:TEXT, send:0xHEX, banner, http\[:\/path\], tls\[:servername\], https\[:\/path\]$/},
+  {name: 'a --probe with malformed hex', args: ['storm', SINK, '--probe', 'send:0xZZ'], mentions: "--probe: invalid value 'send:0xZZ'", form: /expected send:0xHEX with an even number of hex digits/},
+  {name: '--expect without a send or banner probe', args: ['storm', SINK, '--expect', 'hi'], mentions: '--expect', form: /only with --probe send:… or --probe banner/},
+  {name: '--insecure without a tls probe', args: ['storm', SINK, '--probe', 'http', '--insecure'], mentions: '--insecure', form: /only with --probe tls or --probe https/},
+
+  // thresholds
+  {name: 'a --threshold latency without a unit', args: ['storm', SINK, '--threshold', 'p99<200'], mentions: "--threshold: invalid value 'p99<200'", form: /expected a duration with a unit .* like p99<200ms$/},
+
+  // other commands
+  {name: 'an inspect port above 65535', args: ['inspect', '70000'], mentions: "TARGET: invalid value '70000'", form: /expected PORT from 1 to 65535, HOST:PORT or \[v6addr\]:PORT/},
+  {name: 'an unknown incident', args: ['reproduce', 'no-such-incident'], mentions: "NAME: invalid value 'no-such-incident'", form: /expected one of java-default-backlog, /},
+
   // per-connect and run limits
   {name: '--timeout abc', args: ['storm', SINK, '--timeout', 'abc'], mentions: '--timeout', form: DURATION},
   {name: '--timeout 0', args: ['storm', SINK, '--timeout', '0'], mentions: '--timeout', form: DURATION},
@@ -164,7 +185,7 @@ afterAll(async () => {
 })
 
 /** The whole rule, for any refusal: one line naming `mentions` and the form, exit 2, no stack, nothing on stdout. */
-function expectOneLineRefusal(run: CliResult & {hung: boolean}, command: 'storm' | 'lab', mentions: string, form: RegExp, expect: ExpectStatic = globalExpect): void {
+function expectOneLineRefusal(run: CliResult & {hung: boolean}, command: string, mentions: string, form: RegExp, expect: ExpectStatic = globalExpect): void {
   const context = `exit ${run.code} (signal ${run.signal}${run.hung ? `: idle for ${HANG_IDLE_MS} ms, hung` : ''}) after ${run.elapsedMs} ms\nstderr: ${JSON.stringify(run.stderr)}\nstdout: ${JSON.stringify(run.stdout)}`
   expect(run.hung, context).toBe(false)
   expect(run.signal, context).toBeNull()
@@ -185,7 +206,7 @@ describe.concurrent('bad input is refused with one line on stderr and exit 2', (
     const connectionsBefore = sinkConnections
     const run = await runRefusal((onSpawn) => runCli(args.map(fill), {killAfterMs: HANG_CAP_MS, onSpawn}))
 
-    expectOneLineRefusal(run, args[0] as 'storm' | 'lab', mentions, form, expect)
+    expectOneLineRefusal(run, args[0]!, mentions, form, expect)
     // No traffic: the loopback sink saw no connect from this run.
     expect(sinkConnections, 'connections reached the loopback sink').toBe(connectionsBefore)
     // No output file: nothing new in the temporary directory, not even a temp file.

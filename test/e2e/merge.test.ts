@@ -121,16 +121,6 @@ describe('shards and merge on loopback', () => {
     expect((await runCli(['merge', a, b, '--out', join(directory, 'ab.json'), '--force'])).code).toBe(0)
   })
 
-  it.each([
-    ['--shard 0/3', ['--shard', '0/3'], /--shard: invalid value '0\/3'/],
-    ['--shard 4/3', ['--shard', '4/3'], /--shard: invalid value '4\/3'/],
-    ['--start-at in the past', ['--start-at', '2001-01-01T00:00:00Z'], /--start-at: 2001-01-01T00:00:00Z is in the past/],
-    ['--start-at far ahead', ['--start-at', '+2h'], /more than an hour away/],
-  ])('refuses %s with one line and exit 2', async (_name, args, message) => {
-    const run = await runCli(['storm', '127.0.0.1:9', ...args])
-    expect(run.code).toBe(2)
-    expect(run.stderr).toMatch(message)
-  })
 })
 
 // Three client "hosts" and a lab host, each a network namespace, joined by veth pairs on benchmark

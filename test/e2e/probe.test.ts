@@ -124,17 +124,6 @@ describe('--probe: what happens after connect', () => {
     expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, closedBeforeReply: 4})
   })
 
-  it.each([
-    ['an unknown probe kind', ['--probe', 'smtp'], /--probe: invalid value 'smtp': expected none, send:TEXT/],
-    ['malformed hex', ['--probe', 'send:0xZZ'], /--probe: invalid value 'send:0xZZ': expected send:0xHEX with an even number of hex digits/],
-    ['--expect without a send probe', ['--expect', 'hi'], /--expect: only with --probe send:… or --probe banner/],
-    ['--insecure without tls', ['--probe', 'http', '--insecure'], /--insecure: only with --probe tls or --probe https/],
-  ])('refuses %s with one line and exit 2', async (_name, args, message) => {
-    const run = await runCli(['storm', '127.0.0.1:9', ...args])
-    expect(run.code).toBe(2)
-    expect(run.stderr.trim().split('\n')).toHaveLength(1)
-    expect(run.stderr).toMatch(message)
-  })
 })
 
 // These need a namespace of their own (clean counters, sysctls set only there): root only.

@@ -259,12 +259,4 @@ describe('--workers', () => {
     expect(two!.self.workers!.reduce((sum, worker) => sum + worker.lateStarts, 0)).toBe(two!.self.lateStarts)
   })
 
-  it.each([
-    ['--workers 0', '0', /--workers: invalid value '0': expected a whole number from 1 to 64/],
-    ['--workers abc', 'abc', /--workers: invalid value 'abc'/],
-  ])('refuses %s with one line and exit 2', async (_name, value, message) => {
-    const run = await runCli(['storm', '127.0.0.1:9', '--workers', value])
-    expect(run.code).toBe(2)
-    expect(run.stderr.trim()).toMatch(message)
-  })
 })
