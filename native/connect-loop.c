@@ -113,9 +113,12 @@ static void record_ended_now(Run *run, int outcome, double lag_us, double starte
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
 static int bind_source(Run *run, int fd, int source_index, int port) {
-  // As Node's bind does (libuv sets it): a port whose old connection sits in TIME_WAIT can be reused.
+  // An explicit port, as Node's bind does (libuv sets it): a port whose old connection sits in
+  // TIME_WAIT can be reused. Not for a kernel-picked one: with SO_REUSEADDR the kernel may pick a
+  // port another of our connections to the same target holds, and connect() then fails with
+  // EADDRNOTAVAIL; without it, it picks a port nobody has bound.
   int on = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return errno;
+  if (port != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) return errno;
   struct sockaddr_storage local = run->sources[source_index];
   socklen_t length;
   if (run->family == AF_INET6) {

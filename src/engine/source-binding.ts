@@ -19,7 +19,7 @@ export interface SourceEndpoint {
  *
  * Connect g of the whole plan (shards and workers keep the plan's numbering, so they never pick
  * the same pair) gets address g mod A and the (g div A)-th port of ip_local_port_range. A port
- * that is taken anyway (a listener, another program) is retried once with a kernel-picked port.
+ * that is taken anyway (a listener, another program) is replaced by a kernel-picked one.
  */
 export class SourceBinding {
   private readonly portRange: [number, number]
@@ -44,6 +44,16 @@ function readPortRange(): [number, number] | null {
   const range = readSysctl('net.ipv4.ip_local_port_range')?.split(/\s+/).map(Number)
   return range && range.length === 2 && range.every((port) => Number.isInteger(port) && port > 0) && range[0]! <= range[1]! ? [range[0]!, range[1]!] : null
 }
+
+/**
+ * How many kernel-picked ports a connect may try after its own was taken. One is not enough: libuv
+ * binds with SO_REUSEADDR, and with it the kernel may hand out a port that another of our held
+ * connections to the same target already uses, so connect() fails with EADDRNOTAVAIL (the 4-tuple
+ * exists). With 20,000 of an address's 28,232 ports in use a pick collides with p ≈ 0.7, seen once
+ * in a 40,000-connection run; 32 picks leave 0.7^32 ≈ 1e-5. Each failed pick fails at once.
+ * (The native loop binds its kernel-picked port without SO_REUSEADDR, so its one retry is enough.)
+ */
+export const PORT_RETRIES = 32
 
 /** A bind or connect error that a kernel-picked port may avoid: the explicit port was taken. */
 export function portWasTaken(error: NodeJS.ErrnoException): boolean {

@@ -3,7 +3,7 @@ import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
-import {type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
+import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
 import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
 import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError} from './connectors.js'
 import {NativeDriver} from './native-driver.js'
@@ -47,8 +47,10 @@ interface Attempt {
   readonly startedAt: number
   readonly deadline: number
   done: boolean
-  /** --source: the address bound to a port connstorm chose; a taken port is retried once, with a kernel-picked one (then null) */
-  explicitPortAddress: string | null
+  /** --source: the address this attempt binds to (null without --source) */
+  sourceAddress: string | null
+  /** --source: how many more times a taken port may be replaced by a kernel-picked one (source-binding.ts) */
+  portRetriesLeft: number
   /** neighbours in the in-flight list (start order, so deadlines ascend) */
   older: Attempt | null
   newer: Attempt | null
@@ -323,7 +325,8 @@ class StormEngine {
       startedAt,
       deadline: startedAt + this.plan.timeoutMs,
       done: false,
-      explicitPortAddress: endpoint?.localAddress ?? null,
+      sourceAddress: endpoint?.localAddress ?? null,
+      portRetriesLeft: PORT_RETRIES,
       older: this.newest,
       newer: null,
     }
@@ -382,12 +385,11 @@ class StormEngine {
 
   onError(attempt: Attempt, error: NodeJS.ErrnoException): void {
     if (attempt.done) return // an error on a held or closing socket after it connected
-    if (attempt.explicitPortAddress !== null && portWasTaken(error)) {
+    if (attempt.sourceAddress !== null && attempt.portRetriesLeft > 0 && portWasTaken(error)) {
       // Same attempt, same clock: only the port changes, now picked by the kernel.
-      const localAddress = attempt.explicitPortAddress
-      attempt.explicitPortAddress = null
+      attempt.portRetriesLeft--
       attempt.socket?.destroy()
-      this.startConnect(attempt, {localAddress, localPort: 0})
+      this.startConnect(attempt, {localAddress: attempt.sourceAddress, localPort: 0})
       return
     }
     const now = performance.now()
