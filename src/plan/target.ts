@@ -57,9 +57,9 @@ export function isLoopbackAddress(host: string): boolean {
 }
 
 /** On this machine, hence in reach of ss and /proc, and bindable: loopback, or an address of one of our interfaces. */
-export function isLocalAddress(host: string): boolean {
+export function isLocalAddress(host: string, interfaces: ReturnType<typeof networkInterfaces> = networkInterfaces()): boolean {
   if (isLoopbackAddress(host)) return true
-  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === host))
+  return Object.values(interfaces).some((addresses) => addresses?.some((address) => address.address === host))
 }
 
 export function formatAddress(host: string, port: number): string {
