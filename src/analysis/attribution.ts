@@ -46,6 +46,10 @@ export interface AttributionInput {
   timeoutMs: number
   /** times to failure of connects that failed otherwise (refused, reset …), from the actual start */
   failedEarly: readonly LatencyCount[]
+  /** connects still in SYN-SENT when the run stopped (Ctrl-C, --max-duration) */
+  pending?: number
+  /** the least time any of them had been in flight by then (0: unknown) */
+  pendingForMs?: number
 }
 
 /**
@@ -86,6 +90,12 @@ export function attributeToSteps(input: AttributionInput): Attribution {
   const timedOut = input.timedOut > 0 ? [{atLeastRetransmits: sentBeforeTimeout, connects: input.timedOut}] : []
   expectedSynRetrans += sentBeforeTimeout * input.timedOut
 
+  // A connect still in SYN-SENT when the run stopped had every SYN dropped that surely left before
+  // the stop: the kernel retransmits on its ladder whether or not anyone waits for the answer.
+  const pending = input.pending ?? 0
+  const sentBeforeStop = windows.filter((window) => window.retransmits > 0 && window.toMs < (input.pendingForMs ?? 0)).length
+  const stillPending = pending > 0 ? [{atLeastRetransmits: sentBeforeStop, connects: pending}] : []
+
   // A failure answered on step k (a RST to the k-th SYN) still cost k retransmits.
   const failedPerStep = new Map<number, number>()
   for (const bucket of input.failedEarly) {
@@ -99,6 +109,7 @@ export function attributeToSteps(input: AttributionInput): Attribution {
   return {
     steps,
     timedOut,
+    pending: stillPending,
     failedSteps,
     betweenSteps: {connects: betweenConnects, share: share(betweenConnects), observedMedianMs: median(between)},
     expectedSynRetrans,

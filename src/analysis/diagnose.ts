@@ -105,7 +105,19 @@ function attributionOf(measurement: Measurement, ladder: NonNullable<ReturnType<
     timedOut: measurement.counts.byOutcome.timeout,
     timeoutMs: measurement.plan.timeoutMs,
     failedEarly: toMs(measurement.histograms.failedEarlyFromActual),
+    pending: measurement.counts.pending,
+    pendingForMs: pendingForAtLeastMs(measurement),
   })
+}
+
+/**
+ * The least time a connect still pending at the stop had been in flight: every one started by the
+ * last start, so at least the time from the last start to the stop. A merged file's shards stopped
+ * at different times and its start window is the widest of theirs: no bound (0).
+ */
+function pendingForAtLeastMs(measurement: Measurement): number {
+  if ('merge' in measurement) return 0
+  return Math.max(0, measurement.durationMs - measurement.startWindowMs)
 }
 
 function afterConnectOf(measurement: Measurement): StormResult['afterConnect'] {

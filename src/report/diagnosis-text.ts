@@ -80,8 +80,10 @@ export function renderVerdict(view: DiagnosisView, finished: number): string | n
   if (attribution === null) return null
   const delayed = attribution.steps.filter((step) => step.retransmits > 0)
   const timedOut = attribution.timedOut.reduce((sum, group) => sum + group.connects, 0)
+  // Connects cut off by the stop after ≥ 1 retransmit were delayed too, though they never finished.
+  const waiting = (attribution.pending ?? []).filter((group) => group.atLeastRetransmits > 0)
   const parts: string[] = []
-  if (delayed.length === 0 && timedOut === 0) {
+  if (delayed.length === 0 && timedOut === 0 && waiting.length === 0) {
     parts.push('no connect needed a SYN retransmit')
   } else {
     const main = delayed.reduce<(typeof delayed)[number] | undefined>((best, step) => (best && best.connects >= step.connects ? best : step), undefined)
@@ -94,11 +96,12 @@ export function renderVerdict(view: DiagnosisView, finished: number): string | n
       if (others.length > 0) parts.push(`${others.reduce((sum, step) => sum + step.connects, 0)} more on other steps`)
     }
     for (const group of attribution.timedOut) parts.push(`${group.connects} timed out after at least ${group.atLeastRetransmits}`)
+    for (const group of waiting) parts.push(`${group.connects} ${stillWaiting(group.atLeastRetransmits)}`)
   }
   if (attribution.betweenSteps.connects > 0) parts.push(`${attribution.betweenSteps.connects} were slow between steps (not SYN loss)`)
   let sentence = parts.join('; ')
   const listener = kernel?.listener
-  if (listener && listener.effectiveBacklog !== null && listener.peakQueue !== null && listener.peakQueue > listener.effectiveBacklog && (delayed.length > 0 || timedOut > 0)) {
+  if (listener && listener.effectiveBacklog !== null && listener.peakQueue !== null && listener.peakQueue > listener.effectiveBacklog && (delayed.length > 0 || timedOut > 0 || waiting.length > 0)) {
     sentence += `: the listener's accept queue (${listener.effectiveBacklog}+1) was full`
   }
   const corroboration = kernel?.corroboration
@@ -116,4 +119,9 @@ function percent(share: number): string {
 
 function trimSeconds(ms: number): string {
   return String(Math.round(ms) / 1000)
+}
+
+/** "still waiting after ≥ 2 SYN retransmits": a connect the stop cut off, with what it had surely sent. */
+export function stillWaiting(atLeastRetransmits: number): string {
+  return `still waiting after ≥ ${atLeastRetransmits} SYN retransmit${atLeastRetransmits === 1 ? '' : 's'}`
 }

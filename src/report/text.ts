@@ -5,7 +5,7 @@ import {decodeHistogram, type LatencySummary} from '../results/histogram.js'
 import {OUTCOMES} from '../results/outcome.js'
 import type {StormResult} from '../results/format.js'
 import {stepWindows} from '../analysis/attribution.js'
-import {renderAttribution, renderKernel, renderVerdict} from './diagnosis-text.js'
+import {renderAttribution, renderKernel, renderVerdict, stillWaiting} from './diagnosis-text.js'
 import {renderLatencyChart} from './latency-chart.js'
 import {renderProbe} from './probe-text.js'
 
@@ -29,7 +29,9 @@ export function renderTextReport(result: StormResult, limitFindings: readonly Lo
   )
   lines.push(`outcomes  ${describeOutcomes(result)}`)
   if (counts.pending > 0 || counts.notStarted > 0) {
-    lines.push(`          ${counts.pending} still in flight when the run stopped (not counted as failed), ${counts.notStarted} never started`)
+    const sentAtLeast = result.attribution?.pending?.[0]?.atLeastRetransmits ?? 0
+    const waited = sentAtLeast > 0 ? `; each ${stillWaiting(sentAtLeast)}` : ''
+    lines.push(`          ${counts.pending} still in flight when the run stopped (not counted as failed${waited}), ${counts.notStarted} never started`)
   }
   for (const finding of limitFindings) {
     lines.push(`limits    ${finding.count} connect${finding.count === 1 ? '' : 's'} (${finding.outcome}) failed on this machine before a SYN was sent — ${finding.limit}`)

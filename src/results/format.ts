@@ -157,6 +157,11 @@ export interface Attribution {
   steps: StepCount[]
   /** timed-out connects: every SYN the kernel sent before our timeout was dropped */
   timedOut: {atLeastRetransmits: number; connects: number}[]
+  /**
+   * connects still waiting when the run stopped, with the retransmits they had surely sent by then
+   * (absent in files written before connstorm reported it)
+   */
+  pending?: {atLeastRetransmits: number; connects: number}[]
   /** connects that failed early (refused, reset …) after k retransmits: a RST answering the k-th SYN */
   failedSteps: {retransmits: number; connects: number}[]
   /** connected, but far from every ladder step: slowness that is not SYN loss */

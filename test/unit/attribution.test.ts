@@ -132,11 +132,39 @@ describe('attributeToSteps', () => {
     expect(attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: []})).toEqual({
       steps: [],
       timedOut: [],
+      pending: [],
       failedSteps: [],
       betweenSteps: {connects: 0, share: 0, observedMedianMs: null},
       expectedSynRetrans: 0,
       expectedIsLowerBound: false,
       rttAllowanceMs: 0,
+    })
+  })
+
+  describe('connects still waiting when the run stopped', () => {
+    // Step k's window ends at atMs × 1.03 + 200 ms (+ the RTT allowance, 0 with no connect): step 1
+    // at 1230 ms, step 2 at 2260, 3 at 3290, 4 at 4320, 5 at 5350 on the linear ladder 1, 2, 3, 4, 5, 7 s.
+    it.each([
+      // the issue's run: 41 in flight for 1.6 s had each sent the 1 s retransmit, not yet the 2 s one
+      [41, 1600, 1],
+      [41, 1230, 0], // the 1 s retransmit may still be on its way (drift + slack): not counted
+      [41, 1231, 1],
+      [27, 5000, 4],
+      [27, 0, 0], // unknown (a merged file): no claim
+    ])('%i pending after at least %i ms had surely sent %i SYN retransmits', (pending, pendingForMs, atLeastRetransmits) => {
+      const result = attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: [], pending, pendingForMs})
+      expect(result.pending).toEqual([{atLeastRetransmits, connects: pending}])
+      // Cut off, they are not in the counters' expected total: the corroboration gives no verdict then.
+      expect(result.expectedSynRetrans).toBe(0)
+    })
+
+    it('on the classic ladder (1, 3, 7 s), 3.5 s in flight means 2 retransmits sent', () => {
+      const result = attributeToSteps({ladder: classic, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: [], pending: 9, pendingForMs: 3500})
+      expect(result.pending).toEqual([{atLeastRetransmits: 2, connects: 9}])
+    })
+
+    it('lists no group when nothing was pending', () => {
+      expect(attributeToSteps({ladder: defaults, connected: [], timedOut: 0, timeoutMs: 15_000, failedEarly: [], pending: 0, pendingForMs: 9000}).pending).toEqual([])
     })
   })
 

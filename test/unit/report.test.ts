@@ -9,7 +9,7 @@ import {describeWorkers, renderTextReport} from '../../src/report/text.js'
 import {newLatencyHistogram} from '../../src/results/histogram.js'
 import {StormRecorder} from '../../src/results/recorder.js'
 import type {LabInfo, StormResult} from '../../src/results/format.js'
-import {buildResult, textReport} from '../helpers/synthetic-result.js'
+import {LAB_KERNEL_SYSCTLS, buildResult, textReport} from '../helpers/synthetic-result.js'
 
 const TARGET: ResolvedTarget = {requested: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, family: 4}
 const TOOL = {name: 'connstorm', version: '0.1.0'}
@@ -215,6 +215,22 @@ describe('renderTextReport', () => {
     expect(lines[1]).toBe('PARTIAL   interrupted: the figures below cover only what was measured before the stop')
     expect(lines.find((line) => line.startsWith('run       '))).toMatch(/^run       stopped after /)
     expect(lines).toContain('          3 still in flight when the run stopped (not counted as failed), 5 never started')
+  })
+
+  it('says how many SYN retransmits the connects cut off by the stop had surely sent, in the outcomes and in the verdict', () => {
+    // Ctrl-C 1.6 s into a burst of 50 against a stalled backlog-8 listener: 9 in at once, 41 still in
+    // SYN-SENT. On the default ladder the 1 s retransmit had left (its window closes at 1.23 s), the
+    // 2 s one had not: each had sent at least 1.
+    const recorder = new StormRecorder()
+    for (let i = 0; i < 50; i++) recorder.recordStart(20)
+    for (let i = 0; i < 9; i++) recorder.recordConnected(300, 298)
+    const kernel = {netns: 'shared', sysctls: {...LAB_KERNEL_SYSCTLS}, counterDeltas: {TcpExtTCPSynRetrans: 41, TcpExtListenOverflows: 41}, listener: {effectiveBacklog: 8, peakQueue: 9, samples: 5, source: 'ss' as const}}
+    const result = buildResult(run(recorder, {stopReason: 'interrupted', pending: 41, durationMs: 1600.4, startWindowMs: 0.4}), {tool: TOOL, target: TARGET, plan: buildPlan({burst: '50'}), kernel})
+    const lines = textReport(result).split('\n')
+    expect(lines).toContain('          41 still in flight when the run stopped (not counted as failed; each still waiting after ≥ 1 SYN retransmit), 0 never started')
+    expect(lines.find((line) => line.startsWith('verdict   '))).toBe(
+      "verdict   41 still waiting after ≥ 1 SYN retransmit: the listener's accept queue (8+1) was full; no counter verdict: 41 connects were still in flight when the run stopped",
+    )
   })
 
   it('names the hard deadline when that is what stopped the run', () => {
