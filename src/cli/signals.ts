@@ -1,7 +1,7 @@
-import type {StopSignal} from './exit-codes.js'
+import {STOP_SIGNALS, type StopSignal} from '../signals.js'
 
 /**
- * Ctrl-C and SIGTERM become an abort of the run, listened for before anything starts so that
+ * Ctrl-C, SIGTERM and SIGHUP become an abort of the run, listened for before anything starts so that
  * even a stop during lab start-up is orderly; `stoppedBy` names the first signal that came.
  */
 export class StopSignals {
@@ -10,7 +10,7 @@ export class StopSignals {
   private readonly handlers = new Map<StopSignal, () => void>()
 
   constructor() {
-    for (const name of ['SIGINT', 'SIGTERM'] as const) {
+    for (const name of STOP_SIGNALS) {
       const handler = () => {
         if (!this.controller.signal.aborted) this.first = name
         this.controller.abort()

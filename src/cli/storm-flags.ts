@@ -75,7 +75,7 @@ export const STORM_FLAGS = {
   }),
   verify: Flags.boolean({summary: 'with the lab: re-run the plan with the advised backlog (and somaxconn, with --isolate) and compare', helpGroup: 'ADVICE'}),
   threshold: Flags.string({
-    summary: `pass/fail for CI, repeatable: exit 1 when one fails. e.g. 'p99<200ms', 'synRetransmits==0', 'timeout<1%'. Metrics: ${THRESHOLD_METRICS.join(', ')}`,
+    summary: `pass/fail for CI, repeatable: exit 99 when one fails. e.g. 'p99<200ms', 'synRetransmits==0', 'timeout<1%'. Metrics: ${THRESHOLD_METRICS.join(', ')}`,
     helpValue: '<expr>',
     multiple: true,
     helpGroup: 'ADVICE',

@@ -10,6 +10,7 @@ import {INCIDENTS, findIncident} from '../incidents/catalog.js'
 import {assertCanIsolate} from '../netns/isolate.js'
 import {renderRunReport} from '../report/run-report.js'
 import type {StormResult} from '../results/format.js'
+import {forwardStopSignals} from '../signals.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
 
@@ -63,7 +64,7 @@ export default class Reproduce extends ConnstormCommand {
     this.log(`\nexpected  ${incident.expected}`)
     const reported = {...result, incident: words}
     if (code !== 0) {
-      // A storm that ran and exits non-zero (interrupted 130/143, a failed threshold 1) keeps its code here too.
+      // A storm that ran and exits non-zero (interrupted 129/130/143, a failed threshold 99) keeps its code here too.
       if (this.jsonEnabled()) this.logJson(reported)
       this.exit(code)
     }
@@ -86,15 +87,6 @@ function runStorm(args: string[]): Promise<{code: number; stdout: string}> {
     const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: ['ignore', 'pipe', 'inherit']})
     let stdout = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
-    const onSigint = forward('SIGINT')
-    const onSigterm = forward('SIGTERM')
-    process.on('SIGINT', onSigint)
-    process.on('SIGTERM', onSigterm)
-    child.once('close', (code, signal) => {
-      process.off('SIGINT', onSigint)
-      process.off('SIGTERM', onSigterm)
-      resolve({code: code ?? (signal === 'SIGINT' ? 130 : 143), stdout})
-    })
+    void forwardStopSignals(child).then((code) => resolve({code, stdout}))
   })
 }

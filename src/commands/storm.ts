@@ -14,7 +14,9 @@ export default class Storm extends ConnstormCommand {
   static override summary = 'Fire a burst, a rate or waves of TCP connects and report how long each took'
   static override description = `Each connect is timed from its intended start (coordinated-omission safe) and from its actual start, into HDR histograms; every connect ends as exactly one outcome (connected, timeout, refused, reset, addrNotAvail, fileLimit, unreachable, other). Without TARGET, connstorm starts its built-in lab target (backlog 8, no accept() for the first 1.5 s), storms it, and stops it.
 
-The default --timeout is 15 s so that connects delayed by SYN retransmits (the kernel retries a dropped SYN after 1 s, then on a ladder: 1, 2, 3, 4, 5, 7, 11 s with Linux ≥ 6.5 defaults) are seen rather than cut off. Ctrl-C prints the partial report and exits 130.`
+The default --timeout is 15 s so that connects delayed by SYN retransmits (the kernel retries a dropped SYN after 1 s, then on a ladder: 1, 2, 3, 4, 5, 7, 11 s with Linux ≥ 6.5 defaults) are seen rather than cut off. Ctrl-C prints the partial report and exits 130 (SIGTERM 143, SIGHUP 129).
+
+Exit codes: 0 ok; 1 an unexpected error (a bug in connstorm or a broken install); 2 bad input (one line, before any traffic); 99 a --threshold failed; 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM, with the partial report.`
 
   static override examples = [
     '<%= config.bin %> storm',

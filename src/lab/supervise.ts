@@ -1,7 +1,8 @@
+import {STOP_SIGNALS} from '../signals.js'
 import type {LabStopReason, LabSummary, RunningLab} from './lab.js'
 
 /**
- * Keeps a started lab until it stops: on SIGINT/SIGTERM, at its --max-duration, or — for a lab
+ * Keeps a started lab until it stops: on SIGINT/SIGTERM/SIGHUP, at its --max-duration, or — for a lab
  * started by a storm (`watchStdin`) — when the storm's end of stdin closes, so the lab never
  * outlives the storm even if the storm is SIGKILLed. A "go" line on stdin starts its stall
  * (the storm sends it right before its first connect). Resolves with the lab's summary.
@@ -9,8 +10,7 @@ import type {LabStopReason, LabSummary, RunningLab} from './lab.js'
 export async function superviseLab(lab: RunningLab, {watchStdin}: {watchStdin: boolean}): Promise<LabSummary> {
   const stopOn = (reason: LabStopReason) => () => lab.stop(reason)
   const onSignal = stopOn('signal')
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal)
   if (watchStdin) {
     process.stdin.once('end', stopOn('parent-gone')).once('close', stopOn('parent-gone'))
     process.stdin.setEncoding('utf8').on('data', (line: string) => {
@@ -18,8 +18,7 @@ export async function superviseLab(lab: RunningLab, {watchStdin}: {watchStdin: b
     })
   }
   const summary = await lab.stopped
-  process.off('SIGINT', onSignal)
-  process.off('SIGTERM', onSignal)
+  for (const signal of STOP_SIGNALS) process.off(signal, onSignal)
   process.stdin.destroy()
   return summary
 }

@@ -3,6 +3,7 @@ import {readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 import {UsageError} from '../errors.js'
+import {forwardStopSignals} from '../signals.js'
 import {sysctlPath} from '../kernel/sysctl.js'
 import type {SysctlOverride} from '../plan/isolation-options.js'
 
@@ -42,20 +43,7 @@ export function assertCanIsolate(): void {
 export async function runIsolated(argv: readonly string[]): Promise<number> {
   const inner = argv.filter((argument) => argument !== '--isolate')
   const child = spawn('unshare', ['--net', '--', process.execPath, RUN_JS, 'storm', ...inner, INSIDE_FLAG, currentNetns()], {stdio: 'inherit'})
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
-  const onSigint = forward('SIGINT')
-  const onSigterm = forward('SIGTERM')
-  process.on('SIGINT', onSigint)
-  process.on('SIGTERM', onSigterm)
-  try {
-    return await new Promise<number>((resolve) => {
-      child.once('error', () => resolve(1))
-      child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)))
-    })
-  } finally {
-    process.off('SIGINT', onSigint)
-    process.off('SIGTERM', onSigterm)
-  }
+  return forwardStopSignals(child)
 }
 
 /** Writes sysctls of this namespace; only ever called inside a namespace connstorm made. */

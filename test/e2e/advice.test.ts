@@ -78,10 +78,10 @@ describe('advice, analyze and thresholds', () => {
     })
   })
 
-  it('exits 1 and names the threshold that failed; exits 0 when every threshold holds', async () => {
+  it('exits 99 (not 1, which is a crash) and names the threshold that failed; exits 0 when every threshold holds', async () => {
     // The built-in lab stalls from the first connect: 3 connect at once, 7 on a retransmit ≥ 1 s.
     const failing = await runCli(['storm', '--lab-backlog', '2', '--lab-stall', '1.2s', '--burst', '10', '--threshold', 'p99<10ms', '--threshold', 'connected>=100%'])
-    expect(failing.code).toBe(1)
+    expect(failing.code).toBe(99)
     expect(failing.stdout).toMatch(/^threshold p99<10ms +FAILED +\(p99 = [\d.]+ s\)$/m)
     expect(failing.stdout).toMatch(/^threshold connected>=100% +held/m)
 

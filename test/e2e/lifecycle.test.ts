@@ -48,14 +48,15 @@ describe('stopping early: Ctrl-C and the hard deadline', () => {
    * kernel shows the burst in place: the lab's accept queue full at 3 (backlog + 1), the other 27
    * clients in SYN-SENT, and the 3 admitted ones already closed by the storm (it saw them connect).
    */
-  async function interruptMidRun(args: string[]): Promise<{run: Awaited<ReturnType<typeof runCli>>; labPids: number[]}> {
+  async function interruptMidRun(args: string[], {signal = 'SIGINT', afterMs = 0}: {signal?: NodeJS.Signals; afterMs?: number} = {}): Promise<{run: Awaited<ReturnType<typeof runCli>>; labPids: number[]}> {
     let storm: ChildProcess | undefined
     const running = runCli(['storm', '--lab-stall', '20s', '--lab-backlog', '2', '--burst', '30', ...args], {onSpawn: (child) => (storm = child)})
     let labPids: number[] = []
     await waitFor(() => (labPids = childPids(storm!.pid!)).length > 0, 10_000)
     const inFlight = await pollUntil(() => burstAgainst(labPids[0]!), (burst) => burst?.queued === 3 && burst.synSent === 27 && burst.clientsEstablished === 0, {timeoutMs: 20_000})
     expect(inFlight, 'the burst in the kernel before Ctrl-C').toMatchObject({queued: 3, synSent: 27, clientsEstablished: 0})
-    storm!.kill('SIGINT')
+    if (afterMs > 0) await new Promise((resolve) => setTimeout(resolve, afterMs))
+    storm!.kill(signal)
     return {run: await running, labPids}
   }
 
@@ -66,6 +67,19 @@ describe('stopping early: Ctrl-C and the hard deadline', () => {
     expect(run.stdout).toMatch(/connected 3 /)
     expect(run.stdout).toMatch(/27 still in flight when the run stopped/)
     expect(labPids.length).toBe(1)
+    expect(await waitFor(() => labPids.every((pid) => !isAlive(pid)), 2000)).toBe(true)
+  })
+
+  it('on SIGHUP (terminal closed, ssh dropped) prints the partial report like Ctrl-C, exits 129, and says the cut-off connects had each sent a retransmit', async () => {
+    // Sent 1.5 s after the burst was seen in place: every SYN-SENT connect had been waiting ≥ 1.5 s,
+    // past the 1 s retransmit (whose window closes at 1.23 s), short of the 2 s one on the default
+    // ladder and the 3 s one on the classic.
+    const {run, labPids} = await interruptMidRun([], {signal: 'SIGHUP', afterMs: 1500})
+    expect(run.code).toBe(129)
+    expect(run.stdout).toMatch(/PARTIAL\s+interrupted/)
+    expect(run.stdout).toMatch(/connected 3 /)
+    expect(run.stdout).toMatch(/27 still in flight when the run stopped \(not counted as failed; each still waiting after ≥ 1 SYN retransmit\)/)
+    expect(run.stdout).toMatch(/^verdict   27 still waiting after ≥ 1 SYN retransmit: the listener's accept queue \(2\+1\) was full; /m)
     expect(await waitFor(() => labPids.every((pid) => !isAlive(pid)), 2000)).toBe(true)
   })
 
