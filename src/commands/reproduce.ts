@@ -5,8 +5,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
+import {EXIT} from '../cli/exit-codes.js'
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {INCIDENTS, findIncident} from '../incidents/catalog.js'
+import {type SignatureCheck, checkSignature} from '../incidents/signature.js'
 import {assertCanIsolate} from '../netns/isolate.js'
 import {renderRunReport} from '../report/run-report.js'
 import type {StormResult} from '../results/format.js'
@@ -25,7 +27,7 @@ export interface IncidentWords {
 export default class Reproduce extends ConnstormCommand {
   static override summary = 'Reproduce a classic connection-timeout incident in a namespace of its own, and diagnose it'
   static override description =
-    'Each incident sets up the lab and the kernel settings that cause it inside a fresh network namespace (root; see storm --isolate), storms it, and prints the report, the diagnosis and the advice between the incident’s symptom and cause and the diagnosis it is known for. Nothing is left behind. The exit code is the storm’s own. --list shows every incident with its symptom.'
+    'Each incident sets up the lab and the kernel settings that cause it inside a fresh network namespace (root; see storm --isolate), storms it, and prints the report, the diagnosis and the advice between the incident’s symptom and cause and the diagnosis it is known for, then whether the run’s advice matches the incident’s (its signature). Nothing is left behind. Exit 3 when the signature does not match; otherwise the storm’s own code (130 on Ctrl-C …). --list shows every incident with its symptom.'
 
   static override examples = ['<%= config.bin %> reproduce --list', '<%= config.bin %> reproduce java-default-backlog', '<%= config.bin %> reproduce classic-ladder --json']
   static override enableJsonFlag = true
@@ -38,7 +40,7 @@ export default class Reproduce extends ConnstormCommand {
     list: Flags.boolean({summary: 'list the incidents with their symptoms'}),
   }
 
-  async run(): Promise<(StormResult & {incident: IncidentWords}) | {incidents: {name: string; symptom: string; expected: string}[]}> {
+  async run(): Promise<(StormResult & {incident: IncidentWords; signature: SignatureCheck}) | {incidents: {name: string; symptom: string; expected: string}[]}> {
     const {args, flags} = await this.parse(Reproduce)
     if (flags.list || args.name === undefined) {
       if (!flags.list) throw new UsageError('NAME: give an incident to reproduce, or --list to see them')
@@ -51,8 +53,9 @@ export default class Reproduce extends ConnstormCommand {
     if (!incident) throw new InvalidOptionError('NAME', args.name, `one of ${INCIDENTS.map((candidate) => candidate.name).join(', ')}`)
     assertCanIsolate()
 
-    const {code, stdout} = await runStorm(['storm', '--isolate', ...incident.args, '--json'])
-    const result = parseResult(stdout)
+    const storm = await runStorm(['storm', '--isolate', ...incident.args, '--json'])
+    let {code} = storm
+    const result = parseResult(storm.stdout)
     // No result: the storm said why on stderr (shared with ours); its exit code says the rest.
     if (result === null) {
       if (code === 0) throw new Error(`internal: the storm for ${incident.name} exited 0 without printing its result`)
@@ -62,7 +65,11 @@ export default class Reproduce extends ConnstormCommand {
     this.log(`incident  ${incident.name}: ${incident.symptom}\ncause     ${incident.cause}\n`)
     this.log(renderRunReport(diagnose(result, savedInputs(result))))
     this.log(`\nexpected  ${incident.expected}`)
-    const reported = {...result, incident: words}
+    const signature = checkSignature(incident.signature, result)
+    this.log(`${signature.reproduced ? 'reproduced' : 'NOT reproduced'}: ${signature.lines.join('; ')}`)
+    const reported = {...result, incident: words, signature}
+    // An interrupted storm is no verdict either way: its own code wins.
+    if (code === 0 && !signature.reproduced) code = EXIT.notReproduced
     if (code !== 0) {
       // A storm that ran and exits non-zero (interrupted 129/130/143, a failed threshold 99) keeps its code here too.
       if (this.jsonEnabled()) this.logJson(reported)

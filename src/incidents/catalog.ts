@@ -1,3 +1,5 @@
+import type {AdviceSignature} from './signature.js'
+
 /**
  * The incident gallery: each classic connection-timeout incident as users report it, the lab and
  * namespace settings that cause it, and the diagnosis it is known for, in words. `connstorm
@@ -23,6 +25,8 @@ export interface Incident {
   expected: string
   /** why it takes longer than 30 s, when it does */
   longer?: string
+  /** the advice the run must give for `reproduce` to call it reproduced (exit 3 otherwise) */
+  signature: readonly AdviceSignature[]
 }
 
 export const INCIDENTS: readonly Incident[] = [
@@ -32,6 +36,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'new ServerSocket(port) listens with backlog 50, and a 2.5 s GC pause at start-up accepts nothing: 51 fit the queue, the other SYNs are dropped and retransmitted until the pause ends.',
     args: ['--lab-backlog', '50', '--lab-stall', '2.5s', '--burst', '300'],
     expected: '51 connects at once (50 + 1), the other 249 on the first SYN retransmit after the pause (3 s in); advice: backlog 511',
+    signature: [{knob: 'backlog', current: '50', proposed: 'higher'}],
   },
   {
     name: 'tomcat-accept-count',
@@ -39,6 +44,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'acceptCount 100 is the backlog, but the connector accepts only 100 connections/s: the queue grows by 100/s, fills in a second, and SYNs are dropped from then on.',
     args: ['--lab-backlog', '100', '--lab-stall', '0', '--lab-accept-rate', '100', '--rate', '200', '--duration', '3s', '--timeout', '8s'],
     expected: 'the first second’s 200 connect at once (101 queued + 100 accepted), later ones only as accepts free a slot, the rest on retransmit steps; all 600 connect; advice: a bigger queue is not the fix (accepts 100/s < arrivals 200/s)',
+    signature: [{knob: 'backlog', current: '100', proposed: null}],
   },
   {
     name: 'legacy-somaxconn-128',
@@ -46,6 +52,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'net.core.somaxconn was 128 (the default before Linux 5.4): listen(511) is silently capped to 128.',
     args: ['--sysctl', 'net.core.somaxconn=128', '--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '300'],
     expected: 'effective backlog 128 (Send-Q), 129 connects at once, the other 171 on a retransmit step; advice: raise net.core.somaxconn to 512, then restart',
+    signature: [{knob: 'net.core.somaxconn', current: '128', proposed: 'higher'}, {knob: 'backlog', current: '128', proposed: 'higher'}],
   },
   {
     name: 'somaxconn-raised-without-restart',
@@ -53,6 +60,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'somaxconn is read at listen() time: the service listened while it was 128 and keeps that cap until it listens again.',
     args: ['--sysctl', 'net.core.somaxconn=128', '--sysctl-after-listen', 'net.core.somaxconn=4096', '--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '300'],
     expected: 'somaxconn reads 4096 but the listener still shows Send-Q 128: 129 connects at once, the other 171 on a retransmit step; advice: restart or re-listen, not a higher somaxconn',
+    signature: [{knob: 'net.core.somaxconn', current: '4096', proposed: null}, {knob: 'backlog', current: '128', proposed: 'higher'}],
   },
   {
     name: 'node-event-loop-block',
@@ -60,6 +68,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'A synchronous 2.5 s task blocks the event loop, so nothing is accepted: 512 connects fit the default backlog 511 + 1, the rest wait for the SYN retransmit after the block.',
     args: ['--lab-backlog', '511', '--lab-stall', '2.5s', '--burst', '700'],
     expected: '512 at once, the other 188 together on the first SYN retransmit after the block (3 s in); advice: backlog 1023',
+    signature: [{knob: 'backlog', current: '511', proposed: 'higher'}],
   },
   {
     name: 'classic-ladder',
@@ -67,6 +76,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'Before Linux 6.5 there is no tcp_syn_linear_timeouts: the SYN RTO doubles from the start (1, 3, 7, 15 s).',
     args: ['--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=0', '--lab-backlog', '8', '--lab-stall', '6s', '--burst', '50'],
     expected: 'ladder 1, 3, 7, 15 … s; 9 at once, the other 41 on the 7 s step (3 retransmits), none at 4 or 5 s',
+    signature: [{knob: 'backlog', current: '8', proposed: 'higher'}],
   },
   {
     name: 'syncookies-off',
@@ -74,6 +84,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'Without cookies a wave of retransmitted SYNs gets only as many request socks as the queue (backlog + 1); the rest are dropped again, one staircase step per retransmit.',
     args: ['--sysctl', 'net.ipv4.tcp_syncookies=0', '--lab-backlog', '4', '--lab-stall', '2.5s', '--burst', '20', '--timeout', '8s'],
     expected: 'a staircase: 5 at once (4 + 1), then the other 15 over two or three retransmit steps in a row, 5 (backlog + 1) of each wave of SYNs that arrive together; TcpExtTCPReqQFullDrop moves; advice: syncookies 1',
+    signature: [{knob: 'net.ipv4.tcp_syncookies', current: '0', proposed: '1'}],
   },
   {
     name: 'abort-on-overflow',
@@ -85,6 +96,7 @@ export const INCIDENTS: readonly Incident[] = [
     ],
     expected:
       'all 8 connect; the second wave’s SYNs were admitted while the queue had room, but 2 of their ACKs (paced as on a real link) met a full queue: 2 reset right after connecting (resetAfterConnect), the other 6 answered once the stall ends; verdict and advice name tcp_abort_on_overflow',
+    signature: [{knob: 'net.ipv4.tcp_abort_on_overflow', current: '1', proposed: '0'}],
   },
   {
     name: 'cookie-hang',
@@ -92,6 +104,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'A wave of SYNs got SYN cookies; their ACKs overflowed the full accept queue and were dropped, and with cookies the server keeps no state and never retransmits: the connection exists only on the client, silent until the client speaks.',
     args: ['--lab-backlog', '4', '--lab-stall', '1.5s', '--lab-on-accept', 'banner', '--lab-handler-delay', '300ms', '--burst', '30', '--probe', 'banner', '--probe-timeout', '3s'],
     expected: 'all connect, many never get the banner (probeTimeout); SyncookiesRecv and ListenOverflows moved; verdict: ACKs dropped at a full accept queue',
+    signature: [{knob: 'backlog', current: '4', proposed: 'higher'}],
   },
   {
     name: 'ephemeral-port-exhaustion',
@@ -104,6 +117,7 @@ export const INCIDENTS: readonly Incident[] = [
       '--force',
     ],
     expected: '999 connect (the range’s 1000 ports less the one the lab listens on), the other 1001 fail addrNotAvail (EADDRNOTAVAIL); advice: widen ip_local_port_range, with the TIME_WAIT arithmetic',
+    signature: [{knob: 'net.ipv4.ip_local_port_range', current: '40000 40999', proposed: '1024 65535'}],
   },
   {
     name: 'client-gives-up',
@@ -111,6 +125,7 @@ export const INCIDENTS: readonly Incident[] = [
     cause: 'tcp_syn_retries=2 on the client host: connect() gives up at the first RTO expiry after (2^3 − 1) = 7 s, before the application timeout.',
     args: ['--sysctl', 'net.ipv4.tcp_syn_retries=2', '--lab-backlog', '1', '--lab-stall', '60s', '--burst', '10', '--timeout', '15s'],
     expected: "2 connect (backlog 1 + 1); 8 fail with the kernel's ETIMEDOUT at the ladder's give-up (~7 s), not at connstorm's 15 s",
+    signature: [{knob: 'backlog', current: '1', proposed: 'higher'}],
   },
 ]
 

@@ -18,7 +18,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   commands: ['signals', 'cli', 'run', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   cli: ['signals', 'run', 'report', 'netns', 'kernel', 'analysis', 'plan', 'results', 'errors'],
   run: ['signals', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
-  incidents: ['errors'],
+  incidents: ['results', 'errors'],
   engine: ['kernel', 'probe', 'native', 'plan', 'results', 'errors'],
   kernel: ['native', 'plan', 'results', 'errors'],
   lab: ['signals', 'kernel', 'plan', 'results', 'errors'],
