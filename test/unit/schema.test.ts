@@ -109,3 +109,16 @@ describe('assertValidResultFile', () => {
     expect((error as Error).message).toBe("FILE: 'run.json' is not a valid connstorm result: /: must have required property 'counts'")
   })
 })
+
+describe('the compiled validator', () => {
+  it('is the current schema compiled (else: npm run build), so what a read checks is what the schema file says', async () => {
+    const {readFileSync} = await import('node:fs')
+    const {Ajv} = await import('ajv')
+    const {default: standaloneCode} = await import('ajv/dist/standalone/index.js')
+    const schema = JSON.parse(readFileSync(new URL('../../schema/result-v1.schema.json', import.meta.url), 'utf8')) as object
+    const ajv = new Ajv({allErrors: false, strict: true, code: {source: true}})
+    const fresh = standaloneCode(ajv, ajv.compile(schema))
+    const built = readFileSync(new URL('../../schema/result-v1.validate.cjs', import.meta.url), 'utf8')
+    expect(built.slice(built.indexOf('\n') + 1)).toBe(fresh)
+  })
+})
