@@ -1,0 +1,99 @@
+import {describe, expect, it} from 'vitest'
+
+import {type SearchSettings, type TrialRecord, bracketOf, nextTrial} from '../../src/analysis/search.js'
+
+/**
+ * A stalled listener as the kernel makes it (docs/kernel.md §1): a burst of n gets min(n, B + 1)
+ * connects in at once and the rest wait for a retransmitted SYN. `search` must find B + 1.
+ */
+function stalledQueue(backlog: number) {
+  return (size: number): Pick<TrialRecord, 'pass' | 'admittedAtOnce'> => ({pass: size <= backlog + 1, admittedAtOnce: Math.min(size, backlog + 1)})
+}
+
+/** Runs the strategy against a world until it is done (or 40 trials: a loop would fail the test). */
+function search(settings: SearchSettings, world: (size: number) => Pick<TrialRecord, 'pass' | 'admittedAtOnce'>) {
+  const trials: TrialRecord[] = []
+  for (let i = 0; i < 40; i++) {
+    const step = nextTrial(settings, trials)
+    if (step.next === 'done') return {trials, bracket: step.bracket, confirmed: step.confirmed}
+    trials.push({size: step.size, confirming: step.confirming, ...world(step.size)})
+  }
+  throw new Error(`no answer after 40 trials: ${trials.map((trial) => trial.size).join(', ')}`)
+}
+
+const BURST: SearchSettings = {dimension: 'burst', start: 8, max: 4096}
+
+describe('the burst search against a stalled accept queue', () => {
+  it.each([
+    // backlog, the trial sizes in order (the last one confirms)
+    [16, [8, 32, 17, 18, 17]],
+    [64, [8, 32, 128, 65, 66, 65]],
+    [200, [8, 32, 128, 512, 201, 202, 201]],
+  ])('backlog %i: finds B + 1 exactly, trying %j', (backlog, sizes) => {
+    const {trials, bracket, confirmed} = search(BURST, stalledQueue(backlog))
+    expect(trials.map((trial) => trial.size)).toEqual(sizes)
+    expect(bracket).toEqual({largestPass: backlog + 1, smallestFail: backlog + 2})
+    expect(confirmed).toBe(true)
+    expect(trials.at(-1)).toMatchObject({confirming: true, pass: true})
+  })
+
+  it.each([16, 64, 200, 1, 2, 5, 1000, 3000])('backlog %i: needs at most ⌈log2 B⌉ + 4 trials plus the confirming one', (backlog) => {
+    const {trials, bracket} = search(BURST, stalledQueue(backlog))
+    expect(bracket.largestPass).toBe(backlog + 1)
+    expect(trials.length).toBeLessThanOrEqual(Math.ceil(Math.log2(backlog)) + 4 + 1)
+  })
+
+  it('bisects when the failing trial gives no hint (a queue that drains while the burst arrives)', () => {
+    // Passes up to 40, and every failure admitted 0 at once: no hint to use.
+    const {trials, bracket} = search(BURST, (size) => ({pass: size <= 40, admittedAtOnce: null}))
+    expect(trials.map((trial) => trial.size)).toEqual([8, 32, 128, 80, 56, 44, 38, 41, 39, 40, 40])
+    expect(bracket).toEqual({largestPass: 40, smallestFail: 41})
+  })
+
+  it('stops at the max when every trial passes, with no failing size in the bracket', () => {
+    const {trials, bracket} = search({dimension: 'burst', start: 8, max: 100}, () => ({pass: true, admittedAtOnce: null}))
+    expect(trials.map((trial) => trial.size)).toEqual([8, 32, 100])
+    expect(bracket).toEqual({largestPass: 100, smallestFail: null})
+  })
+
+  it('answers "none" when even one connect fails', () => {
+    const {trials, bracket} = search({dimension: 'burst', start: 1, max: 100}, () => ({pass: false, admittedAtOnce: 0}))
+    expect(trials.map((trial) => trial.size)).toEqual([1])
+    expect(bracket).toEqual({largestPass: null, smallestFail: 1})
+  })
+
+  it('searches again below a confirming trial that failed (a noisy pass is not an answer)', () => {
+    let firstAt17 = true
+    const {trials, bracket} = search(BURST, (size) => {
+      if (size === 17 && firstAt17) {
+        firstAt17 = false
+        return {pass: true, admittedAtOnce: 17}
+      }
+      return {pass: size <= 16, admittedAtOnce: Math.min(size, 16)}
+    })
+    // The queue holds 16 (the failing 32 admitted 16), 17 passes once by luck, bisection narrows
+    // to 17 … 18, the repeat of 17 fails, and 16 is confirmed instead.
+    expect(trials.map((trial) => [trial.size, trial.pass])).toEqual([[8, true], [32, false], [16, true], [17, true], [24, false], [20, false], [18, false], [17, false], [16, true]])
+    expect(trials.map((trial) => trial.confirming)).toEqual([false, false, false, false, false, false, false, true, true])
+    expect(bracket).toEqual({largestPass: 16, smallestFail: 17})
+  })
+})
+
+describe('the rate search', () => {
+  it('brackets the highest clean rate to 2 % of the largest pass and confirms it', () => {
+    // 2050 passes, 2087 fails: 37/s apart, within 2 % of 2050 (41/s).
+    const {trials, bracket, confirmed} = search({dimension: 'rate', start: 100, max: 100_000}, (rate) => ({pass: rate <= 2050, admittedAtOnce: null}))
+    expect(trials.map((trial) => trial.size)).toEqual([100, 400, 1600, 6400, 4000, 2800, 2200, 1900, 2050, 2125, 2087, 2050])
+    expect(bracket).toEqual({largestPass: 2050, smallestFail: 2087})
+    expect(confirmed).toBe(true)
+  })
+})
+
+describe('bracketOf', () => {
+  it('counts a pass only below the smallest failure', () => {
+    const trial = (size: number, pass: boolean): TrialRecord => ({size, pass, admittedAtOnce: null, confirming: false})
+    expect(bracketOf([trial(8, true), trial(32, false), trial(40, true), trial(20, true)])).toEqual({largestPass: 20, smallestFail: 32})
+    expect(bracketOf([trial(8, true)])).toEqual({largestPass: 8, smallestFail: null})
+    expect(bracketOf([trial(8, false)])).toEqual({largestPass: null, smallestFail: 8})
+  })
+})
