@@ -44,11 +44,18 @@ function trialLine(number: number, trial: SearchTrialRecord, search: SearchFile)
 function answer(search: SearchFile): string {
   const {largestPass, smallestFail} = search.bracket
   const name = search.criterion.kind === 'ndr' ? 'NDR' : 'PDR'
-  if (largestPass === null && smallestFail === null) return 'none: no trial finished'
-  if (largestPass === null) return `none: even the smallest trial (${sizeText(search, smallestFail!)}) failed`
-  if (smallestFail === null) return `${name} ${search.dimension} ≥ ${sizeText(search, largestPass)}: every trial passed, up to ${sizeText(search, largestPass)} (raise --max to look further)`
-  const confirmed = search.confirmed ? ', confirmed by a repeat' : search.stopReason === 'answered' ? '' : ', not confirmed'
-  return `${name} ${search.dimension} ${sizeText(search, largestPass)}: ${sizeText(search, largestPass)} passed${confirmed}, ${sizeText(search, smallestFail)} failed — bracket width ${sizeText(search, smallestFail - largestPass)}`
+  const size = (n: number) => sizeText(search, n)
+  if (search.stopReason !== 'answered') {
+    // The search stopped early: the bracket so far, and nothing more.
+    const pass = largestPass === null ? 'no trial passed' : `${size(largestPass)} passed`
+    const fail = smallestFail === null ? 'none failed' : `${size(smallestFail)} failed`
+    if (largestPass === null && smallestFail === null) return 'none: no trial could be judged'
+    return `not found: the search stopped with ${pass} and ${fail}${largestPass === null ? '' : ` (${name} ${search.dimension} ≥ ${size(largestPass)})`}`
+  }
+  if (largestPass === null) return `none: even the smallest trial (${size(smallestFail!)}) failed`
+  if (smallestFail === null) return `${name} ${search.dimension} ≥ ${size(largestPass)}: every trial passed, up to --max ${size(largestPass)} (raise it to look further)`
+  const confirmed = search.confirmed ? ', confirmed by a repeat' : ''
+  return `${name} ${search.dimension} ${size(largestPass)}: ${size(largestPass)} passed${confirmed}, ${size(smallestFail)} failed — bracket width ${size(smallestFail - largestPass)}`
 }
 
 /**

@@ -1,6 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
-import {type SearchSettings, type TrialRecord, bracketOf, nextTrial} from '../../src/analysis/search.js'
+import {type SearchSettings, type TrialRecord, bracketOf, judgeTrial, nextTrial} from '../../src/analysis/search.js'
+import {burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
 
 /**
  * A stalled listener as the kernel makes it (docs/kernel.md §1): a burst of n gets min(n, B + 1)
@@ -95,5 +96,44 @@ describe('bracketOf', () => {
     expect(bracketOf([trial(8, true), trial(32, false), trial(40, true), trial(20, true)])).toEqual({largestPass: 20, smallestFail: 32})
     expect(bracketOf([trial(8, true)])).toEqual({largestPass: 8, smallestFail: null})
     expect(bracketOf([trial(8, false)])).toEqual({largestPass: null, smallestFail: 8})
+  })
+})
+
+describe('judgeTrial: what one trial says', () => {
+  it('passes a burst that got in whole on its first SYN, and counts it as admitted at once', () => {
+    const result = syntheticResult({plan: {burst: '9'}, connects: [onStep(0, 9)]})
+    expect(judgeTrial(result, {kind: 'ndr'})).toEqual({pass: true, admittedAtOnce: 9})
+  })
+
+  it('fails a burst with connects on a retransmit step, and says how many the queue admitted at once', () => {
+    expect(judgeTrial(burstOf200AgainstBacklog8(), {kind: 'ndr'})).toEqual({pass: false, admittedAtOnce: 9, retransmitted: 191, why: '191 on a retransmit step'})
+  })
+
+  it('fails a trial whose connects timed out: their SYNs were all dropped', () => {
+    const result = syntheticResult({plan: {burst: '12', timeout: '2.5s'}, connects: [onStep(0, 2)], failures: {timeout: 10}})
+    expect(judgeTrial(result, {kind: 'ndr'})).toEqual({pass: false, admittedAtOnce: 2, retransmitted: 10, why: '10 timed out'})
+  })
+
+  it('stops the search on a failure that is not SYN loss, naming it', () => {
+    const result = syntheticResult({plan: {burst: '25'}, failures: {refused: 25}})
+    expect(judgeTrial(result, {kind: 'ndr'})).toEqual({stop: '25 refused: not SYN loss, so no trial size would bisect it'})
+  })
+
+  it('stops the search when no connect can be put on a ladder step (the SYN settings unreadable)', () => {
+    const result = syntheticResult({plan: {burst: '5'}, connects: [onStep(0, 5)], noKernel: true})
+    expect(judgeTrial(result, {kind: 'ndr'})).toEqual({stop: "the kernel's SYN retransmit settings could not be read, so no connect can be put on a ladder step"})
+  })
+
+  it('with --pdr, passes on the thresholds alone: a retransmit within p99<1.5s is allowed', () => {
+    const result = burstOf200AgainstBacklog8()
+    const held = {...result, thresholds: [{expr: 'p99<1.5s', held: true, value: 1_030_000, unit: 'us' as const, display: '1.03 s'}]}
+    expect(judgeTrial(held, {kind: 'pdr'})).toEqual({pass: true, admittedAtOnce: 9})
+    const failed = {...result, thresholds: [{expr: 'p99<1s', held: false, value: 2_050_000, unit: 'us' as const, display: 'p99 = 2.05 s'}]}
+    expect(judgeTrial(failed, {kind: 'pdr'})).toEqual({pass: false, admittedAtOnce: 9, retransmitted: 191, why: 'p99<1s (p99 = 2.05 s)'})
+  })
+
+  it('stops on an interrupted trial', () => {
+    const result = {...syntheticResult({plan: {burst: '5'}, connects: [onStep(0, 5)]}), stopReason: 'interrupted' as const}
+    expect(judgeTrial(result, {kind: 'ndr'})).toEqual({stop: 'interrupted'})
   })
 })

@@ -1,0 +1,76 @@
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import type {ChildProcess} from 'node:child_process'
+
+import {afterEach, describe, expect, it} from 'vitest'
+
+import type {SearchFile} from '../../src/results/search-format.js'
+import {closedPort, runCli, stopAllLabs} from '../helpers/cli.js'
+
+afterEach(stopAllLabs)
+
+/** The trial lines of a search report: "trial  n  burst  size  pass|FAIL|STOP …". */
+function trialLines(stdout: string): string[] {
+  return stdout.split('\n').filter((line) => line.startsWith('trial '))
+}
+
+describe('connstorm search against the built-in lab (a fresh lab per trial, stalled from its first connect)', () => {
+  it('finds the largest clean burst of a backlog-16 listener: exactly 17 (the queue holds B + 1), confirmed, in at most ⌈log2 16⌉ + 4 trials plus the confirming one', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'connstorm-search-'))
+    try {
+      const file = join(directory, 'search.json')
+      const run = await runCli(['search', '--lab-backlog', '16', '--out', file], {killAfterMs: 60_000})
+      expect(run.code, run.stderr).toBe(0)
+      expect(run.stdout).toMatch(/^answer    NDR burst 17: 17 passed, confirmed by a repeat, 18 failed — bracket width 1$/m)
+      expect(run.stdout).toMatch(/^estimate  the listener's effective backlog is 16 \(source: \w+\): its accept queue holds 17, no accepts during the stall$/m)
+      const trials = trialLines(run.stdout)
+      expect(trials.length).toBeLessThanOrEqual(4 + 4 + 1)
+      // Every failing burst had exactly the queue's 17 in at once.
+      for (const line of trials.filter((trial) => / FAIL /.test(trial))) expect(line).toMatch(/ 17 at once; \d+ on a retransmit step/)
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as SearchFile
+      expect(saved).toMatchObject({schemaVersion: 1, kind: 'search', dimension: 'burst', bracket: {largestPass: 17, smallestFail: 18}, confirmed: true, stopReason: 'answered'})
+      expect(saved.trials.at(-1)).toMatchObject({size: 17, confirming: true, pass: true, admittedAtOnce: 17})
+      // Each trial is a whole storm result, diagnosed: the failing ones on their ladder steps.
+      for (const trial of saved.trials) expect(trial.result.counts.attempted).toBe(trial.size)
+    } finally {
+      rmSync(directory, {recursive: true, force: true})
+    }
+  })
+
+  it('stops by itself when the next trial would not fit in --max-duration, with the bracket so far', async () => {
+    // --timeout 3s gives each trial a hard deadline of 3 + 5 = 8 s: the first fits in 9 s. It is a
+    // burst of 32 against the stalled 16 + 1: 15 wait for the 2 s retransmit, so the trial takes
+    // ≥ 2 s and a second one (≥ 2 + 8 s) does not fit.
+    const run = await runCli(['search', '--lab-backlog', '16', '--start', '32', '--timeout', '3s', '--max-duration', '9s'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(trialLines(run.stdout)).toHaveLength(1)
+    expect(trialLines(run.stdout)[0]).toMatch(/^trial  1  burst      32  FAIL  17 at once; 15 on a retransmit step/)
+    expect(run.stdout).toMatch(/^answer    not found: the search stopped with no trial passed and 32 failed$/m)
+    expect(run.stdout).toMatch(/^search    1 trial in [\d.]+ m?s; stopped: the next trial would not fit in --max-duration 9\.00 s$/m)
+  })
+
+  it('on Ctrl-C prints the trials so far and their bracket, and exits 130', async () => {
+    let search: ChildProcess | undefined
+    const running = runCli(['search', '--lab-backlog', '200'], {onSpawn: (child) => (search = child)})
+    // Long enough for a trial or two (each ≥ 0.3 s), short of the whole search (≥ 6 trials).
+    await new Promise((resolve) => setTimeout(resolve, 2500))
+    search!.kill('SIGINT')
+    const run = await running
+    expect(run.code).toBe(130)
+    expect(run.stdout).toMatch(/^search    \d+ trials?.*; interrupted: the trace and bracket so far$/m)
+    expect(trialLines(run.stdout).length).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('connstorm search against a target', () => {
+  it('ends at once, with the reason, when a trial fails for something other than SYN loss (nothing listens)', async () => {
+    const port = await closedPort()
+    const run = await runCli(['search', `127.0.0.1:${port}`])
+    expect(run.code, run.stderr).toBe(0)
+    expect(trialLines(run.stdout)).toHaveLength(1)
+    expect(trialLines(run.stdout)[0]).toMatch(/^trial  1  burst       8  STOP/)
+    expect(run.stdout).toMatch(/^answer    none: no trial could be judged$/m)
+    expect(run.stdout).toMatch(/; stopped: 8 refused: not SYN loss, so no trial size would bisect it$/m)
+  })
+})
