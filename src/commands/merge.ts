@@ -52,7 +52,8 @@ export default class Merge extends ConnstormCommand {
     if (flags['hdr-log'] !== undefined) assertWritable(flags['hdr-log'], '--hdr-log')
     assertEachOnce(files)
     const sources: {file: string; result: StormResult}[] = []
-    for (const file of files) sources.push({file, result: await readResult(file)})
+    // The merged file names each source; stdin is named as such, not as '-'.
+    for (const file of files) sources.push({file: file === STDIN ? 'stdin' : file, result: await readResult(file)})
     const measurement = mergeResults(sources, {force: flags.force})
     const diagnosis = diagnose(measurement, {acceptStallMs: null})
     const merged: MergedResult = {...diagnosis.result, sources: measurement.sources, merge: measurement.merge}

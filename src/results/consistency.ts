@@ -75,9 +75,9 @@ const CHECKS: Check[] = [
   },
   // Only a run cut short leaves connects in flight or unstarted, and it says so.
   ({counts, stopReason}) =>
-    counts.pending > 0 && stopReason === 'completed' ? `counts.pending is ${counts.pending} but stopReason is 'completed'` : null,
-  ({counts, stopReason}) =>
-    (counts.notStarted ?? 0) > 0 && stopReason === 'completed' ? `counts.notStarted is ${counts.notStarted} but stopReason is 'completed'` : null,
+    stopReason === 'completed' && counts.pending + (counts.notStarted ?? 0) > 0
+      ? `counts.pending is ${counts.pending} and counts.notStarted is ${counts.notStarted ?? 0} but stopReason is 'completed'`
+      : null,
   ({partial, stopReason}) =>
     partial === (stopReason !== 'completed') ? null : `partial is ${partial} but stopReason is '${stopReason}'`,
   // The errno of every `other` failure is kept; a kernel ETIMEDOUT is one of the timeouts.
