@@ -155,12 +155,15 @@ const CHECKS: Check[] = [
       ? null
       : `attribution.steps[].connects + attribution.betweenSteps.connects is ${onSteps + between} (${onSteps} + ${between}) but counts.connected is ${counts.connected}`
   },
-  ({counts, attribution}) => {
+  ({counts: runCounts, attribution}) => {
     if (!attribution) return null
-    const timedOut = sum(attribution.timedOut.map((group) => group.connects))
-    return timedOut === counts.byOutcome.timeout
+    // Schema 1 says only that timedOut is a list: an entry without a count cannot be added up.
+    const counts = (attribution.timedOut as unknown[]).map((group) => (group as {connects?: unknown} | null)?.connects)
+    if (!counts.every((n) => typeof n === 'number')) return 'attribution.timedOut[] holds an entry without a connects count'
+    const timedOut = sum(counts as number[])
+    return timedOut === runCounts.byOutcome.timeout
       ? null
-      : `attribution.timedOut[].connects add up to ${timedOut} but counts.byOutcome.timeout is ${counts.byOutcome.timeout}`
+      : `attribution.timedOut[].connects add up to ${timedOut} but counts.byOutcome.timeout is ${runCounts.byOutcome.timeout}`
   },
   // --probe: every connected connection was probed; the probe ended or was still running at a stop.
   ({counts, probe}) => {

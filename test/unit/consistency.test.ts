@@ -204,3 +204,17 @@ describe('a result that breaks one identity by one number is refused, naming the
     expect(contradiction(result)).toBe(message)
   })
 })
+
+describe('what schema 1 leaves loose is refused, not crashed on', () => {
+  it('an attribution.timedOut entry without a connects count', () => {
+    const result = merged()
+    ;(result.attribution!.timedOut as unknown[])[0] = null
+    expect(contradiction(result)).toBe('attribution.timedOut[] holds an entry without a connects count')
+  })
+
+  it("a merge's sources without counts are not read", () => {
+    const result = merged()
+    ;(result.sources as unknown[])[0] = {file: 'int.json'}
+    expect(contradiction(result)).toBeNull()
+  })
+})
