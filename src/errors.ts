@@ -4,16 +4,51 @@
  */
 export class UsageError extends Error {
   readonly exitCode = 2
-  constructor(message: string) {
+  /**
+   * What kind of mistake, as a stable string for scripts (`--json` prints it as error.code): the
+   * message may be reworded, the code stays. USAGE is any mistake without a code of its own.
+   */
+  readonly code: UsageErrorCode
+  constructor(message: string, code: UsageErrorCode = 'USAGE') {
     super(message)
     this.name = 'UsageError'
+    this.code = code
   }
 }
+
+/** The codes a refusal carries, printed under --json as {"error": {"code", "message"}}. Never renamed: a script may match on them. */
+export const USAGE_ERROR_CODES = [
+  /** a mistake in the command line with no more specific code */
+  'USAGE',
+  /** a flag or argument value that is malformed or out of range */
+  'INVALID_OPTION',
+  /** a flag the command does not have */
+  'UNKNOWN_FLAG',
+  /** an argument the command requires is missing */
+  'MISSING_ARGUMENT',
+  /** an argument the command does not take */
+  'UNEXPECTED_ARGUMENT',
+  /** a result file (or stdin) that cannot be read: missing, a directory, no permission */
+  'FILE_UNREADABLE',
+  /** a result file (or stdin) that is empty */
+  'FILE_EMPTY',
+  /** a result file that is not JSON: truncated, or something else */
+  'FILE_NOT_JSON',
+  /** JSON that is not a connstorm result of the schema version this connstorm reads */
+  'FILE_NOT_RESULT',
+  /** a result whose numbers contradict each other (results/consistency.ts) */
+  'FILE_INCONSISTENT',
+  /** the same file given twice where each belongs once (merge) */
+  'FILE_GIVEN_TWICE',
+  /** an output file (--out, --html, --hdr-log) that cannot be written */
+  'OUT_UNWRITABLE',
+] as const
+export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number]
 
 /** A flag or argument whose value is malformed or out of range; the message names the accepted form. */
 export class InvalidOptionError extends UsageError {
   constructor(readonly option: string, readonly value: string, readonly accepted: string) {
-    super(`${option}: invalid value '${value}': expected ${accepted}`)
+    super(`${option}: invalid value '${value}': expected ${accepted}`, 'INVALID_OPTION')
     this.name = 'InvalidOptionError'
   }
 }

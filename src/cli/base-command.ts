@@ -1,25 +1,80 @@
-import {Command, Errors} from '@oclif/core'
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {UsageError} from '../errors.js'
+import {LabStartError, UsageError} from '../errors.js'
+import {stdoutOwner} from '../results/stdout.js'
 
 /**
  * Every connstorm command: a user's mistake (ours or oclif's parse errors) becomes one line on
  * stderr and exit 2, never a stack trace. Anything else is a bug and is left to oclif.
+ *
+ * Under --json, stdout is for programs: every error is also one line of JSON there,
+ * {"error": {"code": "…", "message": "…"}}, the code a stable string (errors.ts). And when an
+ * output file is stdout (`--out -`), stdout carries that document alone: the human report goes to
+ * stderr and --json does not print the result a second time.
  */
 export abstract class ConnstormCommand extends Command {
+  // oclif's own --json flag, described with what it does to errors (a command's flags may
+  // override a base flag; oclif adds this one only where enableJsonFlag is set, see report.ts).
+  static override baseFlags: Interfaces.FlagInput = {
+    json: Flags.boolean({
+      description: 'Format output as json. An error is JSON too, one line on stdout: {"error": {"code": "…", "message": "…"}} (exit 2 for bad input).',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     if (error instanceof UsageError || isParseError(error)) {
+      const message = oneLine(error.message)
+      if (this.jsonEnabled()) this.writeErrorJson(errorCode(error), message)
       const prefix = this.id ? `connstorm ${this.id}` : 'connstorm'
-      process.stderr.write(`${prefix}: ${oneLine(error.message)}\n`)
+      process.stderr.write(`${prefix}: ${message}\n`)
       this.exit(2)
     }
+    if (this.jsonEnabled()) {
+      // A bug: a JSON line for the program reading stdout, and the stack on stderr for the person
+      // who reports it (oclif prints that, and sets exit 1, when it is thrown on).
+      this.writeErrorJson(error instanceof LabStartError ? 'LAB_START' : 'INTERNAL', oneLine(error.message))
+      throw error
+    }
     return super.catch(error)
+  }
+
+  /** With stdout given to an output file (`--out -`), what people read goes to stderr. */
+  override log(message = '', ...args: unknown[]): void {
+    if (stdoutOwner() === null) super.log(message, ...args)
+    else super.logToStderr(message, ...args)
+  }
+
+  /** The result is already on stdout when an output file is stdout: printing it again would make two documents. */
+  override logJson(json: unknown): void {
+    if (stdoutOwner() === null) super.logJson(json)
+  }
+
+  private writeErrorJson(code: string, message: string): void {
+    process.stdout.write(`${JSON.stringify({error: {code, message}})}\n`)
   }
 }
 
 function isParseError(error: Error): boolean {
   return error instanceof Errors.CLIError && 'parse' in error
+}
+
+/**
+ * oclif's parse errors by kind. oclif does not export their classes, so they are told apart by
+ * name; one it renames falls back to USAGE, still exit 2.
+ */
+const PARSE_ERROR_CODES: Record<string, string> = {
+  NonExistentFlagsError: 'UNKNOWN_FLAG',
+  RequiredArgsError: 'MISSING_ARGUMENT',
+  UnexpectedArgsError: 'UNEXPECTED_ARGUMENT',
+  FlagInvalidOptionError: 'INVALID_OPTION',
+  ArgInvalidOptionError: 'INVALID_OPTION',
+}
+
+function errorCode(error: Error): string {
+  if (error instanceof UsageError) return error.code
+  return PARSE_ERROR_CODES[error.constructor.name] ?? 'USAGE'
 }
 
 /** oclif's parse messages span lines ("See more help with --help"): fold them, drop colour codes. */

@@ -24,7 +24,7 @@ export const STORM_FLAGS = {
   timeout: Flags.string({summary: `per connect; 15 s lets the 1…11 s SYN-retransmit steps show [default: ${DEFAULT_TIMEOUT_MS / 1000}s]`, helpValue: '<duration>'}),
   'max-duration': Flags.string({summary: 'hard deadline for the whole run [default: schedule + timeout + 5s]', helpValue: '<duration>'}),
   close: Flags.string({summary: 'after connect: rst (SO_LINGER 0, no TIME_WAIT), fin, or hold open until --max-duration, then rst [default: rst]', helpValue: 'rst|fin|hold'}),
-  out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename)', helpValue: '<file>'}),
+  out: Flags.string({summary: 'also write the JSON result to this file (atomically: temp file + rename); - writes it to stdout, which then carries only that JSON (the report goes to stderr)', helpValue: '<file>'}),
   quiet: Flags.boolean({summary: 'no live progress line (it is shown only on a TTY, and never with --json)'}),
   force: Flags.boolean({summary: 'start even when the pre-flight checks (open files, ephemeral ports, TIME_WAIT, conntrack) say the plan cannot fit'}),
   workers: Flags.string({

@@ -4,7 +4,7 @@ import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {resolveServer, serverFlag} from '../cli/server-flag.js'
 import {renderRunReport} from '../report/run-report.js'
-import {readResultFile} from '../results/read.js'
+import {readResult} from '../results/read.js'
 import type {StormResult} from '../results/format.js'
 
 export default class Analyze extends ConnstormCommand {
@@ -12,11 +12,11 @@ export default class Analyze extends ConnstormCommand {
   static override description =
     'The analysis is a pure function of the result file, so the attribution, the verdict and the advice are the ones the live run printed. --server prints the backlog advice in another server\'s syntax.'
 
-  static override examples = ['<%= config.bin %> analyze run.json', '<%= config.bin %> analyze run.json --server nginx', '<%= config.bin %> analyze run.json --json']
+  static override examples = ['<%= config.bin %> analyze run.json', '<%= config.bin %> analyze run.json --server nginx', '<%= config.bin %> analyze run.json --json', '<%= config.bin %> storm --json --burst 50 | <%= config.bin %> analyze -']
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'a result file written by storm --out', required: true}),
+    file: Args.string({description: 'a result file written by storm --out; - reads it from stdin (storm --json | connstorm analyze -)', required: true}),
   }
 
   static override flags = {
@@ -26,7 +26,7 @@ export default class Analyze extends ConnstormCommand {
   async run(): Promise<StormResult> {
     const {args, flags} = await this.parse(Analyze)
     const server = resolveServer(flags.server)
-    const saved = readResultFile(args.file)
+    const saved = await readResult(args.file)
     const diagnosis = diagnose(saved, savedInputs(saved, server))
     this.log(renderRunReport(diagnosis))
     return diagnosis.result

@@ -1,3 +1,6 @@
+import {statSync} from 'node:fs'
+import {resolve} from 'node:path'
+
 import {Args, Flags} from '@oclif/core'
 import * as hdr from 'hdr-histogram-js'
 
@@ -5,8 +8,11 @@ import {diagnose} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {decodeHistogram} from '../results/histogram.js'
 import {type MergedResult, mergeResults} from '../results/merge.js'
-import {readResultFile} from '../results/read.js'
+import {STDIN, readResult} from '../results/read.js'
+import type {StormResult} from '../results/format.js'
+import {STDOUT} from '../results/stdout.js'
 import {assertWritable, writeFileAtomic, writeResultFile} from '../results/write.js'
+import {UsageError} from '../errors.js'
 import {renderRunReport} from '../report/run-report.js'
 
 export default class Merge extends ConnstormCommand {
@@ -23,33 +29,72 @@ export default class Merge extends ConnstormCommand {
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'result files written by storm --out (two or more)', required: true}),
+    file: Args.string({description: 'result files written by storm --out (two or more, each once); - reads one from stdin', required: true}),
   }
 
   static override flags = {
-    out: Flags.string({summary: 'the merged result file (written atomically)', helpValue: '<file>', required: true}),
+    out: Flags.string({
+      summary: 'the merged result file (written atomically); - writes it to stdout, which then carries only that JSON (the report goes to stderr)',
+      helpValue: '<file>',
+      required: true,
+    }),
     force: Flags.boolean({summary: 'merge even when plans or ladders differ'}),
-    'hdr-log': Flags.string({summary: "also write each source's connect-latency histogram as an HdrHistogram interval log (.hlog, for HistogramLogAnalyzer)", helpValue: '<file>'}),
+    'hdr-log': Flags.string({
+      summary: "also write each source's connect-latency histogram as an HdrHistogram interval log (.hlog, for HistogramLogAnalyzer); - writes it to stdout",
+      helpValue: '<file>',
+    }),
   }
 
   async run(): Promise<MergedResult> {
     const {argv, flags} = await this.parse(Merge)
     const files = argv as string[]
     assertWritable(flags.out)
-    if (flags['hdr-log'] !== undefined) assertWritable(flags['hdr-log'])
-    const measurement = mergeResults(files.map((file) => ({file, result: readResultFile(file)})), {force: flags.force})
+    if (flags['hdr-log'] !== undefined) assertWritable(flags['hdr-log'], '--hdr-log')
+    assertEachOnce(files)
+    const sources: {file: string; result: StormResult}[] = []
+    // The merged file names each source; stdin is named as such, not as '-'.
+    for (const file of files) sources.push({file: file === STDIN ? 'stdin' : file, result: await readResult(file)})
+    const measurement = mergeResults(sources, {force: flags.force})
     const diagnosis = diagnose(measurement, {acceptStallMs: null})
     const merged: MergedResult = {...diagnosis.result, sources: measurement.sources, merge: measurement.merge}
     writeResultFile(flags.out, merged)
-    if (flags['hdr-log'] !== undefined) writeFileAtomic(flags['hdr-log'], intervalLog(merged))
+    if (flags['hdr-log'] !== undefined) writeFileAtomic(flags['hdr-log'], intervalLog(merged, sources.map((source) => source.result)), '--hdr-log')
     this.log(renderRunReport(diagnosis))
-    this.log(`\nmerged    ${files.length} files (first connects ${merged.merge.startSpreadMs} ms apart) into ${flags.out}`)
+    this.log(`\nmerged    ${files.length} files (first connects ${merged.merge.startSpreadMs} ms apart) into ${flags.out === STDOUT ? 'stdout' : flags.out}`)
     return merged
   }
 }
 
+/**
+ * A file given twice would count its connects twice. The same file is the same path once
+ * resolved (./a.json and a.json), or the same device and inode (a hard link, a symlink); stdin
+ * can be read only once. Files that cannot be stat'ed are left to the reader to refuse.
+ */
+function assertEachOnce(files: readonly string[]): void {
+  const seen = new Map<string, string>()
+  for (const file of files) {
+    const keys = [file === STDIN ? 'stdin' : `path:${resolve(file)}`]
+    if (file !== STDIN) {
+      try {
+        const {dev, ino} = statSync(file)
+        keys.push(`inode:${dev}:${ino}`)
+      } catch {
+        // missing or unreadable: readResult names it
+      }
+    }
+    for (const key of keys) {
+      const first = seen.get(key)
+      if (first !== undefined) {
+        const same = file === first ? `'${file}' is given twice` : `'${first}' and '${file}' are the same file`
+        throw new UsageError(`FILE: ${file === STDIN ? '- (stdin) is given twice' : same}; each result belongs in the merge once`, 'FILE_GIVEN_TWICE')
+      }
+      seen.set(key, file)
+    }
+  }
+}
+
 /** One interval per source, timed from the earliest start, in HdrHistogram's interval-log format. */
-function intervalLog(merged: MergedResult): string {
+function intervalLog(merged: MergedResult, results: readonly StormResult[]): string {
   let text = ''
   const writer = new hdr.HistogramLogWriter((chunk) => (text += chunk))
   const start = Date.parse(merged.startedAt)
@@ -57,15 +102,11 @@ function intervalLog(merged: MergedResult): string {
   writer.outputLogFormatVersion()
   writer.outputStartTime(start)
   writer.outputLegend()
-  for (const source of merged.sources) {
-    const histogram = decodeHistogram(readSourceHistogram(merged, source.file))
+  for (const [index, source] of merged.sources.entries()) {
+    const histogram = decodeHistogram(results[index]!.histograms.fromActual)
     const from = (Date.parse(source.startedAt) - start) / 1000
     histogram.tag = source.file.replaceAll(/[\s,]/g, '_')
     writer.outputIntervalHistogram(histogram, from, from + source.durationMs / 1000, 1)
   }
   return text
-}
-
-function readSourceHistogram(merged: MergedResult, file: string): string {
-  return readResultFile(file).histograms.fromActual ?? merged.histograms.fromActual
 }

@@ -9,7 +9,8 @@ import {renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from 
 import {chartPoints} from '../report/svg-chart.js'
 import {renderHtmlReport} from '../report/html.js'
 import {renderRunReport} from '../report/run-report.js'
-import {readResultFile} from '../results/read.js'
+import {STDIN, readResult} from '../results/read.js'
+import {STDOUT} from '../results/stdout.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
 
 const FORMATS = ['text', 'json', 'markdown'] as const
@@ -30,47 +31,42 @@ export default class Report extends ConnstormCommand {
   ]
 
   static override strict = false
+  // No --json here (--format json prints the result): keep oclif's --json flag off the help.
+  static override baseFlags = {}
 
   static override args = {
-    file: Args.string({description: 'result files written by storm --out (one or more)', required: true}),
+    file: Args.string({description: 'result files written by storm --out (one or more); - reads one from stdin', required: true}),
   }
 
   static override flags = {
     format: Flags.string({summary: 'what to print: text, json or markdown (with --html: print it as well)', options: [...FORMATS], helpValue: '<format>'}),
-    html: Flags.string({summary: 'also write a self-contained HTML report to this file', helpValue: '<file>'}),
+    html: Flags.string({
+      summary: 'also write a self-contained HTML report to this file; - writes it to stdout, and the text goes to stderr',
+      helpValue: '<file>',
+    }),
     server: serverFlag(),
   }
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Report)
     const files = argv as string[]
-    if (flags.html !== undefined) {
-      try {
-        assertWritable(flags.html)
-      } catch (error) {
-        if (error instanceof UsageError) throw new UsageError(error.message.replace(/^--out:/, '--html:'))
-        throw error
-      }
-    }
+    if (flags.html !== undefined) assertWritable(flags.html, '--html')
+    if (files.filter((file) => file === STDIN).length > 1) throw new UsageError('FILE: - (stdin) is given more than once; it can be read only once', 'FILE_GIVEN_TWICE')
     const server = resolveServer(flags.server)
     // Every file is read and validated before anything is printed or written.
-    const labels = columnLabels(files)
-    const runs = files.map((file, index): ReportRun => {
-      const saved = readResultFile(file)
-      return {label: labels[index]!, ...diagnose(saved, savedInputs(saved, server))}
-    })
+    const labels = columnLabels(files.map((file) => (file === STDIN ? 'stdin' : file)))
+    const runs: ReportRun[] = []
+    for (const [index, file] of files.entries()) {
+      const saved = await readResult(file)
+      runs.push({label: labels[index]!, ...diagnose(saved, savedInputs(saved, server))})
+    }
 
     if (flags.html !== undefined) {
       const html = renderHtmlReport(runs)
-      try {
-        writeFileAtomic(flags.html, html)
-      } catch (error) {
-        if (error instanceof UsageError) throw new UsageError(error.message.replace(/^--out:/, '--html:'))
-        throw error
-      }
+      writeFileAtomic(flags.html, html, '--html')
       if (flags.format === undefined) {
         const charts = Object.entries(chartPoints(html)).filter(([, points]) => points > 0).length
-        this.log(`wrote ${flags.html} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB, ${charts} charts with data)`)
+        this.log(`wrote ${flags.html === STDOUT ? 'stdout' : flags.html} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB, ${charts} charts with data)`)
         return
       }
     }

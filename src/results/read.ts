@@ -1,35 +1,84 @@
 import {readFileSync, statSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
-import {SCHEMA_VERSION} from './schema.js'
+import {contradiction} from './consistency.js'
+import {SCHEMA_VERSION, assertValidResultFile, resultProblem} from './schema.js'
 import type {StormResult} from './format.js'
-import {assertValidResultFile} from './schema.js'
+
+/** The FILE argument that means standard input: `connstorm storm --json | connstorm analyze -`. */
+export const STDIN = '-'
+
+/** How a message names where a result came from: the file as given, in quotes, or stdin. */
+export function sourceName(file: string): string {
+  return file === STDIN ? 'stdin' : `'${file}'`
+}
 
 /**
- * Reads a result file written by `storm --out`. Anything else — missing, truncated, foreign, or of
- * another schema version — is one clear line (exit 2).
+ * Reads a result from a file written by `storm --out`, or from stdin for `-`. Anything else —
+ * missing, empty, truncated, foreign, of another schema version, or contradicting itself — is one
+ * clear line (exit 2).
  */
+export async function readResult(file: string): Promise<StormResult> {
+  return file === STDIN ? parseResult(await readStdin(), file) : readResultFile(file)
+}
+
+/** Reads a result file (a path; `-` is only read by readResult). */
 export function readResultFile(file: string): StormResult {
   let text: string
   try {
     if (statSync(file).isDirectory()) throw Object.assign(new Error('directory'), {code: 'EISDIR'})
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new UsageError(`FILE: cannot read '${file}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new UsageError(`FILE: cannot read '${file}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'FILE_UNREADABLE')
   }
+  return parseResult(text, file)
+}
+
+/** All of stdin. A terminal is refused rather than waited on: nothing was piped in. */
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('FILE: stdin is a terminal: pipe a result in, e.g. connstorm storm --json | connstorm analyze -', 'FILE_UNREADABLE')
+  const chunks: Buffer[] = []
+  try {
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  } catch (error) {
+    throw new UsageError(`FILE: cannot read stdin (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'FILE_UNREADABLE')
+  }
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (text.trim() === '') throw new UsageError('FILE: stdin is empty: pipe a result in, e.g. connstorm storm --json | connstorm analyze -', 'FILE_EMPTY')
+  return text
+}
+
+function parseResult(text: string, file: string): StormResult {
+  const name = sourceName(file)
   let data: unknown
   try {
     data = JSON.parse(text)
   } catch {
-    throw new UsageError(`FILE: '${file}' is not JSON (${text.trim() === '' ? 'empty' : 'truncated, or not a connstorm result'})`)
+    const empty = text.trim() === ''
+    throw new UsageError(`FILE: ${name} is not JSON (${empty ? 'empty' : 'truncated, or not a connstorm result'})`, empty ? 'FILE_EMPTY' : 'FILE_NOT_JSON')
   }
   if (typeof data !== 'object' || data === null || !('schemaVersion' in data)) {
-    throw new UsageError(`FILE: '${file}' has no schemaVersion: it is not a connstorm result`)
+    throw new UsageError(`FILE: ${name} has no schemaVersion: it is not a connstorm result`, 'FILE_NOT_RESULT')
   }
   const version = (data as {schemaVersion: unknown}).schemaVersion
   if (version !== SCHEMA_VERSION) {
-    throw new UsageError(`FILE: '${file}' has schema version ${JSON.stringify(version)}; this connstorm reads version ${SCHEMA_VERSION}`)
+    throw new UsageError(`FILE: ${name} has schema version ${JSON.stringify(version)}; this connstorm reads version ${SCHEMA_VERSION}`, 'FILE_NOT_RESULT')
   }
-  assertValidResultFile(data, file)
-  return data
+  if (file === STDIN) {
+    // The same check as assertValidResultFile, whose message quotes a file name.
+    const problem = resultProblem(data)
+    if (problem !== null) throw new UsageError(`FILE: ${name} is not a valid connstorm result: ${problem}`, 'FILE_NOT_RESULT')
+  } else {
+    try {
+      assertValidResultFile(data, file)
+    } catch (error) {
+      if (error instanceof UsageError) throw new UsageError(error.message, 'FILE_NOT_RESULT')
+      throw error
+    }
+  }
+  const result = data as StormResult
+  // Valid field by field, the numbers must also agree with each other, or the report would print impossible ones.
+  const problem = contradiction(result)
+  if (problem !== null) throw new UsageError(`FILE: ${name} contradicts itself: ${problem}`, 'FILE_INCONSISTENT')
+  return result
 }

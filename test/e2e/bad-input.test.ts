@@ -249,3 +249,36 @@ describe('an unresolvable host is refused before any connect', () => {
     },
   )
 })
+
+// Under --json, stdout is for a program: a refusal is also one line of JSON there, with a stable
+// code (src/errors.ts) and the same message as the line on stderr, and still exit 2.
+interface JsonRefusalCase {
+  name: string
+  args: string[]
+  code: string
+  message: RegExp
+}
+
+const jsonCases: JsonRefusalCase[] = [
+  {name: 'storm --json --burst 0', args: ['storm', SINK, '--json', '--burst', '0'], code: 'INVALID_OPTION', message: /^--burst: invalid value '0': expected a whole number from 1 to \d+$/},
+  {name: 'storm --json --brust 5 (an unknown flag)', args: ['storm', SINK, '--json', '--brust', '5'], code: 'UNKNOWN_FLAG', message: /^Nonexistent flag: --brust/},
+  {name: 'analyze --json without FILE', args: ['analyze', '--json'], code: 'MISSING_ARGUMENT', message: /^Missing 1 required arg: file/},
+  {name: 'analyze --json of a file that does not exist', args: ['analyze', '--json', '{tmp}/missing.json'], code: 'FILE_UNREADABLE', message: /^FILE: cannot read '.*\/missing\.json' \(ENOENT\)$/},
+]
+
+describe.concurrent('under --json a refusal is also one JSON line on stdout', () => {
+  it.for(jsonCases)('$name prints one JSON line on stdout with error.code $code and the message of the line on stderr, and exits 2', async ({args, code, message}, {expect}) => {
+    const connectionsBefore = sinkConnections
+    const run = await runRefusal((onSpawn) => runCli(args.map(fill), {killAfterMs: HANG_CAP_MS, onSpawn}))
+    const context = `exit ${run.code}\nstderr: ${JSON.stringify(run.stderr)}\nstdout: ${JSON.stringify(run.stdout)}`
+    expect(run.hung, context).toBe(false)
+    expect(run.code, context).toBe(2)
+    expect(run.stdout.endsWith('\n') && !run.stdout.slice(0, -1).includes('\n'), `stdout is not one line: ${context}`).toBe(true)
+    const printed = JSON.parse(run.stdout) as {error: {code: string; message: string}}
+    expect(Object.keys(printed)).toEqual(['error'])
+    expect(printed.error.code, context).toBe(code)
+    expect(printed.error.message, context).toMatch(message)
+    expect(run.stderr, context).toBe(`connstorm ${args[0]}: ${printed.error.message}\n`)
+    expect(sinkConnections, 'connections reached the loopback sink').toBe(connectionsBefore)
+  })
+})
