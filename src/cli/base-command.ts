@@ -5,7 +5,8 @@ import {stdoutOwner} from '../results/stdout.js'
 
 /**
  * Every connstorm command: a user's mistake (ours or oclif's parse errors) becomes one line on
- * stderr and exit 2, never a stack trace. Anything else is a bug and is left to oclif.
+ * stderr and exit 2, never a stack trace. Anything else is a bug (or a broken install): one line
+ * says so, then oclif prints the error and exits 1.
  *
  * Under --json, stdout is for programs: every error is also one line of JSON there,
  * {"error": {"code": "…", "message": "…"}}, the code a stable string (errors.ts). And when an
@@ -24,13 +25,15 @@ export abstract class ConnstormCommand extends Command {
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
+    const prefix = this.id ? `connstorm ${this.id}` : 'connstorm'
     if (error instanceof UsageError || isParseError(error)) {
       const message = oneLine(error.message)
       if (this.jsonEnabled()) this.writeErrorJson(errorCode(error), message)
-      const prefix = this.id ? `connstorm ${this.id}` : 'connstorm'
       process.stderr.write(`${prefix}: ${message}\n`)
       this.exit(2)
     }
+    // Exit 1 is kept for this case alone (the README's exit codes): say what it means.
+    process.stderr.write(`${prefix}: unexpected error, a bug in connstorm or a broken install (exit 1); please report it with the lines below\n`)
     if (this.jsonEnabled()) {
       // A bug: a JSON line for the program reading stdout, and the stack on stderr for the person
       // who reports it (oclif prints that, and sets exit 1, when it is thrown on).

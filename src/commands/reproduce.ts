@@ -82,7 +82,9 @@ export default class Reproduce extends ConnstormCommand {
 function parseResult(stdout: string): StormResult | null {
   if (stdout.trim() === '') return null
   try {
-    return JSON.parse(stdout) as StormResult
+    const parsed = JSON.parse(stdout) as StormResult | {error: unknown}
+    // Under --json a refusal is {"error": {…}} on stdout (cli/base-command.ts): no result.
+    return 'schemaVersion' in parsed ? parsed : null
   } catch {
     return null
   }
