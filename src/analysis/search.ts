@@ -29,8 +29,9 @@ export const GROWTH = 4
 /** The bracket is narrow enough when its width is at most this (connects; for rates, see resolutionOf). */
 export function resolutionOf(dimension: SearchDimension, largestPass: number): number {
   // A rate is known to 2 % (a trial's achieved rate varies by about that on a loaded 2-core
-  // machine); a burst to the connect.
-  return dimension === 'burst' ? 1 : Math.max(1, Math.ceil(largestPass * 0.02))
+  // machine); a burst to the connect up to 100 connects and to 1 % above (bisecting a 2,000-connect
+  // burst to the connect costs six more trials and says nothing a queue size could use).
+  return dimension === 'burst' ? Math.max(1, Math.floor(largestPass / 100)) : Math.max(1, Math.ceil(largestPass * 0.02))
 }
 
 export type TrialJudgement =

@@ -78,6 +78,12 @@ describe('the burst search against a stalled accept queue', () => {
     expect(trials.map((trial) => trial.confirming)).toEqual([false, false, false, false, false, false, false, true, true])
     expect(bracket).toEqual({largestPass: 16, smallestFail: 17})
   })
+
+  it('knows a large burst to 1 %: 1,907 passes and 1,918 fails is narrow enough (19 connects)', () => {
+    const {trials, bracket} = search({dimension: 'burst', start: 8, max: 2000}, (size) => ({pass: size <= 1907, admittedAtOnce: 17}))
+    expect(trials.map((trial) => trial.size)).toEqual([8, 32, 128, 512, 2000, 1256, 1628, 1814, 1907, 1953, 1930, 1918, 1907])
+    expect(bracket).toEqual({largestPass: 1907, smallestFail: 1918})
+  })
 })
 
 describe('the rate search', () => {
