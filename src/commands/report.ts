@@ -9,7 +9,8 @@ import {renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from 
 import {chartPoints} from '../report/svg-chart.js'
 import {renderHtmlReport} from '../report/html.js'
 import {renderRunReport} from '../report/run-report.js'
-import {STDIN, readResult} from '../results/read.js'
+import {renderSearchReport} from '../report/search-text.js'
+import {STDIN, readSaved} from '../results/read.js'
 import {STDOUT} from '../results/stdout.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
 
@@ -57,8 +58,16 @@ export default class Report extends ConnstormCommand {
     const labels = columnLabels(files.map((file) => (file === STDIN ? 'stdin' : file)))
     const runs: ReportRun[] = []
     for (const [index, file] of files.entries()) {
-      const saved = await readResult(file)
-      runs.push({label: labels[index]!, ...diagnose(saved, savedInputs(saved, server))})
+      const saved = await readSaved(file)
+      if (saved.kind === 'search') {
+        // A search is its own report (the trace and the answer); its trials are storms of the file.
+        if (files.length > 1 || flags.html !== undefined || (flags.format ?? 'text') !== 'text') {
+          throw new UsageError(`FILE: ${file === STDIN ? 'stdin' : `'${file}'`} is a search: report prints one search, as text (analyze prints it too)`, 'FILE_NOT_RESULT')
+        }
+        this.log(renderSearchReport(saved.search))
+        return
+      }
+      runs.push({label: labels[index]!, ...diagnose(saved.result, savedInputs(saved.result, server))})
     }
 
     if (flags.html !== undefined) {

@@ -2,8 +2,9 @@ import {readFileSync, statSync} from 'node:fs'
 
 import {UsageError} from '../errors.js'
 import {contradiction} from './consistency.js'
-import {SCHEMA_VERSION, assertValidResultFile, resultProblem} from './schema.js'
+import {SCHEMA_VERSION, assertValidResultFile, resultProblem, searchProblem} from './schema.js'
 import type {StormResult} from './format.js'
+import type {SearchFile} from './search-format.js'
 
 /** The FILE argument that means standard input: `connstorm storm --json | connstorm analyze -`. */
 export const STDIN = '-'
@@ -22,16 +23,43 @@ export async function readResult(file: string): Promise<StormResult> {
   return file === STDIN ? parseResult(await readStdin(), file) : readResultFile(file)
 }
 
-/** Reads a result file (a path; `-` is only read by readResult). */
-export function readResultFile(file: string): StormResult {
-  let text: string
+/** A saved storm result, or a saved search (`connstorm search --out`): `analyze` and `report` read both. */
+export type SavedFile = {kind: 'run'; result: StormResult} | {kind: 'search'; search: SearchFile}
+
+/** Reads a saved run or search from a file, or from stdin for `-`; the same one-line refusals as readResult. */
+export async function readSaved(file: string): Promise<SavedFile> {
+  const text = file === STDIN ? await readStdin() : readText(file)
+  let data: unknown
+  try {
+    data = JSON.parse(text)
+  } catch {
+    // parseResult words every kind of unreadable text.
+    return {kind: 'run', result: parseResult(text, file)}
+  }
+  if (typeof data !== 'object' || data === null || (data as {kind?: unknown}).kind !== 'search') return {kind: 'run', result: parseResult(text, file)}
+  const name = sourceName(file)
+  const problem = searchProblem(data)
+  if (problem !== null) throw new UsageError(`FILE: ${name} is not a valid connstorm search: ${problem}`, 'FILE_NOT_RESULT')
+  const search = data as SearchFile
+  for (const [index, trial] of search.trials.entries()) {
+    const contradicts = contradiction(trial.result)
+    if (contradicts !== null) throw new UsageError(`FILE: ${name} contradicts itself: trial ${index + 1}: ${contradicts}`, 'FILE_INCONSISTENT')
+  }
+  return {kind: 'search', search}
+}
+
+function readText(file: string): string {
   try {
     if (statSync(file).isDirectory()) throw Object.assign(new Error('directory'), {code: 'EISDIR'})
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (error) {
     throw new UsageError(`FILE: cannot read '${file}' (${(error as NodeJS.ErrnoException).code ?? 'error'})`, 'FILE_UNREADABLE')
   }
-  return parseResult(text, file)
+}
+
+/** Reads a result file (a path; `-` is only read by readResult). */
+export function readResultFile(file: string): StormResult {
+  return parseResult(readText(file), file)
 }
 
 /** All of stdin. A terminal is refused rather than waited on: nothing was piped in. */

@@ -17,14 +17,30 @@ export const SCHEMA_VERSION: StormResult['schemaVersion'] = 1
  * schema/result-v1.validate.cjs (scripts/build-validator.mjs: strict, first error only), so a read
  * loads plain code instead of ajv's compiler and the schema (~0.17 s per start).
  */
-const VALIDATOR_URL = new URL('../../schema/result-v1.validate.cjs', import.meta.url)
-
-let compiled: ValidateFunction | undefined
+const compiled = new Map<string, ValidateFunction>()
 
 /** Loaded on first use, not at start-up: a storm that writes no file never loads it. */
-function validator(): ValidateFunction {
-  compiled ??= createRequire(import.meta.url)(fileURLToPath(VALIDATOR_URL)) as ValidateFunction
-  return compiled
+function validator(name: 'result-v1' | 'search-v1' = 'result-v1'): ValidateFunction {
+  let validate = compiled.get(name)
+  if (validate === undefined) {
+    validate = createRequire(import.meta.url)(fileURLToPath(new URL(`../../schema/${name}.validate.cjs`, import.meta.url))) as ValidateFunction
+    compiled.set(name, validate)
+  }
+  return validate
+}
+
+/**
+ * The first problem with a would-be search file (`connstorm search --out`): its envelope against
+ * schema/search-v1.schema.json, then each trial's result as a storm result.
+ */
+export function searchProblem(data: unknown): string | null {
+  const validate = validator('search-v1')
+  if (!validate(data)) return describe(validate.errors![0]!)
+  for (const [index, trial] of (data as {trials: {result: unknown}[]}).trials.entries()) {
+    const problem = resultProblem(trial.result)
+    if (problem !== null) return `/trials/${index}/result${problem.replace(/^\/:/, ':')}`
+  }
+  return null
 }
 
 /** The first problem with a would-be result, as "path: problem", or null when it is valid. */

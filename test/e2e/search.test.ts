@@ -33,6 +33,12 @@ describe('connstorm search against the built-in lab (a fresh lab per trial, stal
       expect(saved.trials.at(-1)).toMatchObject({size: 17, confirming: true, pass: true, admittedAtOnce: 17})
       // Each trial is a whole storm result, diagnosed: the failing ones on their ladder steps.
       for (const trial of saved.trials) expect(trial.result.counts.attempted).toBe(trial.size)
+      // Read back (schema-checked, every trial too), it prints what the live search printed.
+      for (const command of ['analyze', 'report']) {
+        const again = await runCli([command, file])
+        expect(again.code, again.stderr).toBe(0)
+        expect(again.stdout, command).toBe(run.stdout)
+      }
     } finally {
       rmSync(directory, {recursive: true, force: true})
     }

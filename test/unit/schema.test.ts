@@ -6,7 +6,7 @@ import {buildPlan} from '../../src/plan/plan.js'
 import {StormRecorder} from '../../src/results/recorder.js'
 import type {StormResult} from '../../src/results/format.js'
 import {buildResult} from '../helpers/synthetic-result.js'
-import {assertValidResultFile, resultProblem} from '../../src/results/schema.js'
+import {assertValidResultFile, resultProblem, searchProblem} from '../../src/results/schema.js'
 
 /** A small valid result, as `storm` writes it: 3 connected, 1 refused, kernel not looked at. */
 function valid(): StormResult {
@@ -120,5 +120,42 @@ describe('the compiled validator', () => {
     const fresh = standaloneCode(ajv, ajv.compile(schema))
     const built = readFileSync(new URL('../../schema/result-v1.validate.cjs', import.meta.url), 'utf8')
     expect(built.slice(built.indexOf('\n') + 1)).toBe(fresh)
+  })
+})
+
+describe('searchProblem: a saved search, envelope and every trial', () => {
+  function search(): Record<string, any> {
+    return asFile({
+      schemaVersion: 1,
+      kind: 'search',
+      tool: {name: 'connstorm', version: '0.1.0'},
+      startedAt: '2025-11-25T12:00:00.000Z',
+      durationMs: 1200,
+      target: null,
+      dimension: 'burst',
+      criterion: {kind: 'ndr', thresholds: []},
+      settings: {dimension: 'burst', start: 4, max: 4096, maxTrials: 20, maxDurationMs: 300_000, settleMs: 0},
+      trials: [{size: 4, confirming: false, why: 'the first trial', pass: true, admittedAtOnce: 3, failedBecause: null, result: valid()}],
+      bracket: {largestPass: 4, smallestFail: null},
+      confirmed: true,
+      stopReason: 'answered',
+      stop: null,
+    } as unknown as StormResult)
+  }
+
+  it('finds no problem in a search whose trials are storm results', () => {
+    expect(searchProblem(search())).toBeNull()
+  })
+
+  it('names the field of the envelope that is wrong', () => {
+    expect(searchProblem({...search(), dimension: 'waves'})).toBe('/dimension: must be equal to one of the allowed values ({"allowedValues":["burst","rate"]})')
+  })
+
+  it("checks each trial's result against the result schema, naming the trial", () => {
+    const broken = search()
+    broken.trials[0].result.counts.connected = -1
+    expect(searchProblem(broken)).toBe('/trials/0/result/counts/connected: must be >= 0')
+    broken.trials[0].result = 'x'
+    expect(searchProblem(broken)).toBe('/trials/0/result: must be object')
   })
 })
