@@ -62,6 +62,18 @@ if (stamp?.inputs === inputs && existsSync(path.join(ROOT, 'oclif.manifest.json'
 
 // npm sets npm_execpath for its scripts (the npm that runs us); outside npm, `npm` from PATH.
 const npm = process.env.npm_execpath ? [process.execPath, [process.env.npm_execpath]] : ['npm', []]
-const build = spawnSync(npm[0], [...npm[1], 'run', 'build', '--silent'], {cwd: ROOT, stdio: 'inherit'})
+
+// `npm install -g git+…` prepares the clone with an `npm install` that inherits the global
+// install's settings (npm_config_global, npm_config_prefix…), so it installs no devDependencies
+// into the clone and tsc is missing (npm bug https://github.com/npm/cli/issues/8440). The npm
+// commands below drop those settings, and the devDependencies are installed here when missing:
+// locally, without scripts (ours are running).
+const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_config_(global|prefix|location|omit|include|production)$/i.test(key)))
+if (!existsSync(path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'))) {
+  const install = spawnSync(npm[0], [...npm[1], 'install', '--include=dev', '--ignore-scripts', '--no-save', '--no-audit', '--no-fund'], {cwd: ROOT, env, stdio: 'inherit'})
+  if (install.status !== 0) process.exit(install.status ?? 1)
+}
+
+const build = spawnSync(npm[0], [...npm[1], 'run', 'build', '--silent'], {cwd: ROOT, env, stdio: 'inherit'})
 if (build.status !== 0) process.exit(build.status ?? 1)
 writeFileSync(STAMP, `${JSON.stringify({inputs, outputs: digest(OUTPUTS)})}\n`)
