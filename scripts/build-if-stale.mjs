@@ -5,7 +5,8 @@
 // Why: npm runs `prepare` after `npm ci` and `npm install` in a checkout as well as for a git
 // dependency (`npm install -g git+…`, which must build dist/ since dist/ is not committed). A
 // build is ~8 s of CPU; with `prepare` building every time, `npm ci && npm test` built twice. So
-// `prepare`, `test` and `start` all come here, and a fresh clone still builds exactly once.
+// `prepare`, `prepack`, `test`, `start` and `docs` all come here, and a fresh clone still builds
+// exactly once.
 //
 // "Already built" is decided by content, not by modification times (a checkout, `cp -p` or a
 // clock can make those lie): dist/.build-stamp.json holds a SHA-256 over the build's inputs
