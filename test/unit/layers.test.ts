@@ -16,6 +16,7 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
  */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   commands: ['signals', 'cli', 'run', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
+  hooks: ['cli'],
   cli: ['signals', 'run', 'report', 'netns', 'kernel', 'analysis', 'plan', 'results', 'errors'],
   run: ['signals', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   incidents: ['results', 'errors'],
