@@ -30,15 +30,16 @@ export function propertyRuns(own: number, env: NodeJS.ProcessEnv = process.env):
 }
 
 /**
- * fc.assert with the fixed seed and the run count. fast-check's own failure message already names
+ * fc.assert with the fixed seed and the run count, after the given examples. fast-check's own failure message already names
  * the seed (`{ seed: …, path: … }`), the shrunk counterexample and the error; the first line added
  * here says how to replay it through this helper, with the seed that was actually used.
  */
-export function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IProperty<Ts>, {runs}: {runs: number}): void {
+export function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IProperty<Ts>, {runs, examples = []}: {runs: number; examples?: Ts[]}): void {
   const seed = propertySeed()
   const numRuns = propertyRuns(runs)
   try {
-    fc.assert(property, {seed, numRuns})
+    // Examples (known counterexamples, kept as regressions) run first, before the generated cases.
+    fc.assert(property, {seed, numRuns, examples})
   } catch (error) {
     if (error instanceof Error) {
       error.message = `property failed with ${SEED_VARIABLE}=${seed} (${numRuns} runs); set it to replay this run\n${error.message}`
