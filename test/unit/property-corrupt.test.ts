@@ -92,7 +92,7 @@ interface Case {
   literal: string
 }
 
-/** Known counterexamples (docs of each in the notes of this change); they run before the generated cases. */
+/** Counterexamples this property found; they run before the generated cases, so the run fails on them first. */
 const CRASHES: [Case][] = [
   // verify.json was saved with --server nginx: the advice sizes a backlog of 1.25 × 1 717 986 919
   // connects, rounded up to 2^32 − 1, and the nginx line refuses it with a RangeError (src/analysis/servers.ts).
