@@ -43,11 +43,14 @@ export function adviceOptionsFor(server: ServerProfile | undefined, acceptStallM
   }
 }
 
-/** Smallest 2^n − 1 whose queue (backlog + 1) holds `connects`. */
+/** The largest backlog listen() takes (an int); somaxconn is an int too. */
+export const MAX_BACKLOG = 2 ** 31 - 1
+
+/** Smallest 2^n − 1 whose queue (backlog + 1) holds `connects`, at most MAX_BACKLOG. */
 export function roundUpBacklog(connects: number): number {
   let queue = 2
-  while (queue < connects) queue *= 2
-  return queue - 1
+  while (queue < connects && queue <= MAX_BACKLOG) queue *= 2
+  return Math.min(queue - 1, MAX_BACKLOG)
 }
 
 interface QueueEvidence {

@@ -3,6 +3,8 @@ import {InvalidOptionError} from '../errors.js'
 /** Microseconds per duration unit: the one table that every duration parser and printer uses. */
 export const MICROS_PER_UNIT: Readonly<Record<string, number>> = {us: 1, µs: 1, μs: 1, ms: 1000, s: 1_000_000, m: 60_000_000, h: 3_600_000_000}
 const MAX_TIMER_MS = 2_147_483_647
+/** The largest rate any rate flag takes (the result schema's maximum too). */
+export const MAX_RATE_PER_SECOND = 1_000_000_000
 const DURATION_FORM = 'a duration like 250ms, 1.5s, 2m (a bare number means seconds)'
 
 /** Parses "1.5s", "250ms", "2m", "15" (seconds) into milliseconds. Rejects negatives, NaN, junk. */
@@ -31,6 +33,8 @@ export function parseRatePerSecond(option: string, text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(k)?\s*(\/s)?\s*$/i.exec(text)
   const rate = match ? Number(match[1]) * (match[2] ? 1000 : 1) : Number.NaN
   if (!(rate > 0) || !Number.isFinite(rate)) throw new InvalidOptionError(option, text, 'a positive rate per second like 2000 or 2.5k')
+  // No machine starts a billion connects a second; above it, products with durations lose meaning.
+  if (rate > MAX_RATE_PER_SECOND) throw new InvalidOptionError(option, text, 'a rate of at most 1e9 per second')
   return rate
 }
 

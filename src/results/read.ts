@@ -38,6 +38,8 @@ export async function readSaved(file: string): Promise<SavedFile> {
   }
   if (typeof data !== 'object' || data === null || (data as {kind?: unknown}).kind !== 'search') return {kind: 'run', result: parseResult(text, file)}
   const name = sourceName(file)
+  const infinite = nonFinitePath(data)
+  if (infinite !== null) throw new UsageError(`FILE: ${name} is not a valid connstorm search: ${infinite}: is not a finite number`, 'FILE_NOT_RESULT')
   const problem = searchProblem(data)
   if (problem !== null) throw new UsageError(`FILE: ${name} is not a valid connstorm search: ${problem}`, 'FILE_NOT_RESULT')
   const search = data as SearchFile
@@ -92,6 +94,9 @@ function parseResult(text: string, file: string): StormResult {
   if (version !== SCHEMA_VERSION) {
     throw new UsageError(`FILE: ${name} has schema version ${JSON.stringify(version)}; this connstorm reads version ${SCHEMA_VERSION}`, 'FILE_NOT_RESULT')
   }
+  // JSON.parse reads 1e309 as Infinity, which the schema cannot see where it leaves a number untyped.
+  const infinite = nonFinitePath(data)
+  if (infinite !== null) throw new UsageError(`FILE: ${name} is not a valid connstorm result: ${infinite}: is not a finite number`, 'FILE_NOT_RESULT')
   if (file === STDIN) {
     // The same check as assertValidResultFile, whose message quotes a file name.
     const problem = resultProblem(data)
@@ -109,4 +114,15 @@ function parseResult(text: string, file: string): StormResult {
   const problem = contradiction(result)
   if (problem !== null) throw new UsageError(`FILE: ${name} contradicts itself: ${problem}`, 'FILE_INCONSISTENT')
   return result
+}
+
+/** The JSON pointer of the first number JSON.parse read as ±Infinity (1e309 and beyond), or null. */
+function nonFinitePath(value: unknown, path = ''): string | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? null : path || '/'
+  if (value === null || typeof value !== 'object') return null
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFinitePath(item, `${path}/${key}`)
+    if (found !== null) return found
+  }
+  return null
 }

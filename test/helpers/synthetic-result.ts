@@ -98,13 +98,21 @@ export function syntheticResult(spec: SyntheticSpec): StormResult {
   const failures = Object.entries(spec.failures ?? {}) as [FailureOutcome, number][]
   const attempted = groups.reduce((sum, group) => sum + group.count, 0) + failures.reduce((sum, [, count]) => sum + count, 0)
   for (let i = 0; i < attempted; i++) recorder.recordStart(10)
+  // The engine puts every end on the timeline too (engine/storm.ts): a result file without it
+  // would contradict itself (results/consistency.ts).
   for (const group of groups) {
     const us = group.latencyMs * 1000
-    for (let i = 0; i < group.count; i++) recorder.recordConnected(us, us)
+    for (let i = 0; i < group.count; i++) {
+      recorder.recordConnected(us, us)
+      recorder.timeline.record(group.latencyMs, 'connected')
+    }
   }
   for (const [outcome, count] of failures) {
     const us = outcome === 'timeout' ? plan.timeoutMs * 1000 : 150
-    for (let i = 0; i < count; i++) recorder.recordFailure(outcome, us, ERRNO[outcome])
+    for (let i = 0; i < count; i++) {
+      recorder.recordFailure(outcome, us, ERRNO[outcome])
+      recorder.timeline.record(us / 1000, 'failed')
+    }
   }
 
   const run: StormRun = {

@@ -386,6 +386,11 @@ describe('roundUpBacklog: the smallest 2^n − 1 whose queue (backlog + 1) holds
     [257, 511],
     [1024, 1023],
     [1025, 2047],
+    // listen() takes an int: never more than 2^31 − 1, however many connects
+    [2 ** 30 + 1, 2_147_483_647],
+    [2 ** 31, 2_147_483_647],
+    [1_717_986_919 * 1.25, 2_147_483_647],
+    [2 ** 40, 2_147_483_647],
   ])('%i connects → backlog %i', (connects, backlog) => {
     expect(roundUpBacklog(connects)).toBe(backlog)
   })

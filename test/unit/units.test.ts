@@ -106,6 +106,7 @@ describe('parseRatePerSecond', () => {
     ['2.25k', 2250],
     ['0.0000001', 0.0000001],
     [' 40 /s ', 40],
+    ['1000000000', 1_000_000_000],
   ])('reads %s as %d per second', (text, rate) => {
     expect(parseRatePerSecond('--rate', text)).toBe(rate)
   })
@@ -113,6 +114,11 @@ describe('parseRatePerSecond', () => {
   it.each(['0', '0k', '0/s', '-5', 'fast', '', '2000/m', '2M', '1e3'])("refuses '%s' with an InvalidOptionError naming the flag", (text) => {
     const error = expectInvalidOption(() => parseRatePerSecond('--rate', text), '--rate', text)
     expect(error.accepted).toBe('a positive rate per second like 2000 or 2.5k')
+  })
+
+  it('refuses a rate above a billion per second (the result schema stops there too)', () => {
+    const error = expectInvalidOption(() => parseRatePerSecond('--rate', '1000000001'), '--rate', '1000000001')
+    expect(error.accepted).toBe('a rate of at most 1e9 per second')
   })
 })
 
