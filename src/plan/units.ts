@@ -9,7 +9,7 @@ const DURATION_FORM = 'a duration like 250ms, 1.5s, 2m (a bare number means seco
 
 /** Parses "1.5s", "250ms", "2m", "15" (seconds) into milliseconds. Rejects negatives, NaN, junk. */
 export function parseDurationMs(option: string, text: string, {allowZero = false} = {}): number {
-  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$/.exec(text)
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(us|µs|μs|ms|s|m|h)?\s*$/.exec(text)
   if (!match) throw new InvalidOptionError(option, text, DURATION_FORM)
   // Whole microseconds: no timer here is finer, and it keeps durations exact when passed on as text.
   const ms = Math.round(Number(match[1]) * (MICROS_PER_UNIT[match[2] ?? 's']! / 1000) * 1000) / 1000

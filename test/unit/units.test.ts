@@ -25,6 +25,7 @@ describe('parseDurationMs', () => {
     ['1h', 3_600_000],
     ['500us', 0.5],
     ['500µs', 0.5],
+    ['500μs', 0.5], // the Greek mu (U+03BC), as --threshold takes it
     ['.5s', 500],
     ['.25s', 250], // a leading-dot fraction of several digits
     ['0.25m', 15_000],
