@@ -9,6 +9,7 @@ import {renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from 
 import {chartPoints} from '../report/svg-chart.js'
 import {renderHtmlReport} from '../report/html.js'
 import {renderRunReport} from '../report/run-report.js'
+import {renderSearchHtml} from '../report/search-html.js'
 import {renderSearchReport} from '../report/search-text.js'
 import {STDIN, readSaved} from '../results/read.js'
 import {STDOUT} from '../results/stdout.js'
@@ -60,12 +61,13 @@ export default class Report extends ConnstormCommand {
     for (const [index, file] of files.entries()) {
       const saved = await readSaved(file)
       if (saved.kind === 'search') {
-        // A search is its own report (the trace and the answer); its trials are storms of the file.
-        if (files.length > 1 || flags.html !== undefined || (flags.format ?? 'text') !== 'text') {
-          throw new UsageError(`FILE: ${file === STDIN ? 'stdin' : `'${file}'`} is a search: report prints one search, as text (analyze prints it too)`, 'FILE_NOT_RESULT')
+        // A search is its own report (the trace, the answer, its curves); its trials are storms of the file.
+        if (files.length > 1 || (flags.format ?? 'text') !== 'text') {
+          throw new UsageError(`FILE: ${file === STDIN ? 'stdin' : `'${file}'`} is a search: report shows one search, as text or --html`, 'FILE_NOT_RESULT')
         }
-        this.log(renderSearchReport(saved.search))
-        return
+        if (flags.html === undefined) return this.log(renderSearchReport(saved.search))
+        writeFileAtomic(flags.html, renderSearchHtml(saved.search), '--html')
+        return this.log(`wrote ${flags.html === STDOUT ? 'stdout' : flags.html}`)
       }
       runs.push({label: labels[index]!, ...diagnose(saved.result, savedInputs(saved.result, server))})
     }

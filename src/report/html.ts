@@ -21,6 +21,11 @@ export function renderHtmlReport(runs: readonly ReportRun[]): string {
   body.push(`<p class="sub">generated from ${runs.length === 1 ? 'a saved run' : `${runs.length} saved runs`} by ${esc(runs[0]!.result.tool.name)} ${esc(runs[0]!.result.tool.version)}; self-contained, no network</p></header>`)
   if (runs.length > 1) body.push(comparisonSection(runs))
   runs.forEach((run, index) => body.push(runSection(run, index, runs.length > 1)))
+  return htmlPage(title, body)
+}
+
+/** The page around a report's body: inline CSS, no script, nothing fetched (not even a favicon). */
+export function htmlPage(title: string, body: readonly string[]): string {
   return [
     '<!DOCTYPE html>',
     '<html lang="en">',

@@ -269,3 +269,76 @@ export function chartPoints(html: string): Record<string, number> {
   for (const match of html.matchAll(/<svg id="([^"]+)" data-points="(\d+)"/g)) points[match[1]!] = Number(match[2])
   return points
 }
+
+export interface ScatterPoint {
+  x: number
+  y: number
+  /** ok (passed) or fail */
+  className: string
+  title: string
+}
+
+interface ScatterChartSpec {
+  id: string
+  points: readonly ScatterPoint[]
+  /** vertical lines at these x values, labelled above the plot */
+  markers: readonly {x: number; label: string}[]
+  xLabel: string
+  yLabel: string
+  /** the y axis' top (else the largest y, rounded up) */
+  yMax?: number
+  formatY: (y: number) => string
+  emptyText: string
+}
+
+/**
+ * Points on a log x axis (a search's trial sizes grow ×4, then bisect) against a linear y, with
+ * labelled vertical markers. `data-points` is the number of points drawn.
+ */
+export function scatterChart(spec: ScatterChartSpec): string {
+  if (spec.points.length === 0) return emptyChart(spec.id, spec.emptyText)
+  const xs = [...spec.points.map((point) => point.x), ...spec.markers.map((marker) => marker.x)]
+  const lo = Math.min(...xs) / 1.5
+  const hi = Math.max(...xs) * 1.5
+  const top = spec.yMax ?? niceCeiling(1.08 * Math.max(...spec.points.map((point) => point.y), 1e-9))
+  const plotTop = 40
+  const plotHeight = 200
+  const plotWidth = WIDTH - MARGIN.left - MARGIN.right
+  const height = plotTop + plotHeight + MARGIN.bottom
+  const x = (value: number): number => MARGIN.left + ((Math.log2(value) - Math.log2(lo)) / (Math.log2(hi) - Math.log2(lo))) * plotWidth
+  const y = (value: number): number => plotTop + plotHeight - (value / top) * plotHeight
+  const out = [`<svg id="${spec.id}" data-points="${spec.points.length}" viewBox="0 0 ${WIDTH} ${height}" width="${WIDTH}" height="${height}" role="img" aria-label="${esc(`${spec.yLabel} against ${spec.xLabel}`)}">`]
+  for (const tick of linearTicks(top)) {
+    const at = y(tick).toFixed(1)
+    out.push(`<line class="grid" x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${at}" y2="${at}"/>`)
+    out.push(`<text x="${MARGIN.left - 6}" y="${(y(tick) + 4).toFixed(1)}" text-anchor="end">${esc(spec.formatY(tick))}</text>`)
+  }
+  const middle = plotTop + plotHeight / 2
+  out.push(`<text x="14" y="${middle}" text-anchor="middle" transform="rotate(-90 14 ${middle})">${esc(spec.yLabel)}</text>`)
+  for (const tick of powerTicks(lo, hi)) {
+    const at = x(tick).toFixed(1)
+    out.push(`<line class="grid" x1="${at}" x2="${at}" y1="${plotTop}" y2="${plotTop + plotHeight}"/>`)
+    out.push(`<text x="${at}" y="${plotTop + plotHeight + 15}" text-anchor="middle">${tick}</text>`)
+  }
+  out.push(`<text x="${MARGIN.left + plotWidth / 2}" y="${height - 6}" text-anchor="middle">${esc(spec.xLabel)} (log scale)</text>`)
+  for (const marker of spec.markers) {
+    const at = x(marker.x).toFixed(1)
+    out.push(`<line class="step" x1="${at}" x2="${at}" y1="${plotTop - 4}" y2="${plotTop + plotHeight}"/>`)
+    out.push(`<text class="steplabel" x="${(x(marker.x) + 4).toFixed(1)}" y="${plotTop - 8}">${esc(marker.label)}</text>`)
+  }
+  for (const point of spec.points) {
+    out.push(`<circle class="${point.className}" cx="${x(point.x).toFixed(1)}" cy="${y(Math.min(point.y, top)).toFixed(1)}" r="5"><title>${esc(point.title)}</title></circle>`)
+  }
+  out.push(axisFrame(plotTop, plotHeight))
+  out.push('</svg>')
+  return out.join('\n')
+}
+
+/** 1, 2, 5 × 10^n between lo and hi: tick labels for a log axis of counts or rates. */
+function powerTicks(lo: number, hi: number): number[] {
+  const ticks: number[] = []
+  for (let power = 10 ** Math.floor(Math.log10(lo)); power <= hi; power *= 10) {
+    for (const m of [1, 2, 5]) if (m * power >= lo && m * power <= hi) ticks.push(m * power)
+  }
+  return ticks
+}

@@ -3,10 +3,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type {ChildProcess} from 'node:child_process'
 
-import {afterEach, describe, expect, it} from 'vitest'
+import {pathToFileURL} from 'node:url'
+
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import type {SearchFile} from '../../src/results/search-format.js'
 import {closedPort, runCli, stopAllLabs} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
 
 afterEach(stopAllLabs)
 
@@ -15,32 +18,61 @@ function trialLines(stdout: string): string[] {
   return stdout.split('\n').filter((line) => line.startsWith('trial '))
 }
 
+/** Debian's chromium (npm test's set-up installs it); CONNSTORM_TEST_CHROMIUM points elsewhere. */
+const CHROMIUM = process.env.CONNSTORM_TEST_CHROMIUM ?? '/usr/bin/chromium'
+
 describe('connstorm search against the built-in lab (a fresh lab per trial, stalled from its first connect)', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'connstorm-search-'))
+  const file = join(directory, 'search.json')
+  afterAll(() => rmSync(directory, {recursive: true, force: true}))
+
   it('finds the largest clean burst of a backlog-16 listener: exactly 17 (the queue holds B + 1), confirmed, in at most ⌈log2 16⌉ + 4 trials plus the confirming one', async () => {
-    const directory = mkdtempSync(join(tmpdir(), 'connstorm-search-'))
+    const run = await runCli(['search', '--lab-backlog', '16', '--out', file], {killAfterMs: 60_000})
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/^answer    NDR burst 17: 17 passed, confirmed by a repeat, 18 failed — bracket width 1$/m)
+    expect(run.stdout).toMatch(/^estimate  the listener's effective backlog is 16 \(source: \w+\): its accept queue holds 17, no accepts during the stall$/m)
+    const trials = trialLines(run.stdout)
+    expect(trials.length).toBeLessThanOrEqual(4 + 4 + 1)
+    // Every failing burst had exactly the queue's 17 in at once.
+    for (const line of trials.filter((trial) => / FAIL /.test(trial))) expect(line).toMatch(/ 17 at once; \d+ on a retransmit step/)
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SearchFile
+    expect(saved).toMatchObject({schemaVersion: 1, kind: 'search', dimension: 'burst', bracket: {largestPass: 17, smallestFail: 18}, confirmed: true, stopReason: 'answered'})
+    expect(saved.trials.at(-1)).toMatchObject({size: 17, confirming: true, pass: true, admittedAtOnce: 17})
+    // Each trial is a whole storm result, diagnosed: the failing ones on their ladder steps.
+    for (const trial of saved.trials) expect(trial.result.counts.attempted).toBe(trial.size)
+    // Read back (schema-checked, every trial too), it prints what the live search printed.
+    for (const command of ['analyze', 'report']) {
+      const again = await runCli([command, file])
+      expect(again.code, again.stderr).toBe(0)
+      expect(again.stdout, command).toBe(run.stdout)
+    }
+  })
+
+  // The saved search of the test above, drawn: skipped with the reason without the browser, and a
+  // failure with CI=true (test/helpers/requirements.ts).
+  it.skipIf(skipUnless({files: [CHROMIUM]}, 'the search HTML test'))('draws every trial of that search in headless Chromium, passes and failures apart, the answer marked', async () => {
+    const html = join(directory, 'search.html')
+    const run = await runCli(['report', file, '--html', html])
+    expect(run.code, run.stderr).toBe(0)
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SearchFile
+    const {chromium} = await import('playwright-core')
+    const browser = await chromium.launch({executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run']})
     try {
-      const file = join(directory, 'search.json')
-      const run = await runCli(['search', '--lab-backlog', '16', '--out', file], {killAfterMs: 60_000})
-      expect(run.code, run.stderr).toBe(0)
-      expect(run.stdout).toMatch(/^answer    NDR burst 17: 17 passed, confirmed by a repeat, 18 failed — bracket width 1$/m)
-      expect(run.stdout).toMatch(/^estimate  the listener's effective backlog is 16 \(source: \w+\): its accept queue holds 17, no accepts during the stall$/m)
-      const trials = trialLines(run.stdout)
-      expect(trials.length).toBeLessThanOrEqual(4 + 4 + 1)
-      // Every failing burst had exactly the queue's 17 in at once.
-      for (const line of trials.filter((trial) => / FAIL /.test(trial))) expect(line).toMatch(/ 17 at once; \d+ on a retransmit step/)
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as SearchFile
-      expect(saved).toMatchObject({schemaVersion: 1, kind: 'search', dimension: 'burst', bracket: {largestPass: 17, smallestFail: 18}, confirmed: true, stopReason: 'answered'})
-      expect(saved.trials.at(-1)).toMatchObject({size: 17, confirming: true, pass: true, admittedAtOnce: 17})
-      // Each trial is a whole storm result, diagnosed: the failing ones on their ladder steps.
-      for (const trial of saved.trials) expect(trial.result.counts.attempted).toBe(trial.size)
-      // Read back (schema-checked, every trial too), it prints what the live search printed.
-      for (const command of ['analyze', 'report']) {
-        const again = await runCli([command, file])
-        expect(again.code, again.stderr).toBe(0)
-        expect(again.stdout, command).toBe(run.stdout)
+      const page = await browser.newPage({viewport: {width: 1100, height: 900}})
+      const errors: string[] = []
+      page.on('pageerror', (error) => errors.push(error.message))
+      await page.goto(pathToFileURL(html).href, {waitUntil: 'load'})
+      for (const chart of ['#search-retransmits', '#search-p99']) {
+        expect(await page.locator(`${chart} circle`).count(), chart).toBe(saved.trials.length)
+        expect(await page.locator(`${chart} circle.fail`).count(), chart).toBe(saved.trials.filter((trial) => trial.pass === false).length)
+        expect(await page.locator(`${chart} text.steplabel`).allTextContents()).toEqual(['NDR 17'])
       }
+      // A passing trial had no connect on a retransmit step: its point sits on 0 %.
+      const titles = await page.locator('#search-retransmits circle.ok title').allTextContents()
+      for (const title of titles) expect(title).toMatch(/: 0 of \d+ needed a SYN retransmit \(0\.0 %\)$/)
+      expect(errors).toEqual([])
     } finally {
-      rmSync(directory, {recursive: true, force: true})
+      await browser.close()
     }
   })
 
