@@ -1,5 +1,6 @@
-import type {Attribution} from '../results/format.js'
+import type {Attribution, StormResult} from '../results/format.js'
 import type {Corroboration, KernelObservation} from '../results/format.js'
+import {formatAddress} from '../plan/target.js'
 import {formatMs} from '../plan/units.js'
 
 export interface DiagnosisView {
@@ -7,6 +8,9 @@ export interface DiagnosisView {
   attribution: Attribution | null
   kernel: (KernelObservation & {corroboration: Corroboration | null}) | null
 }
+
+/** What the verdict reads beside the diagnosis: what every connect (and probe) ended as. */
+export type VerdictView = DiagnosisView & Pick<StormResult, 'counts' | 'target'> & {plan: Pick<StormResult['plan'], 'timeoutMs'>; probe?: Pick<NonNullable<StormResult['probe']>, 'outcomes' | 'timeoutMs'>}
 
 /** Counters worth a line in the text report, in this order (all are in the JSON). */
 const REPORTED_COUNTERS = [
@@ -74,31 +78,43 @@ export function renderKernel(view: DiagnosisView): string[] {
   return lines
 }
 
-/** One sentence in plain words: what happened to the connects and whether the kernel agrees. */
-export function renderVerdict(view: DiagnosisView, finished: number): string | null {
+/**
+ * One sentence in plain words: what happened to the connects and whether the kernel agrees. It
+ * leads with the dominant fact — the largest group of connects (or probes) that shared a fate —
+ * so a run where nothing listened reads "nothing listens at …", not "no connect needed a SYN
+ * retransmit".
+ */
+export function renderVerdict(view: VerdictView, finished: number): string | null {
   const {attribution, kernel} = view
   if (attribution === null) return null
   const delayed = attribution.steps.filter((step) => step.retransmits > 0)
   const timedOut = attribution.timedOut.reduce((sum, group) => sum + group.connects, 0)
   // Connects cut off by the stop after ≥ 1 retransmit were delayed too, though they never finished.
   const waiting = (attribution.pending ?? []).filter((group) => group.atLeastRetransmits > 0)
-  const parts: string[] = []
-  if (delayed.length === 0 && timedOut === 0 && waiting.length === 0) {
-    parts.push('no connect needed a SYN retransmit')
-  } else {
-    const main = delayed.reduce<(typeof delayed)[number] | undefined>((best, step) => (best && best.connects >= step.connects ? best : step), undefined)
-    if (main) {
-      parts.push(
+  const facts: {count: number; text: string}[] = []
+  const main = delayed.reduce<(typeof delayed)[number] | undefined>((best, step) => (best && best.connects >= step.connects ? best : step), undefined)
+  if (main) {
+    facts.push({
+      count: main.connects,
+      text:
         `${main.connects} of ${finished} connects (${percent(main.share)}) waited for ${main.retransmits} SYN retransmit${main.retransmits === 1 ? '' : 's'} ` +
-          `(~${formatMs(main.observedMedianMs)})`,
-      )
-      const others = delayed.filter((step) => step !== main)
-      if (others.length > 0) parts.push(`${others.reduce((sum, step) => sum + step.connects, 0)} more on other steps`)
-    }
-    for (const group of attribution.timedOut) parts.push(`${group.connects} timed out after at least ${group.atLeastRetransmits}`)
-    for (const group of waiting) parts.push(`${group.connects} ${stillWaiting(group.atLeastRetransmits)}`)
+        `(~${formatMs(main.observedMedianMs)})`,
+    })
+    const others = delayed.filter((step) => step !== main).reduce((sum, step) => sum + step.connects, 0)
+    if (others > 0) facts.push({count: others, text: `${others} more on other steps`})
   }
-  if (attribution.betweenSteps.connects > 0) parts.push(`${attribution.betweenSteps.connects} were slow between steps (not SYN loss)`)
+  for (const group of attribution.timedOut) facts.push({count: group.connects, text: gaveUp(group, view, attribution.expectedIsLowerBound)})
+  for (const group of waiting) facts.push({count: group.connects, text: `${group.connects} ${stillWaiting(group.atLeastRetransmits)}`})
+  facts.push(...failureFacts(view, finished), ...probeFacts(view))
+  if (attribution.betweenSteps.connects > 0) facts.push({count: 0, text: `${attribution.betweenSteps.connects} were slow between steps (not SYN loss)`})
+  // The dominant fact first; equal counts keep the order above (stable sort).
+  const parts = facts.sort((a, b) => b.count - a.count).map((fact) => fact.text)
+  // Said of the connects that got in; after "all 50 refused" it would say nothing.
+  if (delayed.length === 0 && timedOut === 0 && waiting.length === 0 && view.counts.connected > 0) {
+    const noRetransmit = 'no connect needed a SYN retransmit'
+    if (parts.length === 0 || facts[0]!.count === 0) parts.unshift(noRetransmit)
+    else parts.push(noRetransmit)
+  }
   let sentence = parts.join('; ')
   const listener = kernel?.listener
   if (listener && listener.effectiveBacklog !== null && listener.peakQueue !== null && listener.peakQueue > listener.effectiveBacklog && (delayed.length > 0 || timedOut > 0 || waiting.length > 0)) {
@@ -124,4 +140,54 @@ function trimSeconds(ms: number): string {
 /** "still waiting after ≥ 2 SYN retransmits": a connect the stop cut off, with what it had surely sent. */
 export function stillWaiting(atLeastRetransmits: number): string {
   return `still waiting after ≥ ${atLeastRetransmits} SYN retransmit${atLeastRetransmits === 1 ? '' : 's'}`
+}
+
+/** "15 gave up at 500 ms with their only SYN unanswered (the first retransmit would have left at 1 s)". */
+function gaveUp(group: {atLeastRetransmits: number; connects: number}, view: VerdictView, lowerBound: boolean): string {
+  const at = formatMs(view.plan.timeoutMs)
+  if (group.atLeastRetransmits === 0) {
+    const first = view.ladder?.sendTimesMs[1]
+    return `${group.connects} gave up at ${at} with their only SYN unanswered${first === undefined ? '' : ` (the first retransmit would have left at ${trimSeconds(first)} s)`}`
+  }
+  const k = group.atLeastRetransmits
+  return `${group.connects} gave up at ${at} after ${lowerBound ? 'at least ' : ''}${k} SYN retransmit${k === 1 ? '' : 's'}, all unanswered`
+}
+
+/** The connects that failed otherwise than by waiting, each outcome in its own words. */
+function failureFacts(view: VerdictView, finished: number): {count: number; text: string}[] {
+  const {byOutcome} = view.counts
+  const of = (n: number) => (n === finished ? `all ${n}` : `${n} of ${finished}`)
+  const address = formatAddress(view.target.host, view.target.port)
+  const facts: {count: number; text: string}[] = []
+  const add = (n: number, text: string) => {
+    if (n > 0) facts.push({count: n, text})
+  }
+  const refused = byOutcome.refused
+  add(refused, refused === finished ? `nothing listens at ${address}: all ${refused} refused` : `${of(refused)} refused: an RST answered their SYN (nothing listening at ${address} for them)`)
+  add(byOutcome.reset, `${of(byOutcome.reset)} were reset (ECONNRESET)`)
+  add(byOutcome.unreachable, `${of(byOutcome.unreachable)} could not reach ${view.target.host}: no route (EHOSTUNREACH/ENETUNREACH)`)
+  add(byOutcome.addrNotAvail, `${of(byOutcome.addrNotAvail)} found no free local port (EADDRNOTAVAIL) and sent no SYN`)
+  add(byOutcome.fileLimit, `${of(byOutcome.fileLimit)} hit the open-file limit (EMFILE/ENFILE) and sent no SYN`)
+  const errnos = Object.keys(view.counts.otherErrnos ?? {}).join(', ')
+  add(byOutcome.other, `${of(byOutcome.other)} failed otherwise${errnos === '' ? '' : ` (${errnos})`}`)
+  return facts
+}
+
+/** The probes that did not get their answer, each outcome in its own words. */
+function probeFacts(view: VerdictView): {count: number; text: string}[] {
+  const probe = view.probe
+  if (!probe) return []
+  const connected = view.counts.connected
+  const of = (n: number) => (n === connected ? `all ${n} connected` : `${n} of ${connected} connected`)
+  const words: Record<Exclude<keyof typeof probe.outcomes, 'ok'>, string> = {
+    probeTimeout: `got no reply within ${formatMs(probe.timeoutMs)} (probeTimeout)`,
+    resetAfterConnect: 'were reset before a reply (resetAfterConnect)',
+    closedBeforeReply: 'were closed by the server before a reply (closedBeforeReply)',
+    tlsError: 'failed the TLS handshake (tlsError)',
+    unexpectedReply: 'got a reply without the expected text (unexpectedReply)',
+    probeError: 'failed the probe otherwise (probeError)',
+  }
+  return (Object.keys(words) as (keyof typeof words)[])
+    .filter((outcome) => probe.outcomes[outcome] > 0)
+    .map((outcome) => ({count: probe.outcomes[outcome], text: `${of(probe.outcomes[outcome])}, but ${words[outcome]}`}))
 }
