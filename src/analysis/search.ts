@@ -1,5 +1,6 @@
 import type {StormResult} from '../results/format.js'
 import type {Bracket, SearchDimension} from '../results/search-format.js'
+import {HEADROOM, roundUpBacklog} from './recommend.js'
 
 /**
  * The capacity search, as pure decisions: which trial to run next given the trials so far, and
@@ -128,4 +129,44 @@ export function nextTrial(settings: SearchSettings, trials: readonly TrialRecord
   }
   const middle = Math.floor((low + smallestFail) / 2)
   return {next: 'trial', size: Math.max(middle, 1), confirming: false, why: `bisecting ${low} … ${smallestFail}`}
+}
+
+/** What the search's answer means for a stated peak (--expect-burst N / --expect-rate R). */
+export interface SearchSizing {
+  /** the peak the user stated */
+  expected: number
+  /** the largest clean size found (the bracket's largest pass) */
+  absorbs: number
+  /** for a burst: the backlog whose queue holds the peak with headroom (2^n − 1); null for rates or when it already fits */
+  backlog: number | null
+  sentence: string
+}
+
+/**
+ * Sizing from the search. A burst: the queue must hold the peak burst when accepts stall (the
+ * advice's model, docs/kernel.md §1), with the same headroom and 2^n − 1 rounding as the advice.
+ * A rate: above the highest clean rate the queue grows for as long as the peak lasts, so a larger
+ * queue only buys time; the sentence says by how much the peak exceeds it.
+ */
+export function sizeFromSearch(dimension: 'burst' | 'rate', largestPass: number | null, expected: number): SearchSizing | null {
+  if (largestPass === null) return null
+  if (expected <= largestPass) {
+    return {expected, absorbs: largestPass, backlog: null, sentence: `your stated peak of ${expected}${dimension === 'rate' ? '/s' : ''} is within what it absorbed (${largestPass}${dimension === 'rate' ? '/s' : ''}): no change needed for it`}
+  }
+  if (dimension === 'rate') {
+    const excess = expected - largestPass
+    return {
+      expected,
+      absorbs: largestPass,
+      backlog: null,
+      sentence: `your stated peak of ${expected}/s is ${excess}/s above the highest clean rate (${largestPass}/s): the accept queue grows by about ${excess} connects for every second the peak lasts, so a larger backlog only buys time; accepts must get faster`,
+    }
+  }
+  const backlog = roundUpBacklog(Math.ceil(expected * HEADROOM))
+  return {
+    expected,
+    absorbs: largestPass,
+    backlog,
+    sentence: `absorbs bursts up to ${largestPass}; your stated peak of ${expected} needs an accept queue of ${expected} + ${Math.round((HEADROOM - 1) * 100)} % headroom: backlog ≥ ${backlog} (and net.core.somaxconn ≥ ${backlog}), then restart or re-listen`,
+  }
 }

@@ -35,6 +35,8 @@ export const SEARCH_FLAGS = {
   settle: Flags.string({summary: `pause between trials [default: 0 with the lab (each trial has its own), ${SEARCH_DEFAULTS.settleMs / 1000}s against a TARGET]`, helpValue: '<duration>'}),
   timeout: Flags.string({summary: 'per connect, in every trial [default: 15s]', helpValue: '<duration>'}),
   concurrency: Flags.string({summary: 'connects in flight at most, in every trial', helpValue: '<n>'}),
+  'expect-burst': Flags.string({summary: 'your peak burst: the answer says what backlog it needs (with --burst)', helpValue: '<n>'}),
+  'expect-rate': Flags.string({summary: 'your peak connect rate: the answer says how it compares (with --rate)', helpValue: '<per-second>'}),
   out: Flags.string({summary: 'also write the search (every trial\'s full result) to this JSON file, atomically', helpValue: '<file>'}),
   ...labFlags('lab-', {backlog: String(DEFAULT_LAB.backlog), stall: `${DEFAULT_LAB.stallMs / 1000}s (from each trial's first connect)`}),
 }
@@ -52,6 +54,8 @@ export interface SearchFlagValues {
   timeout?: string
   concurrency?: string
   out?: string
+  'expect-burst'?: string
+  'expect-rate'?: string
   [labFlag: `lab-${string}`]: string | undefined
 }
 
@@ -71,6 +75,14 @@ export function parseSearchOptions(target: string | undefined, flags: SearchFlag
   const maxTrials = flags['max-trials'] === undefined ? SEARCH_DEFAULTS.maxTrials : parseCount('--max-trials', flags['max-trials'], {max: 1000})
   const maxDurationMs = flags['max-duration'] === undefined ? SEARCH_DEFAULTS.maxDurationMs : parseDurationMs('--max-duration', flags['max-duration'])
   const settleMs = flags.settle === undefined ? (target === undefined ? 0 : SEARCH_DEFAULTS.settleMs) : parseDurationMs('--settle', flags.settle, {allowZero: true})
+  if (flags['expect-burst'] !== undefined && dimension !== 'burst') throw new UsageError('--expect-burst: only with --burst (use --expect-rate with --rate)')
+  if (flags['expect-rate'] !== undefined && dimension !== 'rate') throw new UsageError('--expect-rate: only with --rate (use --expect-burst with --burst)')
+  const expected =
+    flags['expect-burst'] === undefined
+      ? flags['expect-rate'] === undefined
+        ? null
+        : parseRatePerSecond('--expect-rate', flags['expect-rate'])
+      : parseCount('--expect-burst', flags['expect-burst'], {max: 1_000_000_000})
   const pdr = flags.pdr ?? []
   if (flags.out !== undefined) assertWritable(flags.out)
 
@@ -101,5 +113,6 @@ export function parseSearchOptions(target: string | undefined, flags: SearchFlag
     maxTrials,
     maxDurationMs,
     settleMs,
+    expected,
   }
 }

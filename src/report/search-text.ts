@@ -1,3 +1,4 @@
+import {sizeFromSearch} from '../analysis/search.js'
 import {formatMs} from '../plan/units.js'
 import type {SearchFile, SearchTrialRecord} from '../results/search-format.js'
 
@@ -16,6 +17,8 @@ export function renderSearchReport(search: SearchFile): string {
   lines.push(`answer    ${answer(search)}`)
   const estimate = burstEstimate(search)
   if (estimate) lines.push(`estimate  ${estimate}`)
+  const sizing = search.stopReason === 'answered' && search.expected != null ? sizeFromSearch(search.dimension, search.bracket.largestPass, search.expected) : null
+  if (sizing) lines.push(`sizing    ${sizing.sentence}`)
   lines.push(`search    ${search.trials.length} trial${search.trials.length === 1 ? '' : 's'} in ${formatMs(search.durationMs)}; ${stopped(search)}`)
   return lines.join('\n')
 }

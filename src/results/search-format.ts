@@ -52,4 +52,6 @@ export interface SearchFile {
   stopReason: SearchStopReason
   /** with cannot-bisect: why */
   stop: string | null
+  /** --expect-burst / --expect-rate: the peak the user stated, for the sizing line (absent: none) */
+  expected?: number | null
 }

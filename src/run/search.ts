@@ -19,6 +19,8 @@ export interface SearchRequest {
    * trial reaches the next; a target of the user's gets time to drain its queue.
    */
   settleMs: number
+  /** --expect-burst / --expect-rate: the stated peak the answer is sized against */
+  expected: number | null
 }
 
 /**
@@ -46,6 +48,7 @@ export async function runSearch(request: SearchRequest, hooks: StormHooks): Prom
     confirmed,
     stopReason,
     stop,
+    expected: request.expected,
   })
 
   for (;;) {

@@ -27,10 +27,12 @@ describe('connstorm search against the built-in lab (a fresh lab per trial, stal
   afterAll(() => rmSync(directory, {recursive: true, force: true}))
 
   it('finds the largest clean burst of a backlog-16 listener: exactly 17 (the queue holds B + 1), confirmed, in at most ⌈log2 16⌉ + 4 trials plus the confirming one', async () => {
-    const run = await runCli(['search', '--lab-backlog', '16', '--out', file], {killAfterMs: 60_000})
+    const run = await runCli(['search', '--lab-backlog', '16', '--expect-burst', '100', '--out', file], {killAfterMs: 60_000})
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/^answer    NDR burst 17: 17 passed, confirmed by a repeat, 18 failed — bracket width 1$/m)
     expect(run.stdout).toMatch(/^estimate  the listener's effective backlog is 16 \(source: \w+\): its accept queue holds 17, no accepts during the stall$/m)
+    // 100 × 1.25 = 125 → a queue of 128: backlog 127.
+    expect(run.stdout).toMatch(/^sizing    absorbs bursts up to 17; your stated peak of 100 needs an accept queue of 100 \+ 25 % headroom: backlog ≥ 127 \(and net\.core\.somaxconn ≥ 127\), then restart or re-listen$/m)
     const trials = trialLines(run.stdout)
     expect(trials.length).toBeLessThanOrEqual(4 + 4 + 1)
     // Every failing burst had exactly the queue's 17 in at once.

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {type SearchSettings, type TrialRecord, bracketOf, judgeTrial, nextTrial} from '../../src/analysis/search.js'
+import {type SearchSettings, type TrialRecord, bracketOf, judgeTrial, nextTrial, sizeFromSearch} from '../../src/analysis/search.js'
 import {burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
 
 /**
@@ -141,5 +141,32 @@ describe('judgeTrial: what one trial says', () => {
   it('stops on an interrupted trial', () => {
     const result = {...syntheticResult({plan: {burst: '5'}, connects: [onStep(0, 5)]}), stopReason: 'interrupted' as const}
     expect(judgeTrial(result, {kind: 'ndr'})).toEqual({stop: 'interrupted'})
+  })
+})
+
+describe('sizeFromSearch: the answer against a stated peak', () => {
+  it('a burst peak above the answer needs a queue of the peak + 25 %, rounded up to 2^n − 1 as the advice does', () => {
+    expect(sizeFromSearch('burst', 65, 2000)).toEqual({
+      expected: 2000,
+      absorbs: 65,
+      backlog: 4095,
+      sentence: 'absorbs bursts up to 65; your stated peak of 2000 needs an accept queue of 2000 + 25 % headroom: backlog ≥ 4095 (and net.core.somaxconn ≥ 4095), then restart or re-listen',
+    })
+    // 100 × 1.25 = 125 → a queue of 128 → backlog 127
+    expect(sizeFromSearch('burst', 17, 100)?.backlog).toBe(127)
+  })
+
+  it('a peak within the answer needs nothing', () => {
+    expect(sizeFromSearch('burst', 65, 65)).toMatchObject({backlog: null, sentence: 'your stated peak of 65 is within what it absorbed (65): no change needed for it'})
+  })
+
+  it('a rate peak above the answer: the queue grows by the excess every second, so only faster accepts help', () => {
+    expect(sizeFromSearch('rate', 1554, 2000)?.sentence).toBe(
+      'your stated peak of 2000/s is 446/s above the highest clean rate (1554/s): the accept queue grows by about 446 connects for every second the peak lasts, so a larger backlog only buys time; accepts must get faster',
+    )
+  })
+
+  it('says nothing when no size passed', () => {
+    expect(sizeFromSearch('burst', null, 100)).toBeNull()
   })
 })
