@@ -49,24 +49,6 @@ function expectRefusal(run: CliResult, line: string): void {
   expect(run.stdout, context).toBe('')
 }
 
-/** Runs the CLI with `input` on its stdin (runCli gives it none). */
-function runWithStdin(args: string[], input: string): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const started = Date.now()
-    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: ['pipe', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('close', (code, signal) => {
-      clearTimeout(killer)
-      resolve({code, signal, stdout, stderr, elapsedMs: Date.now() - started})
-    })
-    child.stdin.end(input)
-  })
-}
-
 describe('a result file is read only when it is whole and its numbers agree', () => {
   it('a valid file: analyze prints its report and exits 0', async () => {
     const file = join(tmp, 'run.json')
@@ -170,19 +152,19 @@ describe('- reads stdin and --out - writes stdout', () => {
     // The built-in lab: backlog 8 holds all 5 connects, so every one connects.
     const storm = await runCli(['storm', '--json', '--burst', '5'])
     expect(storm.code, storm.stderr).toBe(0)
-    const run = await runWithStdin(['analyze', '-'], storm.stdout)
+    const run = await runCli(['analyze', '-'], {input: storm.stdout})
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toMatch(/^connstorm storm → 127\.0\.0\.1:\d+, the built-in lab target\n/)
     expect(run.stdout).toContain('\noutcomes  connected 5 (100.0%) · timeout 0 · refused 0 · reset 0 · addrNotAvail 0 · fileLimit 0 · unreachable 0 · other 0\n')
   })
 
   it('analyze - with nothing on stdin is refused with one line naming stdin, and exit 2', async () => {
-    expectRefusal(await runWithStdin(['analyze', '-'], ''), 'connstorm analyze: FILE: stdin is empty: pipe a result in, e.g. connstorm storm --json | connstorm analyze -')
+    expectRefusal(await runCli(['analyze', '-'], {input: ''}), 'connstorm analyze: FILE: stdin is empty: pipe a result in, e.g. connstorm storm --json | connstorm analyze -')
   })
 
   it('a truncated result on stdin is refused with one line naming stdin, and exit 2', async () => {
     const whole = readFileSync(`${FIXTURES}lab-burst.json`, 'utf8')
-    expectRefusal(await runWithStdin(['analyze', '-'], whole.slice(0, 4096)), 'connstorm analyze: FILE: stdin is not JSON (truncated, or not a connstorm result)')
+    expectRefusal(await runCli(['analyze', '-'], {input: whole.slice(0, 4096)}), 'connstorm analyze: FILE: stdin is not JSON (truncated, or not a connstorm result)')
   })
 
   it('storm --out - puts only the result JSON on stdout and the report on stderr', async () => {
@@ -204,7 +186,7 @@ describe('- reads stdin and --out - writes stdout', () => {
     const b = join(tmp, 'b.json')
     copyFileSync(`${FIXTURES}rate.json`, b)
     // lab-burst: 100 attempted; rate: 200 (--force: their plans differ).
-    const run = await runWithStdin(['merge', '-', b, '--out', '-', '--force'], readFileSync(`${FIXTURES}lab-burst.json`, 'utf8'))
+    const run = await runCli(['merge', '-', b, '--out', '-', '--force'], {input: readFileSync(`${FIXTURES}lab-burst.json`, 'utf8')})
     expect(run.code, run.stderr).toBe(0)
     const merged = JSON.parse(run.stdout) as {counts: {attempted: number}; sources: {file: string}[]}
     expect(merged.counts.attempted).toBe(300)
@@ -215,7 +197,7 @@ describe('- reads stdin and --out - writes stdout', () => {
 
   it('merge - - is refused: stdin can be read once', async () => {
     expectRefusal(
-      await runWithStdin(['merge', '-', '-', '--out', join(tmp, 'all.json')], readFileSync(`${FIXTURES}lab-burst.json`, 'utf8')),
+      await runCli(['merge', '-', '-', '--out', join(tmp, 'all.json')], {input: readFileSync(`${FIXTURES}lab-burst.json`, 'utf8')}),
       'connstorm merge: FILE: - (stdin) is given twice; each result belongs in the merge once',
     )
   })

@@ -13,11 +13,15 @@ export interface CliResult {
   elapsedMs: number
 }
 
-/** Runs bin/run.js (the compiled CLI, as a user would) and kills it if it outlives `killAfterMs`. */
-export function runCli(args: string[], {killAfterMs = 30_000, onSpawn}: {killAfterMs?: number; onSpawn?: (child: ChildProcess) => void} = {}): Promise<CliResult> {
+/**
+ * Runs bin/run.js (the compiled CLI, as a user would) and kills it if it outlives `killAfterMs`.
+ * `input` is written to its stdin (else it has none, as under a pipeline that gives it nothing).
+ */
+export function runCli(args: string[], {killAfterMs = 30_000, onSpawn, input}: {killAfterMs?: number; onSpawn?: (child: ChildProcess) => void; input?: string} = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
+    if (input !== undefined) child.stdin!.end(input)
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
