@@ -304,14 +304,25 @@ function somaxconnRule({result, read, evidence, wantedBacklog, applyNote}: KnobC
   return {warnings, recommendation: {knob: 'net.core.somaxconn', current: String(somaxconn), proposed: null, evidence: [`${somaxconn} ≥ backlog ${wantedBacklog}: it does not cap it`], lines: []}}
 }
 
+/**
+ * Why a larger SYN queue is proposed when this run never filled it: it must admit as many
+ * half-open requests as the advised accept queue takes, and how many are half-open at once depends
+ * on the round trip, which loopback hides (docs/kernel.md §3).
+ */
+const SYN_QUEUE_MODEL_ONLY =
+  'this run showed no SYN-queue pressure (no TcpExtTCPReqQFullDrop, no SYN cookies): on loopback a handshake takes one round trip of ~20 µs, so the SYN queue hardly fills; from clients a round trip r away, a burst of N holds up to N half-open requests for r, so it is sized like the advised backlog'
+
 /** net.ipv4.tcp_max_syn_backlog: half-open connections per listener. */
 function synBacklogRule({read, counters, wantedBacklog}: KnobContext): KnobAdvice | null {
   const syncookies = read('net.ipv4.tcp_syncookies')
   const maxSynBacklog = Number(read('net.ipv4.tcp_max_syn_backlog'))
   if (wantedBacklog === null || Number.isNaN(maxSynBacklog) || maxSynBacklog >= wantedBacklog + 1) return null
   const reqQFullDrop = counters.TcpExtTCPReqQFullDrop
+  // The SYN queue was under pressure only if it dropped SYNs or answered them with cookies.
+  const pressure = [reqQFullDrop, counters.TcpExtTCPReqQFullDoCookies, counters.TcpExtSyncookiesSent].some((delta) => (delta ?? 0) > 0)
   return {
     recommendation: {
+      ...(pressure ? {} : {modelOnly: SYN_QUEUE_MODEL_ONLY}),
       knob: 'net.ipv4.tcp_max_syn_backlog',
       current: String(maxSynBacklog),
       proposed: String(wantedBacklog + 1),

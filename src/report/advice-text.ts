@@ -8,6 +8,7 @@ export function renderAdvice(advice: Advice, serverName?: string): string[] {
     const change = recommendation.proposed === null ? `${recommendation.current} (keep)` : `${recommendation.current} → ${recommendation.proposed}`
     lines.push(`  ${recommendation.knob.padEnd(30)} ${change}`)
     for (const fact of recommendation.evidence) lines.push(`      evidence: ${fact}`)
+    if (recommendation.modelOnly) lines.push(`      model only: ${recommendation.modelOnly}`)
     for (const line of recommendation.lines) lines.push(`      ${line}`)
   }
   for (const warning of advice.warnings) lines.push(`  warning: ${warning}`)

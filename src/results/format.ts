@@ -232,6 +232,11 @@ export interface Recommendation {
   evidence: string[]
   /** the exact lines to apply */
   lines: string[]
+  /**
+   * Set when this run showed none of the pressure the change relieves: the proposal follows from
+   * the sizing model alone, and this says why it is still made (absent: the run's evidence backs it).
+   */
+  modelOnly?: string
 }
 
 /** The advice as saved beside its recommendations. */
