@@ -1,0 +1,205 @@
+// Runs inside a network namespace of its own (the test starts it with `unshare --net`): a real
+// server (nginx, Redis, HAProxy from Debian) listening on loopback with a small backlog set in its
+// own configuration syntax, stalled the way it really stalls (its accepting process SIGSTOPped),
+// stormed with --server NAME; the backlog line connstorm prints applied to the server's config
+// exactly as printed and the way the advice says (reload or restart); the listener's backlog read
+// back with `connstorm inspect`; the same storm again. Prints one JSON summary on stdout.
+// Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
+// the last process.
+//   node driver.mjs nginx|redis|haproxy DIRECTORY
+import {execFileSync, spawn} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+const [name, directory] = process.argv.slice(2)
+const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
+const STALL_MS = 2500
+const BURST = '150'
+const BACKLOG = 32
+
+/**
+ * Each server: its config with a given backlog, how it starts, which process accepts (the one to
+ * stop), and how a changed backlog is applied when the advice says reload.
+ */
+const PROFILES = {
+  nginx: {
+    port: 8088,
+    write(backlog) {
+      writeFileSync(
+        join(directory, 'nginx.conf'),
+        `daemon off;
+master_process on;
+worker_processes 1;
+pid ${directory}/nginx.pid;
+error_log ${directory}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${directory}/body;
+  proxy_temp_path ${directory}/proxy;
+  fastcgi_temp_path ${directory}/fastcgi;
+  uwsgi_temp_path ${directory}/uwsgi;
+  scgi_temp_path ${directory}/scgi;
+  server {
+    listen 127.0.0.1:8088 backlog=${backlog};
+    return 200 "ok\\n";
+  }
+}
+`,
+      )
+    },
+    start: () => spawn('nginx', ['-c', join(directory, 'nginx.conf'), '-p', directory], {stdio: 'ignore'}),
+    /** the one worker accepts; the master only re-listens on reload */
+    acceptor: (server) => onlyChild(server.pid),
+    reload: () => execFileSync('nginx', ['-c', join(directory, 'nginx.conf'), '-p', directory, '-s', 'reload'], {stdio: 'ignore'}),
+  },
+  redis: {
+    port: 6390,
+    write(backlog) {
+      writeFileSync(join(directory, 'redis.conf'), `port 6390\nbind 127.0.0.1\ntcp-backlog ${backlog}\nsave ""\nappendonly no\ndaemonize no\ndir ${directory}\nlogfile ${directory}/error.log\n`)
+    },
+    start: () => spawn('redis-server', [join(directory, 'redis.conf')], {stdio: 'ignore'}),
+    /** one event loop accepts and serves: the process itself */
+    acceptor: (server) => server.pid,
+  },
+  haproxy: {
+    port: 8089,
+    write(backlog) {
+      writeFileSync(
+        join(directory, 'haproxy.cfg'),
+        `global
+  nbthread 1
+  log stderr format raw local0 emerg
+defaults
+  mode tcp
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+frontend storm
+  bind 127.0.0.1:8089 backlog ${backlog}
+  tcp-request connection reject
+`,
+      )
+    },
+    start: () => spawn('haproxy', ['-db', '-f', join(directory, 'haproxy.cfg')], {stdio: 'ignore'}),
+    acceptor: (server) => server.pid,
+  },
+}
+
+const profile = PROFILES[name]
+if (!profile) throw new Error(`no profile for ${name}`)
+const port = String(profile.port)
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function onlyChild(pid) {
+  const children = execFileSync('pgrep', ['-P', String(pid)], {encoding: 'utf8'}).trim().split('\n').filter(Boolean)
+  if (children.length !== 1) throw new Error(`expected one child of ${pid}, found ${children.length}`)
+  return Number(children[0])
+}
+
+function connstorm(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.on('close', (code) => resolve({code, stdout, stderr}))
+  })
+}
+
+/** The listeners' Send-Q (the backlog the kernel uses) on the port, as `connstorm inspect` reads it. */
+async function backlogs() {
+  const run = await connstorm(['inspect', port, '--json'])
+  if (run.code !== 0) throw new Error(`inspect exited ${run.code}: ${run.stderr}`)
+  return JSON.parse(run.stdout).listeners.map((listener) => listener.sendQ)
+}
+
+async function until(condition, what) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const value = await condition()
+      if (value) return value
+    } catch {}
+    await sleep(50)
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A storm while the accepting process is stopped for STALL_MS from just before the burst. */
+async function stalledStorm(server) {
+  const acceptor = await until(() => profile.acceptor(server), 'the accepting process')
+  process.kill(acceptor, 'SIGSTOP')
+  try {
+    const storm = connstorm(['storm', `127.0.0.1:${port}`, '--burst', BURST, '--server', name, '--json'])
+    await sleep(STALL_MS)
+    process.kill(acceptor, 'SIGCONT')
+    const run = await storm
+    if (run.code !== 0) throw new Error(`storm exited ${run.code}: ${run.stderr}`)
+    return JSON.parse(run.stdout)
+  } finally {
+    try {
+      process.kill(acceptor, 'SIGCONT')
+    } catch {}
+  }
+}
+
+function summary(result) {
+  const steps = Object.fromEntries((result.attribution?.steps ?? []).map((step) => [step.retransmits, step.connects]))
+  return {connected: result.counts.connected, failed: result.counts.failed, steps, listenOverflows: result.kernel?.counterDeltas?.TcpExtListenOverflows ?? null}
+}
+
+function stop(server) {
+  if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    server.once('exit', resolve)
+    server.kill('SIGTERM')
+  })
+}
+
+execFileSync('ip', ['link', 'set', 'lo', 'up'])
+profile.write(BACKLOG)
+let server = profile.start()
+const out = {}
+try {
+  out.backlogBefore = await until(async () => {
+    const seen = await backlogs()
+    return seen.length > 0 && seen
+  }, 'the listener')
+  const before = await stalledStorm(server)
+  out.before = summary(before)
+  const advice = before.recommendations.find((recommendation) => recommendation.knob === 'backlog')
+  out.advice = {current: advice.current, proposed: advice.proposed, lines: advice.lines}
+  // The backlog as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255"):
+  // a user keeps their own address and puts the printed number in the same setting.
+  const printed = Number(/backlog[= ](\d+)/.exec(advice.lines.join('\n'))[1])
+  out.applied = printed
+  const note = advice.lines.at(-1)
+  out.applyNote = note
+  profile.write(printed)
+  // Applied the way the advice says: a reload where it says one suffices, else a restart.
+  if (/^# nginx -s reload re-calls listen\(\)/.test(note) && profile.reload) {
+    out.appliedBy = 'reload'
+    profile.reload()
+  } else {
+    out.appliedBy = 'restart'
+    await stop(server)
+    server = profile.start()
+  }
+  out.backlogAfter = await until(async () => {
+    const seen = await backlogs()
+    return seen.includes(printed) && seen
+  }, `Send-Q ${printed}`)
+  out.after = summary(await stalledStorm(server))
+} catch (error) {
+  out.error = String(error?.stack ?? error)
+} finally {
+  await stop(server)
+  try {
+    out.log = readFileSync(join(directory, 'error.log'), 'utf8').slice(-2000)
+  } catch {
+    out.log = ''
+  }
+}
+process.stdout.write(`${JSON.stringify(out)}\n`)
