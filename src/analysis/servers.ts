@@ -286,6 +286,24 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     verified: true,
   },
   {
+    // Confirmed: memcached/memcached memcached.c (2d51e3647): `settings.backlog = 1024;` in
+    //   settings_init; `{"listen-backlog", required_argument, 0, 'b'}` → `settings.backlog =
+    //   atoi(optarg)`; `listen(sfd, settings.backlog)` when a socket is opened (server_socket). At its
+    //   connection limit do_accept_new_conns(false) calls `listen(next->sfd, 0)` to stop accepting
+    //   and `listen(next->sfd, settings.backlog)` when connections free up.
+    id: 'memcached',
+    aliases: [],
+    name: 'memcached',
+    setting: 'the -b / --listen-backlog option',
+    backlogLines: lines((backlog) => [`memcached -b ${backlog} …   # or --listen-backlog=${backlog}`]),
+    defaultBacklog: '1024 (memcached.c: settings.backlog = 1024)',
+    cap: `${SOMAXCONN}`,
+    applyNote:
+      'restart memcached: the backlog is a command-line option, passed to listen() when it opens its sockets. At its connection limit (-c) memcached itself calls listen(fd, 0) to stop accepting (a queue of 1) and listen(fd, backlog) again once connections free up',
+    source: 'memcached/memcached memcached.c (settings.backlog = 1024; -b/--listen-backlog; do_accept_new_conns)',
+    verified: true,
+  },
+  {
     // Confirmed: benoitc/gunicorn gunicorn/config.py `class Backlog(Setting): name = "backlog"
     //   cli = ["--backlog"] … default = 2048` and docs/source/settings.rst: "**Command line:** --backlog INT
     //   **Default:** 2048 The maximum number of pending connections. … Must be a positive integer.
