@@ -182,7 +182,14 @@ export interface KernelObservation {
   /** nstat name → after − before, or null when the counters could not be read */
   counterDeltas: Record<string, number> | null
   /** the target's listener, when it is on this machine and in this namespace */
-  listener: {effectiveBacklog: number | null; peakQueue: number | null; samples: number; source: 'netlink' | 'ss' | 'proc'} | null
+  listener: {
+    effectiveBacklog: number | null
+    peakQueue: number | null
+    samples: number
+    source: 'netlink' | 'ss' | 'proc'
+    /** the listener's own sk_drops, after − before the storm (docs/kernel.md §15); null: unread; absent in older results */
+    drops?: number | null
+  } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
   linkRate?: string
 }
