@@ -200,6 +200,10 @@ export interface Corroboration {
   expected: number
   observed: number | null
   reason: string
+  /** the target listener's own drops during the storm, when the verdict also rests on them (docs/kernel.md §15) */
+  listenerDrops?: number
+  /** why the namespace counters gave no verdict, when the listener's drops gave it alone */
+  countersReason?: string
 }
 
 export type ProbeKind = 'none' | 'send' | 'banner' | 'http' | 'tls' | 'https'
