@@ -1,0 +1,89 @@
+import {spawn} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {RUN_JS} from '../helpers/cli.js'
+import {skipUnless} from '../helpers/requirements.js'
+import {parseJsonResult} from '../helpers/result.js'
+
+// Two storms in one network namespace, each against a built-in lab of its own: the namespace's
+// counters (TcpExtListenDrops, TCPSynRetrans, TcpActiveOpens) add up both, the listener's own drops
+// (its sk_drops, docs/kernel.md §15) do not. unshare -n needs root; CI runs as root.
+const NEEDS = skipUnless({root: true, tools: ['unshare', 'ip', 'sysctl']}, 'two storms sharing a network namespace')
+
+let directory: string | undefined
+afterEach(() => {
+  if (directory !== undefined) rmSync(directory, {recursive: true, force: true})
+  directory = undefined
+})
+
+/** Runs `script` with sh inside a fresh network namespace (loopback up); resolves with its exit code and stderr. */
+function inFreshNamespace(script: string, killAfterMs = 30_000): Promise<{code: number | null; stderr: string}> {
+  return new Promise((resolve) => {
+    const child = spawn('unshare', ['-n', 'sh', '-c', `ip link set lo up && ${script}`], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+    const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs)
+    child.on('close', (code) => {
+      clearTimeout(killer)
+      resolve({code, stderr})
+    })
+  })
+}
+
+describe.skipIf(NEEDS)('a storm on a shared namespace with noise (root)', () => {
+  // Ladder 6 retries / 4 linear: SYN retransmits at 1, 2, 3 … s. Both storms start at one instant
+  // (--start-at). Measured storm: lab backlog 8 (9 fit the accept queue), accepts stalled 1.5 s,
+  // burst 100: 9 connect at once, the other 91 SYNs are dropped at 0 s and at 1 s and get in at
+  // 2 s, so Σ k·n = 91 × 2 = 182, all done by ~2.1 s. The noise storm opens 200 connects a second
+  // for 3 s against a lab of its own (backlog 4, same stall), so it connects, and gets SYNs
+  // dropped, all through the measured storm's counter window (a burst of noise could fall just
+  // before that window's first snapshot: the two processes start milliseconds apart).
+  it('is corroborated from its listener’s own drops while the namespace counters, shared, add up both storms', async () => {
+    directory = mkdtempSync(join(tmpdir(), 'connstorm-listener-drops-'))
+    const measured = join(directory, 'measured.json')
+    const noise = join(directory, 'noise.json')
+    const node = `'${process.execPath}' '${RUN_JS}'`
+    // 2.5 s ahead: both CLIs are up by then, even on a loaded 2-core machine (~0.5 s each).
+    const at = new Date(Date.now() + 2500).toISOString()
+    const storm = (lab: string, burst: number | null, out: string) =>
+      `${node} storm --lab-backlog ${lab} --lab-stall 1.5s${burst === null ? '' : ` --burst ${burst}`} --start-at ${at} --json > '${out}'`
+    const run = await inFreshNamespace(
+      `sysctl -qw net.ipv4.tcp_syn_retries=6 net.ipv4.tcp_syn_linear_timeouts=4 && ` +
+        `{ ${storm('4 --rate 200 --duration 3s', null, noise)} & ${storm('8', 100, measured)}; a=$?; wait $!; b=$?; exit $((a + b)); }`,
+    )
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(readFileSync(measured, 'utf8'))
+    const other = parseJsonResult(readFileSync(noise, 'utf8'))
+
+    expect(result.attribution!.steps).toMatchObject([
+      {retransmits: 0, connects: 9},
+      {retransmits: 2, connects: 91},
+    ])
+    expect(result.attribution!.expectedSynRetrans).toBe(182)
+    const kernel = result.kernel!
+    // The namespace counters hold both storms: more connects opened than the 100, and more SYNs
+    // retransmitted than the 182 (the noise's connects of its first second retransmit at least
+    // once inside the window), so they give no verdict.
+    expect(kernel.counterDeltas!.TcpActiveOpens).toBeGreaterThan(100)
+    expect(kernel.counterDeltas!.TcpExtTCPSynRetrans).toBeGreaterThan(182)
+    expect(kernel.corroboration!.countersReason).toMatch(/^counters are shared with other traffic \(TcpActiveOpens \+\d+ for 100 connects\): shown without a verdict$/)
+    // The listener's own drops: at least one per retransmitted SYN (182), the rest handshake ACKs
+    // at the full queue; each storm's listener counts only its own. The namespace's ListenDrops
+    // also holds the other listener's SYN drops, hundreds of them, so it is larger (the
+    // listener's drops can exceed its own share of ListenDrops only by a few request-sock
+    // discards, docs/kernel.md §15). Not an exact sum: the two windows start milliseconds apart.
+    const drops = kernel.listener!.drops!
+    const otherDrops = other.kernel!.listener!.drops!
+    expect(drops).toBeGreaterThanOrEqual(182)
+    expect(otherDrops).toBeGreaterThan(0)
+    expect(kernel.counterDeltas!.TcpExtListenDrops).toBeGreaterThan(drops)
+    expect(kernel.corroboration).toMatchObject({corroborated: true, expected: 182, listenerDrops: drops})
+    expect(kernel.corroboration!.reason).toMatch(/^the listener's own drops agree: \d+ (=|≥) 182 retransmitted SYNs/)
+    expect(kernel.corroborated).toBe(true)
+    expect(other.kernel!.corroboration).toMatchObject({corroborated: true, listenerDrops: otherDrops})
+  })
+})
