@@ -1,23 +1,80 @@
-import {spawn} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {type Socket, connect} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
-import {RUN_JS} from '../helpers/cli.js'
+import {readListenerDrops} from '../../src/kernel/listeners.js'
+import {RUN_JS, pollUntil} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
 // Two storms in one network namespace, each against a built-in lab of its own: the namespace's
 // counters (TcpExtListenDrops, TCPSynRetrans, TcpActiveOpens) add up both, the listener's own drops
-// (its sk_drops, docs/kernel.md §15) do not. unshare -n needs root; CI runs as root.
+// (its sk_drops, docs/kernel.md §14) do not. unshare -n needs root; CI runs as root.
 const NEEDS = skipUnless({root: true, tools: ['unshare', 'ip', 'sysctl']}, 'two storms sharing a network namespace')
 
 let directory: string | undefined
+let listener: ChildProcess | undefined
+const clients: Socket[] = []
 afterEach(() => {
   if (directory !== undefined) rmSync(directory, {recursive: true, force: true})
   directory = undefined
+  for (const client of clients.splice(0)) client.destroy()
+  if (listener?.pid !== undefined && listener.exitCode === null && listener.signalCode === null) process.kill(listener.pid, 'SIGKILL')
+  listener = undefined
+})
+
+// A listener on 127.0.0.1 with backlog 2 that never accepts: it prints its port, then blocks its
+// event loop (Atomics.wait ends after 60 s in case nobody kills it).
+const NEVER_ACCEPTS = `
+const server = require('node:net').createServer()
+server.listen({port: 0, host: '127.0.0.1', backlog: 2}, () => {
+  process.stdout.write(server.address().port + '\\n')
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000)
+})
+`
+
+function startNeverAccepting(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', NEVER_ACCEPTS], {stdio: ['ignore', 'pipe', 'inherit']})
+    listener = child
+    let stdout = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (stdout.includes('\n')) resolve(Number(stdout.trim()))
+    })
+    child.once('exit', (code) => reject(new Error(`listener exited early (code ${code})`)))
+  })
+}
+
+const noSs = skipUnless({tools: ['ss']}, 'reading a listener\'s drops over ss')
+
+describe('the listener’s own drop count (sk_drops) against a listener that never accepts', () => {
+  // Backlog 2: the accept queue holds 3; the SYNs of connects 4–6 are dropped, one drop each.
+  // Their first retransmit comes 1 s later (the SYN's initial timeout), so the count is read,
+  // within 500 ms, while it is exactly 3.
+  it.for([
+    ['netlink', {}],
+    ['ss', {netlink: false}],
+  ] as const)('reads 3 drops over %s after 6 connects to a full queue of 3', async ([source, options], {skip}) => {
+    if (source === 'ss' && noSs) skip()
+    const port = await startNeverAccepting()
+    expect(await readListenerDrops({host: '127.0.0.1', port, family: 4}, options)).toBe(0)
+    for (let i = 0; i < 6; i++) {
+      const client = connect({host: '127.0.0.1', port})
+      client.on('error', () => undefined)
+      clients.push(client)
+    }
+    const drops = await pollUntil(() => readListenerDrops({host: '127.0.0.1', port, family: 4}, options), (value) => value !== null && value >= 3, {timeoutMs: 500, stepMs: 10})
+    expect(drops).toBe(3)
+  })
+
+  it('gives null for a listener that is not there', async () => {
+    expect(await readListenerDrops({host: '127.0.0.1', port: 1, family: 4})).toBeNull()
+  })
 })
 
 /** Runs `script` with sh inside a fresh network namespace (loopback up); resolves with its exit code and stderr. */
@@ -75,7 +132,7 @@ describe.skipIf(NEEDS)('a storm on a shared namespace with noise (root)', () => 
     // at the full queue; each storm's listener counts only its own. The namespace's ListenDrops
     // also holds the other listener's SYN drops, hundreds of them, so it is larger (the
     // listener's drops can exceed its own share of ListenDrops only by a few request-sock
-    // discards, docs/kernel.md §15). Not an exact sum: the two windows start milliseconds apart.
+    // discards, docs/kernel.md §14). Not an exact sum: the two windows start milliseconds apart.
     const drops = kernel.listener!.drops!
     const otherDrops = other.kernel!.listener!.drops!
     expect(drops).toBeGreaterThanOrEqual(182)
