@@ -35,7 +35,7 @@ static int is_v6only(const struct nlmsghdr *header, const struct inet_diag_msg *
 }
 
 // The listener's sk_drops: every packet the kernel dropped for this socket (SYNs at a full accept
-// queue, handshake ACKs that found it full; docs/kernel.md §15). The kernel attaches
+// queue, handshake ACKs that found it full; docs/kernel.md §14). The kernel attaches
 // INET_DIAG_SKMEMINFO only when the request's idiag_ext asks for it; -1 when it is absent (older kernels
 // return a shorter array without SK_MEMINFO_DROPS).
 static double listener_drops(const struct nlmsghdr *header, const struct inet_diag_msg *socket_info) {

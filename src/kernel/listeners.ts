@@ -197,7 +197,7 @@ function sameListener(a: ListenerIdentity, b: ListenerIdentity): boolean {
 }
 
 /**
- * The listener's own drop count (its sk_drops, docs/kernel.md §15) over netlink sock_diag: every SYN
+ * The listener's own drop count (its sk_drops, docs/kernel.md §14) over netlink sock_diag: every SYN
  * it dropped at a full queue and every handshake ACK that found the accept queue full, this
  * listener's only, where TcpExtListenDrops adds up the whole namespace. Synchronous (~0.04 ms), so
  * it can be read right beside the counters' snapshot. undefined: netlink cannot be used here (ask

@@ -187,7 +187,7 @@ export interface KernelObservation {
     peakQueue: number | null
     samples: number
     source: 'netlink' | 'ss' | 'proc'
-    /** the listener's own sk_drops, after − before the storm (docs/kernel.md §15); null: unread; absent in older results */
+    /** the listener's own sk_drops, after − before the storm (docs/kernel.md §14); null: unread; absent in older results */
     drops?: number | null
   } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
@@ -200,7 +200,7 @@ export interface Corroboration {
   expected: number
   observed: number | null
   reason: string
-  /** the target listener's own drops during the storm, when the verdict also rests on them (docs/kernel.md §15) */
+  /** the target listener's own drops during the storm, when the verdict also rests on them (docs/kernel.md §14) */
   listenerDrops?: number
   /** why the namespace counters gave no verdict, when the listener's drops gave it alone */
   countersReason?: string

@@ -50,7 +50,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   }
 
   // The listener's own drop count, read beside the counters' snapshot (netlink, synchronous); without
-  // netlink, ss is asked now, a moment before the first connect (docs/kernel.md §15).
+  // netlink, ss is asked now, a moment before the first connect (docs/kernel.md §14).
   const dropsFallback = listener && readDiagListenerDrops(listener) === undefined ? await readListenerDrops(listener) : null
   let dropsBefore: number | null = null
   const snapshotListener = () => {

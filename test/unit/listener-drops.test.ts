@@ -4,7 +4,7 @@ import {type ConnectCounts, corroborate} from '../../src/analysis/diagnosis.js'
 import {parseSsListenerDrops} from '../../src/kernel/listeners.js'
 import type {Attribution, KernelObservation} from '../../src/results/format.js'
 
-// The numbers are one measured storm (docs/kernel.md §15): lab backlog 8, accepts stalled 2.5 s,
+// The numbers are one measured storm (docs/kernel.md §14): lab backlog 8, accepts stalled 2.5 s,
 // burst 100 in a namespace of its own. 9 connects at once, 91 after 3 SYN retransmits each:
 // Σ k·n = 273 = TcpExtTCPSynRetrans. The listener's own drops were 355 = 273 dropped SYNs + 82
 // cookie ACKs that met the full accept queue (SyncookiesRecv +82).
