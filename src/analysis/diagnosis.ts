@@ -21,7 +21,7 @@ export interface ConnectCounts {
  * Checks Σ k·n_k against the kernel's own counts. The namespace's TCPSynRetrans delta is exact on
  * this kernel when the storm is alone in its namespace (docs/kernel.md §5): a verdict from it is
  * given only when TcpActiveOpens moved by exactly the connects that sent a SYN. The target
- * listener's own drops (its sk_drops, docs/kernel.md §15) are this listener's alone, so they also
+ * listener's own drops (its sk_drops, docs/kernel.md §14) are this listener's alone, so they also
  * hold on a shared host: every retransmitted SYN follows one SYN the listener dropped, each counted
  * once, so drops ≥ Σ k·n; what is over is handshake ACKs that met the full accept queue and
  * segments its request socks refused. When the counters give a verdict, both must agree; when they
