@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {readListenerDrops} from '../../src/kernel/listeners.js'
-import {RUN_JS, pollUntil} from '../helpers/cli.js'
+import {RUN_JS, pollUntil, runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
@@ -70,6 +70,26 @@ describe('the listener’s own drop count (sk_drops) against a listener that nev
     }
     const drops = await pollUntil(() => readListenerDrops({host: '127.0.0.1', port, family: 4}, options), (value) => value !== null && value >= 3, {timeoutMs: 500, stepMs: 10})
     expect(drops).toBe(3)
+  })
+
+  // The storm records after − before: drops from before it started are not its own. 3 SYNs are
+  // dropped first (their connects then closed, so they retransmit nothing); then a storm of 2
+  // connects with a 500 ms timeout: both SYNs dropped, both give up before the 1 s retransmit.
+  it('gives a storm only the drops during it: 2 after 3 from before', async () => {
+    const port = await startNeverAccepting()
+    const pending: Socket[] = []
+    for (let i = 0; i < 6; i++) {
+      const client = connect({host: '127.0.0.1', port})
+      client.on('error', () => undefined)
+      ;(i < 3 ? clients : pending).push(client)
+    }
+    const before = await pollUntil(() => readListenerDrops({host: '127.0.0.1', port, family: 4}), (value) => value !== null && value >= 3, {timeoutMs: 500, stepMs: 10})
+    for (const client of pending) client.destroy()
+    expect(before).toBe(3)
+    const run = await runCli(['storm', `127.0.0.1:${port}`, '--burst', '2', '--timeout', '500ms', '--json'])
+    const result = parseJsonResult(run.stdout)
+    expect(result.counts.attempted).toBe(2)
+    expect(result.kernel!.listener!.drops).toBe(2)
   })
 
   it('gives null for a listener that is not there', async () => {
