@@ -12,6 +12,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "addon.h"
@@ -33,12 +34,33 @@ static int is_v6only(const struct nlmsghdr *header, const struct inet_diag_msg *
   return 0;
 }
 
+// The listener's sk_drops: every packet the kernel dropped for this socket (SYNs at a full accept
+// queue, handshake ACKs that found it full; docs/kernel.md §14). The kernel attaches
+// INET_DIAG_SKMEMINFO only when the request's idiag_ext asks for it; -1 when it is absent (older kernels
+// return a shorter array without SK_MEMINFO_DROPS).
+static double listener_drops(const struct nlmsghdr *header, const struct inet_diag_msg *socket_info) {
+  int length = (int)header->nlmsg_len - (int)NLMSG_LENGTH(sizeof *socket_info);
+  for (const struct rtattr *attribute = (const struct rtattr *)(socket_info + 1); RTA_OK(attribute, length); attribute = RTA_NEXT(attribute, length)) {
+    if (attribute->rta_type == INET_DIAG_SKMEMINFO && RTA_PAYLOAD(attribute) >= (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t)) {
+      return ((const uint32_t *)RTA_DATA(attribute))[SK_MEMINFO_DROPS];
+    }
+  }
+  return -1;
+}
+
+static int set_number_or_null(napi_env env, napi_value object, const char *name, double value) {
+  if (value >= 0) return set_number(env, object, name, value);
+  napi_value null_value;
+  return napi_get_null(env, &null_value) == napi_ok && napi_set_named_property(env, object, name, null_value) == napi_ok;
+}
+
 static int set_boolean(napi_env env, napi_value object, const char *name, int value) {
   napi_value boolean;
   return napi_get_boolean(env, value, &boolean) == napi_ok && napi_set_named_property(env, object, name, boolean) == napi_ok;
 }
 
-// listenQueues(family 4 | 6) → [{host, port, queueLength, backlog, v6only}], or null when netlink
+// listenQueues(family 4 | 6) → [{host, port, queueLength, backlog, v6only, drops}] (drops null when the
+// kernel did not return it), or null when netlink
 // sock_diag cannot be used here (then the caller reads /proc).
 napi_value listen_queues(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -59,7 +81,10 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
     struct inet_diag_req_v2 request;
   } message = {
       .header = {.nlmsg_len = sizeof message, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-      .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1u << TCP_LISTEN_STATE},
+      .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1u << TCP_LISTEN_STATE,
+                  // the extension bits are 1 << (attribute - 1): ask for the socket's memory info, whose
+                  // SK_MEMINFO_DROPS is the listener's own drop count
+                  .idiag_ext = 1u << (INET_DIAG_SKMEMINFO - 1)},
   };
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
@@ -99,6 +124,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
           !set_number(env, listener, "port", ntohs(socket_info->id.idiag_sport)) ||
           !set_number(env, listener, "queueLength", socket_info->idiag_rqueue) ||
           !set_number(env, listener, "backlog", socket_info->idiag_wqueue) || !set_boolean(env, listener, "v6only", family == AF_INET6 && is_v6only(header, socket_info)) ||
+          !set_number_or_null(env, listener, "drops", listener_drops(header, socket_info)) ||
           napi_set_element(env, result, count++, listener) != napi_ok) {
         close(fd);
         napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues could not build its result");

@@ -18,11 +18,34 @@ export interface ConnectCounts {
 }
 
 /**
- * Checks Σ k·n_k against the kernel's own TCPSynRetrans delta (docs/kernel.md §5: exact on this kernel
- * when the storm is alone in its namespace). A verdict is given only when the counters can be
- * this storm's alone: TcpActiveOpens moved by exactly the connects that sent a SYN.
+ * Checks Σ k·n_k against the kernel's own counts. The namespace's TCPSynRetrans delta is exact on
+ * this kernel when the storm is alone in its namespace (docs/kernel.md §5): a verdict from it is
+ * given only when TcpActiveOpens moved by exactly the connects that sent a SYN. The target
+ * listener's own drops (its sk_drops, docs/kernel.md §14) are this listener's alone, so they also
+ * hold on a shared host: every retransmitted SYN follows one SYN the listener dropped, each counted
+ * once, so drops ≥ Σ k·n; what is over is handshake ACKs that met the full accept queue and
+ * segments its request socks refused. When the counters give a verdict, both must agree; when they
+ * cannot (shared, unread, connects in flight), the listener's drops give it alone.
  */
 export function corroborate(attribution: Attribution, kernel: KernelObservation, counts: ConnectCounts): Corroboration {
+  const fromCounters = corroborateFromCounters(attribution, kernel, counts)
+  const drops = kernel.listener?.drops
+  if (typeof drops !== 'number') return fromCounters
+  const expected = attribution.expectedSynRetrans
+  const agrees = drops >= expected
+  const listenerReason = agrees
+    ? drops === expected
+      ? `the listener's own drops agree: ${drops} = ${expected} retransmitted SYNs, one drop each`
+      : `the listener's own drops agree: ${drops} ≥ ${expected} retransmitted SYNs, one drop each; the other ${drops - expected} are handshake ACKs that met its full accept queue (and segments its request socks refused)`
+    : `the listener dropped ${drops} packets, fewer than the ${expected} retransmitted SYNs: some SYNs were lost before they reached it`
+  if (fromCounters.corroborated !== null) {
+    const corroborated = fromCounters.corroborated && agrees
+    return {...fromCounters, corroborated, reason: fromCounters.corroborated && !agrees ? listenerReason : fromCounters.reason, listenerDrops: drops}
+  }
+  return {corroborated: agrees, expected, observed: fromCounters.observed, reason: listenerReason, listenerDrops: drops, countersReason: fromCounters.reason}
+}
+
+function corroborateFromCounters(attribution: Attribution, kernel: KernelObservation, counts: ConnectCounts): Corroboration {
   const expected = attribution.expectedSynRetrans
   // No counters at all reads as no TCPSynRetrans: one check covers both.
   const deltas = kernel.counterDeltas ?? {}

@@ -182,7 +182,14 @@ export interface KernelObservation {
   /** nstat name → after − before, or null when the counters could not be read */
   counterDeltas: Record<string, number> | null
   /** the target's listener, when it is on this machine and in this namespace */
-  listener: {effectiveBacklog: number | null; peakQueue: number | null; samples: number; source: 'netlink' | 'ss' | 'proc'} | null
+  listener: {
+    effectiveBacklog: number | null
+    peakQueue: number | null
+    samples: number
+    source: 'netlink' | 'ss' | 'proc'
+    /** the listener's own sk_drops, after − before the storm (docs/kernel.md §14); null: unread; absent in older results */
+    drops?: number | null
+  } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
   linkRate?: string
 }
@@ -193,6 +200,10 @@ export interface Corroboration {
   expected: number
   observed: number | null
   reason: string
+  /** the target listener's own drops during the storm, when the verdict also rests on them (docs/kernel.md §14) */
+  listenerDrops?: number
+  /** why the namespace counters gave no verdict, when the listener's drops gave it alone */
+  countersReason?: string
 }
 
 export type ProbeKind = 'none' | 'send' | 'banner' | 'http' | 'tls' | 'https'

@@ -1,6 +1,6 @@
 import type {KernelObservation} from '../results/format.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
-import {findListeners} from '../kernel/listeners.js'
+import {findListeners, readDiagListenerDrops, readListenerDrops} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
@@ -49,6 +49,14 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
     await sampler.ready.catch(() => undefined)
   }
 
+  // The listener's own drop count, read beside the counters' snapshot (netlink, synchronous); without
+  // netlink, ss is asked now, a moment before the first connect (docs/kernel.md §14).
+  const dropsFallback = listener && readDiagListenerDrops(listener) === undefined ? await readListenerDrops(listener) : null
+  let dropsBefore: number | null = null
+  const snapshotListener = () => {
+    if (listener) dropsBefore = readDiagListenerDrops(listener) ?? dropsFallback
+  }
+
   const ladder = ladderFromSysctls(sysctls)
   let before: ReturnType<typeof readCounters> = null
   let run: StormRun
@@ -59,15 +67,18 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       beforeStart: () => {
         beforeFirstConnect?.()
         before = readCounters()
+        snapshotListener()
       },
     })
   } else {
     if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
     beforeFirstConnect?.()
     before = readCounters()
+    snapshotListener()
     run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
   }
   const after = readCounters()
+  const dropsAfter = listener ? await readListenerDrops(listener) : null
   const sampled = await sampler?.stop().catch(() => null)
 
   return {
@@ -77,8 +88,13 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       sysctls,
       counterDeltas: before && after ? counterDeltas(before, after, STORM_COUNTERS) : null,
       listener: listener
-        ? {effectiveBacklog: listener.sendQ, peakQueue: sampled?.peakQueue ?? null, samples: sampled?.samples ?? 0, source: lookup!.source}
+        ? {effectiveBacklog: listener.sendQ, peakQueue: sampled?.peakQueue ?? null, samples: sampled?.samples ?? 0, source: lookup!.source, drops: listenerDropsDelta(dropsBefore, dropsAfter)}
         : null,
     },
   }
+}
+
+/** after − before; null when either read failed, or when the count went down (another socket took the port). */
+function listenerDropsDelta(before: number | null, after: number | null): number | null {
+  return before === null || after === null || after < before ? null : after - before
 }

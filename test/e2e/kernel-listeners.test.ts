@@ -117,7 +117,7 @@ describe('listener introspection against a real listener that never accepts', ()
     ])
     expect(overNetlink).toEqual(ours(readProcListeners('/proc/net', [4, 6])))
     const withBacklog = nativeAddon!.listenQueues(4).find((listener) => listener.port === ports.v4)
-    expect(withBacklog).toEqual({host: '127.0.0.1', port: ports.v4, queueLength: 3, backlog: effectiveBacklog(7, somaxconn), v6only: false})
+    expect(withBacklog).toEqual({host: '127.0.0.1', port: ports.v4, queueLength: 3, backlog: effectiveBacklog(7, somaxconn), v6only: false, drops: 0})
   })
 
   it.skipIf(noSs)('names listeners on :: as ss does over netlink too: * when dual-stack, :: when IPV6_V6ONLY', async () => {
