@@ -72,7 +72,8 @@ export function renderKernel(view: DiagnosisView): string[] {
     const full = effectiveBacklog !== null && peakQueue !== null && peakQueue > effectiveBacklog ? ' (full)' : ''
     lines.push(
       `listener  effective backlog ${effectiveBacklog ?? 'unknown'} (source: ${kernel.listener.source}); ` +
-        `peak accept queue ${peakQueue ?? 'unknown'}/${capacity}${full}, from ${samples} samples`,
+        `peak accept queue ${peakQueue ?? 'unknown'}/${capacity}${full}, from ${samples} samples` +
+        (typeof kernel.listener.drops === 'number' ? `; dropped ${kernel.listener.drops} packets during the storm (its own count; ListenDrops counts the whole namespace)` : ''),
     )
   }
   return lines
@@ -121,11 +122,7 @@ export function renderVerdict(view: VerdictView, finished: number): string | nul
     sentence += `: the listener's accept queue (${listener.effectiveBacklog}+1) was full`
   }
   const corroboration = kernel?.corroboration
-  if (corroboration) {
-    if (corroboration.corroborated === true) sentence += `; kernel counters agree (${corroboration.expected} = ${corroboration.observed} TcpExtTCPSynRetrans)`
-    else if (corroboration.corroborated === false) sentence += `; kernel counters disagree (expected ${corroboration.expected}, TcpExtTCPSynRetrans +${corroboration.observed})`
-    else sentence += `; no counter verdict: ${corroboration.reason}`
-  }
+  if (corroboration) sentence += `; ${renderCorroboration(corroboration)}`
   return sentence
 }
 
@@ -190,4 +187,30 @@ function probeFacts(view: VerdictView): {count: number; text: string}[] {
   return (Object.keys(words) as (keyof typeof words)[])
     .filter((outcome) => probe.outcomes[outcome] > 0)
     .map((outcome) => ({count: probe.outcomes[outcome], text: `${of(probe.outcomes[outcome])}, but ${words[outcome]}`}))
+}
+
+/**
+ * The counters' verdict in words. With the listener's own drop count (docs/kernel.md §14) it is
+ * the listener's verdict too: each retransmitted SYN is one drop at the listener, and what it
+ * dropped beyond that were handshake ACKs that met its full queue.
+ */
+function renderCorroboration(corroboration: Corroboration): string {
+  const {corroborated, expected, observed, listenerDrops} = corroboration
+  const counters = `kernel counters agree (${expected} = ${observed} TcpExtTCPSynRetrans)`
+  if (listenerDrops === undefined) {
+    if (corroborated === true) return counters
+    if (corroborated === false) return `kernel counters disagree (expected ${expected}, TcpExtTCPSynRetrans +${observed})`
+    return `no counter verdict: ${corroboration.reason}`
+  }
+  const acks = listenerDrops - expected
+  const dropped = `${listenerDrops} dropped ≥ ${expected} retransmitted SYNs${acks > 0 ? `; the other ${acks} were handshake ACKs at its full queue` : ''}`
+  const short = `${listenerDrops} dropped < ${expected} retransmitted SYNs: some SYNs were lost before reaching it`
+  if (corroboration.countersReason !== undefined) {
+    // The listener alone gave the verdict; the namespace's counters could not.
+    return corroborated ? `the listener's own drops agree (${dropped}); namespace counters: ${corroboration.countersReason}` : `the listener's own drops disagree (${short})`
+  }
+  if (corroborated === true) return `${counters}, and the listener dropped ${listenerDrops} (${expected} SYNs${acks > 0 ? ` + ${acks} handshake ACKs` : ''})`
+  // One of the two disagreed: say each.
+  const countersPart = observed === expected ? counters : `kernel counters disagree (expected ${expected}, TcpExtTCPSynRetrans +${observed})`
+  return `${countersPart}; the listener's own drops ${listenerDrops >= expected ? `agree (${dropped})` : `disagree (${short})`}`
 }

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {StormResult} from '../../src/results/format.js'
 import {renderVerdict} from '../../src/report/diagnosis-text.js'
-import {burstOf200AgainstBacklog8, onStep, syntheticResult} from '../helpers/synthetic-result.js'
+import {burstOf200AgainstBacklog8, onStep, syntheticResult, textReport} from '../helpers/synthetic-result.js'
 
 /** The verdict as the report prints it, for a result whose connects all finished. */
 function verdict(result: StormResult): string | null {
@@ -80,5 +80,32 @@ describe('the verdict leads with the dominant fact', () => {
   it('a clean run says only that no connect needed a SYN retransmit', () => {
     const result = syntheticResult({plan: {burst: '50'}, connects: [onStep(0, 50)], counterDeltas: {TcpExtTCPSynRetrans: 0, TcpActiveOpens: 50}})
     expect(verdict(result)).toBe('no connect needed a SYN retransmit; kernel counters agree (0 = 0 TcpExtTCPSynRetrans)')
+  })
+})
+
+describe("the verdict with the listener's own drop count (docs/kernel.md §14)", () => {
+  // 9 at once, 91 after 2 retransmits: Σ k·n = 182 SYNs dropped; the listener also dropped 82
+  // handshake ACKs of SYN-cookie connects at its full queue: 264 in all (measured).
+  const burst = (counterDeltas: Record<string, number> | null, drops: number) =>
+    syntheticResult({plan: {burst: '100'}, connects: [onStep(0, 9), onStep(2, 91)], listener: {effectiveBacklog: 8, peakQueue: 9, drops}, counterDeltas})
+
+  it('in a shared namespace: the listener gives the verdict, and the excess is named as handshake ACKs', () => {
+    expect(verdict(burst({TcpExtTCPSynRetrans: 604, TcpActiveOpens: 507}, 264))).toBe(
+      "91 of 100 connects (91.0 %) waited for 2 SYN retransmits (~2.05 s): the listener's accept queue (8+1) was full; the listener's own drops agree (264 dropped ≥ 182 retransmitted SYNs; the other 82 were handshake ACKs at its full queue); namespace counters: counters are shared with other traffic (TcpActiveOpens +507 for 100 connects): shown without a verdict",
+    )
+  })
+
+  it('fewer drops than retransmitted SYNs: the SYNs were lost before the listener', () => {
+    expect(verdict(burst({TcpExtTCPSynRetrans: 604, TcpActiveOpens: 507}, 100))).toMatch(/; the listener's own drops disagree \(100 dropped < 182 retransmitted SYNs: some SYNs were lost before reaching it\)$/)
+  })
+
+  it('alone in its namespace: the counters agree exactly and the listener adds what it dropped', () => {
+    expect(verdict(burst({TcpExtTCPSynRetrans: 182, TcpActiveOpens: 100}, 264))).toMatch(/; kernel counters agree \(182 = 182 TcpExtTCPSynRetrans\), and the listener dropped 264 \(182 SYNs \+ 82 handshake ACKs\)$/)
+  })
+
+  it('says the listener dropped packets on its report line', () => {
+    expect(textReport(burst({TcpExtTCPSynRetrans: 182, TcpActiveOpens: 100}, 264))).toMatch(
+      /^listener  effective backlog 8 \(source: ss\); peak accept queue 9\/8\+1 \(full\), from 50 samples; dropped 264 packets during the storm \(its own count; ListenDrops counts the whole namespace\)$/m,
+    )
   })
 })
