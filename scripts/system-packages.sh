@@ -2,7 +2,8 @@
 # Runs before `npm test` (npm's pretest hook): the suite reads listeners with `ss` and `ip`
 # (Debian: iproute2), makes network namespaces with `unshare` (util-linux), makes the live TLS
 # test's certificate with `openssl` (openssl), opens the HTML report in headless Chromium
-# (chromium), and applies the advice to real servers (nginx-light, redis-server, haproxy). Installs what is missing when
+# (chromium), and applies the advice to real servers (nginx-light, redis-server, haproxy,
+# memcached, apache2). Installs what is missing when
 # it can (root with apt-get); otherwise says what the affected tests will do.
 missing=""
 command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
@@ -12,6 +13,8 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
 [ -x /usr/bin/redis-server ] || missing="$missing redis-server"
 [ -x /usr/sbin/haproxy ] || missing="$missing haproxy"
+[ -x /usr/bin/memcached ] || missing="$missing memcached"
+[ -x /usr/sbin/apache2 ] || missing="$missing apache2"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests:$missing"

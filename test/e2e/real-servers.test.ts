@@ -36,8 +36,9 @@ interface ServerRun {
  * Advice proven on real servers: each listens on loopback with backlog 32 in its own syntax, its
  * accepting process is stopped for 2.5 s while a burst of 150 arrives, and the backlog line
  * connstorm prints for it (--server NAME) is pasted into its config and applied the way the advice
- * says — a reload for nginx (it re-listens a changed backlog=), a restart for Redis (tcp-backlog is
- * immutable) and HAProxy (a reload hands over the old socket). Each run is in a network namespace
+ * says — a reload for nginx (it re-listens a changed backlog=), a restart (stop, start) for Redis
+ * (tcp-backlog is immutable), HAProxy (a reload hands over the old socket), memcached (a command-line
+ * option) and Apache (graceful and restart keep the old socket). Each run is in a network namespace
  * of its own (loopback only, no route out) that goes with its processes: the driver ends the server
  * by PID. npm test's set-up installs the servers from Debian when missing.
  */
@@ -45,6 +46,8 @@ const SERVERS = [
   {name: 'nginx', binary: 'nginx', line: /^listen 80 backlog=255;/, appliedBy: 'reload'},
   {name: 'redis', binary: 'redis-server', line: /^tcp-backlog 255$/, appliedBy: 'restart'},
   {name: 'haproxy', binary: 'haproxy', line: /^backlog 255 /, appliedBy: 'restart'},
+  {name: 'memcached', binary: 'memcached', line: /^memcached -b 255 /, appliedBy: 'restart'},
+  {name: 'apache', binary: 'apache2', line: /^ListenBacklog 255$/, appliedBy: 'restart'},
 ] as const
 
 describe.concurrent('advice applied to a real server: the printed backlog line ends the SYN loss of the same storm', () => {
@@ -55,7 +58,7 @@ describe.concurrent('advice applied to a real server: the printed backlog line e
       async ({expect}) => {
         const directory = mkdtempSync(join(tmpdir(), `connstorm-${server.name}-`))
         try {
-          // Not spawnSync: the three servers run side by side, each in its namespace, mostly waiting on its stall.
+          // Not spawnSync: the servers run side by side, each in its namespace, mostly waiting on its stall.
           const run = await promisify(execFile)('unshare', ['--net', '--', process.execPath, DRIVER, server.name, directory], {encoding: 'utf8', timeout: 80_000})
           const result = JSON.parse(run.stdout) as ServerRun
           expect(result.error, result.log).toBeUndefined()

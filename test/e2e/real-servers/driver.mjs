@@ -6,7 +6,7 @@
 // back with `connstorm inspect`; the same storm again. Prints one JSON summary on stdout.
 // Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
 // the last process.
-//   node driver.mjs nginx|redis|haproxy DIRECTORY
+//   node driver.mjs nginx|redis|haproxy|memcached|apache DIRECTORY
 import {execFileSync, spawn} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -83,6 +83,44 @@ frontend storm
       )
     },
     start: () => spawn('haproxy', ['-db', '-f', join(directory, 'haproxy.cfg')], {stdio: 'ignore'}),
+    acceptor: (server) => server.pid,
+  },
+  memcached: {
+    port: 11299,
+    // memcached takes its backlog on the command line (-b): the "config" is the argument list.
+    write(backlog) {
+      writeFileSync(join(directory, 'memcached.args'), JSON.stringify(['-u', 'root', '-l', '127.0.0.1', '-p', '11299', '-U', '0', '-t', '1', '-b', String(backlog)]))
+    },
+    start: () => spawn('memcached', JSON.parse(readFileSync(join(directory, 'memcached.args'), 'utf8')), {stdio: 'ignore'}),
+    acceptor: (server) => server.pid,
+  },
+  apache: {
+    port: 8090,
+    write(backlog) {
+      writeFileSync(
+        join(directory, 'httpd.conf'),
+        `ServerRoot /usr/lib/apache2
+LoadModule mpm_prefork_module modules/mod_mpm_prefork.so
+LoadModule authz_core_module modules/mod_authz_core.so
+ServerName localhost
+Listen 127.0.0.1:8090
+ListenBacklog ${backlog}
+AcceptFilter http none
+PidFile ${directory}/httpd.pid
+ErrorLog ${directory}/error.log
+DocumentRoot ${directory}
+Mutex file:${directory} default
+User www-data
+Group www-data
+`,
+      )
+    },
+    // -X: one process that accepts and serves (Apache's debug mode), so stopping it stops accepts.
+    // AcceptFilter http none: Apache's default on Linux (TCP_DEFER_ACCEPT) keeps a connection out
+    // of the accept queue until its first data, so a connect-only storm completes every handshake
+    // from the client's side and never meets the full queue (seen: all 150 at once, backlog 32);
+    // --probe shows that wait instead. Without it the queue behaves as the backlog says.
+    start: () => spawn('apache2', ['-X', '-f', join(directory, 'httpd.conf')], {stdio: 'ignore', env: {...process.env, APACHE_RUN_DIR: directory, APACHE_LOCK_DIR: directory, APACHE_LOG_DIR: directory}}),
     acceptor: (server) => server.pid,
   },
 }
@@ -173,7 +211,7 @@ try {
   out.advice = {current: advice.current, proposed: advice.proposed, lines: advice.lines}
   // The backlog as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255"):
   // a user keeps their own address and puts the printed number in the same setting.
-  const printed = Number(/backlog[= ](\d+)/.exec(advice.lines.join('\n'))[1])
+  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b )(\d+)/i.exec(advice.lines.join('\n'))[1])
   out.applied = printed
   const note = advice.lines.at(-1)
   out.applyNote = note
