@@ -18,6 +18,7 @@
 
 #include "addon.h"
 #include "connect-loop.h"
+#include "tcp-info.h"
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -65,7 +66,7 @@ static int abandoned(Run *run) {
 
 // Hands one finished connect to JavaScript. A full ring (JavaScript stalled for seconds) waits for
 // it rather than lose a record; only a run nobody drains any more (released) drops it.
-static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us) {
+static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
   for (;;) {
     pthread_mutex_lock(&run->lock);
     if (run->records_written - run->records_read < RECORD_RING) {
@@ -74,6 +75,7 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
       record[1] = lag_us;
       record[2] = from_start_us;
       record[3] = (end_us - run->t0_us) / 1000;
+      record[4] = retransmits;
       run->records_written++;
       pthread_mutex_unlock(&run->lock);
       return;
@@ -105,10 +107,11 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
-// A connect that ended within launch() (connected at once, or refused by the kernel): recorded now.
-static void record_ended_now(Run *run, int outcome, double lag_us, double started_us) {
+// A connect that ended within launch() (connected at once, or refused by the kernel): recorded now,
+// with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
+static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  push_record(run, outcome, lag_us, done - started_us, done);
+  push_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? tcp_info_syn_retransmits(fd) : -1);
 }
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
@@ -144,14 +147,14 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   for (int retried = 0;; retried = 1) {
     fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      record_ended_now(run, errno, lag_us, started_us);
+      record_ended_now(run, errno, lag_us, started_us, -1);
       return;
     }
     int may_retry = source_index >= 0 && port > 0 && !retried;
     error = source_index >= 0 ? bind_source(run, fd, source_index, retried ? 0 : port) : 0;
     if (error == 0) {
       if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
-        record_ended_now(run, 0, lag_us, started_us);
+        record_ended_now(run, 0, lag_us, started_us, fd);
         close_connected(run, fd);
         return;
       }
@@ -161,7 +164,7 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
     }
     close(fd);
     if (may_retry && port_was_taken(error)) continue;  // same attempt, same clock: only the port changes
-    record_ended_now(run, error, lag_us, started_us);
+    record_ended_now(run, error, lag_us, started_us, -1);  // refused before any SYN left
     return;
   }
   int index = run->free_slots[--run->free_count];
@@ -172,9 +175,11 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
     // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
     error = errno;
+    int retransmits = tcp_info_syn_retransmits(fd);
     close(fd);
     run->free_slots[run->free_count++] = index;
-    record_ended_now(run, error, lag_us, started_us);
+    double done = now_us();
+    push_record(run, error, lag_us, done - started_us, done, retransmits);
     return;
   }
   slot->fd = fd;
@@ -256,8 +261,10 @@ void *connect_loop(void *argument) {
     while (run->oldest >= 0 && run->slots[run->oldest].started_us + run->timeout_us <= now) {
       int index = run->oldest;
       Slot *slot = &run->slots[index];
+      // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
+      int retransmits = tcp_info_syn_retransmits(slot->fd);
       close(slot->fd);
-      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now);
+      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
       unlink_slot(run, index);
       in_flight--;
     }
@@ -284,7 +291,10 @@ void *connect_loop(void *argument) {
       int error = 0;
       socklen_t length = sizeof error;
       if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done);
+      // The kernel's count of this connect's SYN retransmits; kept through a RST or its own
+      // ETIMEDOUT (cleared only at connect init and disconnect: docs/kernel.md).
+      int retransmits = tcp_info_syn_retransmits(slot->fd);
+      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done, retransmits);
       if (error == 0) close_connected(run, slot->fd);
       else close(slot->fd);
       unlink_slot(run, (int)index);
@@ -297,8 +307,9 @@ void *connect_loop(void *argument) {
   while (run->oldest >= 0) {
     int index = run->oldest;
     Slot *slot = &run->slots[index];
+    int retransmits = tcp_info_syn_retransmits(slot->fd);
     close(slot->fd);
-    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now);
+    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
     unlink_slot(run, index);
   }
   pthread_mutex_lock(&run->lock);

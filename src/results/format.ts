@@ -43,6 +43,11 @@ export interface StormResult {
     byOutcome: Record<Outcome, number>
     otherErrnos: Record<string, number>
     kernelTimeouts: number
+    /**
+     * The kernel's own count (TCP_INFO) of each connect's SYN retransmits; null when the run could
+     * not read it (no native addon), absent in files from before it was recorded
+     */
+    countedRetransmits?: CountedRetransmits | null
   }
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
@@ -141,6 +146,13 @@ export interface LadderRecord {
   linearTimeouts: string
   sendTimesMs: number[]
   giveUpMs: number
+}
+
+/** Per outcome (and `pending`, still connecting at a stop): retransmits → connects. */
+export interface CountedRetransmits {
+  byOutcome: Partial<Record<Outcome | 'pending', Record<string, number>>>
+  /** connects whose count could not be read (their socket was closed before, e.g. a net.Socket's failure) */
+  notCounted: number
 }
 
 export interface StepCount {

@@ -63,6 +63,7 @@ export function buildMeasurement(run: StormRun, context: ResultContext): Measure
       byOutcome: {...recorder.byOutcome},
       otherErrnos: {...recorder.otherErrnos},
       kernelTimeouts: recorder.kernelTimeouts,
+      countedRetransmits: recorder.countedRetransmits(),
     },
     latencyUs: {
       fromIntended: summarize(recorder.fromIntended),
