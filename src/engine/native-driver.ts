@@ -125,7 +125,7 @@ export class NativeDriver {
     switch (outcome.kind) {
       case 'connected': {
         this.into.recordConnectedAt(endMs, startLagUs + fromStartUs, fromStartUs)
-        recorder.recordRetransmits('connected', retransmits)
+        recorder.recordRetransmits('connected', retransmits, fromStartUs)
         break
       }
       case 'failed': {

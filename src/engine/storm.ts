@@ -353,7 +353,7 @@ class StormEngine {
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
-    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket))
+    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket), (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
       // Probes need a stream: connect-path.ts gives a probing run the net path.
       const stream = asStream(socket)
