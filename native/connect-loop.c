@@ -47,6 +47,12 @@
 // At most this many starts between two looks at completions: a burst of 1000 launched in one go
 // (~12 ms of connect() calls) would charge its first connects for the launches behind them.
 #define LAUNCHES_PER_POLL 16
+// A connect that ended this soon after its SYN left has no retransmit: the first one waits for the
+// initial RTO, 1 s (TCP_TIMEOUT_INIT; only a BPF sock_ops program sets it lower, and not below
+// this here). Its count is 0 without asking: TCP_INFO costs 1.5–2.3 µs a call here (it takes the
+// socket lock and fills ~250 bytes), ~5 % of what the loop spends per connect at K=64
+// (docs/performance.md). src/engine/connectors.ts has the same bound for the JavaScript paths.
+#define NO_RETRANSMIT_BEFORE_US 200000.0
 
 
 
@@ -111,7 +117,7 @@ static void close_connected(Run *run, int fd) {
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  push_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? tcp_info_syn_retransmits(fd) : -1);
+  push_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
@@ -292,8 +298,9 @@ void *connect_loop(void *argument) {
       socklen_t length = sizeof error;
       if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
       // The kernel's count of this connect's SYN retransmits; kept through a RST or its own
-      // ETIMEDOUT (cleared only at connect init and disconnect: docs/kernel.md).
-      int retransmits = tcp_info_syn_retransmits(slot->fd);
+      // ETIMEDOUT (cleared only at connect init and disconnect: docs/kernel.md). Not read for a
+      // connect that ended before any retransmit could have left (see NO_RETRANSMIT_BEFORE_US).
+      int retransmits = done - slot->started_us < NO_RETRANSMIT_BEFORE_US ? 0 : tcp_info_syn_retransmits(slot->fd);
       push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done, retransmits);
       if (error == 0) close_connected(run, slot->fd);
       else close(slot->fd);

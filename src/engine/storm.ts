@@ -353,7 +353,7 @@ class StormEngine {
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
-    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket), (now - attempt.startedAt) * 1000)
+    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket, now - attempt.startedAt), (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
       // Probes need a stream: connect-path.ts gives a probing run the net path.
       const stream = asStream(socket)
@@ -398,7 +398,7 @@ class StormEngine {
     const outcome = classifyErrno(error.code)
     // Refused at start: no SYN left, nothing to count. Otherwise read before close (a net.Socket is
     // closed already: not counted).
-    this.recorder.recordRetransmits(outcome, startError(socket) === null ? synRetransmitsOf(socket) : null)
+    this.recorder.recordRetransmits(outcome, startError(socket) === null ? synRetransmitsOf(socket, now - attempt.startedAt) : null)
     socket.destroy() // net.Socket has done it already; a bare handle has not
     this.recordFailedAt(now - this.runStart, outcome, (now - attempt.startedAt) * 1000, error.code)
     this.afterSettle()
@@ -482,7 +482,7 @@ class StormEngine {
     for (let attempt = this.oldest; attempt !== null && attempt.deadline <= now; attempt = this.oldest) {
       const socket = this.settle(attempt)
       // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
-      this.recorder.recordRetransmits('timeout', synRetransmitsOf(socket))
+      this.recorder.recordRetransmits('timeout', synRetransmitsOf(socket, now - attempt.startedAt))
       socket.destroy()
       this.recordFailedAt(now - this.runStart, 'timeout', (now - attempt.startedAt) * 1000)
     }
@@ -504,7 +504,7 @@ class StormEngine {
     let pending = 0
     for (let attempt = this.oldest; attempt !== null; attempt = this.oldest) {
       const socket = this.settle(attempt)
-      this.recorder.recordRetransmits('pending', synRetransmitsOf(socket))
+      this.recorder.recordRetransmits('pending', synRetransmitsOf(socket, performance.now() - attempt.startedAt))
       socket.destroy()
       pending++
     }

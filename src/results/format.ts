@@ -44,8 +44,8 @@ export interface StormResult {
     otherErrnos: Record<string, number>
     kernelTimeouts: number
     /**
-     * The kernel's own count (TCP_INFO) of each connect's SYN retransmits; null when the run could
-     * not read it (no native addon), absent in files from before it was recorded
+     * The kernel's own count (TCP_INFO) of each connect's SYN retransmits; absent (or null) when the
+     * run could not read it (no native addon) and in files from before it was recorded
      */
     countedRetransmits?: CountedRetransmits | null
   }

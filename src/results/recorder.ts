@@ -51,8 +51,11 @@ export class StormRecorder {
    * retransmits → connects. Constant memory: the kernel sends at most tcp_syn_retries (≤ 127) of them.
    */
   readonly retransmits: CountedRetransmits = {byOutcome: {}, notCounted: 0}
-  /** connected connects' latency from the actual start, per counted retransmits */
-  private readonly latencyByRetransmits = new Map<number, Histogram>()
+  /**
+   * connected connects' latency from the actual start, per counted retransmits: part of
+   * `retransmits` (a snapshot carries it there, as connectedFromActual), hence no field of its own
+   */
+  readonly #latencyByRetransmits = new Map<number, Histogram>()
 
   recordStart(lagUs: number): void {
     this.attempted++
@@ -86,8 +89,8 @@ export class StormRecorder {
     const perCount = (this.retransmits.byOutcome[outcome] ??= {})
     perCount[retransmits] = (perCount[retransmits] ?? 0) + 1
     if (outcome === 'connected' && fromActualUs !== undefined) {
-      let histogram = this.latencyByRetransmits.get(retransmits)
-      if (histogram === undefined) this.latencyByRetransmits.set(retransmits, (histogram = newLatencyHistogram()))
+      let histogram = this.#latencyByRetransmits.get(retransmits)
+      if (histogram === undefined) this.#latencyByRetransmits.set(retransmits, (histogram = newLatencyHistogram()))
       recordMicros(histogram, fromActualUs)
     }
   }
@@ -99,8 +102,8 @@ export class StormRecorder {
 
   private retransmitsSnapshot(): CountedRetransmits {
     const snapshot = copyRetransmits(this.retransmits)
-    if (this.latencyByRetransmits.size > 0)
-      snapshot.connectedFromActual = Object.fromEntries([...this.latencyByRetransmits].map(([retransmits, histogram]) => [String(retransmits), encodeHistogram(histogram)]))
+    if (this.#latencyByRetransmits.size > 0)
+      snapshot.connectedFromActual = Object.fromEntries([...this.#latencyByRetransmits].map(([retransmits, histogram]) => [String(retransmits), encodeHistogram(histogram)]))
     return snapshot
   }
 
@@ -138,8 +141,8 @@ export class StormRecorder {
     this.timeline.add(other.timeline)
     addRetransmits(this.retransmits, {...other.retransmits, connectedFromActual: undefined})
     for (const [retransmits, encoded] of Object.entries(other.retransmits.connectedFromActual ?? {})) {
-      const histogram = this.latencyByRetransmits.get(Number(retransmits))
-      if (histogram === undefined) this.latencyByRetransmits.set(Number(retransmits), decodeHistogram(encoded))
+      const histogram = this.#latencyByRetransmits.get(Number(retransmits))
+      if (histogram === undefined) this.#latencyByRetransmits.set(Number(retransmits), decodeHistogram(encoded))
       else histogram.add(decodeHistogram(encoded))
     }
   }
