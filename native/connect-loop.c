@@ -50,8 +50,8 @@
 // A connect that ended this soon after its SYN left has no retransmit: the first one waits for the
 // initial RTO, 1 s (TCP_TIMEOUT_INIT; only a BPF sock_ops program sets it lower, and not below
 // this here). Its count is 0 without asking: TCP_INFO costs 1.5–2.3 µs a call here (it takes the
-// socket lock and fills ~250 bytes), ~5 % of what the loop spends per connect at K=64
-// (docs/performance.md). src/engine/connectors.ts has the same bound for the JavaScript paths.
+// socket lock and fills ~250 bytes), ~5 % of the ~33 µs the loop has per connect at 30 000/s.
+// src/engine/connectors.ts has the same bound for the JavaScript paths.
 #define NO_RETRANSMIT_BEFORE_US 200000.0
 
 
