@@ -5,11 +5,11 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 3
+#define ADDON_ABI 4
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
-#define RECORD_FIELDS 4          // outcome, start lag µs, µs from actual start, ms from run start
+#define RECORD_FIELDS 5          // outcome, start lag µs, µs from actual start, ms from run start, SYN retransmits (−1: unknown)
 
 // Record outcomes (field 0): 0 connected, > 0 an errno, or one of these.
 #define OUTCOME_TIMEOUT (-1)
@@ -40,5 +40,7 @@ napi_value connect_loop_join(napi_env env, napi_callback_info info);
 
 // listen-queues.c
 napi_value listen_queues(napi_env env, napi_callback_info info);
+
+// tcp-info.c (tcp-info.h): tcpInfo, synRetransmits
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "addon.h"
 #include "connect-loop.h"
+#include "tcp-info.h"
 #include <limits.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -46,6 +47,12 @@
 // At most this many starts between two looks at completions: a burst of 1000 launched in one go
 // (~12 ms of connect() calls) would charge its first connects for the launches behind them.
 #define LAUNCHES_PER_POLL 16
+// A connect that ended this soon after its SYN left has no retransmit: the first one waits for the
+// initial RTO, 1 s (TCP_TIMEOUT_INIT; only a BPF sock_ops program sets it lower, and not below
+// this here). Its count is 0 without asking: TCP_INFO costs 1.5–2.3 µs a call here (it takes the
+// socket lock and fills ~250 bytes), ~5 % of the ~33 µs the loop has per connect at 30 000/s.
+// src/engine/connectors.ts has the same bound for the JavaScript paths.
+#define NO_RETRANSMIT_BEFORE_US 200000.0
 
 
 
@@ -65,7 +72,7 @@ static int abandoned(Run *run) {
 
 // Hands one finished connect to JavaScript. A full ring (JavaScript stalled for seconds) waits for
 // it rather than lose a record; only a run nobody drains any more (released) drops it.
-static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us) {
+static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
   for (;;) {
     pthread_mutex_lock(&run->lock);
     if (run->records_written - run->records_read < RECORD_RING) {
@@ -74,6 +81,7 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
       record[1] = lag_us;
       record[2] = from_start_us;
       record[3] = (end_us - run->t0_us) / 1000;
+      record[4] = retransmits;
       run->records_written++;
       pthread_mutex_unlock(&run->lock);
       return;
@@ -105,10 +113,11 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
-// A connect that ended within launch() (connected at once, or refused by the kernel): recorded now.
-static void record_ended_now(Run *run, int outcome, double lag_us, double started_us) {
+// A connect that ended within launch() (connected at once, or refused by the kernel): recorded now,
+// with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
+static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  push_record(run, outcome, lag_us, done - started_us, done);
+  push_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
@@ -144,14 +153,14 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   for (int retried = 0;; retried = 1) {
     fd = socket(run->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      record_ended_now(run, errno, lag_us, started_us);
+      record_ended_now(run, errno, lag_us, started_us, -1);
       return;
     }
     int may_retry = source_index >= 0 && port > 0 && !retried;
     error = source_index >= 0 ? bind_source(run, fd, source_index, retried ? 0 : port) : 0;
     if (error == 0) {
       if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
-        record_ended_now(run, 0, lag_us, started_us);
+        record_ended_now(run, 0, lag_us, started_us, fd);
         close_connected(run, fd);
         return;
       }
@@ -161,7 +170,7 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
     }
     close(fd);
     if (may_retry && port_was_taken(error)) continue;  // same attempt, same clock: only the port changes
-    record_ended_now(run, error, lag_us, started_us);
+    record_ended_now(run, error, lag_us, started_us, -1);  // refused before any SYN left
     return;
   }
   int index = run->free_slots[--run->free_count];
@@ -172,9 +181,11 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
     // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
     error = errno;
+    int retransmits = tcp_info_syn_retransmits(fd);
     close(fd);
     run->free_slots[run->free_count++] = index;
-    record_ended_now(run, error, lag_us, started_us);
+    double done = now_us();
+    push_record(run, error, lag_us, done - started_us, done, retransmits);
     return;
   }
   slot->fd = fd;
@@ -256,8 +267,10 @@ void *connect_loop(void *argument) {
     while (run->oldest >= 0 && run->slots[run->oldest].started_us + run->timeout_us <= now) {
       int index = run->oldest;
       Slot *slot = &run->slots[index];
+      // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
+      int retransmits = tcp_info_syn_retransmits(slot->fd);
       close(slot->fd);
-      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now);
+      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
       unlink_slot(run, index);
       in_flight--;
     }
@@ -284,7 +297,11 @@ void *connect_loop(void *argument) {
       int error = 0;
       socklen_t length = sizeof error;
       if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
-      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done);
+      // The kernel's count of this connect's SYN retransmits; kept through a RST or its own
+      // ETIMEDOUT (cleared only at connect init and disconnect: docs/kernel.md). Not read for a
+      // connect that ended before any retransmit could have left (see NO_RETRANSMIT_BEFORE_US).
+      int retransmits = done - slot->started_us < NO_RETRANSMIT_BEFORE_US ? 0 : tcp_info_syn_retransmits(slot->fd);
+      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done, retransmits);
       if (error == 0) close_connected(run, slot->fd);
       else close(slot->fd);
       unlink_slot(run, (int)index);
@@ -297,8 +314,9 @@ void *connect_loop(void *argument) {
   while (run->oldest >= 0) {
     int index = run->oldest;
     Slot *slot = &run->slots[index];
+    int retransmits = tcp_info_syn_retransmits(slot->fd);
     close(slot->fd);
-    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now);
+    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
     unlink_slot(run, index);
   }
   pthread_mutex_lock(&run->lock);

@@ -1,4 +1,4 @@
-import type {Attribution, StepCount} from '../results/format.js'
+import type {Attribution, CountedRetransmits, StepCount} from '../results/format.js'
 import type {SynLadder} from '../results/format.js'
 
 /**
@@ -50,6 +50,127 @@ export interface AttributionInput {
   pending?: number
   /** the least time any of them had been in flight by then (0: unknown) */
   pendingForMs?: number
+  /**
+   * The kernel's own count of each connect's SYN retransmits (TCP_INFO, counts.countedRetransmits),
+   * with the connected ones' latencies per count decoded; absent or null: not counted.
+   */
+  counted?: CountedInput | null
+}
+
+export interface CountedInput {
+  byOutcome: CountedRetransmits['byOutcome']
+  /** connected connects' latency from the actual start per counted retransmits, ascending buckets */
+  connectedLatency: ReadonlyMap<number, readonly LatencyCount[]>
+}
+
+/**
+ * Puts every connect on the ladder step of its SYN retransmits: counted by the kernel where every
+ * connect of that kind was counted (input.counted), else inferred from its latency (the window of
+ * the step that holds it). The latency windows stay as the cross-check of the counts.
+ */
+export function attributeToSteps(input: AttributionInput): Attribution {
+  const inferred = inferFromLatency(input)
+  return input.counted ? withCounts(inferred, input, input.counted) : inferred
+}
+
+/** How many connects a retransmits → connects map holds. */
+function countAll(perCount: Record<string, number> | undefined): number {
+  return Object.values(perCount ?? {}).reduce((sum, n) => sum + n, 0)
+}
+
+/** [retransmits, connects] ascending by retransmits. */
+function entriesOf(perCount: Record<string, number> | undefined): [number, number][] {
+  return Object.entries(perCount ?? {})
+    .map(([retransmits, n]): [number, number] => [Number(retransmits), n])
+    .filter(([, n]) => n > 0)
+    .sort(([a], [b]) => a - b)
+}
+
+const FAILED_EARLY_OUTCOMES = ['refused', 'reset', 'addrNotAvail', 'fileLimit', 'unreachable', 'other'] as const
+
+/**
+ * Replaces the inferred steps, timeouts, pending and failures by the counted ones wherever every
+ * connect of that kind was counted (a part only partly counted stays inferred: a count missing for
+ * some would look like fewer retransmits). docs/kernel.md: tcpi_total_retrans after a connect is
+ * its SYN retransmits; a timed-out one sent exactly that + 1 SYNs.
+ */
+function withCounts(inferred: Attribution, input: AttributionInput, counted: CountedInput): Attribution {
+  const {ladder} = input
+  const sum = (buckets: readonly LatencyCount[]): number => buckets.reduce((total, bucket) => total + bucket.count, 0)
+  const connectedTotal = sum(input.connected)
+  const finished = connectedTotal + input.timedOut + sum(input.failedEarly)
+  const share = (n: number): number => (finished > 0 ? n / finished : 0)
+  const atMsOf = (retransmits: number): number => ladder.sendTimesMs[retransmits] ?? ladder.sendTimesMs.at(-1) ?? 0
+  const result: Attribution = {...inferred}
+  let expected = 0
+  let countedAny = false
+
+  const connected = counted.byOutcome.connected
+  if (connectedTotal > 0 && countAll(connected) === connectedTotal) {
+    countedAny = true
+    const windows = stepWindows(ladder.sendTimesMs, inferred.rttAllowanceMs)
+    result.steps = entriesOf(connected).map(([retransmits, connects]): StepCount => {
+      const buckets = counted.connectedLatency.get(retransmits) ?? []
+      return {retransmits, atMs: atMsOf(retransmits), connects, share: share(connects), observedMedianMs: median(buckets) ?? 0, source: 'counted'}
+    })
+    for (const [retransmits, connects] of entriesOf(connected)) expected += retransmits * connects
+    // On its counted step, whatever its latency: none is "between steps"; a latency that names
+    // another step (or none) is reported as a disagreement, with both numbers.
+    result.betweenSteps = {connects: 0, share: 0, observedMedianMs: null}
+    result.disagreements = disagreements(counted.connectedLatency, windows)
+  } else {
+    expected += inferred.steps.reduce((total, step) => total + step.retransmits * step.connects, 0)
+  }
+
+  const timedOut = counted.byOutcome.timeout
+  if (input.timedOut > 0 && countAll(timedOut) === input.timedOut) {
+    countedAny = true
+    result.timedOut = entriesOf(timedOut).map(([retransmits, connects]) => ({atLeastRetransmits: retransmits, retransmits, synsSent: retransmits + 1, connects, source: 'counted' as const}))
+    for (const [retransmits, connects] of entriesOf(timedOut)) expected += retransmits * connects
+    result.expectedIsLowerBound = false
+  } else {
+    expected += inferred.timedOut.reduce((total, group) => total + group.atLeastRetransmits * group.connects, 0)
+  }
+
+  const pendingTotal = input.pending ?? 0
+  const pending = counted.byOutcome.pending
+  if (pendingTotal > 0 && countAll(pending) === pendingTotal) {
+    result.pending = entriesOf(pending).map(([retransmits, connects]) => ({atLeastRetransmits: retransmits, connects}))
+  }
+
+  // Failures answered after k retransmits (a RST to the k-th SYN). Failures before any SYN left
+  // (no port, no descriptor) have no count and no place on the ladder.
+  const failedCounts: Record<string, number> = {}
+  for (const outcome of FAILED_EARLY_OUTCOMES)
+    for (const [retransmits, n] of entriesOf(counted.byOutcome[outcome])) failedCounts[retransmits] = (failedCounts[retransmits] ?? 0) + n
+  const failedTotal = sum(input.failedEarly)
+  if (failedTotal > 0 && countAll(failedCounts) === failedTotal) {
+    result.failedSteps = entriesOf(failedCounts).map(([retransmits, connects]) => ({retransmits, connects}))
+  }
+  expected += result.failedSteps.reduce((total, step) => total + step.retransmits * step.connects, 0)
+
+  result.expectedSynRetrans = expected
+  result.source = countedAny ? 'counted' : 'inferred'
+  if (!countedAny) delete result.disagreements
+  return result
+}
+
+/** Counted connects whose latency lies in another step's window, or in none (latencyStep null). */
+function disagreements(latencyByCount: ReadonlyMap<number, readonly LatencyCount[]>, windows: readonly StepWindow[]): NonNullable<Attribution['disagreements']> {
+  const found: NonNullable<Attribution['disagreements']> = []
+  for (const [countedRetransmits, buckets] of [...latencyByCount].sort(([a], [b]) => a - b)) {
+    const byStep = new Map<number | null, LatencyCount[]>()
+    for (const bucket of buckets) {
+      if (bucket.count === 0) continue
+      const window = windows.find((candidate) => bucket.latencyMs >= candidate.fromMs && bucket.latencyMs <= candidate.toMs)
+      const latencyStep = window ? window.retransmits : null
+      if (latencyStep === countedRetransmits) continue
+      byStep.set(latencyStep, [...(byStep.get(latencyStep) ?? []), bucket])
+    }
+    for (const [latencyStep, disagreeing] of byStep)
+      found.push({countedRetransmits, latencyStep, connects: disagreeing.reduce((total, bucket) => total + bucket.count, 0), observedMedianMs: median(disagreeing)!})
+  }
+  return found
 }
 
 /**
@@ -57,7 +178,7 @@ export interface AttributionInput {
  * got through was the k-th retransmit), or between steps when no window does. Never forces a
  * connect onto a step.
  */
-export function attributeToSteps(input: AttributionInput): Attribution {
+function inferFromLatency(input: AttributionInput): Attribution {
   const {ladder, connected} = input
   const total = (buckets: readonly LatencyCount[]): number => buckets.reduce((sum, bucket) => sum + bucket.count, 0)
   const finished = total(connected) + input.timedOut + total(input.failedEarly)

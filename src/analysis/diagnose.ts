@@ -3,7 +3,7 @@ import {type Threshold, parseThreshold} from '../plan/thresholds.js'
 import type {AdviceInputs, Attribution, LadderRecord, Measurement, StormResult} from '../results/format.js'
 import {decodeHistogram, latencyCountsMs} from '../results/histogram.js'
 import {explainAfterConnect} from './accept-wait.js'
-import {attributeToSteps} from './attribution.js'
+import {type CountedInput, attributeToSteps} from './attribution.js'
 import {corroborate, ladderFromSysctls} from './diagnosis.js'
 import {type LocalLimitFinding, localLimitFindings} from './limits.js'
 import {type Advice, adviceOptionsFor, recommend} from './recommend.js'
@@ -107,7 +107,15 @@ function attributionOf(measurement: Measurement, ladder: NonNullable<ReturnType<
     failedEarly: toMs(measurement.histograms.failedEarlyFromActual),
     pending: measurement.counts.pending,
     pendingForMs: pendingForAtLeastMs(measurement),
+    counted: countedInput(measurement.counts.countedRetransmits),
   })
+}
+
+/** The kernel's counts of SYN retransmits, with the connected ones' latency per count decoded; null when not counted. */
+function countedInput(counted: Measurement['counts']['countedRetransmits']): CountedInput | null {
+  if (!counted) return null
+  const connectedLatency = new Map(Object.entries(counted.connectedFromActual ?? {}).map(([retransmits, encoded]) => [Number(retransmits), latencyCountsMs(decodeHistogram(encoded))]))
+  return {byOutcome: counted.byOutcome, connectedLatency}
 }
 
 /**

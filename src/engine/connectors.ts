@@ -1,5 +1,6 @@
 import {Socket, connect} from 'node:net'
 
+import {tcpInfoReader} from '../native/addon.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import {HandleConnection, startHandleConnect} from './handle-connect.js'
 import type {SourceEndpoint} from './source-binding.js'
@@ -42,6 +43,25 @@ export function startError(connection: Connection): string | null {
 export function asStream(connection: Connection): Socket {
   if (!(connection instanceof Socket)) throw new Error('internal: a stream was needed on the bare-handle path')
   return connection
+}
+
+/**
+ * A connect that ended this soon after its SYN left has no retransmit (the first waits for the
+ * initial RTO, 1 s), so its count is 0 without the 1.5–2.3 µs TCP_INFO call: the native loop's
+ * NO_RETRANSMIT_BEFORE_US (native/connect-loop.c), the same bound here.
+ */
+export const NO_RETRANSMIT_BEFORE_MS = 200
+
+/**
+ * The connect's SYN retransmits as the kernel counted them (TCP_INFO tcpi_total_retrans, through
+ * the addon), read on its descriptor before it is closed; null without the addon or once the socket
+ * is closed (a net.Socket has closed itself before its 'error' is heard). docs/kernel.md.
+ */
+export function synRetransmitsOf(connection: Connection, afterMs: number): number | null {
+  if (tcpInfoReader === null) return null
+  if (afterMs < NO_RETRANSMIT_BEFORE_MS) return 0
+  const fd = connection instanceof HandleConnection ? connection.fd() : ((connection as unknown as {_handle?: {fd?: number} | null})._handle?.fd ?? -1)
+  return typeof fd === 'number' && fd >= 0 ? tcpInfoReader.synRetransmits(fd) : null
 }
 
 const CONTEXT = Symbol('connstorm.connectContext')

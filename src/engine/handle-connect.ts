@@ -23,6 +23,8 @@ interface TcpHandle {
   connect6(request: ConnectRequest, address: string, port: number): number
   reset(callback: () => void): number
   close(callback: () => void): void
+  /** the socket's descriptor (-1 once closed) */
+  readonly fd: number
 }
 
 interface ConnectRequest {
@@ -100,6 +102,11 @@ export class HandleConnection {
     if (source) status = family === 6 ? this.handle.bind6(source.localAddress, source.localPort, 0) : this.handle.bind(source.localAddress, source.localPort)
     if (status === 0) status = family === 6 ? this.handle.connect6(request, host, port) : this.handle.connect(request, host, port)
     this.startError = status === 0 ? null : getSystemErrorName(status)
+  }
+
+  /** The socket's descriptor, or -1 once closed (or when the kernel gave it none). */
+  fd(): number {
+    return this.closed ? -1 : this.handle.fd
   }
 
   /** Closes (a FIN when connected; cancels a connect in progress). */

@@ -32,8 +32,11 @@ export type NativeOutcome =
   /** still connecting when the run stopped: its start counts, its end does not */
   | {kind: 'pending'}
 
-/** One finished (or abandoned) connect: times in µs, `endMs` from the loop's start. */
-export type NativeRecordSink = (outcome: NativeOutcome, startLagUs: number, fromStartUs: number, endMs: number) => void
+/**
+ * One finished (or abandoned) connect: times in µs, `endMs` from the loop's start, and its SYN
+ * retransmits as the kernel counted them (TCP_INFO, read before close), null when none was read.
+ */
+export type NativeRecordSink = (outcome: NativeOutcome, startLagUs: number, fromStartUs: number, endMs: number, retransmits: number | null) => void
 
 const CONNECTED: NativeOutcome = {kind: 'connected'}
 const TIMEOUT: NativeOutcome = {kind: 'timeout'}
@@ -146,7 +149,8 @@ export class NativeConnectLoop {
       const {out} = this
       for (let i = 0; i < count; i++) {
         const at = i * fields
-        sink(outcomeOf(out[at]!, addon!.constants), out[at + 1]!, out[at + 2]!, out[at + 3]!)
+        const retransmits = out[at + 4]!
+        sink(outcomeOf(out[at]!, addon!.constants), out[at + 1]!, out[at + 2]!, out[at + 3]!, retransmits < 0 ? null : retransmits)
       }
       if (count < DRAIN_RECORDS) return
     }

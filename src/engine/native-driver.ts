@@ -119,23 +119,29 @@ export class NativeDriver {
     if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
   }
 
-  private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs) => {
-    this.into.recorder.recordStart(startLagUs)
+  private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits) => {
+    const {recorder} = this.into
+    recorder.recordStart(startLagUs)
     switch (outcome.kind) {
       case 'connected': {
         this.into.recordConnectedAt(endMs, startLagUs + fromStartUs, fromStartUs)
+        recorder.recordRetransmits('connected', retransmits, fromStartUs)
         break
       }
       case 'failed': {
-        this.into.recordFailedAt(endMs, classifyErrno(outcome.code), fromStartUs, outcome.code)
+        const failure = classifyErrno(outcome.code)
+        this.into.recordFailedAt(endMs, failure, fromStartUs, outcome.code)
+        recorder.recordRetransmits(failure, retransmits)
         break
       }
       case 'timeout': {
         this.into.recordFailedAt(endMs, 'timeout', fromStartUs)
+        recorder.recordRetransmits('timeout', retransmits)
         break
       }
       case 'pending': {
         this.pending++
+        recorder.recordRetransmits('pending', retransmits)
         break
       }
     }

@@ -5,7 +5,7 @@ import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
 import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
-import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError} from './connectors.js'
+import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError, synRetransmitsOf} from './connectors.js'
 import {NativeDriver} from './native-driver.js'
 import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
@@ -353,6 +353,7 @@ class StormEngine {
     const now = performance.now()
     const socket = this.settle(attempt)
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
+    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket, now - attempt.startedAt), (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
       // Probes need a stream: connect-path.ts gives a probing run the net path.
       const stream = asStream(socket)
@@ -393,8 +394,13 @@ class StormEngine {
       return
     }
     const now = performance.now()
-    this.settle(attempt).destroy() // net.Socket has done it already; a bare handle has not
-    this.recordFailedAt(now - this.runStart, classifyErrno(error.code), (now - attempt.startedAt) * 1000, error.code)
+    const socket = this.settle(attempt)
+    const outcome = classifyErrno(error.code)
+    // Refused at start: no SYN left, nothing to count. Otherwise read before close (a net.Socket is
+    // closed already: not counted).
+    this.recorder.recordRetransmits(outcome, startError(socket) === null ? synRetransmitsOf(socket, now - attempt.startedAt) : null)
+    socket.destroy() // net.Socket has done it already; a bare handle has not
+    this.recordFailedAt(now - this.runStart, outcome, (now - attempt.startedAt) * 1000, error.code)
     this.afterSettle()
   }
 
@@ -474,7 +480,10 @@ class StormEngine {
   private expireTimeouts = (): void => {
     const now = performance.now()
     for (let attempt = this.oldest; attempt !== null && attempt.deadline <= now; attempt = this.oldest) {
-      this.settle(attempt).destroy()
+      const socket = this.settle(attempt)
+      // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
+      this.recorder.recordRetransmits('timeout', synRetransmitsOf(socket, now - attempt.startedAt))
+      socket.destroy()
       this.recordFailedAt(now - this.runStart, 'timeout', (now - attempt.startedAt) * 1000)
     }
     this.armTimeout()
@@ -494,7 +503,9 @@ class StormEngine {
   private abandonInFlight(): number {
     let pending = 0
     for (let attempt = this.oldest; attempt !== null; attempt = this.oldest) {
-      this.settle(attempt).destroy()
+      const socket = this.settle(attempt)
+      this.recorder.recordRetransmits('pending', synRetransmitsOf(socket, performance.now() - attempt.startedAt))
+      socket.destroy()
       pending++
     }
     return pending

@@ -33,7 +33,30 @@ export interface NativeAddon {
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
   listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number; v6only: boolean}[] | null
+  /** TCP_INFO of a socket's descriptor (native/tcp-info.c); null when fd is no TCP socket */
+  tcpInfo(fd: number): TcpInfo | null
+  /** tcpi_total_retrans alone (no object made: the engine calls it once per connect); null as tcpInfo */
+  synRetransmits(fd: number): number | null
   constants: {ABI: number; RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+}
+
+/**
+ * What TCP_INFO says of one socket. A field the running kernel does not fill (the length it copied
+ * stops short of it) is null, never 0: the RTO counts exist since Linux 6.7.
+ */
+export interface TcpInfo {
+  /** tcpi_total_retrans: after a connect, its SYN retransmits (docs/kernel.md) */
+  totalRetrans: number | null
+  totalRto: number | null
+  totalRtoRecoveries: number | null
+  /** ms spent in retransmission timeouts */
+  totalRtoTimeMs: number | null
+  segsOut: number | null
+  segsIn: number | null
+  /** tcpi_state: 1 established, 2 SYN-SENT, 7 closed … */
+  state: number | null
+  /** bytes the kernel copied */
+  length: number
 }
 
 declare const nativeRun: unique symbol
@@ -42,11 +65,16 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 3
+const ADDON_ABI = 4
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH
-  if (path === 'net' || path === 'handle' || !existsSync(ADDON_PATH)) return null
+  if (path === 'net' || path === 'handle') return null
+  return loadBuilt()
+}
+
+function loadBuilt(): NativeAddon | null {
+  if (!existsSync(ADDON_PATH)) return null
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon
     // Stale (built before a pull, and npm ci not run since): JavaScript would misread it.
@@ -61,3 +89,11 @@ export const NATIVE_ERROR_CODE = 'ERR_CONNSTORM_NATIVE'
 
 /** The addon, or null where it is not built, does not load, or is turned off. */
 export const nativeAddon: NativeAddon | null = load()
+
+/**
+ * The addon's TCP_INFO reader, or null where the addon is not built or does not load. Unlike
+ * `nativeAddon`, CONNSTORM_SOCKET_PATH=handle or net does not turn it off: those paths make their
+ * connects in JavaScript and still read the kernel's count of each one's SYN retransmits with it.
+ * Without it the counts are absent and the attribution is inferred from latency.
+ */
+export const tcpInfoReader: Pick<NativeAddon, 'tcpInfo' | 'synRetransmits'> | null = nativeAddon ?? loadBuilt()

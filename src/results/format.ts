@@ -43,6 +43,11 @@ export interface StormResult {
     byOutcome: Record<Outcome, number>
     otherErrnos: Record<string, number>
     kernelTimeouts: number
+    /**
+     * The kernel's own count (TCP_INFO) of each connect's SYN retransmits; absent (or null) when the
+     * run could not read it (no native addon) and in files from before it was recorded
+     */
+    countedRetransmits?: CountedRetransmits | null
   }
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
@@ -143,6 +148,15 @@ export interface LadderRecord {
   giveUpMs: number
 }
 
+/** Per outcome (and `pending`, still connecting at a stop): retransmits → connects. */
+export interface CountedRetransmits {
+  byOutcome: Partial<Record<Outcome | 'pending', Record<string, number>>>
+  /** connects whose count could not be read (no SYN left, or the socket was closed before, e.g. a net.Socket's failure) */
+  notCounted: number
+  /** connected connects' latency from the actual start per counted retransmits (k → histogram): the cross-check with the latency windows */
+  connectedFromActual?: Record<string, string>
+}
+
 export interface StepCount {
   retransmits: number
   /** nominal send time of the SYN that got through */
@@ -151,12 +165,17 @@ export interface StepCount {
   /** of all connects that finished (connected or failed) */
   share: number
   observedMedianMs: number
+  /** 'counted': the kernel's own count of each connect's retransmits (TCP_INFO); 'inferred': its latency's window (absent in older files: inferred) */
+  source?: 'counted' | 'inferred'
 }
 
 export interface Attribution {
   steps: StepCount[]
-  /** timed-out connects: every SYN the kernel sent before our timeout was dropped */
-  timedOut: {atLeastRetransmits: number; connects: number}[]
+  /**
+   * timed-out connects: every SYN the kernel sent before our timeout was dropped. Counted: exactly
+   * `retransmits` (atLeastRetransmits the same), `synsSent` = retransmits + 1 SYNs left
+   */
+  timedOut: {atLeastRetransmits: number; connects: number; retransmits?: number; synsSent?: number; source?: 'counted' | 'inferred'}[]
   /**
    * connects still waiting when the run stopped, with the retransmits they had surely sent by then
    * (absent in files written before connstorm reported it)
@@ -171,6 +190,13 @@ export interface Attribution {
   /** true when a timeout fell inside a step's window, so the retransmits of timed-out connects are a lower bound */
   expectedIsLowerBound: boolean
   rttAllowanceMs: number
+  /** where the steps come from: the kernel's count per connect, or latency windows (absent in older files: inferred) */
+  source?: 'counted' | 'inferred'
+  /**
+   * counted only: connected connects whose latency window names another step than their count
+   * (latencyStep null: between steps), grouped; empty when every latency agrees with its count
+   */
+  disagreements?: {countedRetransmits: number; latencyStep: number | null; connects: number; observedMedianMs: number}[]
 }
 
 /** What the kernel showed during the run (src/kernel readers); only plain data, so it can be saved. */

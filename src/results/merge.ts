@@ -1,7 +1,8 @@
 import {UsageError} from '../errors.js'
 import {type Histogram, decodeHistogram, encodeHistogram, latencyCountsMs, newLatencyHistogram, summarize} from './histogram.js'
 import {OUTCOMES, emptyOutcomeCounts} from './outcome.js'
-import type {Measurement, StormResult} from './format.js'
+import type {CountedRetransmits, Measurement, StormResult} from './format.js'
+import {addRetransmits} from './recorder.js'
 import {Timeline} from './timeline.js'
 
 export interface MergeSource {
@@ -61,6 +62,8 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
   let notStarted = 0
   let kernelTimeouts = 0
   let lateStarts = 0
+  // Counted only when every shard counted: a shard without counts would leave its connects out.
+  const countedRetransmits: CountedRetransmits | null = sources.every(({result}) => result.counts.countedRetransmits) ? {byOutcome: {}, notCounted: 0} : null
   for (const {result} of sources) {
     for (const outcome of OUTCOMES) byOutcome[outcome] += result.counts.byOutcome[outcome]
     for (const [code, n] of Object.entries(result.counts.otherErrnos ?? {})) otherErrnos[code] = (otherErrnos[code] ?? 0) + n
@@ -68,6 +71,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
     pending += result.counts.pending
     notStarted += result.counts.notStarted ?? 0
     kernelTimeouts += result.counts.kernelTimeouts ?? 0
+    if (countedRetransmits) addRetransmits(countedRetransmits, result.counts.countedRetransmits!)
     lateStarts += result.self.lateStarts
   }
   const starts = sources.map((source) => Date.parse(source.result.startedAt))
@@ -91,7 +95,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
     ...shared,
     startedAt: new Date(start).toISOString(),
     plan: {...base.plan, connects: sources.reduce((sum, source) => sum + source.result.plan.connects, 0), shard: undefined},
-    counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts},
+    counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts, ...(countedRetransmits ? {countedRetransmits} : {})},
     latencyUs: Object.fromEntries(HISTOGRAMS.map((name) => [name, summarize(histograms[name])])) as unknown as StormResult['latencyUs'],
     histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(histograms[name])])) as StormResult['histograms'],
     self: {

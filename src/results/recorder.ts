@@ -1,3 +1,4 @@
+import type {CountedRetransmits} from './format.js'
 import type {FailureOutcome, Outcome} from './outcome.js'
 import {emptyOutcomeCounts} from './outcome.js'
 import {type Histogram, decodeHistogram, encodeHistogram, newLatencyHistogram} from './histogram.js'
@@ -18,6 +19,7 @@ export interface RecorderSnapshot {
   attempted: number
   lateStarts: number
   timeline: TimelineData
+  retransmits: CountedRetransmits
 }
 
 /**
@@ -44,6 +46,16 @@ export class StormRecorder {
   lateStarts = 0
   /** completions per time bin since the run's start, for the timeline chart */
   readonly timeline = new Timeline()
+  /**
+   * The kernel's own count (TCP_INFO) of each connect's SYN retransmits, per outcome: outcome →
+   * retransmits → connects. Constant memory: the kernel sends at most tcp_syn_retries (≤ 127) of them.
+   */
+  readonly retransmits: CountedRetransmits = {byOutcome: {}, notCounted: 0}
+  /**
+   * connected connects' latency from the actual start, per counted retransmits: part of
+   * `retransmits` (a snapshot carries it there, as connectedFromActual), hence no field of its own
+   */
+  readonly #latencyByRetransmits = new Map<number, Histogram>()
 
   recordStart(lagUs: number): void {
     this.attempted++
@@ -65,6 +77,36 @@ export class StormRecorder {
     if (errno === 'ETIMEDOUT') this.kernelTimeouts++
   }
 
+  /**
+   * One connect's SYN retransmits as the kernel counted them, read before its socket was closed;
+   * null when they could not be read (no addon, or a socket already closed).
+   */
+  recordRetransmits(outcome: Outcome | 'pending', retransmits: number | null, fromActualUs?: number): void {
+    if (retransmits === null) {
+      this.retransmits.notCounted++
+      return
+    }
+    const perCount = (this.retransmits.byOutcome[outcome] ??= {})
+    perCount[retransmits] = (perCount[retransmits] ?? 0) + 1
+    if (outcome === 'connected' && fromActualUs !== undefined) {
+      let histogram = this.#latencyByRetransmits.get(retransmits)
+      if (histogram === undefined) this.#latencyByRetransmits.set(retransmits, (histogram = newLatencyHistogram()))
+      recordMicros(histogram, fromActualUs)
+    }
+  }
+
+  /** What the result's counts.countedRetransmits says: null when no connect was counted (no addon). */
+  countedRetransmits(): CountedRetransmits | null {
+    return Object.keys(this.retransmits.byOutcome).length === 0 ? null : this.retransmitsSnapshot()
+  }
+
+  private retransmitsSnapshot(): CountedRetransmits {
+    const snapshot = copyRetransmits(this.retransmits)
+    if (this.#latencyByRetransmits.size > 0)
+      snapshot.connectedFromActual = Object.fromEntries([...this.#latencyByRetransmits].map(([retransmits, histogram]) => [String(retransmits), encodeHistogram(histogram)]))
+    return snapshot
+  }
+
   get finished(): number {
     let total = 0
     for (const count of Object.values(this.byOutcome)) total += count
@@ -84,6 +126,7 @@ export class StormRecorder {
       attempted: this.attempted,
       lateStarts: this.lateStarts,
       timeline: this.timeline.toJSON(),
+      retransmits: this.retransmitsSnapshot(),
     }
   }
 
@@ -96,10 +139,40 @@ export class StormRecorder {
     this.attempted += other.attempted
     this.lateStarts += other.lateStarts
     this.timeline.add(other.timeline)
+    addRetransmits(this.retransmits, {...other.retransmits, connectedFromActual: undefined})
+    for (const [retransmits, encoded] of Object.entries(other.retransmits.connectedFromActual ?? {})) {
+      const histogram = this.#latencyByRetransmits.get(Number(retransmits))
+      if (histogram === undefined) this.#latencyByRetransmits.set(Number(retransmits), decodeHistogram(encoded))
+      else histogram.add(decodeHistogram(encoded))
+    }
   }
 }
 
 function recordMicros(histogram: Histogram, us: number): void {
   // Sub-microsecond values would be lost as 0 by the histogram; 1 µs is its floor.
   histogram.recordValue(Math.max(1, Math.round(us)))
+}
+
+function copyRetransmits(counts: CountedRetransmits): CountedRetransmits {
+  return {byOutcome: Object.fromEntries(Object.entries(counts.byOutcome).map(([outcome, perCount]) => [outcome, {...perCount}])), notCounted: counts.notCounted}
+}
+
+/** Adds `other`'s counts (and its per-count latency histograms, by HDR add) into `into`: a shard's at a merge. */
+export function addRetransmits(into: CountedRetransmits, other: CountedRetransmits): void {
+  for (const [outcome, perCount] of Object.entries(other.byOutcome) as [keyof CountedRetransmits['byOutcome'], Record<string, number>][]) {
+    const target = (into.byOutcome[outcome] ??= {})
+    for (const [retransmits, n] of Object.entries(perCount)) target[retransmits] = (target[retransmits] ?? 0) + n
+  }
+  into.notCounted += other.notCounted
+  for (const [retransmits, encoded] of Object.entries(other.connectedFromActual ?? {})) {
+    into.connectedFromActual ??= {}
+    const mine = into.connectedFromActual[retransmits]
+    if (mine === undefined) {
+      into.connectedFromActual[retransmits] = encoded
+    } else {
+      const sum = decodeHistogram(mine)
+      sum.add(decodeHistogram(encoded))
+      into.connectedFromActual[retransmits] = encodeHistogram(sum)
+    }
+  }
 }

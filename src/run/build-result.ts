@@ -1,5 +1,5 @@
 import {type Histogram, encodeHistogram, summarize} from '../results/histogram.js'
-import type {ClientLimits, KernelObservation, LabInfo, Measurement, ProbeResult} from '../results/format.js'
+import type {ClientLimits, CountedRetransmits, KernelObservation, LabInfo, Measurement, ProbeResult} from '../results/format.js'
 import {LATE_START_THRESHOLD_US} from '../results/recorder.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
@@ -63,6 +63,8 @@ export function buildMeasurement(run: StormRun, context: ResultContext): Measure
       byOutcome: {...recorder.byOutcome},
       otherErrnos: {...recorder.otherErrnos},
       kernelTimeouts: recorder.kernelTimeouts,
+      // Absent when nothing was counted (no addon): the attribution is then inferred from latency.
+      ...countedRetransmitsOf(recorder),
     },
     latencyUs: {
       fromIntended: summarize(recorder.fromIntended),
@@ -141,4 +143,9 @@ function achievedStartRate(run: StormRun, plan: Plan): number {
 
 function round3(value: number): number {
   return Math.round(value * 1000) / 1000
+}
+
+function countedRetransmitsOf(recorder: {countedRetransmits(): CountedRetransmits | null}): {countedRetransmits?: CountedRetransmits} {
+  const counted = recorder.countedRetransmits()
+  return counted ? {countedRetransmits: counted} : {}
 }
