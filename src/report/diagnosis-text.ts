@@ -35,6 +35,7 @@ export function renderAttribution(view: DiagnosisView): string[] {
   const lines = [
     `SYN retransmits — ladder from this kernel (tcp_syn_retries=${ladder.synRetries}, tcp_syn_linear_timeouts=${ladder.linearTimeouts}): ` +
       `retransmits at ${steps} s; connect() gives up at ${trimSeconds(ladder.giveUpMs)} s`,
+    ...(attribution.source === undefined ? [] : [`  per connect: ${attribution.source === 'counted' ? 'counted by the kernel (TCP_INFO)' : 'inferred from latency (the native addon did not count them)'}`]),
     '  retransmits  SYN sent at   connects   share   observed median',
   ]
   for (const step of attribution.steps) {
@@ -44,7 +45,17 @@ export function renderAttribution(view: DiagnosisView): string[] {
     )
   }
   for (const group of attribution.timedOut) {
-    lines.push(`  ${`≥ ${group.atLeastRetransmits}`.padStart(11)}  ${'timed out'.padStart(11)}  ${String(group.connects).padStart(9)}`)
+    if (group.retransmits === undefined) lines.push(`  ${`≥ ${group.atLeastRetransmits}`.padStart(11)}  ${'timed out'.padStart(11)}  ${String(group.connects).padStart(9)}`)
+    else lines.push(`  ${String(group.retransmits).padStart(11)}  ${'timed out'.padStart(11)}  ${String(group.connects).padStart(9)}   exactly: ${group.retransmits + 1} SYNs sent, none answered`)
+  }
+  const disagreements = attribution.disagreements ?? []
+  if (disagreements.length > 0) {
+    const total = disagreements.reduce((sum, group) => sum + group.connects, 0)
+    lines.push(`  latency and count disagree for ${total} connect${total === 1 ? '' : 's'} (the counts are used):`)
+    for (const group of disagreements) {
+      const where = group.latencyStep === null ? 'between steps: slow after the SYN got through (not SYN loss)' : `in the window of step ${group.latencyStep}`
+      lines.push(`    ${group.connects} counted at ${group.countedRetransmits} retransmit${group.countedRetransmits === 1 ? '' : 's'} completed at ~${formatMs(group.observedMedianMs)}, ${where}`)
+    }
   }
   if (attribution.betweenSteps.connects > 0) {
     lines.push(
@@ -99,7 +110,7 @@ export function renderVerdict(view: VerdictView, finished: number): string | nul
       count: main.connects,
       text:
         `${main.connects} of ${finished} connects (${percent(main.share)}) waited for ${main.retransmits} SYN retransmit${main.retransmits === 1 ? '' : 's'} ` +
-        `(~${formatMs(main.observedMedianMs)})`,
+        `(~${formatMs(main.observedMedianMs)}${attribution.source === undefined ? '' : attribution.source === 'counted' ? ', counted by the kernel per connect' : ', inferred from latency'})`,
     })
     const others = delayed.filter((step) => step !== main).reduce((sum, step) => sum + step.connects, 0)
     if (others > 0) facts.push({count: others, text: `${others} more on other steps`})
@@ -140,11 +151,16 @@ export function stillWaiting(atLeastRetransmits: number): string {
 }
 
 /** "15 gave up at 500 ms with their only SYN unanswered (the first retransmit would have left at 1 s)". */
-function gaveUp(group: {atLeastRetransmits: number; connects: number}, view: VerdictView, lowerBound: boolean): string {
+function gaveUp(group: Attribution['timedOut'][number], view: VerdictView, lowerBound: boolean): string {
   const at = formatMs(view.plan.timeoutMs)
   if (group.atLeastRetransmits === 0) {
     const first = view.ladder?.sendTimesMs[1]
     return `${group.connects} gave up at ${at} with their only SYN unanswered${first === undefined ? '' : ` (the first retransmit would have left at ${trimSeconds(first)} s)`}`
+  }
+  if (group.retransmits !== undefined) {
+    // Counted: exact, whatever the windows say.
+    const k = group.retransmits
+    return `${group.connects} gave up at ${at} after exactly ${k} SYN retransmit${k === 1 ? '' : 's'} (${k + 1} SYNs sent), all unanswered`
   }
   const k = group.atLeastRetransmits
   return `${group.connects} gave up at ${at} after ${lowerBound ? 'at least ' : ''}${k} SYN retransmit${k === 1 ? '' : 's'}, all unanswered`

@@ -7,7 +7,7 @@ import {parseJsonResult} from '../helpers/result.js'
 afterEach(stopAllLabs)
 
 describe('SYN-retransmit attribution on this kernel', () => {
-  it('reports timed-out connects as "at least k retransmits": 2 fit in 2.5 s on the default ladder', async () => {
+  it('reports timed-out connects with the exact retransmits the kernel counted: 2 in 2.5 s on the default ladder', async () => {
     const lab = await startLab(['--backlog', '1', '--stall', '60s'])
     const run = await runCli(['storm', lab.address, '--burst', '10', '--timeout', '2.5s', '--json'])
     expect(run.code, run.stderr).toBe(0)
@@ -16,7 +16,7 @@ describe('SYN-retransmit attribution on this kernel', () => {
     const ladder = result.ladder!
     // The rule, for whatever ladder this kernel has: every retransmit that surely left before the timeout.
     const surelyBeforeTimeout = ladder.sendTimesMs.filter((at) => at > 0 && at * 1.03 + 200 + result.attribution!.rttAllowanceMs < 2500).length
-    expect(result.attribution!.timedOut).toEqual([{atLeastRetransmits: surelyBeforeTimeout, connects: 8}])
+    expect(result.attribution!.timedOut).toEqual([{atLeastRetransmits: surelyBeforeTimeout, retransmits: surelyBeforeTimeout, synsSent: surelyBeforeTimeout + 1, connects: 8, source: 'counted'}])
     if (ladder.synRetries === '6' && ladder.linearTimeouts === '4') expect(surelyBeforeTimeout).toBe(2) // 1, 2 s
     expect(result.attribution!.steps).toMatchObject([{retransmits: 0, connects: 2}])
     // The run ends at its 2.5 s timeout, not later: 0.5 s for timers and teardown on a loaded machine.

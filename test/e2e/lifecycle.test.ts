@@ -38,7 +38,8 @@ describe('connstorm storm with no TARGET (the default run, as `npm start` does i
     expect(run.stdout).toMatch(/^SYN retransmits — ladder from this kernel \(tcp_syn_retries=\d+, tcp_syn_linear_timeouts=\d+\)/m)
     expect(run.stdout).toMatch(/^\s+0\s+0 s\s+5\s+16\.7 %/m)
     expect(run.stdout).toMatch(/^listener  effective backlog 4 \(source: netlink\); peak accept queue 5\/4\+1 \(full\)/m)
-    expect(run.stdout).toMatch(/^verdict   25 of 30 connects \(83\.3 %\) waited for \d SYN retransmits? \(~[\d.]+ s\): the listener's accept queue \(4\+1\) was full; /m)
+    expect(run.stdout).toMatch(/^verdict   25 of 30 connects \(83\.3 %\) waited for \d SYN retransmits? \(~[\d.]+ s, counted by the kernel per connect\): the listener's accept queue \(4\+1\) was full; /m)
+    expect(run.stdout).toMatch(/^  per connect: counted by the kernel \(TCP_INFO\)$/m)
   })
 })
 

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import type {StormResult} from '../../src/results/format.js'
-import {renderVerdict} from '../../src/report/diagnosis-text.js'
+import {renderAttribution, renderVerdict} from '../../src/report/diagnosis-text.js'
 import {burstOf200AgainstBacklog8, onStep, syntheticResult, textReport} from '../helpers/synthetic-result.js'
 
 /** The verdict as the report prints it, for a result whose connects all finished. */
@@ -107,5 +107,44 @@ describe("the verdict with the listener's own drop count (docs/kernel.md §14)",
     expect(textReport(burst({TcpExtTCPSynRetrans: 182, TcpActiveOpens: 100}, 264))).toMatch(
       /^listener  effective backlog 8 \(source: ss\); peak accept queue 9\/8\+1 \(full\), from 50 samples; dropped 264 packets during the storm \(its own count; ListenDrops counts the whole namespace\)$/m,
     )
+  })
+})
+
+describe('counted by the kernel per connect (TCP_INFO) or inferred from latency: the report says which', () => {
+  // The isolated run of docs/kernel.md: backlog 16, stall 2.5 s, burst 100 → 17 at once, 83 counted at 3.
+  const inferred = syntheticResult({plan: {burst: '100'}, connects: [onStep(0, 17), onStep(3, 83)], counterDeltas: {TcpExtTCPSynRetrans: 249, TcpActiveOpens: 100}})
+  const countedAttribution = {
+    ...inferred.attribution!,
+    source: 'counted' as const,
+    steps: inferred.attribution!.steps.map((step) => ({...step, source: 'counted' as const})),
+    disagreements: [{countedRetransmits: 2, latencyStep: 3, connects: 4, observedMedianMs: 3070}, {countedRetransmits: 1, latencyStep: null, connects: 1, observedMedianMs: 1600}],
+  }
+  const counted = {...inferred, attribution: countedAttribution}
+
+  it('the ladder table says counted, and lists the connects whose latency names another step', () => {
+    const lines = renderAttribution(counted)
+    expect(lines[1]).toBe('  per connect: counted by the kernel (TCP_INFO)')
+    expect(lines).toContain('  latency and count disagree for 5 connects (the counts are used):')
+    expect(lines).toContain('    4 counted at 2 retransmits completed at ~3.07 s, in the window of step 3')
+    expect(lines).toContain('    1 counted at 1 retransmit completed at ~1.60 s, between steps: slow after the SYN got through (not SYN loss)')
+  })
+
+  it('the verdict says the step was counted; an older file (no source) reads as before', () => {
+    expect(verdict(counted)).toMatch(/^83 of 100 connects \(83\.0 %\) waited for 3 SYN retransmits \(~3\.07 s, counted by the kernel per connect\); /)
+    expect(verdict(inferred)).toMatch(/^83 of 100 connects \(83\.0 %\) waited for 3 SYN retransmits \(~3\.07 s\); /)
+    expect(renderAttribution(inferred).some((line) => line.includes('per connect'))).toBe(false)
+  })
+
+  it('a run without the addon says the steps were inferred', () => {
+    const withoutAddon = {...inferred, attribution: {...inferred.attribution!, source: 'inferred' as const}}
+    expect(renderAttribution(withoutAddon)[1]).toBe('  per connect: inferred from latency (the native addon did not count them)')
+    expect(verdict(withoutAddon)).toMatch(/waited for 3 SYN retransmits \(~3\.07 s, inferred from latency\)/)
+  })
+
+  it('timed-out connects counted: exactly k retransmits, k + 1 SYNs sent, in the table and the verdict', () => {
+    const base = syntheticResult({plan: {burst: '20', timeout: '8s'}, connects: [onStep(0, 2)], failures: {timeout: 18}, counterDeltas: {TcpExtTCPSynRetrans: 108, TcpActiveOpens: 20}})
+    const result = {...base, attribution: {...base.attribution!, source: 'counted' as const, timedOut: [{atLeastRetransmits: 6, retransmits: 6, synsSent: 7, connects: 18, source: 'counted' as const}]}}
+    expect(renderAttribution(result)).toContain('            6    timed out         18   exactly: 7 SYNs sent, none answered')
+    expect(verdict(result)).toMatch(/^18 gave up at 8\.00 s after exactly 6 SYN retransmits \(7 SYNs sent\), all unanswered/)
   })
 })
