@@ -49,6 +49,15 @@ function histogramCount(encoded: string): number {
 }
 
 const CHECKS: Check[] = [
+  // The kernel's counts per connect: never more counted connects of an outcome than ended so.
+  ({counts}) => {
+    for (const [outcome, byRetransmits] of Object.entries(counts.countedRetransmits?.byOutcome ?? {})) {
+      const counted = sum(Object.values(byRetransmits ?? {}))
+      const ended = outcome === 'pending' ? counts.pending : counts.byOutcome[outcome as keyof typeof counts.byOutcome]
+      if (ended !== undefined && counted > ended) return `counts.countedRetransmits.byOutcome.${outcome} counts ${counted} connects but counts ${outcome === 'pending' ? 'pending' : `byOutcome.${outcome}`} is ${ended}`
+    }
+    return null
+  },
   // The outcomes: every connect that ended, ended as exactly one of them.
   ({counts}) =>
     counts.byOutcome.connected === counts.connected ? null : `counts.byOutcome.connected is ${counts.byOutcome.connected} but counts.connected is ${counts.connected}`,

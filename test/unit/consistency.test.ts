@@ -218,3 +218,15 @@ describe('what schema 1 leaves loose is refused, not crashed on', () => {
     expect(contradiction(result)).toBeNull()
   })
 })
+
+describe("the kernel's counts per connect (counts.countedRetransmits)", () => {
+  it('refuses more counted connects of an outcome than ended so', async () => {
+    const {contradiction} = await import('../../src/results/consistency.js')
+    const {burstOf200AgainstBacklog8} = await import('../helpers/synthetic-result.js')
+    const result = burstOf200AgainstBacklog8()
+    result.counts.countedRetransmits = {byOutcome: {connected: {'0': 9, '2': 191}}, notCounted: 0}
+    expect(contradiction(result)).toBeNull()
+    result.counts.countedRetransmits = {byOutcome: {connected: {'0': 9, '2': 192}}, notCounted: 0}
+    expect(contradiction(result)).toBe('counts.countedRetransmits.byOutcome.connected counts 201 connects but counts byOutcome.connected is 200')
+  })
+})
