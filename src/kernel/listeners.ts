@@ -214,8 +214,8 @@ export function readDiagListenerDrops(listener: ListenerIdentity): number | null
   if (rows === null) return undefined
   for (const row of rows) {
     const shown = {host: listener.family === 6 && row.host === '::' && !row.v6only ? '*' : row.host, port: row.port, family: listener.family}
-    // drops is read loosely: an addon built before it reported drops has no such field.
-    if (sameListener(shown, listener)) return numberOrNull((row as {drops?: unknown}).drops)
+    // An addon built before it reported drops has no such field: null, not 0.
+    if (sameListener(shown, listener)) return numberOrNull(row.drops)
   }
   return null
 }

@@ -32,7 +32,8 @@ export interface NativeAddon {
   stop(run: NativeRunHandle): void
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
-  listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number; v6only: boolean}[] | null
+  /** drops: the listener's sk_drops (docs/kernel.md §14); absent from an addon built before it */
+  listenQueues(family: 4 | 6): {host: string; port: number; queueLength: number; backlog: number; v6only: boolean; drops?: number | null}[] | null
   /** TCP_INFO of a socket's descriptor (native/tcp-info.c); null when fd is no TCP socket */
   tcpInfo(fd: number): TcpInfo | null
   /** tcpi_total_retrans alone (no object made: the engine calls it once per connect); null as tcpInfo */
