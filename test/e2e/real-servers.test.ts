@@ -37,23 +37,29 @@ interface ServerRun {
  * accepting process is stopped for 2.5 s while a burst of 150 arrives, and the backlog line
  * connstorm prints for it (--server NAME) is pasted into its config and applied the way the advice
  * says — a reload for nginx (it re-listens a changed backlog=), a restart (stop, start) for Redis
- * (tcp-backlog is immutable), HAProxy (a reload hands over the old socket), memcached (a command-line
- * option) and Apache (graceful and restart keep the old socket). Each run is in a network namespace
+ * (tcp-backlog is immutable), HAProxy (a reload hands over the old socket), memcached, gunicorn and
+ * uvicorn (command-line options), Apache (graceful and restart keep the old socket) and a Go program
+ * (no backlog of its own: somaxconn, read once per process). Each run is in a network namespace
  * of its own (loopback only, no route out) that goes with its processes: the driver ends the server
  * by PID. npm test's set-up installs the servers from Debian when missing.
  */
 const SERVERS = [
-  {name: 'nginx', binary: 'nginx', line: /^listen 80 backlog=255;/, appliedBy: 'reload'},
-  {name: 'redis', binary: 'redis-server', line: /^tcp-backlog 255$/, appliedBy: 'restart'},
-  {name: 'haproxy', binary: 'haproxy', line: /^backlog 255 /, appliedBy: 'restart'},
-  {name: 'memcached', binary: 'memcached', line: /^memcached -b 255 /, appliedBy: 'restart'},
-  {name: 'apache', binary: 'apache2', line: /^ListenBacklog 255$/, appliedBy: 'restart'},
+  {name: 'nginx', binary: 'nginx', line: /^listen 80 backlog=255;/, appliedBy: 'reload', knob: 'backlog', proposed: 255},
+  {name: 'redis', binary: 'redis-server', line: /^tcp-backlog 255$/, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  {name: 'haproxy', binary: 'haproxy', line: /^backlog 255 /, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  {name: 'memcached', binary: 'memcached', line: /^memcached -b 255 /, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  {name: 'apache', binary: 'apache2', line: /^ListenBacklog 255$/, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  {name: 'gunicorn', binary: 'gunicorn', line: /^gunicorn --backlog 255 /, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  {name: 'uvicorn', binary: '/usr/bin/python3', line: /^uvicorn --backlog 255 /, appliedBy: 'restart', knob: 'backlog', proposed: 255},
+  // Go listens with somaxconn (no backlog of its own): 32 in the namespace, then the printed sysctl
+  // (a queue of 256 holds the 187.5 the burst needs: somaxconn 256, not a 2^n − 1 backlog).
+  {name: 'go', binary: 'go', line: /^sysctl -w net\.core\.somaxconn=256$/, appliedBy: 'restart', knob: 'net.core.somaxconn', proposed: 256},
 ] as const
 
 describe.concurrent('advice applied to a real server: the printed backlog line ends the SYN loss of the same storm', () => {
   for (const server of SERVERS) {
     it.skipIf(skipUnless({root: true, tools: [server.binary, 'unshare', 'ip']}, `the ${server.name} advice test`))(
-      `${server.name}: 33 in at once (32 + 1), the rest on a retransmit step; backlog 32 → 255 printed, applied by a ${server.appliedBy} (inspect: Send-Q 255); then all 150 at once, no overflow`,
+      `${server.name}: 33 in at once (32 + 1), the rest on a retransmit step; ${server.knob} 32 → ${server.proposed} printed, applied by a ${server.appliedBy} (inspect: Send-Q ${server.proposed}); then all 150 at once, no overflow`,
       {timeout: 90_000},
       async ({expect}) => {
         const directory = mkdtempSync(join(tmpdir(), `connstorm-${server.name}-`))
@@ -68,9 +74,9 @@ describe.concurrent('advice applied to a real server: the printed backlog line e
           expect(Object.keys(result.before.steps).some((k) => k !== '0')).toBe(true)
           expect(result.before.listenOverflows).toBeGreaterThan(0)
           // 150 × 1.25 = 187.5 → a queue of 256: backlog 255, in the server's own syntax.
-          expect(result.advice).toMatchObject({current: '32', proposed: '255'})
+          expect(result.advice).toMatchObject({current: '32', proposed: String(server.proposed)})
           expect(result.advice.lines[0]).toMatch(server.line)
-          expect(result).toMatchObject({applied: 255, appliedBy: server.appliedBy, backlogAfter: [255]})
+          expect(result).toMatchObject({applied: server.proposed, appliedBy: server.appliedBy, backlogAfter: [server.proposed]})
           expect(result.after).toEqual({connected: 150, failed: 0, steps: {'0': 150}, listenOverflows: 0})
         } finally {
           rmSync(directory, {recursive: true, force: true})

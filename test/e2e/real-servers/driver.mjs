@@ -6,9 +6,9 @@
 // back with `connstorm inspect`; the same storm again. Prints one JSON summary on stdout.
 // Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
 // the last process.
-//   node driver.mjs nginx|redis|haproxy|memcached|apache DIRECTORY
+//   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go DIRECTORY
 import {execFileSync, spawn} from 'node:child_process'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -123,6 +123,48 @@ Group www-data
     start: () => spawn('apache2', ['-X', '-f', join(directory, 'httpd.conf')], {stdio: 'ignore', env: {...process.env, APACHE_RUN_DIR: directory, APACHE_LOCK_DIR: directory, APACHE_LOG_DIR: directory}}),
     acceptor: (server) => server.pid,
   },
+  gunicorn: {
+    port: 8092,
+    write(backlog) {
+      writeFileSync(join(directory, 'app.py'), "def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n")
+      writeFileSync(join(directory, 'gunicorn.args'), JSON.stringify(['--backlog', String(backlog), '-w', '1', '-b', '127.0.0.1:8092', '--chdir', directory, 'app:app']))
+    },
+    start: () => spawn('gunicorn', JSON.parse(readFileSync(join(directory, 'gunicorn.args'), 'utf8')), {stdio: 'ignore'}),
+    /** the arbiter holds the socket, its one (sync) worker accepts */
+    acceptor: (server) => onlyChild(server.pid),
+  },
+  uvicorn: {
+    port: 8093,
+    write(backlog) {
+      writeFileSync(
+        join(directory, 'app.py'),
+        "async def app(scope, receive, send):\n    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n    await send({'type': 'http.response.body', 'body': b'ok'})\n",
+      )
+      writeFileSync(join(directory, 'uvicorn.args'), JSON.stringify(['-m', 'uvicorn', '--backlog', String(backlog), '--host', '127.0.0.1', '--port', '8093', '--app-dir', directory, '--log-level', 'warning', 'app:app']))
+    },
+    // Debian's python3 (python3-uvicorn), whatever python3 comes first on PATH.
+    start: () => spawn('/usr/bin/python3', JSON.parse(readFileSync(join(directory, 'uvicorn.args'), 'utf8')), {stdio: 'ignore'}),
+    acceptor: (server) => server.pid,
+  },
+  go: {
+    port: 8094,
+    /** Go has no backlog of its own: it listens with somaxconn, read once per process (docs/kernel.md §6). */
+    write(somaxconn) {
+      // As the advice prints it (inside this namespace only: somaxconn is per network namespace).
+      execFileSync('sysctl', ['-q', '-w', `net.core.somaxconn=${somaxconn}`], {stdio: 'ignore'})
+      writeFileSync(
+        join(directory, 'main.go'),
+        'package main\n\nimport "net"\n\nfunc main() {\n\tl, err := net.Listen("tcp", "127.0.0.1:8094")\n\tif err != nil {\n\t\tpanic(err)\n\t}\n\tfor {\n\t\tc, err := l.Accept()\n\t\tif err == nil {\n\t\t\tc.Close()\n\t\t}\n\t}\n}\n',
+      )
+      if (!existsSync(join(directory, 'server'))) {
+        execFileSync('go', ['build', '-o', join(directory, 'server'), join(directory, 'main.go')], {stdio: 'ignore', env: {...process.env, GOCACHE: join(directory, 'gocache'), GOPATH: join(directory, 'gopath'), HOME: directory}})
+      }
+    },
+    start: () => spawn(join(directory, 'server'), [], {stdio: 'ignore'}),
+    acceptor: (server) => server.pid,
+    /** the advice has no backlog line for Go: the somaxconn line is what to apply */
+    knob: 'net.core.somaxconn',
+  },
 }
 
 const profile = PROFILES[name]
@@ -207,11 +249,12 @@ try {
   }, 'the listener')
   const before = await stalledStorm(server)
   out.before = summary(before)
-  const advice = before.recommendations.find((recommendation) => recommendation.knob === 'backlog')
+  const advice = before.recommendations.find((recommendation) => recommendation.knob === (profile.knob ?? 'backlog'))
   out.advice = {current: advice.current, proposed: advice.proposed, lines: advice.lines}
-  // The backlog as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255"):
-  // a user keeps their own address and puts the printed number in the same setting.
-  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b )(\d+)/i.exec(advice.lines.join('\n'))[1])
+  // The number as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255",
+  // "sysctl -w net.core.somaxconn=256"): a user keeps their own address and puts the printed
+  // number in the same setting.
+  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b |--backlog |somaxconn=)(\d+)/i.exec(advice.lines.join('\n'))[1])
   out.applied = printed
   const note = advice.lines.at(-1)
   out.applyNote = note
