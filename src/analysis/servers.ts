@@ -349,14 +349,20 @@ export const SERVER_PROFILES: readonly ServerProfile[] = [
     id: 'postgres',
     aliases: ['postgresql', 'pg'],
     name: 'PostgreSQL',
-    setting: 'no setting: the postmaster listens with 2 × max_connections',
-    backlogLines: noKnob,
-    defaultBacklog: '2 × max_connections (pqcomm.c: "maxconn = MaxConnections * 2; … listen(fd, maxconn)"), 200 with the default max_connections = 100',
+    setting: 'no setting of its own: the postmaster listens with 2 × max_connections (16+), 2 × all backends (up to 15)',
+    // The backlog follows max_connections: half the advised backlog, rounded up, gives at least it
+    // on every version (up to 15 the other backends add to it). Measured on Debian 12's 15:
+    // max_connections 16 listens with 76 = 2 × (16 + 3 + 1 + 8 + 10).
+    backlogLines: lines((backlog) => [
+      `max_connections = ${Math.ceil(backlog / 2)}   # postgresql.conf: PostgreSQL 16+ listens with 2 × max_connections = ${2 * Math.ceil(backlog / 2)}; up to 15 with 2 × (max_connections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders), more`,
+    ]),
+    defaultBacklog:
+      '2 × max_connections on 16+ (pqcomm.c: "maxconn = MaxConnections * 2"); up to 15, 2 × MaxBackends (max_connections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders: 244 with the defaults)',
     cap: `${SOMAXCONN}`,
     applyNote: 'restart PostgreSQL: the postmaster calls listen() once, when it opens its sockets at startup (max_connections itself needs a restart too)',
     withoutKnob:
-      'PostgreSQL has no backlog setting: its listen backlog is 2 × max_connections, so raising max_connections raises it (restart required), or put a connection pooler in front of it and size that pooler\'s backlog',
-    source: 'postgres/postgres src/backend/libpq/pqcomm.c (maxconn = MaxConnections * 2)',
+      'PostgreSQL has no backlog setting: its listen backlog is 2 × max_connections, so raising max_connections raises it (restart required; each connection costs a backend process and memory), or put a connection pooler in front of it and size that pooler\'s backlog',
+    source: 'postgres/postgres src/backend/libpq/pqcomm.c (maxconn = MaxConnections * 2; up to 15: MaxBackends * 2, clamped to PG_SOMAXCONN 10000)',
     verified: true,
   },
   {

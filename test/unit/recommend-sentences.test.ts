@@ -481,11 +481,12 @@ describe('adviceOptionsFor: what --server and --accept-stall hand to the advice'
     expect(adviceOptionsFor(undefined, 250)).toEqual({acceptStallMs: 250})
   })
 
-  it('--server postgres: its lines (none), its apply note, its name and its no-knob text', () => {
+  it('--server postgres: its lines (max_connections), its apply note, its name and its no-knob text', () => {
     const postgres = findServer('postgres')!
     const options = adviceOptionsFor(postgres, 0)
     expect(options).toEqual({acceptStallMs: 0, backlogLines: expect.any(Function), applyNote: postgres.applyNote, serverName: 'PostgreSQL', withoutKnob: postgres.withoutKnob})
-    expect(options.backlogLines?.(255)).toBeNull()
+    expect(options.backlogLines?.(255)).toEqual(['max_connections = 128   # postgresql.conf: PostgreSQL 16+ listens with 2 × max_connections = 256; up to 15 with 2 × (max_connections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders), more'])
+    expect(adviceOptionsFor(findServer('rust'), null).backlogLines?.(255)).toBeNull()
     expect(adviceOptionsFor(findServer('redis'), null).backlogLines?.(255)).toEqual(['tcp-backlog 255'])
   })
 })

@@ -28,7 +28,7 @@ const REQUIRED_ALIASES: ReadonlyArray<[alias: string, id: string]> = [
   ['postgresql', 'postgres'],
 ]
 
-const NO_KNOB = ['go', 'postgres', 'rust'] as const
+const NO_KNOB = ['go', 'rust'] as const
 
 const profile = (id: string) => {
   const found = findServer(id)
@@ -139,9 +139,13 @@ describe('backlogLines(1023) prints the exact lines for each server', () => {
     expect(profile('unicorn').backlogLines(1023)).toEqual(['listen 8080, :backlog => 1023   # unicorn config file'])
   })
 
-  it('postgres and rust: no knob, so no lines', () => {
-    expect(profile('postgres').backlogLines(1023)).toBeNull()
+  it('rust: no knob, so no lines', () => {
     expect(profile('rust').backlogLines(1023)).toBeNull()
+  })
+
+  it('postgres: the backlog follows max_connections (listen(fd, 2 × MaxConnections)), so it prints half the backlog, rounded up', () => {
+    expect(profile('postgres').backlogLines(255)).toEqual(['max_connections = 128   # postgresql.conf: PostgreSQL 16+ listens with 2 × max_connections = 256; up to 15 with 2 × (max_connections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders), more'])
+    expect(profile('postgres').backlogLines(1023)).toEqual(['max_connections = 512   # postgresql.conf: PostgreSQL 16+ listens with 2 × max_connections = 1024; up to 15 with 2 × (max_connections + autovacuum_max_workers + 1 + max_worker_processes + max_wal_senders), more'])
   })
 
   it('every server with a knob prints at least one line that contains the number', () => {
@@ -149,6 +153,8 @@ describe('backlogLines(1023) prints the exact lines for each server', () => {
       const printed = entry.backlogLines(1023)
       if (printed === null) continue
       expect(printed.length, entry.id).toBeGreaterThan(0)
+      // PostgreSQL's is max_connections, half of it (its own spec above).
+      if (entry.id === 'postgres') continue
       for (const line of printed) expect(line, entry.id).toContain('1023')
     }
   })

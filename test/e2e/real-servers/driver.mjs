@@ -6,7 +6,7 @@
 // back with `connstorm inspect`; the same storm again. Prints one JSON summary on stdout.
 // Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
 // the last process.
-//   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go DIRECTORY
+//   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go|postgres DIRECTORY
 import {execFileSync, spawn} from 'node:child_process'
 import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -165,7 +165,36 @@ Group www-data
     /** the advice has no backlog line for Go: the somaxconn line is what to apply */
     knob: 'net.core.somaxconn',
   },
+  postgres: {
+    port: 5499,
+    /** the listen backlog is 2 × max_connections (pqcomm.c): max_connections is what is set */
+    write(backlog) {
+      const data = join(directory, 'data')
+      if (!existsSync(data)) {
+        execFileSync('chown', ['postgres:postgres', directory])
+        execFileSync('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '--no-sync'], {stdio: 'ignore'})
+      }
+      // The advice prints max_connections = N; a later line in postgresql.conf wins, as a user's edit would.
+      // Before: max_connections 4, the least above superuser_reserved_connections 3; PostgreSQL 15
+      // then listens with 2 × (4 + 22) = 52.
+      const maxConnections = backlog === BACKLOG ? 4 : backlog
+      writeFileSync(
+        join(data, 'postgresql.auto.conf'),
+        `listen_addresses = '127.0.0.1'\nport = 5499\nunix_socket_directories = '${directory}'\nmax_connections = ${maxConnections}\nfsync = off\n`,
+      )
+    },
+    start: () => spawn('setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', `${PG_BIN}/postgres`, '-D', join(directory, 'data')], {stdio: 'ignore'}),
+    /** the postmaster accepts, then forks a backend per connection */
+    acceptor: (server) => server.pid,
+    /**
+     * The printed number is max_connections; PostgreSQL 15 listens with 2 × MaxBackends: with it the
+     * defaults autovacuum_max_workers 3, the launcher 1, max_worker_processes 8, max_wal_senders 10.
+     */
+    backlogOf: (printed) => 2 * (printed + 22),
+  },
 }
+
+const PG_BIN = '/usr/lib/postgresql/15/bin'
 
 const profile = PROFILES[name]
 if (!profile) throw new Error(`no profile for ${name}`)
@@ -254,7 +283,7 @@ try {
   // The number as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255",
   // "sysctl -w net.core.somaxconn=256"): a user keeps their own address and puts the printed
   // number in the same setting.
-  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b |--backlog |somaxconn=)(\d+)/i.exec(advice.lines.join('\n'))[1])
+  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b |--backlog |somaxconn=|max_connections = )(\d+)/i.exec(advice.lines.join('\n'))[1])
   out.applied = printed
   const note = advice.lines.at(-1)
   out.applyNote = note
@@ -268,10 +297,11 @@ try {
     await stop(server)
     server = profile.start()
   }
+  const expected = profile.backlogOf?.(printed) ?? printed
   out.backlogAfter = await until(async () => {
     const seen = await backlogs()
-    return seen.includes(printed) && seen
-  }, `Send-Q ${printed}`)
+    return seen.includes(expected) && seen
+  }, `Send-Q ${expected}`)
   out.after = summary(await stalledStorm(server))
 } catch (error) {
   out.error = String(error?.stack ?? error)
