@@ -3,7 +3,7 @@
 # (Debian: iproute2), makes network namespaces with `unshare` (util-linux), makes the live TLS
 # test's certificate with `openssl` (openssl), opens the HTML report in headless Chromium
 # (chromium), and applies the advice to real servers (nginx-light, redis-server, haproxy,
-# memcached, apache2, gunicorn, python3-uvicorn, golang-go, postgresql). Installs what is missing when
+# memcached, apache2, gunicorn, python3-uvicorn, golang-go, postgresql, tomcat10). Installs what is missing when
 # it can (root with apt-get); otherwise says what the affected tests will do.
 missing=""
 command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
@@ -19,6 +19,7 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 /usr/bin/python3 -c 'import uvicorn' >/dev/null 2>&1 || missing="$missing python3-uvicorn"
 command -v go >/dev/null 2>&1 || missing="$missing golang-go"
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$missing postgresql"
+[ -x /usr/share/tomcat10/bin/catalina.sh ] || missing="$missing tomcat10"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests:$missing"

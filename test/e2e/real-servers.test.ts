@@ -38,7 +38,8 @@ interface ServerRun {
  * connstorm prints for it (--server NAME) is pasted into its config and applied the way the advice
  * says — a reload for nginx (it re-listens a changed backlog=), a restart (stop, start) for Redis
  * (tcp-backlog is immutable), HAProxy (a reload hands over the old socket), memcached, gunicorn and
- * uvicorn (command-line options), Apache (graceful and restart keep the old socket) and a Go program
+ * uvicorn (command-line options), Tomcat (acceptCount is passed to bind() at start), PostgreSQL
+ * (max_connections), Apache (graceful and restart keep the old socket) and a Go program
  * (no backlog of its own: somaxconn, read once per process). Each run is in a network namespace
  * of its own (loopback only, no route out) that goes with its processes: the driver ends the server
  * by PID. npm test's set-up installs the servers from Debian when missing.
@@ -56,6 +57,7 @@ const SERVERS = [
   // PostgreSQL 15 listens with 2 × all backends: max_connections 4 → 52 before; the printed
   // max_connections = 128 → 2 × (128 + 22) = 300 after (16+ would give 256).
   {name: 'postgres', binary: '/usr/lib/postgresql/15/bin/postgres', line: /^max_connections = 128 /, appliedBy: 'restart', knob: 'backlog', proposed: 255, before: 52, after: 300},
+  {name: 'tomcat', binary: '/usr/share/tomcat10/bin/catalina.sh', line: /^server\.tomcat\.accept-count=255 /, appliedBy: 'restart', knob: 'backlog', proposed: 255},
   {name: 'go', binary: 'go', line: /^sysctl -w net\.core\.somaxconn=256$/, appliedBy: 'restart', knob: 'net.core.somaxconn', proposed: 256},
 ] as const
 

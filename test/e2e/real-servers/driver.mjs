@@ -6,9 +6,9 @@
 // back with `connstorm inspect`; the same storm again. Prints one JSON summary on stdout.
 // Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
 // the last process.
-//   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go|postgres DIRECTORY
+//   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go|postgres|tomcat DIRECTORY
 import {execFileSync, spawn} from 'node:child_process'
-import {existsSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -192,6 +192,34 @@ Group www-data
      */
     backlogOf: (printed) => 2 * (printed + 22),
   },
+  tomcat: {
+    port: 8095,
+    /** acceptCount is the Connector's listen backlog */
+    write(backlog) {
+      for (const sub of ['conf', 'logs', 'temp', 'webapps', 'work']) mkdirSync(join(directory, sub), {recursive: true})
+      copyFileSync('/etc/tomcat10/web.xml', join(directory, 'conf', 'web.xml'))
+      writeFileSync(
+        join(directory, 'conf', 'server.xml'),
+        `<?xml version="1.0" encoding="UTF-8"?>
+<Server port="-1" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="8095" address="127.0.0.1" protocol="HTTP/1.1" acceptCount="${backlog}" />
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" />
+    </Engine>
+  </Service>
+</Server>
+`,
+      )
+    },
+    // catalina.sh run execs java: the spawned PID is the JVM, whose acceptor thread stops with it.
+    start: () =>
+      spawn('/usr/share/tomcat10/bin/catalina.sh', ['run'], {
+        stdio: 'ignore',
+        env: {...process.env, CATALINA_HOME: '/usr/share/tomcat10', CATALINA_BASE: directory, CATALINA_TMPDIR: join(directory, 'temp'), JAVA_OPTS: '-Xshare:auto -XX:TieredStopAtLevel=1'},
+      }),
+    acceptor: (server) => server.pid,
+  },
 }
 
 const PG_BIN = '/usr/lib/postgresql/15/bin'
@@ -283,7 +311,7 @@ try {
   // The number as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255",
   // "sysctl -w net.core.somaxconn=256"): a user keeps their own address and puts the printed
   // number in the same setting.
-  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b |--backlog |somaxconn=|max_connections = )(\d+)/i.exec(advice.lines.join('\n'))[1])
+  const printed = Number(/(?:backlog[= ]|ListenBacklog |-b |--backlog |somaxconn=|max_connections = |acceptCount=")(\d+)/i.exec(advice.lines.join('\n'))[1])
   out.applied = printed
   const note = advice.lines.at(-1)
   out.applyNote = note
