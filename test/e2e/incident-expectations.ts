@@ -254,7 +254,8 @@ export const INCIDENT_EXPECTATIONS: Record<string, IncidentExpectation> = {
     expect(result.counts.byOutcome).toEqual(outcomes({connected: 2, timeout: 8}))
     expect(result.counts.kernelTimeouts, 'ETIMEDOUT from the kernel, not our timeout').toBe(8)
     expect(onStep(result, 0)).toBe(2)
-    expect(result.attribution?.timedOut).toEqual([{atLeastRetransmits: 5, connects: 8}])
+    // Counted by the kernel per connect (TCP_INFO): exactly 5 retransmits, 6 SYNs, none answered.
+    expect(result.attribution?.timedOut).toEqual([{atLeastRetransmits: 5, retransmits: 5, synsSent: 6, connects: 8, source: 'counted'}])
     expect(delta(result, 'TcpExtTCPSynRetrans'), '8 × 5 retransmits').toBe(40)
     expect(delta(result, 'TcpExtListenOverflows'), '8 × 6 SYNs, every one dropped at the full queue').toBe(48)
     // Kernel timers never fire early; the give-up is late by jiffy rounding (~2.4 % per step,

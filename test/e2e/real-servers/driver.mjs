@@ -62,6 +62,14 @@ http {
     start: () => spawn('redis-server', [join(directory, 'redis.conf')], {stdio: 'ignore'}),
     /** one event loop accepts and serves: the process itself */
     acceptor: (server) => server.pid,
+    /** what a user tries first: CONFIG SET (refused: tcp-backlog is immutable) */
+    withoutRestart: (backlog) => {
+      try {
+        return execFileSync('redis-cli', ['-p', '6390', 'CONFIG', 'SET', 'tcp-backlog', String(backlog)], {encoding: 'utf8'}).trim()
+      } catch (error) {
+        return String(error.stdout ?? error).trim()
+      }
+    },
   },
   haproxy: {
     port: 8089,
@@ -315,6 +323,10 @@ try {
   out.applied = printed
   const note = advice.lines.at(-1)
   out.applyNote = note
+  if (profile.withoutRestart) {
+    // Shown, not assumed: the change the advice says needs a restart does not apply without one.
+    out.withoutRestart = {said: profile.withoutRestart(printed), backlogs: await backlogs()}
+  }
   profile.write(printed)
   // Applied the way the advice says: a reload where it says one suffices, else a restart.
   if (/^# nginx -s reload re-calls listen\(\)/.test(note) && profile.reload) {
