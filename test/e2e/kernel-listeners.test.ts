@@ -1,4 +1,4 @@
-import {type ChildProcess, spawn} from 'node:child_process'
+import type {ChildProcess} from 'node:child_process'
 import {type Server, type Socket, connect, createServer} from 'node:net'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -6,6 +6,7 @@ import {findListeners, type ListenerLookup, readDiagListeners, readProcListeners
 import {nativeAddon} from '../../src/native/addon.js'
 import {startQueueSampler} from '../../src/kernel/queue-sampler.js'
 import {effectiveBacklog, readSysctlInt} from '../../src/kernel/sysctl.js'
+import {startScript} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 
 // A listener that never accepts: it listens on 127.0.0.1 (backlog 7) and ::1 (backlog 5), prints
@@ -33,17 +34,10 @@ afterEach(() => {
   target = undefined
 })
 
-function startNeverAccepting(): Promise<{v4: number; v6: number}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', NEVER_ACCEPTS], {stdio: ['ignore', 'pipe', 'inherit']})
-    target = child
-    let stdout = ''
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      if (stdout.includes('\n')) resolve(JSON.parse(stdout) as {v4: number; v6: number})
-    })
-    child.once('exit', (code) => reject(new Error(`listener exited early (code ${code})`)))
-  })
+async function startNeverAccepting(): Promise<{v4: number; v6: number}> {
+  const {child, firstLine} = await startScript(NEVER_ACCEPTS)
+  target = child
+  return JSON.parse(firstLine) as {v4: number; v6: number}
 }
 
 /** Opens `count` connections; they complete the handshake into the accept queue and stay there. */

@@ -7,7 +7,7 @@ import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {readListenerDrops} from '../../src/kernel/listeners.js'
-import {RUN_JS, pollUntil, runCli} from '../helpers/cli.js'
+import {RUN_JS, pollUntil, runCli, startScript} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
@@ -37,17 +37,10 @@ server.listen({port: 0, host: '127.0.0.1', backlog: 2}, () => {
 })
 `
 
-function startNeverAccepting(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', NEVER_ACCEPTS], {stdio: ['ignore', 'pipe', 'inherit']})
-    listener = child
-    let stdout = ''
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-      if (stdout.includes('\n')) resolve(Number(stdout.trim()))
-    })
-    child.once('exit', (code) => reject(new Error(`listener exited early (code ${code})`)))
-  })
+async function startNeverAccepting(): Promise<number> {
+  const {child, firstLine} = await startScript(NEVER_ACCEPTS)
+  listener = child
+  return Number(firstLine)
 }
 
 const noSs = skipUnless({tools: ['ss']}, 'reading a listener\'s drops over ss')

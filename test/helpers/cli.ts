@@ -266,3 +266,20 @@ export async function idleAt(pid: number, deadline: number, {windowMs = 500, ste
   }
   return null
 }
+
+/**
+ * Runs a Node script (`node -e source`) that prints one line once it is ready (a port, or JSON
+ * ports), and resolves with the child and that line; rejects if it exits first. The caller ends
+ * the child by PID.
+ */
+export function startScript(source: string): Promise<{child: ChildProcess; firstLine: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', source], {stdio: ['ignore', 'pipe', 'inherit']})
+    let stdout = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (stdout.includes('\n')) resolve({child, firstLine: stdout.slice(0, stdout.indexOf('\n'))})
+    })
+    child.once('exit', (code) => reject(new Error(`the script exited before it was ready (code ${code})`)))
+  })
+}
