@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {promisify} from 'node:util'
 
-import {describe, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {skipUnless} from '../helpers/requirements.js'
 
@@ -93,4 +93,43 @@ describe.concurrent('advice applied to a real server: the printed backlog line e
       },
     )
   }
+})
+
+interface SomaxconnRun {
+  atStart: number[]
+  before: Storm
+  advice: {current: string; proposed: string | null; lines: string[]}
+  afterSysctl: number[]
+  afterReload: number[]
+  afterRestart: number[]
+  after: Storm
+  error?: string
+}
+
+describe('somaxconn caps a backlog when listen() is called, and only then (docs/kernel.md §6), on a real nginx', () => {
+  it.skipIf(skipUnless({root: true, tools: ['nginx', 'unshare', 'ip']}, 'the somaxconn sequence'))(
+    'backlog=511 under somaxconn 128 listens with 128; the printed sysctl line and a reload with backlog= unchanged leave it 128, as the advice says; a restart gives 511 and the same storm then gets all 300 in at once',
+    {timeout: 90_000},
+    async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'connstorm-somaxconn-'))
+      try {
+        const run = await promisify(execFile)('unshare', ['--net', '--', process.execPath, DRIVER, 'nginx', directory, 'somaxconn'], {encoding: 'utf8', timeout: 80_000})
+        const result = JSON.parse(run.stdout) as SomaxconnRun
+        expect(result.error).toBeUndefined()
+        expect(result.atStart).toEqual([128])
+        // The queue holds 128 + 1 (docs/kernel.md §1); the other 171 of the 300 waited for a retransmit.
+        expect(result.before.steps['0']).toBe(129)
+        // 300 × 1.25 = 375 → backlog 511, which somaxconn 128 caps: raise it to 512 (≥ 511 + 1).
+        expect(result.advice).toMatchObject({current: '128', proposed: '512'})
+        expect(result.advice.lines[0]).toBe('sysctl -w net.core.somaxconn=512')
+        expect(result.advice.lines.at(-1)).toMatch(/A reload does NOT re-listen a socket whose backlog= is unchanged, so after raising net\.core\.somaxconn either change backlog= as well and reload, or restart nginx$/)
+        expect(result.afterSysctl).toEqual([128])
+        expect(result.afterReload).toEqual([128])
+        expect(result.afterRestart).toEqual([511])
+        expect(result.after).toEqual({connected: 300, failed: 0, steps: {'0': 300}, listenOverflows: 0})
+      } finally {
+        rmSync(directory, {recursive: true, force: true})
+      }
+    },
+  )
 })

@@ -7,6 +7,7 @@
 // Everything it starts is ended by PID before it exits, also on failure; the namespace goes with
 // the last process.
 //   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go|postgres|tomcat DIRECTORY
+//   node driver.mjs nginx DIRECTORY somaxconn   (the somaxconn sequence)
 import {execFileSync, spawn} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -15,7 +16,7 @@ import {fileURLToPath} from 'node:url'
 const [name, directory] = process.argv.slice(2)
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const STALL_MS = 2500
-const BURST = '150'
+const BURST = process.argv[4] === 'somaxconn' ? '300' : '150'
 const BACKLOG = 32
 
 /**
@@ -261,6 +262,47 @@ async function backlogs() {
   return JSON.parse(run.stdout).listeners.map((listener) => listener.sendQ)
 }
 
+/**
+ * somaxconn caps a backlog at listen() time (docs/kernel.md §6): nginx asks for backlog=511 under
+ * somaxconn 128 and gets 128; the printed sysctl line does not change the listening socket, nor does
+ * a reload that leaves backlog= as it was; a restart listens again and gets 511 — each step read
+ * back with `connstorm inspect`.
+ */
+async function somaxconnSequence() {
+  const out = {}
+  execFileSync('sysctl', ['-q', '-w', 'net.core.somaxconn=128'], {stdio: 'ignore'})
+  profile.write(511)
+  let server = profile.start()
+  try {
+    out.atStart = await until(async () => {
+      const seen = await backlogs()
+      return seen.length > 0 && seen
+    }, 'the listener')
+    const before = await stalledStorm(server)
+    out.before = summary(before)
+    const somaxconn = before.recommendations.find((recommendation) => recommendation.knob === 'net.core.somaxconn')
+    out.advice = {current: somaxconn.current, proposed: somaxconn.proposed, lines: somaxconn.lines}
+    // The printed line, run as printed (in this namespace only: somaxconn is per network namespace).
+    execFileSync('sh', ['-c', somaxconn.lines[0]], {stdio: 'ignore'})
+    out.afterSysctl = await backlogs()
+    profile.reload()
+    await sleep(500)
+    out.afterReload = await backlogs()
+    await stop(server)
+    server = profile.start()
+    out.afterRestart = await until(async () => {
+      const seen = await backlogs()
+      return seen.includes(511) && seen
+    }, 'Send-Q 511')
+    out.after = summary(await stalledStorm(server))
+  } catch (error) {
+    out.error = String(error?.stack ?? error)
+  } finally {
+    await stop(server)
+  }
+  return out
+}
+
 async function until(condition, what) {
   for (let i = 0; i < 100; i++) {
     try {
@@ -304,6 +346,10 @@ function stop(server) {
 }
 
 execFileSync('ip', ['link', 'set', 'lo', 'up'])
+if (process.argv[4] === 'somaxconn') {
+  process.stdout.write(`${JSON.stringify(await somaxconnSequence())}\n`)
+  process.exit(0)
+}
 profile.write(BACKLOG)
 let server = profile.start()
 const out = {}
