@@ -33,9 +33,20 @@ interface ServerRun {
   log: string
 }
 
+interface SomaxconnRun {
+  atStart: number[]
+  before: Storm
+  advice: {current: string; proposed: string | null; lines: string[]}
+  afterSysctl: number[]
+  afterReload: number[]
+  afterRestart: number[]
+  after: Storm
+  error?: string
+}
+
 /**
  * Advice proven on real servers: each listens on loopback with backlog 32 in its own syntax, its
- * accepting process is stopped for 2.5 s while a burst of 150 arrives, and the backlog line
+ * accepting process is stopped while a burst of 150 fills its queue (and 1.5 s longer), and the backlog line
  * connstorm prints for it (--server NAME) is pasted into its config and applied the way the advice
  * says — a reload for nginx (it re-listens a changed backlog=), a restart (stop, start) for Redis
  * (tcp-backlog is immutable), HAProxy (a reload hands over the old socket), memcached, gunicorn and
@@ -93,20 +104,8 @@ describe.concurrent('advice applied to a real server: the printed backlog line e
       },
     )
   }
-})
 
-interface SomaxconnRun {
-  atStart: number[]
-  before: Storm
-  advice: {current: string; proposed: string | null; lines: string[]}
-  afterSysctl: number[]
-  afterReload: number[]
-  afterRestart: number[]
-  after: Storm
-  error?: string
-}
-
-describe('somaxconn caps a backlog when listen() is called, and only then (docs/kernel.md §6), on a real nginx', () => {
+  // somaxconn caps a backlog when listen() is called, and only then (docs/kernel.md §6).
   it.skipIf(skipUnless({root: true, tools: ['nginx', 'unshare', 'ip']}, 'the somaxconn sequence'))(
     'backlog=511 under somaxconn 128 listens with 128; the printed sysctl line and a reload with backlog= unchanged leave it 128, as the advice says; a restart gives 511 and the same storm then gets all 300 in at once',
     {timeout: 90_000},

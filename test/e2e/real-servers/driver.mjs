@@ -15,7 +15,7 @@ import {fileURLToPath} from 'node:url'
 
 const [name, directory] = process.argv.slice(2)
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
-const STALL_MS = 2500
+const STALL_MS = 1500
 const BURST = process.argv[4] === 'somaxconn' ? '300' : '150'
 const BACKLOG = 32
 
@@ -314,12 +314,29 @@ async function until(condition, what) {
   throw new Error(`timed out waiting for ${what}`)
 }
 
-/** A storm while the accepting process is stopped for STALL_MS from just before the burst. */
+/** The listener's accept queue now and its limit, as `ss` shows them (Recv-Q, Send-Q). */
+function queue() {
+  const line = execFileSync('ss', ['-ltnH', `sport = :${port}`], {encoding: 'utf8'}).trim().split('\n')[0] ?? ''
+  const [, recvQ, sendQ] = line.trim().split(/\s+/)
+  return {recvQ: Number(recvQ), sendQ: Number(sendQ)}
+}
+
+/**
+ * A storm while the accepting process is stopped: from before the storm starts until its burst has
+ * filled the accept queue (Recv-Q = Send-Q + 1, read with ss) or sits in it whole, and STALL_MS longer, so the first
+ * retransmitted SYNs meet it too — however long the storm's own start-up took on a loaded machine.
+ */
 async function stalledStorm(server) {
   const acceptor = await until(() => profile.acceptor(server), 'the accepting process')
   process.kill(acceptor, 'SIGSTOP')
   try {
     const storm = connstorm(['storm', `127.0.0.1:${port}`, '--burst', BURST, '--server', name, '--json'])
+    for (let i = 0; i < 400; i++) {
+      const {recvQ, sendQ} = queue()
+      // Full, or holding the whole burst (after the fix, the queue has room for all of it).
+      if (recvQ > sendQ || recvQ >= Number(BURST)) break
+      await sleep(50)
+    }
     await sleep(STALL_MS)
     process.kill(acceptor, 'SIGCONT')
     const run = await storm
