@@ -274,10 +274,7 @@ async function somaxconnSequence() {
   profile.write(511)
   let server = profile.start()
   try {
-    out.atStart = await until(async () => {
-      const seen = await backlogs()
-      return seen.length > 0 && seen
-    }, 'the listener')
+    out.atStart = await listening()
     const before = await stalledStorm(server)
     out.before = summary(before)
     const somaxconn = before.recommendations.find((recommendation) => recommendation.knob === 'net.core.somaxconn')
@@ -290,10 +287,7 @@ async function somaxconnSequence() {
     out.afterReload = await backlogs()
     await stop(server)
     server = profile.start()
-    out.afterRestart = await until(async () => {
-      const seen = await backlogs()
-      return seen.includes(511) && seen
-    }, 'Send-Q 511')
+    out.afterRestart = await listening(511)
     out.after = summary(await stalledStorm(server))
   } catch (error) {
     out.error = String(error?.stack ?? error)
@@ -301,6 +295,14 @@ async function somaxconnSequence() {
     await stop(server)
   }
   return out
+}
+
+/** The listeners' Send-Q once the server listens (with `backlog`, when given), as inspect reads it. */
+function listening(backlog) {
+  return until(async () => {
+    const seen = await backlogs()
+    return (backlog === undefined ? seen.length > 0 : seen.includes(backlog)) && seen
+  }, backlog === undefined ? 'the listener' : `Send-Q ${backlog}`)
 }
 
 async function until(condition, what) {
@@ -371,10 +373,7 @@ profile.write(BACKLOG)
 let server = profile.start()
 const out = {}
 try {
-  out.backlogBefore = await until(async () => {
-    const seen = await backlogs()
-    return seen.length > 0 && seen
-  }, 'the listener')
+  out.backlogBefore = await listening()
   const before = await stalledStorm(server)
   out.before = summary(before)
   const advice = before.recommendations.find((recommendation) => recommendation.knob === (profile.knob ?? 'backlog'))
@@ -401,10 +400,7 @@ try {
     server = profile.start()
   }
   const expected = profile.backlogOf?.(printed) ?? printed
-  out.backlogAfter = await until(async () => {
-    const seen = await backlogs()
-    return seen.includes(expected) && seen
-  }, `Send-Q ${expected}`)
+  out.backlogAfter = await listening(expected)
   out.after = summary(await stalledStorm(server))
 } catch (error) {
   out.error = String(error?.stack ?? error)
