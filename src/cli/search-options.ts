@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import type {SearchDimension} from '../results/search-format.js'
-import {UsageError} from '../errors.js'
+import {InvalidOptionError, UsageError} from '../errors.js'
+import {parseThreshold} from '../plan/thresholds.js'
 import {parseCount, parseDurationMs, parseRatePerSecond} from '../plan/units.js'
 import {assertWritable} from '../results/write.js'
 import type {SearchRequest} from '../run/search.js'
@@ -84,6 +85,15 @@ export function parseSearchOptions(target: string | undefined, flags: SearchFlag
         : parseRatePerSecond('--expect-rate', flags['expect-rate'])
       : parseCount('--expect-burst', flags['expect-burst'], {max: 1_000_000_000})
   const pdr = flags.pdr ?? []
+  // Checked here under the flag the user typed (the storm would name it --threshold).
+  for (const expr of pdr) {
+    try {
+      parseThreshold(expr)
+    } catch (error) {
+      if (error instanceof InvalidOptionError) throw new InvalidOptionError('--pdr', error.value, error.accepted)
+      throw error
+    }
+  }
   if (flags.out !== undefined) assertWritable(flags.out)
 
   const labFlagValues = Object.fromEntries(Object.entries(flags).filter(([name]) => name.startsWith('lab-'))) as Record<`lab-${string}`, string | undefined>

@@ -155,6 +155,14 @@ const cases: BadInputCase[] = [
   {name: 'lab --stall-every without --stall-for', args: ['lab', '--stall-every', '1s'], mentions: '--stall-for', form: /--stall-every and --stall-for go together/},
   {name: 'lab --stall-for not shorter than --stall-every', args: ['lab', '--stall-for', '2s', '--stall-every', '1s'], mentions: '--stall-for', form: /must be shorter than --stall-every/},
   {name: 'lab --host not-an-ip', args: ['lab', '--host', 'not-an-ip'], mentions: '--host', form: /expected an IP address to listen on, e\.g\. 127\.0\.0\.1 or ::1$/},
+
+  // connstorm search: every flag and one trial's storm checked before the first trial
+  {name: 'search --rate without --duration', args: ['search', '127.0.0.1:{sink}', '--rate'], mentions: '--rate', form: /needs --duration/},
+  {name: 'search --duration for a burst', args: ['search', '127.0.0.1:{sink}', '--duration', '5s'], mentions: '--duration', form: /only with --rate/},
+  {name: 'search --start above --max', args: ['search', '127.0.0.1:{sink}', '--start', '100', '--max', '10'], mentions: '--start', form: /is above --max 10/},
+  {name: 'search --expect-rate for a burst', args: ['search', '127.0.0.1:{sink}', '--expect-rate', '500'], mentions: '--expect-rate', form: /only with --rate/},
+  {name: 'search --pdr malformed', args: ['search', '127.0.0.1:{sink}', '--pdr', 'p99<<1s'], mentions: '--pdr', form: /invalid value 'p99<<1s': expected an operator/},
+  {name: 'search --lab-backlog with a TARGET', args: ['search', '127.0.0.1:{sink}', '--lab-backlog', '8'], mentions: '--lab-backlog', form: /only apply when no TARGET is given/},
 ]
 
 let tmp: string
