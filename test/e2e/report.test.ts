@@ -1,5 +1,5 @@
 import {spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -16,8 +16,9 @@ import {skipUnless} from '../helpers/requirements.js'
  */
 
 const directory = mkdtempSync(join(tmpdir(), 'connstorm-report-'))
-/** Kept after the run (not under `directory`), so the screenshot can be looked at. */
-const screenshots = mkdtempSync(join(tmpdir(), 'connstorm-report-screenshot-'))
+/** Kept after the run (not under `directory`), so the screenshot can be looked at: one place, overwritten by the next run. */
+const screenshots = join(tmpdir(), 'connstorm-report-screenshot')
+mkdirSync(screenshots, {recursive: true})
 afterAll(() => rmSync(directory, {recursive: true, force: true}))
 
 /** Debian's chromium; CONNSTORM_TEST_CHROMIUM points elsewhere (e.g. to show what a missing browser does). */
