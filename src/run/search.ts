@@ -1,4 +1,5 @@
 import {type SearchCriterion, type SearchSettings, type TrialRecord, bracketOf, judgeTrial, nextTrial} from '../analysis/search.js'
+import {sleepUntil} from '../engine/clock.js'
 import {InterruptedBeforeStartError, UsageError} from '../errors.js'
 import type {StormResult} from '../results/format.js'
 import type {SearchFile, SearchStopReason, SearchTrialRecord} from '../results/search-format.js'
@@ -59,7 +60,7 @@ export async function runSearch(request: SearchRequest, hooks: StormHooks): Prom
     const storm = request.trialRequest(step.size)
     const settleMs = trials.length > 0 ? request.settleMs : 0
     if (performance.now() - started + settleMs + storm.plan.maxDurationMs > request.maxDurationMs) return finish('max-duration')
-    if (settleMs > 0) await sleep(settleMs, hooks.signal)
+    if (settleMs > 0) await sleepUntil(Date.now() + settleMs, hooks.signal)
     if (hooks.signal.aborted) return finish('interrupted')
 
     let result: StormResult
@@ -80,16 +81,4 @@ export async function runSearch(request: SearchRequest, hooks: StormHooks): Prom
     trials.push({...base, pass: judgement.pass, admittedAtOnce: judgement.admittedAtOnce, failedBecause: judgement.pass ? null : judgement.why})
     records.push({size: step.size, pass: judgement.pass, admittedAtOnce: judgement.admittedAtOnce, confirming: step.confirming})
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, {once: true})
-    function done(): void {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-  })
 }
