@@ -206,14 +206,19 @@ describe('pre-flight checks', () => {
 
 describe('the socket path', () => {
   it('the native loop, bare TCP handles and net.Socket give the same outcomes, EMFILE included', async () => {
-    const {execFileSync} = await import('node:child_process')
+    const {execFile} = await import('node:child_process')
+    const {promisify} = await import('node:util')
+    const execFileAsync = promisify(execFile)
     // 256 files, a lab that never accepts: 9 connect, the SYN_SENT ones keep their files until
     // --timeout, and the rest cannot get a socket at all.
     const script = `ulimit -n 256 && exec "${process.execPath}" "${RUN_JS}" storm --burst 1000 --lab-stall 60s --timeout 1s --force --json`
-    const runs = (['native', 'handle', 'net'] as const).map((path) => {
+    // The three runs go side by side: each has its own lab and its own file limit, and the outcome
+    // depends on neither time nor the kernel's shared counters (the lab never accepts).
+    const runs = await Promise.all((['native', 'handle', 'net'] as const).map(async (path) => {
       const env = path === 'native' ? process.env : {...process.env, CONNSTORM_SOCKET_PATH: path}
-      return parseJsonResult(execFileSync('bash', ['-c', script], {encoding: 'utf8', env}))
-    })
+      const {stdout} = await execFileAsync('bash', ['-c', script], {encoding: 'utf8', env})
+      return parseJsonResult(stdout)
+    }))
     expect(runs.map((run) => run.self.connectPath)).toEqual(['native', 'handle', 'net'])
     const [native, ...others] = runs.map((run) => run.counts.byOutcome)
     expect(native!.fileLimit).toBeGreaterThan(500)
@@ -231,13 +236,13 @@ describe('--workers', () => {
   // In a namespace of its own (root) the counters are the storm's alone, so both runs must be
   // corroborated; in the shared namespace another program's SYN retransmits can land in the window.
   it.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'the --workers comparison (--isolate)'))('gives the same counts per outcome and per ladder step with 2 workers as with 1, both corroborated by the kernel', async () => {
-    const results = []
-    for (const workers of ['1', '2']) {
-      // A lab that never accepts: the outcome does not depend on how long the threads take to start.
+    // Both runs at once: each in a namespace of its own, against a lab that never accepts, so the
+    // outcome depends neither on how long the threads take to start nor on the other run.
+    const results = await Promise.all(['1', '2'].map(async (workers) => {
       const run = await runCli(['storm', '--isolate', '--workers', workers, '--lab-backlog', '8', '--lab-stall', '60s', '--burst', '100', '--timeout', '1500ms', '--json'])
       expect(run.code, run.stderr).toBe(0)
-      results.push(parseJsonResult(run.stdout))
-    }
+      return parseJsonResult(run.stdout)
+    }))
     const [one, two] = results
     expect(two!.plan.workers).toBe(2)
     expect(one!.counts.byOutcome).toMatchObject({connected: 9, timeout: 91})
