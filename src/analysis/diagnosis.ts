@@ -33,16 +33,27 @@ export function corroborate(attribution: Attribution, kernel: KernelObservation,
   if (typeof drops !== 'number') return fromCounters
   const expected = attribution.expectedSynRetrans
   const agrees = drops >= expected
+  // A connect that gave up (or was cut off) had its last SYN dropped too, with no retransmit after
+  // it: part of what the drops hold beyond Σ k·n, though not part of the floor (on a slow link
+  // that last SYN may still have been on its way).
+  const unansweredLastSyns = attribution.timedOut.reduce((sum, group) => sum + group.connects, 0) + counts.pending
+  const lastSyns = Math.min(unansweredLastSyns, Math.max(0, drops - expected))
   const listenerReason = agrees
     ? drops === expected
       ? `the listener's own drops agree: ${drops} = ${expected} retransmitted SYNs, one drop each`
-      : `the listener's own drops agree: ${drops} ≥ ${expected} retransmitted SYNs, one drop each; the other ${drops - expected} are handshake ACKs that met its full accept queue (and segments its request socks refused)`
+      : `the listener's own drops agree: ${drops} ≥ ${expected} retransmitted SYNs, one drop each; the other ${drops - expected} are ` +
+        (lastSyns === 0
+          ? 'handshake ACKs that met its full accept queue (and segments its request socks refused)'
+          : lastSyns === drops - expected
+            ? 'the last SYNs of connects that gave up or were cut off'
+            : `${lastSyns} last SYNs of connects that gave up or were cut off and ${drops - expected - lastSyns} handshake ACKs that met its full accept queue (and segments its request socks refused)`)
     : `the listener dropped ${drops} packets, fewer than the ${expected} retransmitted SYNs: some SYNs were lost before they reached it`
+  const extra = unansweredLastSyns > 0 ? {unansweredLastSyns} : {}
   if (fromCounters.corroborated !== null) {
     const corroborated = fromCounters.corroborated && agrees
-    return {...fromCounters, corroborated, reason: fromCounters.corroborated && !agrees ? listenerReason : fromCounters.reason, listenerDrops: drops}
+    return {...fromCounters, corroborated, reason: fromCounters.corroborated && !agrees ? listenerReason : fromCounters.reason, listenerDrops: drops, ...extra}
   }
-  return {corroborated: agrees, expected, observed: fromCounters.observed, reason: listenerReason, listenerDrops: drops, countersReason: fromCounters.reason}
+  return {corroborated: agrees, expected, observed: fromCounters.observed, reason: listenerReason, listenerDrops: drops, countersReason: fromCounters.reason, ...extra}
 }
 
 function corroborateFromCounters(attribution: Attribution, kernel: KernelObservation, counts: ConnectCounts): Corroboration {

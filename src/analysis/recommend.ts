@@ -1,4 +1,5 @@
 import type {AdviceSummary, Recommendation, StormResult} from '../results/format.js'
+import {type ListenerGroup, listenerGroup, observedShares, shareBound} from './reuseport.js'
 import type {ServerProfile} from './servers.js'
 
 /**
@@ -62,6 +63,10 @@ interface QueueEvidence {
   immediate: number
   effectiveBacklog: number | null
   peakQueue: number | null
+  /** the port's SO_REUSEPORT group, when several sockets listen on it (docs/kernel.md §16) */
+  group: ListenerGroup | null
+  /** each group member's drops during the run (null: unread) */
+  memberDrops: (number | null)[]
 }
 
 function queueEvidence(result: StormResult): QueueEvidence {
@@ -78,7 +83,27 @@ function queueEvidence(result: StormResult): QueueEvidence {
     immediate: steps.find((step) => step.retransmits === 0)?.connects ?? 0,
     effectiveBacklog: listener?.effectiveBacklog ?? result.lab?.effectiveBacklog ?? null,
     peakQueue: listener?.peakQueue ?? null,
+    group: listenerGroup(listener),
+    memberDrops: listener?.reusePort?.drops ?? [],
   }
+}
+
+/**
+ * One SO_REUSEPORT member's share of `connects`: the hash's four-sigma bound, or the largest share
+ * this run's drops show when that is more (a skewed hash, docs/kernel.md §16).
+ */
+function groupShare(connects: number, evidence: QueueEvidence): {connects: number; why: string} {
+  const group = evidence.group!
+  const bound = shareBound(connects, group.listeners)
+  const shares = observedShares(group, evidence.memberDrops, evidence.delayed)
+  const largest = shares === null ? null : Math.max(...shares)
+  const seen =
+    shares === null
+      ? ''
+      : `; this run's shares, from each listener's drops: ${shares.join(', ')} (largest ${largest} against ${round(connects / group.listeners)} on average)` +
+        (largest! > bound ? `, more skewed than the bound: sized for ${largest}` : '')
+  const why = `≤ ${bound} (${round(connects / group.listeners)} on average + 4 standard deviations of the hash's spread)${seen}`
+  return {connects: Math.max(bound, largest ?? 0), why}
 }
 
 /** The longest accept stall we can stand behind, and where it comes from. */
@@ -137,13 +162,15 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
       // Stryker disable next-line ConditionalExpression: a null peak compares as 0, never above a backlog (≥ 0)
       evidence.peakQueue !== null &&
       evidence.peakQueue > evidence.effectiveBacklog)
-  const neededQueue = queueTrouble && need ? need.connects : null
+  const share = need && evidence.group ? groupShare(need.connects, evidence) : null
+  const neededQueue = queueTrouble && need ? share?.connects ?? need.connects : null
   const sizedBacklog = neededQueue === null ? null : roundUpBacklog(Math.ceil(neededQueue * HEADROOM))
   let model =
     need === null
       ? 'model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting; this run gives no arrival count to size it by'
-      : `model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting — here ${need.why}; ` +
-        `with ${Math.round((HEADROOM - 1) * 100)} % headroom, rounded up to 2^n − 1 because the kernel admits backlog + 1`
+      : `model: the accept queue (backlog + 1) must hold every connect that arrives while the application is not accepting — here ${need.why}` +
+        (share ? `, hashed over ${evidence.group!.listeners} SO_REUSEPORT listeners: each queue must hold its share, ${share.why}` : '') +
+        `; with ${Math.round((HEADROOM - 1) * 100)} % headroom, rounded up to 2^n − 1 because the kernel admits backlog + 1`
 
   // A queue only buys time: if accepts are slower than arrivals for the whole run, it fills anyway.
   let notTheFix: string | null = null
@@ -228,11 +255,16 @@ function backlogRule({result, options, counters, evidence, queueTrouble, propose
   const current = currentBacklog === null ? 'unknown' : String(currentBacklog)
   const backlogEvidence: string[] = []
   if (!queueTrouble) backlogEvidence.push('no connect waited for a SYN retransmit and the queue never filled')
+  const group = evidence.group
   if (evidence.immediate > 0) {
-    const isQueue = currentBacklog !== null && evidence.immediate === currentBacklog + 1
-    backlogEvidence.push(`${evidence.immediate} connects were admitted at once${isQueue ? ` (= backlog ${currentBacklog} + 1 when the application is not accepting)` : ''}`)
+    backlogEvidence.push(`${evidence.immediate} connects were admitted at once${admittedAtOnceMeaning(evidence)}`)
   }
-  if (evidence.peakQueue !== null) backlogEvidence.push(`peak accept queue ${evidence.peakQueue}/${currentBacklog ?? '?'}+1${currentBacklog !== null && evidence.peakQueue > currentBacklog ? ' (full)' : ''}`)
+  if (evidence.peakQueue !== null) {
+    backlogEvidence.push(
+      `peak accept queue ${evidence.peakQueue}/${currentBacklog ?? '?'}+1${currentBacklog !== null && evidence.peakQueue > currentBacklog ? ' (full)' : ''}` +
+        (group ? ` on one of the ${group.listeners} listeners` : ''),
+    )
+  }
   // Stryker disable next-line ArrayDeclaration: a placeholder element has no retransmits, so no step sentence is made for it
   for (const step of result.attribution?.steps ?? []) {
     if (step.retransmits > 0) backlogEvidence.push(`${step.connects} connects waited ${step.retransmits} SYN retransmit${step.retransmits === 1 ? '' : 's'} (~${(step.observedMedianMs / 1000).toFixed(2)} s)`)
@@ -253,6 +285,16 @@ function backlogRule({result, options, counters, evidence, queueTrouble, propose
       ? [`listen(fd, ${raiseTo})   # your server's backlog setting; --server NAME prints it in that server's syntax`]
       : serverLines ?? [`# ${options.withoutKnob ?? `${options.serverName ?? 'this server'} has no backlog setting of its own: raise net.core.somaxconn and restart it`}`]
   return {recommendation: {knob: 'backlog', current, proposed: String(raiseTo), evidence: backlogEvidence, lines: [...lines, `# ${applyNote}`]}}
+}
+
+/** What a count admitted at once says about the queue(s), when it is exactly their capacity. */
+function admittedAtOnceMeaning({immediate, effectiveBacklog, group}: QueueEvidence): string {
+  if (group === null) {
+    return effectiveBacklog !== null && immediate === effectiveBacklog + 1 ? ` (= backlog ${effectiveBacklog} + 1 when the application is not accepting)` : ''
+  }
+  const sum = group.commonBacklog === null ? `Σ (backlog + 1) of the ${group.listeners} listeners` : `${group.listeners} listeners × (backlog ${group.commonBacklog} + 1)`
+  if (immediate === group.capacity) return ` (= ${sum} sharing the port with SO_REUSEPORT, when the application is not accepting)`
+  return `; ${group.listeners} listeners share the port with SO_REUSEPORT${group.capacity === null ? '' : `, ${group.capacity} places in all`}`
 }
 
 /** net.core.somaxconn caps every backlog, at listen() time (docs/kernel.md §6). */

@@ -192,18 +192,31 @@ export function readDiagListenerInfo(families: readonly (4 | 6)[] = [4, 6]): Lis
 /** A listener as the readers name it: the bound host as ss shows it ('*' for a dual-stack ::), port, family. */
 export type ListenerIdentity = Pick<ListenerInfo, 'host' | 'port' | 'family'>
 
-function sameListener(a: ListenerIdentity, b: ListenerIdentity): boolean {
+export function sameListener(a: ListenerIdentity, b: ListenerIdentity): boolean {
   return a.host === b.host && a.port === b.port && a.family === b.family
 }
 
 /**
  * The listener's own drop count (its sk_drops, docs/kernel.md §14) over netlink sock_diag: every SYN
  * it dropped at a full queue and every handshake ACK that found the accept queue full, this
- * listener's only, where TcpExtListenDrops adds up the whole namespace. Synchronous (~0.04 ms), so
- * it can be read right beside the counters' snapshot. undefined: netlink cannot be used here (ask
- * readListenerDrops, which falls back to ss); null: the listener is gone or the kernel did not say.
+ * listener's only, where TcpExtListenDrops adds up the whole namespace. Several sockets on the same
+ * address and port (an SO_REUSEPORT group, docs/kernel.md §16) share the port's connects, so their
+ * drops are added. Synchronous (~0.04 ms), so it can be read right beside the counters' snapshot.
+ * undefined: netlink cannot be used here (ask readListenerDrops, which falls back to ss); null: the
+ * listener is gone or the kernel did not say.
  */
 export function readDiagListenerDrops(listener: ListenerIdentity): number | null | undefined {
+  const members = readDiagGroupDrops(listener)
+  if (members === undefined) return undefined
+  return sumOrNull(members)
+}
+
+/**
+ * The drops of each socket listening on the listener's address and port, in the kernel's dump
+ * order (the order of its listening hash, unchanged while no socket joins or leaves the group);
+ * [] when none listens; undefined without netlink.
+ */
+export function readDiagGroupDrops(listener: ListenerIdentity): (number | null)[] | undefined {
   if (nativeAddon === null) return undefined
   let rows: ReturnType<typeof nativeAddon.listenQueues>
   try {
@@ -212,12 +225,19 @@ export function readDiagListenerDrops(listener: ListenerIdentity): number | null
     return undefined
   }
   if (rows === null) return undefined
+  const members: (number | null)[] = []
   for (const row of rows) {
     const shown = {host: listener.family === 6 && row.host === '::' && !row.v6only ? '*' : row.host, port: row.port, family: listener.family}
     // An addon built before it reported drops has no such field: null, not 0.
-    if (sameListener(shown, listener)) return numberOrNull(row.drops)
+    if (sameListener(shown, listener)) members.push(numberOrNull(row.drops))
   }
-  return null
+  return members
+}
+
+/** The sum, or null when there is nothing to add or one of them is unknown. */
+function sumOrNull(values: readonly (number | null)[]): number | null {
+  if (values.length === 0 || values.some((value) => value === null)) return null
+  return values.reduce<number>((sum, value) => sum + value!, 0)
 }
 
 function numberOrNull(value: unknown): number | null {
@@ -242,7 +262,7 @@ export function parseSsListenerDrops(text: string): (SsListener & {drops: number
 }
 
 /**
- * The listener's drop count: over netlink, else from `ss -ltnmH`; null when neither can say
+ * The listener's drop count (its SO_REUSEPORT group's, added): over netlink, else from `ss -ltnmH`; null when neither can say
  * (the /proc reader has no such column). `netlink` and `ssCommand` exist for tests.
  */
 export async function readListenerDrops(
@@ -253,7 +273,7 @@ export async function readListenerDrops(
   if (overNetlink !== undefined) return overNetlink
   try {
     const output = await runSs(ssCommand, ['-ltnmH'])
-    return parseSsListenerDrops(output).find((row) => sameListener(row, listener))?.drops ?? null
+    return sumOrNull(parseSsListenerDrops(output).filter((row) => sameListener(row, listener)).map((row) => row.drops))
   } catch {
     return null
   }

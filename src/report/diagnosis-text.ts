@@ -2,6 +2,8 @@ import type {Attribution, StormResult} from '../results/format.js'
 import type {Corroboration, KernelObservation} from '../results/format.js'
 import {formatAddress} from '../plan/target.js'
 import {formatMs} from '../plan/units.js'
+import {listenerGroup} from '../analysis/reuseport.js'
+import {acceptQueuesPhrase, groupClause} from './listener-group-text.js'
 
 export interface DiagnosisView {
   ladder: {synRetries: string; linearTimeouts: string; sendTimesMs: number[]; giveUpMs: number} | null
@@ -84,7 +86,8 @@ export function renderKernel(view: DiagnosisView): string[] {
     lines.push(
       `listener  effective backlog ${effectiveBacklog ?? 'unknown'} (source: ${kernel.listener.source}); ` +
         `peak accept queue ${peakQueue ?? 'unknown'}/${capacity}${full}, from ${samples} samples` +
-        (typeof kernel.listener.drops === 'number' ? `; dropped ${kernel.listener.drops} packets during the storm (its own count; ListenDrops counts the whole namespace)` : ''),
+        (typeof kernel.listener.drops === 'number' ? `; dropped ${kernel.listener.drops} packets during the storm (its own count; ListenDrops counts the whole namespace)` : '') +
+        groupClause(kernel.listener),
     )
   }
   return lines
@@ -130,7 +133,7 @@ export function renderVerdict(view: VerdictView, finished: number): string | nul
   let sentence = parts.join('; ')
   const listener = kernel?.listener
   if (listener && listener.effectiveBacklog !== null && listener.peakQueue !== null && listener.peakQueue > listener.effectiveBacklog && (delayed.length > 0 || timedOut > 0 || waiting.length > 0)) {
-    sentence += `: the listener's accept queue (${listener.effectiveBacklog}+1) was full`
+    sentence += `: ${acceptQueuesPhrase(listener)} ${listenerGroup(listener) ? 'were' : 'was'} full`
   }
   const corroboration = kernel?.corroboration
   if (corroboration) sentence += `; ${renderCorroboration(corroboration)}`
@@ -208,8 +211,18 @@ function probeFacts(view: VerdictView): {count: number; text: string}[] {
 /**
  * The counters' verdict in words. With the listener's own drop count (docs/kernel.md §14) it is
  * the listener's verdict too: each retransmitted SYN is one drop at the listener, and what it
- * dropped beyond that were handshake ACKs that met its full queue.
+ * dropped beyond that were the last SYNs of connects that gave up, and handshake ACKs that met its
+ * full queue.
  */
+/** What a listener dropped beyond the retransmitted SYNs, in words ("were …"). */
+export function beyondRetransmits(lastSyns: number, acks: number): string {
+  const lastPart = 'the last SYNs of connects that gave up'
+  const ackPart = 'handshake ACKs at its full queue'
+  if (lastSyns === 0) return `were ${ackPart}`
+  if (acks === 0) return `were ${lastPart}`
+  return `were ${lastSyns} ${lastPart.replace('the ', '')} and ${acks} ${ackPart}`
+}
+
 function renderCorroboration(corroboration: Corroboration): string {
   const {corroborated, expected, observed, listenerDrops} = corroboration
   const counters = `kernel counters agree (${expected} = ${observed} TcpExtTCPSynRetrans)`
@@ -218,14 +231,19 @@ function renderCorroboration(corroboration: Corroboration): string {
     if (corroborated === false) return `kernel counters disagree (expected ${expected}, TcpExtTCPSynRetrans +${observed})`
     return `no counter verdict: ${corroboration.reason}`
   }
-  const acks = listenerDrops - expected
-  const dropped = `${listenerDrops} dropped ≥ ${expected} retransmitted SYNs${acks > 0 ? `; the other ${acks} were handshake ACKs at its full queue` : ''}`
+  const over = listenerDrops - expected
+  // Of what is over Σ k·n: the last SYN of each connect that gave up unanswered, then handshake ACKs (docs/kernel.md §14).
+  const lastSyns = Math.min(corroboration.unansweredLastSyns ?? 0, Math.max(0, over))
+  const acks = over - lastSyns
+  const dropped = `${listenerDrops} dropped ≥ ${expected} retransmitted SYNs${over > 0 ? `; the other ${over} ${beyondRetransmits(lastSyns, acks)}` : ''}`
   const short = `${listenerDrops} dropped < ${expected} retransmitted SYNs: some SYNs were lost before reaching it`
   if (corroboration.countersReason !== undefined) {
     // The listener alone gave the verdict; the namespace's counters could not.
     return corroborated ? `the listener's own drops agree (${dropped}); namespace counters: ${corroboration.countersReason}` : `the listener's own drops disagree (${short})`
   }
-  if (corroborated === true) return `${counters}, and the listener dropped ${listenerDrops} (${expected} SYNs${acks > 0 ? ` + ${acks} handshake ACKs` : ''})`
+  if (corroborated === true) {
+    return `${counters}, and the listener dropped ${listenerDrops} (${expected} SYNs${lastSyns > 0 ? ` + ${lastSyns} last SYNs of connects that gave up` : ''}${acks > 0 ? ` + ${acks} handshake ACKs` : ''})`
+  }
   // One of the two disagreed: say each.
   const countersPart = observed === expected ? counters : `kernel counters disagree (expected ${expected}, TcpExtTCPSynRetrans +${observed})`
   return `${countersPart}; the listener's own drops ${listenerDrops >= expected ? `agree (${dropped})` : `disagree (${short})`}`

@@ -8,6 +8,7 @@ import {type ComparisonSection, type ReportRun, SECTION_TITLES, adviceChanges, c
 import {renderVerdict} from './diagnosis-text.js'
 import {renderRunReport} from './run-report.js'
 import {MARGIN, type Marker, type Series, WIDTH, axisFrame, emptyChart, esc, histogramChart, legend, linearTicks, niceCeiling, stackedBar, sum, tickLabel, yAxis} from './svg-chart.js'
+import {groupClause} from './listener-group-text.js'
 
 /**
  * The HTML report: one self-contained file (inline CSS, SVG from report/svg-chart.ts, no script,
@@ -226,7 +227,7 @@ function kernelSection(result: StormResult, tableId: string): string {
     const full = effectiveBacklog !== null && peakQueue !== null && peakQueue > effectiveBacklog ? ' (full)' : ''
     out.push(
       `<p>listener: effective backlog ${effectiveBacklog ?? 'unknown'} (source: ${esc(String(source))}); peak accept queue ${peakQueue ?? 'unknown'}/` +
-        `${effectiveBacklog === null ? 'unknown' : `${effectiveBacklog}+1`}${full}, from ${samples} samples</p>`,
+        `${effectiveBacklog === null ? 'unknown' : `${effectiveBacklog}+1`}${full}, from ${samples} samples${esc(groupClause(kernel.listener))}</p>`,
     )
   }
   return out.join('\n')

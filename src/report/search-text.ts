@@ -1,6 +1,8 @@
 import {sizeFromSearch} from '../analysis/search.js'
 import {formatMs} from '../plan/units.js'
 import type {SearchFile, SearchTrialRecord} from '../results/search-format.js'
+import {listenerGroup} from '../analysis/reuseport.js'
+import {groupCapacity} from './listener-group-text.js'
 
 /**
  * The search as text: what was looked for, one line per trial (size → outcome → why this size),
@@ -69,6 +71,13 @@ function burstEstimate(search: SearchFile): string | null {
   if (search.dimension !== 'burst') return null
   const listener = search.trials.map((trial) => trial.result.kernel?.listener).find((seen) => seen?.effectiveBacklog !== null && seen?.effectiveBacklog !== undefined)
   if (!listener || listener.effectiveBacklog === null) return null
+  const group = listenerGroup(listener)
+  if (group !== null) {
+    return (
+      `${group.listeners} listeners share the port (SO_REUSEPORT): ${groupCapacity(group)} places, but the kernel hashes each connect to one of them, ` +
+      'so a burst fills the fullest queue before the others: the largest burst that fits is smaller than their sum'
+    )
+  }
   const capacity = listener.effectiveBacklog + 1
   const stalled = search.trials.some((trial) => (trial.result.lab?.stallMs ?? 0) > 0)
   const accepts = stalled ? 'no accepts during the stall' : 'plus whatever the server accepts while the burst arrives'

@@ -215,6 +215,14 @@ export interface KernelObservation {
     source: 'netlink' | 'ss' | 'proc'
     /** the listener's own sk_drops, after − before the storm (docs/kernel.md §14); null: unread; absent in older results */
     drops?: number | null
+    /**
+     * Several sockets listening on the target's address and port (SO_REUSEPORT, docs/kernel.md §16):
+     * the kernel hashes each connect to one of them, so each queue holds its own share. Each member's
+     * effective backlog and drops (after − before, null: unread) in the kernel's dump order; then
+     * effectiveBacklog is the first member's, peakQueue the longest queue of any member and drops
+     * the group's sum. Absent for a single listener and in older results.
+     */
+    reusePort?: {effectiveBacklogs: (number | null)[]; drops: (number | null)[]}
   } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
   linkRate?: string
@@ -230,6 +238,11 @@ export interface Corroboration {
   listenerDrops?: number
   /** why the namespace counters gave no verdict, when the listener's drops gave it alone */
   countersReason?: string
+  /**
+   * connects that gave up or were cut off with every SYN unanswered: each one's last SYN was dropped
+   * by the listener too, without a retransmit after it (docs/kernel.md §14); absent in older results
+   */
+  unansweredLastSyns?: number
 }
 
 export type ProbeKind = 'none' | 'send' | 'banner' | 'http' | 'tls' | 'https'

@@ -1,6 +1,6 @@
 import type {KernelObservation} from '../results/format.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
-import {findListeners, readDiagListenerDrops, readListenerDrops} from '../kernel/listeners.js'
+import {findListeners, readDiagGroupDrops, readDiagListenerDrops, readListenerDrops, sameListener} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
@@ -41,6 +41,8 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   const local = isLocalAddress(target.host)
   const lookup = local ? await findListeners(target.port, target.host).catch(() => null) : null
   const listener = lookup?.listeners[0]
+  // More than one socket on the listener's own address and port: an SO_REUSEPORT group (docs/kernel.md §16).
+  const group = listener ? lookup!.listeners.filter((member) => sameListener(member, listener)) : []
   let sampler: QueueSampler | undefined
   if (listener) {
     // ss names the listener's family: a dual-stack :: (shown as '*' or '::') lives in tcp6 only.
@@ -53,8 +55,11 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   // netlink, ss is asked now, a moment before the first connect (docs/kernel.md §14).
   const dropsFallback = listener && readDiagListenerDrops(listener) === undefined ? await readListenerDrops(listener) : null
   let dropsBefore: number | null = null
+  let memberDropsBefore: (number | null)[] | undefined
   const snapshotListener = () => {
-    if (listener) dropsBefore = readDiagListenerDrops(listener) ?? dropsFallback
+    if (!listener) return
+    dropsBefore = readDiagListenerDrops(listener) ?? dropsFallback
+    if (group.length > 1) memberDropsBefore = readDiagGroupDrops(listener)
   }
 
   const ladder = ladderFromSysctls(sysctls)
@@ -79,6 +84,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
   }
   const after = readCounters()
   const dropsAfter = listener ? await readListenerDrops(listener) : null
+  const memberDropsAfter = group.length > 1 ? readDiagGroupDrops(listener!) : undefined
   const sampled = await sampler?.stop().catch(() => null)
 
   return {
@@ -88,7 +94,14 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       sysctls,
       counterDeltas: before && after ? counterDeltas(before, after, STORM_COUNTERS) : null,
       listener: listener
-        ? {effectiveBacklog: listener.sendQ, peakQueue: sampled?.peakQueue ?? null, samples: sampled?.samples ?? 0, source: lookup!.source, drops: listenerDropsDelta(dropsBefore, dropsAfter)}
+        ? {
+            effectiveBacklog: listener.sendQ,
+            peakQueue: sampled?.peakQueue ?? null,
+            samples: sampled?.samples ?? 0,
+            source: lookup!.source,
+            drops: listenerDropsDelta(dropsBefore, dropsAfter),
+            ...(group.length > 1 ? {reusePort: {effectiveBacklogs: group.map((member) => member.sendQ), drops: memberDropsDeltas(group.length, memberDropsBefore, memberDropsAfter)}} : {}),
+          }
         : null,
     },
   }
@@ -97,4 +110,13 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
 /** after − before; null when either read failed, or when the count went down (another socket took the port). */
 function listenerDropsDelta(before: number | null, after: number | null): number | null {
   return before === null || after === null || after < before ? null : after - before
+}
+
+/**
+ * Each group member's drops, matched by position in the kernel's dump: only while the group kept
+ * its size (a member that left or joined would shift every position after it), else all unknown.
+ */
+function memberDropsDeltas(members: number, before: (number | null)[] | undefined, after: (number | null)[] | undefined): (number | null)[] {
+  if (before?.length !== members || after?.length !== members) return Array.from({length: members}, () => null)
+  return before.map((value, index) => listenerDropsDelta(value, after[index]!))
 }

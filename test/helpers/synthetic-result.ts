@@ -81,7 +81,7 @@ export interface SyntheticSpec {
   /** nstat deltas; null: the counters could not be read */
   counterDeltas?: Record<string, number> | null
   /** the target's listener as ss showed it; null: not seen (remote target) */
-  listener?: {effectiveBacklog: number | null; peakQueue: number | null; drops?: number | null} | null
+  listener?: {effectiveBacklog: number | null; peakQueue: number | null; drops?: number | null; reusePort?: {effectiveBacklogs: (number | null)[]; drops: (number | null)[]}} | null
   /** the built-in lab target: what it was told (merged over a plain backlog-511 lab) */
   lab?: Partial<LabInfo>
   /** true: no kernel observation at all (the storm ran without looking) */
