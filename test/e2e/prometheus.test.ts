@@ -1,4 +1,4 @@
-import {type ChildProcess, spawn} from 'node:child_process'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -124,6 +124,13 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip'], files: [PROMTO
         ])
         expect(storm.code, storm.stderr).toBe(0)
         const result = JSON.parse(readFileSync(file, 'utf8')) as StormResult
+
+        // The fixtures' checks (openmetrics.test.ts) have no kernel-counted series; this run has.
+        const printed = await runCli(['report', file, '--format', 'openmetrics'])
+        expect(printed.code, printed.stderr).toBe(0)
+        expect(printed.stdout).toContain('connstorm_syn_retransmits_counted_connects_total{')
+        const lint = spawnSync(PROMTOOL, ['check', 'metrics'], {input: printed.stdout, encoding: 'utf8', timeout: 20_000})
+        expect({code: lint.status, out: lint.stdout + lint.stderr}).toEqual({code: 0, out: ''})
 
         const pushed = await runCli(['report', file, '--push', `http://127.0.0.1:${gatewayPort}`])
         expect(pushed.code, pushed.stderr).toBe(0)
