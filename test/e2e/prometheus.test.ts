@@ -116,12 +116,10 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip'], files: [PROMTO
         // Backlog 16: 17 connect at once (docs/kernel.md §1); the other 33 SYNs are dropped at 0, 1
         // and 2 s; the stall ends at 2.3 s (0.3 s after the 2 s SYN, 0.7 s before the next), so
         // the 3 s SYN — retransmit 3 of the linear ladder — gets each of them in: 33 × 3 = 99.
+        // The servers start first: their start-up CPU must not delay the lab beside the storm's stall.
+        await Promise.all([ready(`http://127.0.0.1:${gatewayPort}/-/ready`, gateway), ready(`http://127.0.0.1:${prometheusPort}/-/ready`, prometheus)])
         const file = join(dir, 'run.json')
-        const [storm] = await Promise.all([
-          runCli(['storm', '--isolate', ...LINEAR, '--lab-backlog', '16', '--lab-stall', '2.3s', '--burst', '50', '--out', file]),
-          ready(`http://127.0.0.1:${gatewayPort}/-/ready`, gateway),
-          ready(`http://127.0.0.1:${prometheusPort}/-/ready`, prometheus),
-        ])
+        const storm = await runCli(['storm', '--isolate', ...LINEAR, '--lab-backlog', '16', '--lab-stall', '2.3s', '--burst', '50', '--out', file])
         expect(storm.code, storm.stderr).toBe(0)
         const result = JSON.parse(readFileSync(file, 'utf8')) as StormResult
 
