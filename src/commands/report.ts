@@ -48,7 +48,7 @@ export default class Report extends ConnstormCommand {
 
   static override flags = {
     format: Flags.string({
-      summary: 'what to print: text, json, markdown, or openmetrics (Prometheus metrics of one run) (with --html: print it as well)',
+      summary: 'what to print: text, json, markdown, or openmetrics (one run\'s Prometheus metrics); with --html: print it as well',
       options: [...FORMATS],
       helpValue: '<format>',
     }),
