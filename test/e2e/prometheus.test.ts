@@ -147,6 +147,8 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip'], files: [PROMTO
         // "Waited for at least one SYN retransmit" is one bucket: everything above le=0.95 (step 1's window opens at 1 s − 50 ms).
         const waited = await query(prometheusPort, 'connstorm_connect_duration_seconds_count{job="connstorm"} - ignoring(le) connstorm_connect_duration_seconds_bucket{job="connstorm",le="0.95"}')
         expect(waited.map((vector) => Number(vector.value[1]))).toEqual([33])
+        // Step 3's window, (2.95 s, 3.29 s], holds the whole wave: 17 below it, all 50 at its close.
+        expect(byLabel(await query(prometheusPort, 'connstorm_connect_duration_seconds_bucket{job="connstorm",le=~"2.95|3.29"}'), 'le')).toEqual({'2.95': 17, '3.29': 50})
         expect(byLabel(await query(prometheusPort, 'connstorm_kernel_nstat_delta{job="connstorm",nstat="TcpExtTCPSynRetrans"}'), 'netns')).toEqual({isolated: 99})
 
         // p99 of 50 is the 50th connect (0.99 × 50 = 49.5, rounded up): one of the 33 released by
