@@ -3,8 +3,10 @@
 # (Debian: iproute2), makes network namespaces with `unshare` (util-linux), makes the live TLS
 # test's certificate with `openssl` (openssl), opens the HTML report in headless Chromium
 # (chromium), and applies the advice to real servers (nginx-light, redis-server, haproxy,
-# memcached, apache2, gunicorn, python3-uvicorn, golang-go, postgresql, tomcat10). Installs what is missing when
-# it can (root with apt-get); otherwise says what the affected tests will do.
+# memcached, apache2, gunicorn, python3-uvicorn, golang-go, postgresql, tomcat10), and checks the
+# metrics report with `promtool` and a real Pushgateway scraped by Prometheus (prometheus,
+# prometheus-pushgateway). Installs what is missing when it can (root with apt-get); otherwise
+# says what the affected tests will do.
 missing=""
 command -v ss >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
@@ -20,11 +22,13 @@ command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 command -v go >/dev/null 2>&1 || missing="$missing golang-go"
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$missing postgresql"
 [ -x /usr/share/tomcat10/bin/catalina.sh ] || missing="$missing tomcat10"
+[ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus ] || missing="$missing prometheus"
+[ -x /usr/bin/prometheus-pushgateway ] || missing="$missing prometheus-pushgateway"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests:$missing"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 else
-  echo "note: missing$missing (needs root + apt-get to install): listener tests fall back to /proc or skip, the TLS, browser and real-server tests skip (with CI=true they fail)"
+  echo "note: missing$missing (needs root + apt-get to install): listener tests fall back to /proc or skip, the TLS, browser, real-server and Prometheus tests skip (with CI=true they fail)"
 fi
 exit 0

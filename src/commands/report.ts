@@ -8,6 +8,8 @@ import {type ReportRun, columnLabels, compareRuns} from '../report/compare.js'
 import {renderComparisonMarkdown, renderComparisonText, renderRunMarkdown} from '../report/compare-text.js'
 import {chartPoints} from '../report/svg-chart.js'
 import {renderHtmlReport} from '../report/html.js'
+import {renderOpenMetrics, runLabels} from '../report/openmetrics.js'
+import {PushError, parsePushUrl, push} from '../report/push.js'
 import {renderRunReport} from '../report/run-report.js'
 import {renderSearchHtml} from '../report/search-html.js'
 import {renderSearchReport} from '../report/search-text.js'
@@ -15,7 +17,7 @@ import {STDIN, readSaved} from '../results/read.js'
 import {STDOUT} from '../results/stdout.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
 
-const FORMATS = ['text', 'json', 'markdown'] as const
+const FORMATS = ['text', 'json', 'markdown', 'openmetrics'] as const
 
 export default class Report extends ConnstormCommand {
   static override summary = 'Re-render saved runs (storm --out): one file as the live run printed it, several side by side, or an HTML report'
@@ -23,13 +25,17 @@ export default class Report extends ConnstormCommand {
     'With one FILE, prints its report exactly as `analyze` does (--format text), the result itself (json) or a compact markdown version. ' +
     'With several, a side-by-side comparison — p50/p99/max, connects per SYN-retransmit ladder step, outcomes and how the advice changed — ' +
     'each column named by its file: the before/after-a-release view. --html OUT writes one self-contained HTML file (charts drawn as SVG, no network) ' +
-    'with the latency histogram and its ladder steps, the timeline of completions, the outcomes, the attribution table and the advice.'
+    'with the latency histogram and its ladder steps, the timeline of completions, the outcomes, the attribution table and the advice. ' +
+    '--format openmetrics prints one run as Prometheus metrics (docs/openmetrics.md): latency histograms whose buckets include the ladder\'s steps, ' +
+    'connects per outcome and per SYN retransmit, kernel counter deltas, labelled with target, run and shard; --push URL sends them to a Pushgateway instead.'
 
   static override examples = [
     '<%= config.bin %> report run.json',
     '<%= config.bin %> report before.json after.json',
     '<%= config.bin %> report before.json after.json --format markdown',
     '<%= config.bin %> report run.json --html run.html',
+    '<%= config.bin %> report run.json --format openmetrics',
+    '<%= config.bin %> report run.json --push http://pushgateway:9091',
   ]
 
   static override strict = false
@@ -41,12 +47,20 @@ export default class Report extends ConnstormCommand {
   }
 
   static override flags = {
-    format: Flags.string({summary: 'what to print: text, json or markdown (with --html: print it as well)', options: [...FORMATS], helpValue: '<format>'}),
+    format: Flags.string({
+      summary: 'what to print: text, json, markdown, or openmetrics (one run\'s Prometheus metrics); with --html: print it as well',
+      options: [...FORMATS],
+      helpValue: '<format>',
+    }),
     html: Flags.string({
       summary: 'also write a self-contained HTML report to this file; - writes it to stdout, and the text goes to stderr',
       helpValue: '<file>',
     }),
     server: serverFlag(),
+    push: Flags.string({
+      summary: 'send the run\'s metrics (--format openmetrics) to this Prometheus Pushgateway instead of printing them, e.g. http://pushgateway:9091',
+      helpValue: '<url>',
+    }),
   }
 
   async run(): Promise<void> {
@@ -55,6 +69,12 @@ export default class Report extends ConnstormCommand {
     if (flags.html !== undefined) assertWritable(flags.html, '--html')
     if (files.filter((file) => file === STDIN).length > 1) throw new UsageError('FILE: - (stdin) is given more than once; it can be read only once', 'FILE_GIVEN_TWICE')
     const server = resolveServer(flags.server)
+    const pushUrl = flags.push === undefined ? undefined : parsePushUrl(flags.push)
+    if (pushUrl !== undefined && flags.format !== undefined && flags.format !== 'openmetrics') {
+      throw new UsageError(`--push sends metrics: it takes --format openmetrics (or no --format), not --format ${flags.format}`, 'USAGE')
+    }
+    const metrics = pushUrl !== undefined || flags.format === 'openmetrics'
+    if (metrics && files.length > 1) throw new UsageError(`FILE: ${pushUrl === undefined ? '--format openmetrics' : '--push'} takes one result file (${files.length} given); one run is one group of metrics`, 'USAGE')
     // Every file is read and validated before anything is printed or written.
     const labels = columnLabels(files.map((file) => (file === STDIN ? 'stdin' : file)))
     const runs: ReportRun[] = []
@@ -62,7 +82,7 @@ export default class Report extends ConnstormCommand {
       const saved = await readSaved(file)
       if (saved.kind === 'search') {
         // A search is its own report (the trace, the answer, its curves); its trials are storms of the file.
-        if (files.length > 1 || (flags.format ?? 'text') !== 'text') {
+        if (files.length > 1 || (flags.format ?? 'text') !== 'text' || pushUrl !== undefined) {
           throw new UsageError(`FILE: ${file === STDIN ? 'stdin' : `'${file}'`} is a search: report shows one search, as text or --html`, 'FILE_NOT_RESULT')
         }
         if (flags.html === undefined) return this.log(renderSearchReport(saved.search))
@@ -79,6 +99,22 @@ export default class Report extends ConnstormCommand {
         const charts = Object.entries(chartPoints(html)).filter(([, points]) => points > 0).length
         this.log(`wrote ${flags.html === STDOUT ? 'stdout' : flags.html} (${(Buffer.byteLength(html) / 1024).toFixed(0)} KB, ${charts} charts with data)`)
         return
+      }
+    }
+
+    if (metrics) {
+      const {result} = runs[0]!
+      if (pushUrl === undefined) return this.log(renderOpenMetrics(result).trimEnd())
+      // The Pushgateway adds the grouping key's labels itself; the text must not carry them too.
+      const exposition = renderOpenMetrics(result, {withoutRunLabels: true})
+      try {
+        const target = await push(pushUrl, runLabels(result), exposition)
+        return this.log(`pushed ${exposition.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length} samples to ${target.href}`)
+      } catch (error) {
+        if (!(error instanceof PushError)) throw error
+        // Not the user's input (exit 2) and not a bug (exit 1): the metrics were not delivered.
+        process.stderr.write(`connstorm report: ${error.message}\n`)
+        return this.exit(error.exitCode)
       }
     }
 
