@@ -13,7 +13,7 @@ import {defineConfig} from 'vitest/config'
  *    measured too. Only tests marked concurrent (the incident gallery, each incident in a namespace
  *    of its own, mostly waiting on its stall) overlap, four at most.
  */
-const PURE_E2E = ['test/e2e/bad-input.test.ts', 'test/e2e/docs.test.ts', 'test/e2e/analyze-fixtures.test.ts', 'test/e2e/exit-codes.test.ts', 'test/e2e/help.test.ts', 'test/e2e/package.test.ts', 'test/e2e/files.test.ts', 'test/e2e/real-servers.test.ts']
+const PURE_E2E = ['test/e2e/bad-input.test.ts', 'test/e2e/docs.test.ts', 'test/e2e/analyze-fixtures.test.ts', 'test/e2e/exit-codes.test.ts', 'test/e2e/help.test.ts', 'test/e2e/package.test.ts', 'test/e2e/files.test.ts', 'test/e2e/real-servers.test.ts', 'test/e2e/openmetrics.test.ts']
 const KERNEL_UNIT = 'test/unit/kernel-*.test.ts'
 
 export default defineConfig({

@@ -60,8 +60,11 @@ export abstract class ConnstormCommand extends Command {
 }
 
 function isParseError(error: Error): boolean {
-  return error instanceof Errors.CLIError && 'parse' in error
+  return error instanceof Errors.CLIError && ('parse' in error || MISSING_VALUE.test(error.message))
 }
+
+// oclif throws a plain CLIError, without its parse context, for a flag given without its value.
+const MISSING_VALUE = /^Flag --\S+ expects a value/
 
 /**
  * oclif's parse errors by kind. oclif does not export their classes, so they are told apart by
@@ -77,6 +80,7 @@ const PARSE_ERROR_CODES: Record<string, string> = {
 
 function errorCode(error: Error): string {
   if (error instanceof UsageError) return error.code
+  if (MISSING_VALUE.test(error.message)) return 'INVALID_OPTION'
   return PARSE_ERROR_CODES[error.constructor.name] ?? 'USAGE'
 }
 

@@ -1,4 +1,5 @@
 import {Args, Flags} from '@oclif/core'
+import {EXIT} from '../cli/exit-codes.js'
 
 import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
@@ -114,7 +115,7 @@ export default class Report extends ConnstormCommand {
         if (!(error instanceof PushError)) throw error
         // Not the user's input (exit 2) and not a bug (exit 1): the metrics were not delivered.
         process.stderr.write(`connstorm report: ${error.message}\n`)
-        return this.exit(error.exitCode)
+        return this.exit(EXIT.pushFailed)
       }
     }
 

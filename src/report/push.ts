@@ -39,9 +39,8 @@ export function pushTarget(base: URL, labels: RunLabels): URL {
   return url
 }
 
-/** A push that did not land: one line for the user, exit 4 (README "Exit codes"). */
+/** A push that did not land: one line for the user; the command exits with EXIT.pushFailed (README "Exit codes"). */
 export class PushError extends Error {
-  readonly exitCode = 4
   constructor(message: string) {
     super(message)
     this.name = 'PushError'

@@ -4,8 +4,8 @@ import {EXIT, exitCodeOf} from '../../src/cli/exit-codes.js'
 import {exitCodeOfSignal} from '../../src/signals.js'
 
 describe('the exit codes (the README table)', () => {
-  it('keeps a failed threshold (99), bad input (2) and an unexpected error (1) apart, as a CI job must tell them', () => {
-    expect(EXIT).toEqual({ok: 0, unexpected: 1, usage: 2, notReproduced: 3, thresholdFailed: 99, SIGHUP: 129, SIGINT: 130, SIGTERM: 143})
+  it('keeps a failed threshold (99), bad input (2), an undelivered push (4) and an unexpected error (1) apart, as a CI job must tell them', () => {
+    expect(EXIT).toEqual({ok: 0, unexpected: 1, usage: 2, notReproduced: 3, pushFailed: 4, thresholdFailed: 99, SIGHUP: 129, SIGINT: 130, SIGTERM: 143})
   })
 
   it('gives a signal 128 + its number, as a shell reports it (SIGHUP 1, SIGINT 2, SIGTERM 15, SIGKILL 9)', () => {
