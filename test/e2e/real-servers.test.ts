@@ -105,6 +105,33 @@ describe.concurrent('advice applied to a real server: the printed backlog line e
     )
   }
 
+  // nginx `reuseport` with 4 workers: four listening sockets on one port, each with its own queue,
+  // and the kernel hashes each connect to one of them (docs/kernel.md §16).
+  it.skipIf(skipUnless({root: true, tools: ['nginx', 'unshare', 'ip']}, 'the nginx reuseport group'))(
+    'nginx reuseport × 4 workers, backlog=8, all stopped: 4 × (8+1) = 36 in at once; each listener is advised 127 for its share (not 255 for the whole burst), applied by a reload; then all 200 at once',
+    {timeout: 90_000},
+    async () => {
+      const directory = mkdtempSync(join(tmpdir(), 'connstorm-reuseport-'))
+      try {
+        const run = await promisify(execFile)('unshare', ['--net', '--', process.execPath, DRIVER, 'nginx', directory, 'reuseport'], {encoding: 'utf8', timeout: 80_000})
+        const result = JSON.parse(run.stdout) as ServerRun & {before: Storm & {group?: number[]}; after: Storm & {group?: number[]}; advice: {evidence: string[]}}
+        expect(result.error, result.log).toBeUndefined()
+        expect(result.backlogBefore).toEqual([8, 8, 8, 8])
+        expect(result.before.group).toEqual([8, 8, 8, 8])
+        // 200 over 4 queues of 9: each gets ~50, so all four fill: exactly 36 at once.
+        expect(result.before.steps['0']).toBe(36)
+        expect(result.advice.evidence).toContain('36 connects were admitted at once (= 4 listeners × (backlog 8 + 1) sharing the port with SO_REUSEPORT, when the application is not accepting)')
+        // Each listener's share: 50 + 4σ (σ = √(200 · ¼ · ¾) = 6.12) → 75, × 1.25 = 94 → 127.
+        expect(result.advice).toMatchObject({current: '8', proposed: '127'})
+        expect(result.advice.lines[0]).toMatch(/^listen 80 backlog=127;/)
+        expect(result).toMatchObject({appliedBy: 'reload', backlogAfter: [127, 127, 127, 127]})
+        expect(result.after).toEqual({connected: 200, failed: 0, steps: {'0': 200}, listenOverflows: 0, group: [127, 127, 127, 127]})
+      } finally {
+        rmSync(directory, {recursive: true, force: true})
+      }
+    },
+  )
+
   // somaxconn caps a backlog when listen() is called, and only then (docs/kernel.md §6).
   it.skipIf(skipUnless({root: true, tools: ['nginx', 'unshare', 'ip']}, 'the somaxconn sequence'))(
     'backlog=511 under somaxconn 128 listens with 128; the printed sysctl line and a reload with backlog= unchanged leave it 128, as the advice says; a restart gives 511 and the same storm then gets all 300 in at once',

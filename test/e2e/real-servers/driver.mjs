@@ -8,6 +8,7 @@
 // the last process.
 //   node driver.mjs nginx|redis|haproxy|memcached|apache|gunicorn|uvicorn|go|postgres|tomcat DIRECTORY
 //   node driver.mjs nginx DIRECTORY somaxconn   (the somaxconn sequence)
+//   node driver.mjs nginx DIRECTORY reuseport   (4 workers, `listen … reuseport backlog=8`)
 import {execFileSync, spawn} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -16,8 +17,11 @@ import {fileURLToPath} from 'node:url'
 const [name, directory] = process.argv.slice(2)
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const STALL_MS = 1500
-const BURST = process.argv[4] === 'somaxconn' ? '300' : '150'
-const BACKLOG = 32
+const MODE = process.argv[4] ?? 'advice'
+const BURST = {somaxconn: '300', reuseport: '200'}[MODE] ?? '150'
+const BACKLOG = MODE === 'reuseport' ? 8 : 32
+// reuseport: nginx opens one listening socket per worker (an SO_REUSEPORT group, docs/kernel.md §16).
+const WORKERS = MODE === 'reuseport' ? 4 : 1
 
 /**
  * Each server: its config with a given backlog, how it starts, which process accepts (the one to
@@ -31,7 +35,7 @@ const PROFILES = {
         join(directory, 'nginx.conf'),
         `daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${WORKERS};
 pid ${directory}/nginx.pid;
 error_log ${directory}/error.log;
 events { worker_connections 4096; }
@@ -43,7 +47,7 @@ http {
   uwsgi_temp_path ${directory}/uwsgi;
   scgi_temp_path ${directory}/scgi;
   server {
-    listen 127.0.0.1:8088 backlog=${backlog};
+    listen 127.0.0.1:8088${MODE === 'reuseport' ? ' reuseport' : ''} backlog=${backlog};
     return 200 "ok\\n";
   }
 }
@@ -51,8 +55,8 @@ http {
       )
     },
     start: () => spawn('nginx', ['-c', join(directory, 'nginx.conf'), '-p', directory], {stdio: 'ignore'}),
-    /** the one worker accepts; the master only re-listens on reload */
-    acceptor: (server) => onlyChild(server.pid),
+    /** the workers accept (one, or one per reuseport socket); the master only re-listens on reload */
+    acceptor: (server) => (WORKERS === 1 ? onlyChild(server.pid) : children(server.pid, WORKERS)),
     reload: () => execFileSync('nginx', ['-c', join(directory, 'nginx.conf'), '-p', directory, '-s', 'reload'], {stdio: 'ignore'}),
   },
   redis: {
@@ -239,6 +243,12 @@ if (!profile) throw new Error(`no profile for ${name}`)
 const port = String(profile.port)
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
+function children(pid, count) {
+  const found = execFileSync('pgrep', ['-P', String(pid)], {encoding: 'utf8'}).trim().split('\n').filter(Boolean).map(Number)
+  if (found.length !== count) throw new Error(`expected ${count} children of ${pid}, found ${found.length}`)
+  return found
+}
+
 function onlyChild(pid) {
   const children = execFileSync('pgrep', ['-P', String(pid)], {encoding: 'utf8'}).trim().split('\n').filter(Boolean)
   if (children.length !== 1) throw new Error(`expected one child of ${pid}, found ${children.length}`)
@@ -302,7 +312,8 @@ async function somaxconnSequence() {
 function listening(backlog) {
   return until(async () => {
     const seen = await backlogs()
-    return (backlog === undefined ? seen.length > 0 : seen.includes(backlog)) && seen
+    // Every listener of the port: a reuseport group re-listens each of its sockets.
+    return seen.length > 0 && (backlog === undefined || seen.every((each) => each === backlog)) && seen
   }, backlog === undefined ? 'the listener' : `Send-Q ${backlog}`)
 }
 
@@ -317,11 +328,13 @@ async function until(condition, what) {
   throw new Error(`timed out waiting for ${what}`)
 }
 
-/** The listener's accept queue now and its limit, as `ss` shows them (Recv-Q, Send-Q). */
-function queue() {
-  const line = execFileSync('ss', ['-ltnH', `sport = :${port}`], {encoding: 'utf8'}).trim().split('\n')[0] ?? ''
-  const [, recvQ, sendQ] = line.trim().split(/\s+/)
-  return {recvQ: Number(recvQ), sendQ: Number(sendQ)}
+/** Each listener's accept queue now and its limit on the port, as `ss` shows them (Recv-Q, Send-Q). */
+function queues() {
+  const lines = execFileSync('ss', ['-ltnH', `sport = :${port}`], {encoding: 'utf8'}).trim().split('\n').filter(Boolean)
+  return lines.map((line) => {
+    const [, recvQ, sendQ] = line.trim().split(/\s+/)
+    return {recvQ: Number(recvQ), sendQ: Number(sendQ)}
+  })
 }
 
 /**
@@ -330,31 +343,40 @@ function queue() {
  * retransmitted SYNs meet it too — however long the storm's own start-up took on a loaded machine.
  */
 async function stalledStorm(server) {
-  const acceptor = await until(() => profile.acceptor(server), 'the accepting process')
-  process.kill(acceptor, 'SIGSTOP')
+  const acceptors = [await until(() => profile.acceptor(server), 'the accepting process')].flat()
+  for (const acceptor of acceptors) process.kill(acceptor, 'SIGSTOP')
   try {
     const storm = connstorm(['storm', `127.0.0.1:${port}`, '--burst', BURST, '--server', name, '--json'])
     for (let i = 0; i < 400; i++) {
-      const {recvQ, sendQ} = queue()
-      // Full, or holding the whole burst (after the fix, the queue has room for all of it).
-      if (recvQ > sendQ || recvQ >= Number(BURST)) break
+      const seen = queues()
+      // Every queue full, or the queues holding the whole burst (after the fix, they have room for all of it).
+      if ((seen.length > 0 && seen.every(({recvQ, sendQ}) => recvQ > sendQ)) || seen.reduce((sum, {recvQ}) => sum + recvQ, 0) >= Number(BURST)) break
       await sleep(50)
     }
     await sleep(STALL_MS)
-    process.kill(acceptor, 'SIGCONT')
+    for (const acceptor of acceptors) process.kill(acceptor, 'SIGCONT')
     const run = await storm
     if (run.code !== 0) throw new Error(`storm exited ${run.code}: ${run.stderr}`)
     return JSON.parse(run.stdout)
   } finally {
-    try {
-      process.kill(acceptor, 'SIGCONT')
-    } catch {}
+    for (const acceptor of acceptors) {
+      try {
+        process.kill(acceptor, 'SIGCONT')
+      } catch {}
+    }
   }
 }
 
 function summary(result) {
   const steps = Object.fromEntries((result.attribution?.steps ?? []).map((step) => [step.retransmits, step.connects]))
-  return {connected: result.counts.connected, failed: result.counts.failed, steps, listenOverflows: result.kernel?.counterDeltas?.TcpExtListenOverflows ?? null}
+  const group = result.kernel?.listener?.reusePort
+  return {
+    connected: result.counts.connected,
+    failed: result.counts.failed,
+    steps,
+    listenOverflows: result.kernel?.counterDeltas?.TcpExtListenOverflows ?? null,
+    ...(group ? {group: group.effectiveBacklogs} : {}),
+  }
 }
 
 function stop(server) {
@@ -366,7 +388,7 @@ function stop(server) {
 }
 
 execFileSync('ip', ['link', 'set', 'lo', 'up'])
-if (process.argv[4] === 'somaxconn') {
+if (MODE === 'somaxconn') {
   process.stdout.write(`${JSON.stringify(await somaxconnSequence())}\n`)
   process.exit(0)
 }
@@ -378,7 +400,7 @@ try {
   const before = await stalledStorm(server)
   out.before = summary(before)
   const advice = before.recommendations.find((recommendation) => recommendation.knob === (profile.knob ?? 'backlog'))
-  out.advice = {current: advice.current, proposed: advice.proposed, lines: advice.lines}
+  out.advice = {current: advice.current, proposed: advice.proposed, lines: advice.lines, evidence: advice.evidence}
   // The number as printed ("listen 80 backlog=255;", "tcp-backlog 255", "bind :80 backlog 255",
   // "sysctl -w net.core.somaxconn=256"): a user keeps their own address and puts the printed
   // number in the same setting.
