@@ -50,6 +50,8 @@ export default class Merge extends ConnstormCommand {
       summary: "pass/fail of the merged union, repeatable, the grammar of storm --threshold (e.g. 'p99<100ms'): exit 99 when one fails",
       helpValue: '<expr>',
       multiple: true,
+      // One value per --threshold: files may follow it (merge --threshold 'p99<100ms' shard-*.json).
+      multipleNonGreedy: true,
     }),
     'allow-missing': Flags.boolean({summary: 'merge the shards that are there when some of the split (--shard i/N) are missing, and say which; refused otherwise'}),
   }

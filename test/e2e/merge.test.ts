@@ -207,6 +207,13 @@ describe('the verdict of the whole storm (hand-built shard files)', () => {
     expect(run.stderr).toBe(`connstorm merge: FILE: ${shards[1]!.file} and ${shards[3]!.file} are both shard 2/3 (a pod that ran twice?); each shard belongs in the merge once\n`)
   })
 
+  it('takes the files after --threshold too (one expression per --threshold)', async () => {
+    const files = ([1, 2, 3] as const).map((k) => writeShard(k, [{latencyMs: 10, count: 100}], 0, `after-${k}.json`).file)
+    const run = await runCli(['merge', '--threshold', 'p99<100ms', ...files, '--out', join(directory, 'after.json')])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toContain('threshold p99<100ms  held    (p99 = 10 ms)')
+  })
+
   it('refuses a malformed --threshold before reading any file, in one line, exit 2', async () => {
     const run = await runCli(['merge', 'no-such-1.json', 'no-such-2.json', '--out', join(directory, 'bad.json'), '--threshold', 'p99<<1ms'])
     expect(run.code).toBe(2)
