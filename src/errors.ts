@@ -42,6 +42,10 @@ export const USAGE_ERROR_CODES = [
   'FILE_GIVEN_TWICE',
   /** an output file (--out, --html, --hdr-log) that cannot be written */
   'OUT_UNWRITABLE',
+  /** shards of one split that are not among the files (merge without --allow-missing) */
+  'SHARD_MISSING',
+  /** two files of the same shard index: a pod that ran twice (merge) */
+  'SHARD_TWICE',
 ] as const
 export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number]
 

@@ -3,6 +3,7 @@ import {type Histogram, decodeHistogram, encodeHistogram, latencyCountsMs, newLa
 import {OUTCOMES, emptyOutcomeCounts} from './outcome.js'
 import type {CountedRetransmits, Measurement, StormResult} from './format.js'
 import {addRetransmits} from './recorder.js'
+import {assertEachShardOnce, assertNoneMissing, shardCoverage} from './shards.js'
 import {Timeline} from './timeline.js'
 
 export interface MergeSource {
@@ -23,7 +24,8 @@ export interface MergedSource {
 
 interface MergeRecord {
   sources: MergedSource[]
-  merge: {files: number; startSpreadMs: number}
+  /** missingShards: the indexes of the split no file held (merged with --allow-missing); absent when none */
+  merge: {files: number; startSpreadMs: number; missingShards?: number[]}
 }
 
 /** The union of the shards' measurements; analysis/diagnose.ts diagnoses it like any run. */
@@ -40,16 +42,17 @@ const HISTOGRAMS = ['fromIntended', 'fromActual', 'failedFromActual', 'failedEar
  * added (HDR add — percentiles of the union, never averages of percentiles), counts summed, and
  * the attribution and the counters' verdict computed again from the merged data.
  */
-export function mergeResults(sources: readonly MergeSource[], {force = false} = {}): MergedMeasurement {
-  if (sources.length < 2) throw new UsageError('FILE: merge needs at least two result files')
+export function mergeResults(sources: readonly MergeSource[], {force = false, allowMissing = false} = {}): MergedMeasurement {
   const [first, ...rest] = sources
-  const base = first!.result
   for (const other of rest) {
     if (!force) checkCompatible(first!, other)
   }
-  const shardIndexes = sources.map((source) => source.result.plan.shard?.index).filter((index) => index !== undefined)
-  const duplicate = shardIndexes.find((index, position) => shardIndexes.indexOf(index) !== position)
-  if (duplicate !== undefined) throw new UsageError(`FILE: two files are shard ${duplicate}; each shard belongs in the merge once`)
+  // A shard twice or a shard missing is named before the count: "shard 2 of 3 missing" says more than "needs two files".
+  assertEachShardOnce(sources)
+  const coverage = shardCoverage(sources)
+  assertNoneMissing(coverage, {allowMissing})
+  if (sources.length < 2 || first === undefined) throw new UsageError('FILE: merge needs at least two result files')
+  const base = first.result
 
   const histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, addHistograms(sources.map((source) => source.result.histograms[name]))])) as Record<
     (typeof HISTOGRAMS)[number],
@@ -123,7 +126,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false} = 
       counts: {attempted: result.counts.attempted, connected: result.counts.connected, failed: result.counts.failed},
       startSkewMs: result.self.startSkewMs ?? (starts[index]! - start),
     })),
-    merge: {files: sources.length, startSpreadMs: Math.max(...starts) - start},
+    merge: {files: sources.length, startSpreadMs: Math.max(...starts) - start, ...(coverage.missing.length > 0 ? {missingShards: coverage.missing} : {})},
   }
   return merged
 }

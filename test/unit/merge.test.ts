@@ -96,7 +96,27 @@ function twoShards(): MergeSource[] {
 
 describe('mergeResults: refuses what is not one storm split in shards', () => {
   it('needs at least two files', () => {
-    expect(() => mergeResults(sources(shard()))).toThrow('FILE: merge needs at least two result files')
+    expect(() => mergeResults(sources(shard(), shard({shard: '2/2'})).slice(0, 1), {allowMissing: true})).toThrow('FILE: merge needs at least two result files')
+  })
+
+  it('names the one shard missing of three, and refuses the partial storm', () => {
+    const error = mergeError(sources(shard({shard: '1/3'}), shard({shard: '3/3'})))
+    expect(error.message).toBe('FILE: shard 2 of 3 missing (the files hold 1, 3); a partial storm is no verdict (--allow-missing merges what is there)')
+    expect(error.code).toBe('SHARD_MISSING')
+  })
+
+  it('names every missing shard before saying two files are needed', () => {
+    expect(mergeError(sources(shard({shard: '2/4'}))).message).toBe('FILE: shards 1, 3, 4 of 4 missing (the files hold 2); a partial storm is no verdict (--allow-missing merges what is there)')
+  })
+
+  it('merges a partial storm only when allowed, and records which shards it lacks', () => {
+    const merged = mergeResults(sources(shard({shard: '1/3'}), shard({shard: '2/3'})), {allowMissing: true})
+    expect(merged.merge.missingShards).toEqual([3])
+    expect(merged.counts.attempted).toBe(10)
+  })
+
+  it('records no missing shard when the split is whole', () => {
+    expect(mergeResults(twoShards()).merge).not.toHaveProperty('missingShards')
   })
 
   it('names a plan field the shards disagree on, with both values, unless forced', () => {
@@ -118,14 +138,22 @@ describe('mergeResults: refuses what is not one storm split in shards', () => {
     )
   })
 
-  it('refuses the same shard twice, even when forced', () => {
-    expect(() => mergeResults(sources(shard(), shard()), {force: true})).toThrow('FILE: two files are shard 1; each shard belongs in the merge once')
+  it('refuses the same shard twice, even when forced, naming both files', () => {
+    expect(() => mergeResults(sources(shard(), shard()), {force: true})).toThrow(
+      'FILE: shard1.json and shard2.json are both shard 1/2 (a pod that ran twice?); each shard belongs in the merge once',
+    )
+  })
+
+  it('refuses a shard twice even when another is missing (a restarted pod is named first)', () => {
+    const error = mergeError(sources(shard({shard: '2/3'}), shard({shard: '2/3'})))
+    expect(error.message).toBe('FILE: shard1.json and shard2.json are both shard 2/3 (a pod that ran twice?); each shard belongs in the merge once')
+    expect(error.code).toBe('SHARD_TWICE')
   })
 
   it('finds a shard given twice among files without shards (forced)', () => {
     const unsharded = (): StormResult => shard({plan: {shard: undefined as unknown as string}})
     expect(() => mergeResults(sources(shard(), unsharded(), unsharded(), shard()), {force: true})).toThrow(
-      'FILE: two files are shard 1; each shard belongs in the merge once',
+      'FILE: shard1.json and shard4.json are both shard 1/2 (a pod that ran twice?); each shard belongs in the merge once',
     )
   })
 
