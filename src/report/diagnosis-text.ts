@@ -2,6 +2,7 @@ import type {Attribution, StormResult} from '../results/format.js'
 import type {Corroboration, KernelObservation} from '../results/format.js'
 import {formatAddress} from '../plan/target.js'
 import {formatMs} from '../plan/units.js'
+import {type ConnectedThenResetCause, connectedThenResetCause} from '../analysis/diagnose.js'
 
 export interface DiagnosisView {
   ladder: {synRetries: string; linearTimeouts: string; sendTimesMs: number[]; giveUpMs: number} | null
@@ -178,12 +179,36 @@ function failureFacts(view: VerdictView, finished: number): {count: number; text
   const refused = byOutcome.refused
   add(refused, refused === finished ? `nothing listens at ${address}: all ${refused} refused` : `${of(refused)} refused: an RST answered their SYN (nothing listening at ${address} for them)`)
   add(byOutcome.reset, `${of(byOutcome.reset)} were reset (ECONNRESET)`)
+  const thenReset = view.counts.connectedThenReset ?? 0
+  add(thenReset, `${of(thenReset)} connected, then were reset: ${whoReset(connectedThenResetCause(thenReset, view.kernel))}`)
   add(byOutcome.unreachable, `${of(byOutcome.unreachable)} could not reach ${view.target.host}: no route (EHOSTUNREACH/ENETUNREACH)`)
   add(byOutcome.addrNotAvail, `${of(byOutcome.addrNotAvail)} found no free local port (EADDRNOTAVAIL) and sent no SYN`)
   add(byOutcome.fileLimit, `${of(byOutcome.fileLimit)} hit the open-file limit (EMFILE/ENFILE) and sent no SYN`)
   const errnos = Object.keys(view.counts.otherErrnos ?? {}).join(', ')
   add(byOutcome.other, `${of(byOutcome.other)} failed otherwise${errnos === '' ? '' : ` (${errnos})`}`)
   return facts
+}
+
+/**
+ * Who reset the connects that completed their handshake (an RST answering the SYN is `refused`):
+ * the application that accepted them, or tcp_abort_on_overflow at a full accept queue.
+ */
+function whoReset(cause: ConnectedThenResetCause): string {
+  const {listenOverflows, byAbortOnOverflow, byApplication} = cause
+  if (listenOverflows === null) {
+    return "the server's application accepted and reset them, or its accept queue was full with tcp_abort_on_overflow=1 (the listener's counters are not visible from here)"
+  }
+  const overflows = `TcpExtListenOverflows +${listenOverflows}`
+  if (byAbortOnOverflow === 0) {
+    if (listenOverflows === 0) return `the application accepted and reset them (no accept-queue overflow: ${overflows})`
+    // Overflows without tcp_abort_on_overflow's resets: dropped SYNs or ACKs, which reset nothing.
+    const noRst = cause.embryonicRsts === 0 ? 'TcpExtEmbryonicRsts +0' : 'tcp_abort_on_overflow is off'
+    return `the application accepted and reset them (the accept-queue overflows reset none: ${noRst}; ${overflows} were dropped packets)`
+  }
+  const rsts = cause.embryonicRsts === null ? '' : `, TcpExtEmbryonicRsts +${cause.embryonicRsts}`
+  const abort = `tcp_abort_on_overflow=1 answered their handshake ACK at the full accept queue with RST (${overflows}${rsts})`
+  if (byApplication === 0) return abort
+  return `tcp_abort_on_overflow=1 answered ${byAbortOnOverflow} handshake ACKs at the full accept queue with RST (${overflows}${rsts}); the application accepted and reset the other ${byApplication}`
 }
 
 /** The probes that did not get their answer, each outcome in its own words. */

@@ -48,6 +48,12 @@ export interface StormResult {
      * run could not read it (no native addon) and in files from before it was recorded
      */
     countedRetransmits?: CountedRetransmits | null
+    /**
+     * Of the connected, those the peer reset before the client saw the connect complete (ECONNRESET
+     * from connect(): the handshake had completed, results/outcome.ts); absent in older files, where
+     * such connects were counted in byOutcome.reset
+     */
+    connectedThenReset?: number
   }
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
@@ -250,7 +256,7 @@ export interface ProbeResult {
   histograms: {firstByteUs: string; tlsHandshakeUs: string; httpHeadersUs: string; responseAfterConnectUs: string}
 }
 
-export type AfterConnectMechanism = 'ackDropped' | 'slowApplication' | 'acceptWaitUnattributed' | 'abortOnOverflow' | 'resetAfterConnect'
+export type AfterConnectMechanism = 'ackDropped' | 'slowApplication' | 'acceptWaitUnattributed' | 'abortOnOverflow' | 'resetAfterConnect' | 'applicationReset'
 
 export interface AfterConnectVerdict {
   mechanisms: AfterConnectMechanism[]
