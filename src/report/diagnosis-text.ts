@@ -1,13 +1,18 @@
-import type {Attribution, StormResult} from '../results/format.js'
+import type {Attribution, LabInfo, StormResult} from '../results/format.js'
 import type {Corroboration, KernelObservation} from '../results/format.js'
 import {formatAddress} from '../plan/target.js'
-import {formatMs} from '../plan/units.js'
+import {formatMicros, formatMs} from '../plan/units.js'
+import {decodeHistogram, summarize} from '../results/histogram.js'
 import {type ConnectedThenResetCause, connectedThenResetCause} from '../analysis/diagnose.js'
 
 export interface DiagnosisView {
   ladder: {synRetries: string; linearTimeouts: string; sendTimesMs: number[]; giveUpMs: number} | null
   attribution: Attribution | null
   kernel: (KernelObservation & {corroboration: Corroboration | null}) | null
+  /** the built-in lab's own accept-queue waits, and what it spent on each connection */
+  lab?: Pick<LabInfo, 'handlerDelayMs' | 'acceptWait'>
+  /** --probe: the client's first response after connect, beside the lab's waits */
+  probe?: {latencyUs: Pick<NonNullable<StormResult['probe']>['latencyUs'], 'responseAfterConnect'>}
 }
 
 /** What the verdict reads beside the diagnosis: what every connect (and probe) ended as. */
@@ -69,7 +74,7 @@ export function renderAttribution(view: DiagnosisView): string[] {
 
 export function renderKernel(view: DiagnosisView): string[] {
   const {kernel} = view
-  if (kernel === null) return []
+  if (kernel === null) return renderLabAcceptWait(view)
   const lines: string[] = []
   const netns = kernel.linkRate ? `${kernel.netns} (packets toward the lab paced at ${kernel.linkRate})` : kernel.netns
   if (kernel.counterDeltas === null) {
@@ -88,7 +93,34 @@ export function renderKernel(view: DiagnosisView): string[] {
         (typeof kernel.listener.drops === 'number' ? `; dropped ${kernel.listener.drops} packets during the storm (its own count; ListenDrops counts the whole namespace)` : ''),
     )
   }
+  return [...lines, ...renderLabAcceptWait(view)]
+}
+
+/**
+ * The lab's own accept-queue wait (TCP_INFO tcpi_last_ack_recv at accept(), docs/kernel.md §10)
+ * and, with --probe, the client's view of the same wait beside it: its first response after
+ * connect, less what the lab spent on each connection before answering. The two differ where
+ * the handshake's ACK was dropped at a full queue: the client counts from its own connect, the
+ * lab from the moment the kernel queued the connection.
+ */
+function renderLabAcceptWait(view: DiagnosisView): string[] {
+  const wait = view.lab?.acceptWait
+  if (!wait || wait.measured === 0) return []
+  const lab = summarize(decodeHistogram(wait.histogramUs))
+  const retransmits = wait.synAckRetransmits === null ? '' : `; SYN-ACK retransmits per connection: ${Object.entries(wait.synAckRetransmits).map(([k, n]) => `${k} ×${n}`).join(', ')}`
+  const lines = [`lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): ${describeWait(lab.p50, lab.p99, lab.max)} (n=${wait.measured})${retransmits}`]
+  const client = view.probe?.latencyUs.responseAfterConnect
+  if (client && client.count > 0) {
+    const handlerUs = (view.lab?.handlerDelayMs ?? 0) * 1000
+    const less = (us: number) => Math.max(0, us - handlerUs)
+    const handler = handlerUs > 0 ? `, less the lab's ${formatMs(handlerUs / 1000)} on each connection` : ''
+    lines.push(`          the client's first response after connect${handler}: ${describeWait(less(client.p50), less(client.p99), less(client.max))} (n=${client.count})`)
+  }
   return lines
+}
+
+function describeWait(p50Us: number, p99Us: number, maxUs: number): string {
+  return `p50 ${formatMicros(p50Us)}, p99 ${formatMicros(p99Us)}, max ${formatMicros(maxUs)}`
 }
 
 /**

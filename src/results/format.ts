@@ -125,6 +125,21 @@ export interface LabInfo {
   handlerDelayMs: number
   /** connections the lab accept()ed, from its own exit report (null if it did not report) */
   accepted: number | null
+  /** how long each accepted connection waited in the accept queue, as the lab read it at accept(); absent in older files, null without the addon */
+  acceptWait?: LabAcceptWait | null
+}
+
+/**
+ * The lab's own measure of its accept-queue wait: TCP_INFO tcpi_last_ack_recv of each accepted
+ * socket read right after accept() (ms since the handshake's ACK: ms steps, docs/kernel.md §10).
+ */
+export interface LabAcceptWait {
+  /** accepted connections whose wait was read */
+  measured: number
+  /** the waits, µs (whole ms), as an HDR histogram (results/histogram.ts) */
+  histogramUs: string
+  /** tcpi_total_rto of each accepted socket — its SYN-ACK retransmits — as retransmits → connections; null where the kernel lacks it (< 6.7) */
+  synAckRetransmits: Record<string, number> | null
 }
 
 export type StopReason = 'completed' | 'deadline' | 'interrupted'
