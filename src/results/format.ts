@@ -50,7 +50,7 @@ export interface StormResult {
     countedRetransmits?: CountedRetransmits | null
     /**
      * Of the connected, those the peer reset before the client saw the connect complete (ECONNRESET
-     * from connect(): the handshake had completed, results/outcome.ts); absent in older files, where
+     * from connect(): the handshake had completed, results/outcome.ts); absent when none, and in older files, where
      * such connects were counted in byOutcome.reset
      */
     connectedThenReset?: number
