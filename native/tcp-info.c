@@ -58,6 +58,7 @@ int tcp_info_read(int fd, TcpInfoCounts *out) {
   out->length = length;
   out->state = COVERS(length, tcpi_state) ? raw.tcpi_state : -1;
   out->total_retrans = COVERS(length, tcpi_total_retrans) ? raw.tcpi_total_retrans : -1;
+  out->last_ack_recv_ms = COVERS(length, tcpi_last_ack_recv) ? raw.tcpi_last_ack_recv : -1;
   out->segs_out = COVERS(length, tcpi_segs_out) ? raw.tcpi_segs_out : -1;
   out->segs_in = COVERS(length, tcpi_segs_in) ? raw.tcpi_segs_in : -1;
   out->total_rto = COVERS(length, tcpi_total_rto) ? raw.tcpi_total_rto : -1;
@@ -124,6 +125,7 @@ napi_value tcp_info_napi(napi_env env, napi_callback_info info) {
   if (!set_count(env, result, "totalRetrans", counts.total_retrans) || !set_count(env, result, "totalRto", counts.total_rto) ||
       !set_count(env, result, "totalRtoRecoveries", counts.total_rto_recoveries) || !set_count(env, result, "totalRtoTimeMs", counts.total_rto_time_ms) ||
       !set_count(env, result, "segsOut", counts.segs_out) || !set_count(env, result, "segsIn", counts.segs_in) || !set_count(env, result, "state", counts.state) ||
+      !set_count(env, result, "lastAckRecvMs", counts.last_ack_recv_ms) ||
       !set_count(env, result, "length", counts.length)) {
     napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: tcpInfo could not build its result");
     return NULL;

@@ -12,6 +12,7 @@ typedef struct {
   int64_t total_rto_time_ms;     // tcpi_total_rto_time, Linux ≥ 6.7
   int64_t segs_out, segs_in;     // Linux ≥ 4.2
   int64_t state;                 // tcpi_state (TCP_SYN_SENT = 2, TCP_ESTABLISHED = 1 …)
+  int64_t last_ack_recv_ms;      // tcpi_last_ack_recv: ms since the last ACK came; right after accept(), the accept-queue wait
   int64_t length;                // bytes the kernel returned
 } TcpInfoCounts;
 
@@ -22,7 +23,7 @@ int tcp_info_read(int fd, TcpInfoCounts *out);
 // The connect loop calls it once per connect before close (docs/kernel.md).
 int tcp_info_syn_retransmits(int fd);
 
-// tcpInfo(fd) → {totalRetrans, totalRto, totalRtoRecoveries, totalRtoTimeMs, segsOut, segsIn, state, length}
+// tcpInfo(fd) → {totalRetrans, totalRto, totalRtoRecoveries, totalRtoTimeMs, segsOut, segsIn, state, lastAckRecvMs, length}
 napi_value tcp_info_napi(napi_env env, napi_callback_info info);
 // synRetransmits(fd) → tcpi_total_retrans or null: the engine's per-connect call, no object made
 napi_value syn_retransmits_napi(napi_env env, napi_callback_info info);

@@ -1,6 +1,6 @@
 import {isLoopbackAddress} from '../plan/target.js'
 import {type Threshold, parseThreshold} from '../plan/thresholds.js'
-import type {AdviceInputs, Attribution, LadderRecord, Measurement, StormResult} from '../results/format.js'
+import type {AdviceInputs, AfterConnectMechanism, Attribution, LadderRecord, Measurement, StormResult} from '../results/format.js'
 import {decodeHistogram, latencyCountsMs} from '../results/histogram.js'
 import {explainAfterConnect} from './accept-wait.js'
 import {type CountedInput, attributeToSteps} from './attribution.js'
@@ -137,9 +137,13 @@ function afterConnectOf(measurement: Measurement): StormResult['afterConnect'] {
     deltas && kernel?.listener
       ? {listenOverflows: deltas.TcpExtListenOverflows ?? 0, syncookiesRecv: deltas.TcpExtSyncookiesRecv ?? 0, reqQFullDoCookies: deltas.TcpExtTCPReqQFullDoCookies ?? 0}
       : null
-  return explainAfterConnect({
+  // Connected, then reset before the client saw the connect (counts.connectedThenReset): said by
+  // the verdict in its own words (connectedThenResetCause below); a probe on one is a resetAfterConnect.
+  const thenReset = measurement.counts.connectedThenReset ?? 0
+  const verdict = explainAfterConnect({
     admittedNotAccepted: measurement.acceptWait?.admittedNotAccepted ?? 0,
-    resetAfterConnect: probe?.outcomes.resetAfterConnect ?? 0,
+    resetAfterConnect: Math.max(0, (probe?.outcomes.resetAfterConnect ?? 0) - (probe ? thenReset : 0)),
+    // Files from before counts.connectedThenReset counted those in byOutcome.reset: they read as before.
     handshakeResets: measurement.counts.byOutcome.reset,
     probeTimeouts: probe?.outcomes.probeTimeout ?? 0,
     counters,
@@ -148,6 +152,50 @@ function afterConnectOf(measurement: Measurement): StormResult['afterConnect'] {
       // Stryker disable next-line StringLiteral: explainAfterConnect only asks whether it is '1'; 'unknown' and '' read the same
       'unknown',
   })
+  if (thenReset === 0) return verdict
+  const cause = connectedThenResetCause(thenReset, measurement.kernel)
+  const mechanisms = [...verdict.mechanisms]
+  const add = (mechanism: AfterConnectMechanism) => {
+    if (!mechanisms.includes(mechanism)) mechanisms.push(mechanism)
+  }
+  if (cause.listenOverflows === null) add('resetAfterConnect')
+  if (cause.byAbortOnOverflow > 0) add('abortOnOverflow')
+  if (cause.byApplication > 0) add('applicationReset')
+  return {...verdict, mechanisms}
+}
+
+/** Who reset the connects that connected, then were reset (counts.connectedThenReset). */
+export interface ConnectedThenResetCause {
+  connects: number
+  /** answered at a full accept queue by tcp_abort_on_overflow=1: at most TcpExtListenOverflows and TcpExtEmbryonicRsts */
+  byAbortOnOverflow: number
+  /** reset by the application that accepted them */
+  byApplication: number
+  /** TcpExtListenOverflows' delta when the listener is in our namespace; null when not visible (then neither count is told: both 0) */
+  listenOverflows: number | null
+  /** TcpExtEmbryonicRsts' delta (the resets tcp_abort_on_overflow sent, among others); null when not read */
+  embryonicRsts: number | null
+}
+
+/**
+ * A connect reset after its handshake completed was reset by the application that accepted it, or
+ * — with tcp_abort_on_overflow=1 — by the kernel, answering its handshake ACK at a full accept
+ * queue with RST (docs/kernel.md §9). Only the second moves TcpExtListenOverflows, and only with
+ * the sysctl on does an overflow reset anything (otherwise the ACK is dropped and the client's
+ * retransmit tries again), so: with the sysctl on, up to that many (and no more than the resets
+ * the kernel sent for request socks, TcpExtEmbryonicRsts) are the kernel's, the rest the
+ * application's. The counters are the listener's only when it is in our namespace; otherwise who
+ * reset them is not told. Pure.
+ */
+export function connectedThenResetCause(connects: number, kernel: Pick<NonNullable<Measurement['kernel']>, 'counterDeltas' | 'sysctls' | 'listener'> | null): ConnectedThenResetCause {
+  const deltas = kernel?.counterDeltas ?? null
+  if (deltas === null || !kernel?.listener) return {connects, byAbortOnOverflow: 0, byApplication: 0, listenOverflows: null, embryonicRsts: null}
+  const listenOverflows = deltas.TcpExtListenOverflows ?? 0
+  // Each such RST moves TcpExtEmbryonicRsts too (docs/kernel.md §5), while ListenOverflows also
+  // counts the SYNs dropped at the full queue: the smaller bounds them (a file without it: overflows).
+  const embryonicRsts = deltas.TcpExtEmbryonicRsts ?? listenOverflows
+  const byAbortOnOverflow = kernel.sysctls['net.ipv4.tcp_abort_on_overflow'] === '1' ? Math.min(connects, listenOverflows, embryonicRsts) : 0
+  return {connects, byAbortOnOverflow, byApplication: connects - byAbortOnOverflow, listenOverflows, embryonicRsts: deltas.TcpExtEmbryonicRsts ?? null}
 }
 
 /** The thresholds a saved result was judged by, parsed again from their expressions. */

@@ -1,7 +1,7 @@
 import {NATIVE_ERROR_CODE} from '../native/addon.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import {classifyErrno} from '../results/outcome.js'
+import {classifyErrno, connectedThenReset} from '../results/outcome.js'
 import type {StormRecorder} from '../results/recorder.js'
 import {NativeConnectLoop, type NativeRecordSink} from './native-connect.js'
 import type {SourceBinding} from './source-binding.js'
@@ -17,6 +17,7 @@ const NATIVE_POLL_MS = 50
 export interface NativeRecordTarget {
   readonly recorder: StormRecorder
   recordConnectedAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void
+  recordConnectedThenResetAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void
   recordFailedAt(atMs: number, outcome: ReturnType<typeof classifyErrno>, fromActualUs: number, errno?: string): void
 }
 
@@ -129,6 +130,12 @@ export class NativeDriver {
         break
       }
       case 'failed': {
+        if (connectedThenReset(outcome.code)) {
+          // The handshake completed; the reset came before the loop saw it connect (results/outcome.ts).
+          this.into.recordConnectedThenResetAt(endMs, startLagUs + fromStartUs, fromStartUs)
+          recorder.recordRetransmits('connected', retransmits, fromStartUs)
+          break
+        }
         const failure = classifyErrno(outcome.code)
         this.into.recordFailedAt(endMs, failure, fromStartUs, outcome.code)
         recorder.recordRetransmits(failure, retransmits)

@@ -7,11 +7,11 @@ import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './
 import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
 import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError, synRetransmitsOf} from './connectors.js'
 import {NativeDriver} from './native-driver.js'
-import {type FailureOutcome, classifyErrno} from '../results/outcome.js'
+import {type FailureOutcome, classifyErrno, connectedThenReset} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../probe/recorder.js'
 import type {ConnectPath, LoopDelayUs, StopReason, WorkerSelf} from '../results/format.js'
-import {type ProbeSettings, prepareProbe, startProbe} from '../probe/run.js'
+import {type ProbeReport, type ProbeSettings, prepareProbe, startProbe} from '../probe/run.js'
 
 /** The probe to run on every connection after it connects (host and port come from the target). */
 export type ProbeConfig = Omit<ProbeSettings, 'host' | 'port'>
@@ -301,6 +301,12 @@ class StormEngine {
     this.recorder.timeline.record(atMs, 'connected')
   }
 
+  /** A connect that completed its handshake and was reset before the client saw it connect (results/outcome.ts). */
+  recordConnectedThenResetAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void {
+    this.recorder.recordConnectedThenReset(fromIntendedUs, fromActualUs)
+    this.recorder.timeline.record(atMs, 'connected')
+  }
+
   recordFailedAt(atMs: number, outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
     this.recorder.recordFailure(outcome, fromActualUs, errno)
     this.recorder.timeline.record(atMs, 'failed')
@@ -395,12 +401,31 @@ class StormEngine {
     }
     const now = performance.now()
     const socket = this.settle(attempt)
+    if (connectedThenReset(error.code)) {
+      this.onConnectedThenReset(attempt, socket, now)
+      return
+    }
     const outcome = classifyErrno(error.code)
     // Refused at start: no SYN left, nothing to count. Otherwise read before close (a net.Socket is
     // closed already: not counted).
     this.recorder.recordRetransmits(outcome, startError(socket) === null ? synRetransmitsOf(socket, now - attempt.startedAt) : null)
     socket.destroy() // net.Socket has done it already; a bare handle has not
     this.recordFailedAt(now - this.runStart, outcome, (now - attempt.startedAt) * 1000, error.code)
+    this.afterSettle()
+  }
+
+  /**
+   * ECONNRESET from connect(): the handshake completed and the peer reset the connection before we
+   * heard of it (results/outcome.ts). Recorded as connected — its latency like any other — and
+   * counted as connected, then reset; a probe on it could not start: resetAfterConnect, as when
+   * the same reset comes a moment later, after the connect was seen.
+   */
+  private onConnectedThenReset(attempt: Attempt, socket: Connection, now: number): void {
+    const fromActualUs = (now - attempt.startedAt) * 1000
+    this.recorder.recordRetransmits('connected', synRetransmitsOf(socket, now - attempt.startedAt), fromActualUs)
+    socket.destroy() // net.Socket has done it already; a bare handle has not
+    this.recordConnectedThenResetAt(now - this.runStart, (now - attempt.intendedAt) * 1000, fromActualUs)
+    if (this.probes) this.probes.record(RESET_BEFORE_PROBE, attempt.intendedAt, now)
     this.afterSettle()
   }
 
@@ -511,6 +536,9 @@ class StormEngine {
     return pending
   }
 }
+
+/** The probe of a connection reset before the client saw it connect: nothing was sent, nothing came back. */
+const RESET_BEFORE_PROBE: ProbeReport = {outcome: 'resetAfterConnect', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: 'ECONNRESET'}
 
 /** The monitor's samples are the whole gap between its timer ticks: the delay is what exceeds the tick. */
 function loopDelayUs(sampleNs: number): number {

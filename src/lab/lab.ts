@@ -6,6 +6,7 @@ import {formatAddress} from '../plan/target.js'
 import {ACCEPTED, newControl, requestStop, signalGo} from './control.js'
 import type {AcceptorData, AcceptorMessage} from './acceptor.js'
 import type {LabOptions} from '../plan/lab-options.js'
+import type {LabAcceptWait} from '../results/format.js'
 
 export interface LabListening {
   address: string
@@ -22,6 +23,8 @@ export type LabStopReason = 'signal' | 'max-duration' | 'parent-gone' | 'crashed
 
 export interface LabSummary extends LabListening {
   accepted: number
+  /** the accept-queue wait the lab read at each accept() (acceptor.ts); null without the addon or when the acceptor did not report */
+  acceptWait: LabAcceptWait | null
   durationMs: number
   stopReason: LabStopReason
 }
@@ -50,6 +53,8 @@ export async function startLab(options: LabOptions, {stallFromGo = false} = {}):
         reject(new UsageError(listenErrorMessage(options, message.code)))
         return
       }
+      // The first message is one of those two (acceptor.ts posts accept-wait only at stop).
+      if (message.type !== 'listening') return
       resolve({
         address: formatAddress(message.host, message.port),
         host: message.host,
@@ -85,6 +90,10 @@ export async function startLab(options: LabOptions, {stallFromGo = false} = {}):
     const kill = setTimeout(() => void worker.terminate(), 1000)
     kill.unref()
   }
+  let acceptWait: LabAcceptWait | null = null
+  worker.on('message', (message: AcceptorMessage) => {
+    if (message.type === 'accept-wait') acceptWait = message.acceptWait
+  })
   worker.on('error', (error) => {
     process.stderr.write(`connstorm lab: the acceptor thread failed: ${error.message}\n`)
     stop('crashed')
@@ -92,7 +101,7 @@ export async function startLab(options: LabOptions, {stallFromGo = false} = {}):
   worker.once('exit', () => {
     clearTimeout(deadline)
     const accepted = acceptedAtStop ?? Atomics.load(control, ACCEPTED)
-    resolveStopped({...listening, accepted, durationMs: Date.now() - startedAt, stopReason})
+    resolveStopped({...listening, accepted, acceptWait, durationMs: Date.now() - startedAt, stopReason})
   })
   return {listening, stopped, stop, go: () => signalGo(control)}
 }

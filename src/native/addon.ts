@@ -56,6 +56,12 @@ export interface TcpInfo {
   segsIn: number | null
   /** tcpi_state: 1 established, 2 SYN-SENT, 7 closed … */
   state: number | null
+  /**
+   * tcpi_last_ack_recv: ms since the last ACK arrived (jiffies: 4 ms steps at HZ=250). Read right
+   * after accept(), the time the connection waited in the accept queue (docs/kernel.md §10).
+   * Absent from an addon built before it.
+   */
+  lastAckRecvMs?: number | null
   /** bytes the kernel copied */
   length: number
 }
@@ -66,7 +72,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 4
+const ADDON_ABI = 5
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

@@ -1,7 +1,9 @@
-import type {Attribution, StormResult} from '../results/format.js'
+import type {Attribution, LabInfo, StormResult} from '../results/format.js'
 import type {Corroboration, KernelObservation} from '../results/format.js'
 import {formatAddress} from '../plan/target.js'
-import {formatMs} from '../plan/units.js'
+import {formatMicros, formatMs} from '../plan/units.js'
+import {decodeHistogram, summarize} from '../results/histogram.js'
+import {type ConnectedThenResetCause, connectedThenResetCause} from '../analysis/diagnose.js'
 import {listenerGroup} from '../analysis/reuseport.js'
 import {acceptQueuesPhrase, groupClause} from './listener-group-text.js'
 
@@ -9,6 +11,10 @@ export interface DiagnosisView {
   ladder: {synRetries: string; linearTimeouts: string; sendTimesMs: number[]; giveUpMs: number} | null
   attribution: Attribution | null
   kernel: (KernelObservation & {corroboration: Corroboration | null}) | null
+  /** the built-in lab's own accept-queue waits, and what it spent on each connection */
+  lab?: Pick<LabInfo, 'handlerDelayMs' | 'acceptWait'>
+  /** --probe: the client's first response after connect, beside the lab's waits */
+  probe?: {latencyUs: Pick<NonNullable<StormResult['probe']>['latencyUs'], 'responseAfterConnect'>}
 }
 
 /** What the verdict reads beside the diagnosis: what every connect (and probe) ended as. */
@@ -70,7 +76,7 @@ export function renderAttribution(view: DiagnosisView): string[] {
 
 export function renderKernel(view: DiagnosisView): string[] {
   const {kernel} = view
-  if (kernel === null) return []
+  if (kernel === null) return renderLabAcceptWait(view)
   const lines: string[] = []
   const netns = kernel.linkRate ? `${kernel.netns} (packets toward the lab paced at ${kernel.linkRate})` : kernel.netns
   if (kernel.counterDeltas === null) {
@@ -90,7 +96,34 @@ export function renderKernel(view: DiagnosisView): string[] {
         groupClause(kernel.listener),
     )
   }
+  return [...lines, ...renderLabAcceptWait(view)]
+}
+
+/**
+ * The lab's own accept-queue wait (TCP_INFO tcpi_last_ack_recv at accept(), docs/kernel.md §10)
+ * and, with --probe, the client's view of the same wait beside it: its first response after
+ * connect, less what the lab spent on each connection before answering. The two differ where
+ * the handshake's ACK was dropped at a full queue: the client counts from its own connect, the
+ * lab from the moment the kernel queued the connection.
+ */
+function renderLabAcceptWait(view: DiagnosisView): string[] {
+  const wait = view.lab?.acceptWait
+  if (!wait || wait.measured === 0) return []
+  const lab = summarize(decodeHistogram(wait.histogramUs))
+  const retransmits = wait.synAckRetransmits === null ? '' : `; SYN-ACK retransmits per connection: ${Object.entries(wait.synAckRetransmits).map(([k, n]) => `${k} ×${n}`).join(', ')}`
+  const lines = [`lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): ${describeWait(lab.p50, lab.p99, lab.max)} (n=${wait.measured})${retransmits}`]
+  const client = view.probe?.latencyUs.responseAfterConnect
+  if (client && client.count > 0) {
+    const handlerUs = (view.lab?.handlerDelayMs ?? 0) * 1000
+    const less = (us: number) => Math.max(0, us - handlerUs)
+    const handler = handlerUs > 0 ? `, less the lab's ${formatMs(handlerUs / 1000)} on each connection` : ''
+    lines.push(`          the client's first response after connect${handler}: ${describeWait(less(client.p50), less(client.p99), less(client.max))} (n=${client.count})`)
+  }
   return lines
+}
+
+function describeWait(p50Us: number, p99Us: number, maxUs: number): string {
+  return `p50 ${formatMicros(p50Us)}, p99 ${formatMicros(p99Us)}, max ${formatMicros(maxUs)}`
 }
 
 /**
@@ -181,12 +214,36 @@ function failureFacts(view: VerdictView, finished: number): {count: number; text
   const refused = byOutcome.refused
   add(refused, refused === finished ? `nothing listens at ${address}: all ${refused} refused` : `${of(refused)} refused: an RST answered their SYN (nothing listening at ${address} for them)`)
   add(byOutcome.reset, `${of(byOutcome.reset)} were reset (ECONNRESET)`)
+  const thenReset = view.counts.connectedThenReset ?? 0
+  add(thenReset, `${of(thenReset)} connected, then were reset: ${whoReset(connectedThenResetCause(thenReset, view.kernel))}`)
   add(byOutcome.unreachable, `${of(byOutcome.unreachable)} could not reach ${view.target.host}: no route (EHOSTUNREACH/ENETUNREACH)`)
   add(byOutcome.addrNotAvail, `${of(byOutcome.addrNotAvail)} found no free local port (EADDRNOTAVAIL) and sent no SYN`)
   add(byOutcome.fileLimit, `${of(byOutcome.fileLimit)} hit the open-file limit (EMFILE/ENFILE) and sent no SYN`)
   const errnos = Object.keys(view.counts.otherErrnos ?? {}).join(', ')
   add(byOutcome.other, `${of(byOutcome.other)} failed otherwise${errnos === '' ? '' : ` (${errnos})`}`)
   return facts
+}
+
+/**
+ * Who reset the connects that completed their handshake (an RST answering the SYN is `refused`):
+ * the application that accepted them, or tcp_abort_on_overflow at a full accept queue.
+ */
+function whoReset(cause: ConnectedThenResetCause): string {
+  const {listenOverflows, byAbortOnOverflow, byApplication} = cause
+  if (listenOverflows === null) {
+    return "the server's application accepted and reset them, or its accept queue was full with tcp_abort_on_overflow=1 (the listener's counters are not visible from here)"
+  }
+  const overflows = `TcpExtListenOverflows +${listenOverflows}`
+  if (byAbortOnOverflow === 0) {
+    if (listenOverflows === 0) return `the application accepted and reset them (no accept-queue overflow: ${overflows})`
+    // Overflows without tcp_abort_on_overflow's resets: dropped SYNs or ACKs, which reset nothing.
+    const noRst = cause.embryonicRsts === 0 ? 'TcpExtEmbryonicRsts +0' : 'tcp_abort_on_overflow is off'
+    return `the application accepted and reset them (the accept-queue overflows reset none: ${noRst}; ${overflows} were dropped packets)`
+  }
+  const rsts = cause.embryonicRsts === null ? '' : `, TcpExtEmbryonicRsts +${cause.embryonicRsts}`
+  const abort = `tcp_abort_on_overflow=1 answered their handshake ACK at the full accept queue with RST (${overflows}${rsts})`
+  if (byApplication === 0) return abort
+  return `tcp_abort_on_overflow=1 answered ${byAbortOnOverflow} handshake ACKs at the full accept queue with RST (${overflows}${rsts}); the application accepted and reset the other ${byApplication}`
 }
 
 /** The probes that did not get their answer, each outcome in its own words. */

@@ -48,6 +48,12 @@ export interface StormResult {
      * run could not read it (no native addon) and in files from before it was recorded
      */
     countedRetransmits?: CountedRetransmits | null
+    /**
+     * Of the connected, those the peer reset before the client saw the connect complete (ECONNRESET
+     * from connect(): the handshake had completed, results/outcome.ts); absent when none, and in older files, where
+     * such connects were counted in byOutcome.reset
+     */
+    connectedThenReset?: number
   }
   latencyUs: {fromIntended: LatencySummary; fromActual: LatencySummary; failedFromActual: LatencySummary}
   histograms: {fromIntended: string; fromActual: string; failedFromActual: string; failedEarlyFromActual: string}
@@ -119,6 +125,21 @@ export interface LabInfo {
   handlerDelayMs: number
   /** connections the lab accept()ed, from its own exit report (null if it did not report) */
   accepted: number | null
+  /** how long each accepted connection waited in the accept queue, as the lab read it at accept(); absent in older files, null without the addon */
+  acceptWait?: LabAcceptWait | null
+}
+
+/**
+ * The lab's own measure of its accept-queue wait: TCP_INFO tcpi_last_ack_recv of each accepted
+ * socket read right after accept() (ms since the handshake's ACK: ms steps, docs/kernel.md §10).
+ */
+export interface LabAcceptWait {
+  /** accepted connections whose wait was read */
+  measured: number
+  /** the waits, µs (whole ms), as an HDR histogram (results/histogram.ts) */
+  histogramUs: string
+  /** tcpi_total_rto of each accepted socket — its SYN-ACK retransmits — as retransmits → connections; null where the kernel lacks it (< 6.7) */
+  synAckRetransmits: Record<string, number> | null
 }
 
 export type StopReason = 'completed' | 'deadline' | 'interrupted'
@@ -263,7 +284,7 @@ export interface ProbeResult {
   histograms: {firstByteUs: string; tlsHandshakeUs: string; httpHeadersUs: string; responseAfterConnectUs: string}
 }
 
-export type AfterConnectMechanism = 'ackDropped' | 'slowApplication' | 'acceptWaitUnattributed' | 'abortOnOverflow' | 'resetAfterConnect'
+export type AfterConnectMechanism = 'ackDropped' | 'slowApplication' | 'acceptWaitUnattributed' | 'abortOnOverflow' | 'resetAfterConnect' | 'applicationReset'
 
 export interface AfterConnectVerdict {
   mechanisms: AfterConnectMechanism[]

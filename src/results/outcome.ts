@@ -33,3 +33,16 @@ export function classifyErrno(code: string | undefined): FailureOutcome {
 export function emptyOutcomeCounts(): Record<Outcome, number> {
   return Object.fromEntries(OUTCOMES.map((outcome) => [outcome, 0])) as Record<Outcome, number>
 }
+
+/**
+ * A connect that ended in ECONNRESET had completed its handshake: the kernel reports an RST that
+ * answers the SYN as ECONNREFUSED, and ECONNRESET only for a socket that reached ESTABLISHED
+ * (docs/kernel.md §10: 200 of 200 such sockets showed the SYN-ACK and the RST in TCP_INFO, and
+ * TcpAttemptFails stayed 0). So it connected and was reset before the client saw it connect: the
+ * application accepted and reset it, or tcp_abort_on_overflow answered its handshake ACK with RST
+ * (docs/kernel.md §9). It is counted as connected — its latency is a connect latency like any
+ * other — and, in counts.connectedThenReset, as connected, then reset.
+ */
+export function connectedThenReset(code: string | undefined): boolean {
+  return code === 'ECONNRESET'
+}

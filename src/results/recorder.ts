@@ -20,6 +20,7 @@ export interface RecorderSnapshot {
   lateStarts: number
   timeline: TimelineData
   retransmits: CountedRetransmits
+  connectedThenReset: number
 }
 
 /**
@@ -42,6 +43,8 @@ export class StormRecorder {
   readonly otherErrnos: Record<string, number> = {}
   /** timeouts that were the kernel's ETIMEDOUT rather than ours */
   kernelTimeouts = 0
+  /** connects counted as connected that the peer reset before the client saw them connect (results/outcome.ts) */
+  connectedThenReset = 0
   attempted = 0
   lateStarts = 0
   /** completions per time bin since the run's start, for the timeline chart */
@@ -67,6 +70,16 @@ export class StormRecorder {
     this.byOutcome.connected++
     recordMicros(this.fromIntended, fromIntendedUs)
     recordMicros(this.fromActual, fromActualUs)
+  }
+
+  /**
+   * A connect whose handshake completed but which was reset before the client saw it connect
+   * (ECONNRESET from connect(), results/outcome.ts): a connected connect, latency and all, and one
+   * of counts.connectedThenReset.
+   */
+  recordConnectedThenReset(fromIntendedUs: number, fromActualUs: number): void {
+    this.recordConnected(fromIntendedUs, fromActualUs)
+    this.connectedThenReset++
   }
 
   recordFailure(outcome: FailureOutcome, fromActualUs: number, errno?: string): void {
@@ -123,6 +136,7 @@ export class StormRecorder {
       byOutcome: {...this.byOutcome},
       otherErrnos: {...this.otherErrnos},
       kernelTimeouts: this.kernelTimeouts,
+      connectedThenReset: this.connectedThenReset,
       attempted: this.attempted,
       lateStarts: this.lateStarts,
       timeline: this.timeline.toJSON(),
@@ -136,6 +150,7 @@ export class StormRecorder {
     for (const [outcome, n] of Object.entries(other.byOutcome)) this.byOutcome[outcome as Outcome] += n
     for (const [code, n] of Object.entries(other.otherErrnos)) this.otherErrnos[code] = (this.otherErrnos[code] ?? 0) + n
     this.kernelTimeouts += other.kernelTimeouts
+    this.connectedThenReset += other.connectedThenReset
     this.attempted += other.attempted
     this.lateStarts += other.lateStarts
     this.timeline.add(other.timeline)
