@@ -390,3 +390,38 @@ export interface Inspection {
   /** absolute values since boot, in this network namespace (nstat names); null when unreadable */
   counters: Record<string, number> | null
 }
+
+/**
+ * `connstorm watch --out`: a listener's queue, backlog and drops, and its namespace's TCP
+ * counters, over time, as seen on the server's host (schema/watch-v1.schema.json). Times are
+ * wall clock, ms since the epoch, so that the file can be laid beside a storm run elsewhere.
+ */
+export interface WatchFile {
+  kind: 'watch'
+  schemaVersion: 1
+  tool: {name: string; version: string}
+  /** what was watched: the port, and the bound address when one was given */
+  port: number
+  host: string | null
+  intervalMs: number
+  /** wall clock of the first and last sample, ms since the epoch */
+  startedAtMs: number
+  endedAtMs: number
+  stopReason: 'duration' | 'interrupted'
+  /** where the listeners were read: netlink sock_diag, or `ss -ltnmH` without the addon */
+  source: 'netlink' | 'ss'
+  /** the storm sysctls of the watched namespace, as the kernel prints them, or 'unknown' */
+  sysctls: Record<string, string>
+  samples: WatchSample[]
+  /** the watcher's own CPU time (user + system) over its wall time */
+  watcher: {cpuUs: number; wallMs: number}
+}
+
+export interface WatchSample {
+  /** wall clock, ms since the epoch */
+  t: number
+  /** the listeners matching the port (and host): empty while none listens */
+  listeners: (ListenerInfo & {drops: number | null})[]
+  /** the namespace's counters (absolute, nstat names): on the first and last sample and whenever one moved */
+  counters?: Record<string, number>
+}
