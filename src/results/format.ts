@@ -218,6 +218,8 @@ export interface KernelObservation {
   } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
   linkRate?: string
+  /** the server's side, seen on its own host (`connstorm watch`, given with --server-evidence); absent without it */
+  serverEvidence?: ServerEvidence
 }
 
 export interface Corroboration {
@@ -424,4 +426,27 @@ export interface WatchSample {
   listeners: (ListenerInfo & {drops: number | null})[]
   /** the namespace's counters (absolute, nstat names): on the first and last sample and whenever one moved */
   counters?: Record<string, number>
+}
+
+/**
+ * A watch file laid over a storm's window (analysis/server-evidence.ts): what the server's host
+ * saw while the storm ran. With it, kernel.listener is the watched listener, and the server-side
+ * sysctls in kernel.sysctls (sysctlsFromServer) are the server's.
+ */
+export interface ServerEvidence {
+  /** the storm's window and the watch's, wall clock ms since the epoch, and the samples taken from the watch */
+  stormWindow: {fromMs: number; toMs: number}
+  watchWindow: {fromMs: number; toMs: number}
+  /** the first and last watch sample used: the last at or before the storm's start, the first at or after its end */
+  used: {fromMs: number; toMs: number; samples: number; intervalMs: number}
+  /** how the two clocks were assumed to relate */
+  clock: string
+  /** the watched listener during the storm: longest queue, its effective backlog, its own drops (sk_drops) */
+  listener: {port: number; peakQueue: number | null; effectiveBacklog: number | null; drops: number | null}
+  /** the server namespace's counters, after − before (nstat names; TCPSynRetrans there counts SYN-ACK retransmits) */
+  counterDeltas: Record<string, number>
+  /** the server's sysctls as the watch read them */
+  sysctls: Record<string, string>
+  /** the names in kernel.sysctls that were replaced by the server's values */
+  sysctlsFromServer: string[]
 }
