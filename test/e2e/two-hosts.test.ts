@@ -1,12 +1,12 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type TwoHosts, createTwoHosts, vethNames} from '../../src/netns/topology.js'
-import {RUN_JS, isAlive, pollUntil} from '../helpers/cli.js'
+import {RUN_JS, childPids, isAlive, pollUntil, runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 
 // Two hosts on one machine (src/netns/topology.ts): a client and a server network namespace
@@ -16,7 +16,10 @@ const NEEDS = skipUnless({root: true, tools: ['unshare', 'nsenter', 'ip', 'tc']}
 let topology: TwoHosts | undefined
 let directory: string | undefined
 const children: ChildProcess[] = []
+/** processes started inside a namespace by another of ours (nginx's worker), ended by PID */
+const grandchildren: number[] = []
 afterEach(async () => {
+  for (const pid of grandchildren.splice(0)) if (isAlive(pid)) process.kill(pid, 'SIGKILL')
   for (const child of children.splice(0)) if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL')
   await topology?.dispose()
   topology = undefined
@@ -142,4 +145,86 @@ setTimeout(() => process.exit(1), 30000)
     expect(filters).toContain('match 00001f98/0000ffff at 20')
     expect(existsSync(`/proc/${topology.server.holderPid}/ns/net`)).toBe(true)
   })
+})
+
+// The acceptance run of a remote storm: a real nginx (Debian package) in the server namespace,
+// `listen 198.18.0.2:8088 backlog=32`, its one worker stopped for 2.5 s; connstorm watch beside it;
+// a burst of 150 from the client namespace; then report --server-evidence.
+const NO_NGINX = NEEDS || skipUnless({tools: ['nginx']}, 'nginx in the server namespace')
+
+function nginxConfig(directory: string): string {
+  // As test/e2e/real-servers/driver.mjs writes it, on the server's veth address.
+  for (const temp of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(directory, temp), {recursive: true})
+  const path = join(directory, 'nginx.conf')
+  writeFileSync(
+    path,
+    `daemon off;
+master_process on;
+worker_processes 1;
+pid ${directory}/nginx.pid;
+error_log ${directory}/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${directory}/body;
+  proxy_temp_path ${directory}/proxy;
+  fastcgi_temp_path ${directory}/fastcgi;
+  uwsgi_temp_path ${directory}/uwsgi;
+  scgi_temp_path ${directory}/scgi;
+  server {
+    listen 198.18.0.2:8088 backlog=32;
+    return 200 "ok\\n";
+  }
+}
+`,
+  )
+  return path
+}
+
+describe.skipIf(NO_NGINX)('a remote storm against a real nginx, with the server’s side watched on its host', () => {
+  it('names peak queue 33/32+1 and the listener’s drops, counts the client’s SYN retransmits exactly, and advises from backlog 32', async () => {
+    directory = mkdtempSync(join(tmpdir(), 'connstorm-nginx-two-hosts-'))
+    topology = await createTwoHosts()
+    const config = nginxConfig(directory)
+    const nginx = startInside(topology.inside('server', ['nginx', '-c', config, '-p', directory]))
+    const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', '8088', '--interval', '10ms', '--duration', '60s', '--out', join(directory, 's.json')]))
+    await pollUntil(watch.stderr, (text) => text.includes('listener on port 8088: 198.18.0.2:8088 (backlog 32)'), {timeoutMs: 15_000})
+    // nsenter execs nginx: its PID is the master's, and the master's one child is the worker that accepts.
+    const worker = await pollUntil(() => childPids(nginx.child.pid!), (pids) => pids.length === 1, {timeoutMs: 5000})
+    expect(worker).toHaveLength(1)
+    grandchildren.push(worker[0]!)
+    process.kill(worker[0]!, 'SIGSTOP')
+    const resume = setTimeout(() => process.kill(worker[0]!, 'SIGCONT'), 2500)
+    try {
+      const storm = startInside(topology.inside('client', [process.execPath, RUN_JS, 'storm', '198.18.0.2:8088', '--burst', '150', '--out', join(directory, 'c.json')]))
+      expect(await storm.closed).toBe(0)
+    } finally {
+      clearTimeout(resume)
+      process.kill(worker[0]!, 'SIGCONT')
+    }
+    watch.child.kill('SIGINT')
+    expect(await watch.closed).toBe(0)
+    // SIGTERM: nginx's fast shutdown, the master ends its worker (a SIGKILLed master would orphan it, and it would hold the namespace).
+    nginx.child.kill('SIGTERM')
+    await nginx.closed
+
+    const report = await runCli(['report', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json')])
+    expect(report.stderr).toBe('')
+    expect(report.code).toBe(0)
+    expect(report.stdout).toContain('verdict   server side: peak queue 33/32+1 (the accept queue was full); the listener dropped ')
+    expect(report.stdout).toMatch(/^ {2}backlog +32 → /m)
+    const result = JSON.parse((await runCli(['analyze', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json'), '--json'])).stdout) as {
+      attribution: {expectedSynRetrans: number}
+      kernel: {counterDeltas: Record<string, number>; corroborated: boolean; serverEvidence: {listener: {drops: number}}}
+    }
+    const sumKN = result.attribution.expectedSynRetrans
+    // 150 connects, 33 fit in the queue: the others' SYNs were dropped at least once each.
+    expect(sumKN).toBeGreaterThanOrEqual(150 - 33)
+    // The client's namespace has the storm alone: its TCPSynRetrans is exactly Σ k·n.
+    expect(result.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(sumKN)
+    expect(result.kernel.counterDeltas.TcpExtListenOverflows).toBe(0)
+    // Every retransmitted SYN followed one the listener dropped (docs/kernel.md §14).
+    expect(result.kernel.serverEvidence.listener.drops).toBeGreaterThanOrEqual(sumKN)
+    expect(result.kernel.corroborated).toBe(true)
+  }, 60_000)
 })
