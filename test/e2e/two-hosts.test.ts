@@ -228,3 +228,45 @@ describe.skipIf(NO_NGINX)('a remote storm against a real nginx, with the server�
     expect(result.kernel.corroborated).toBe(true)
   }, 60_000)
 })
+
+const NO_REDIS = NEEDS || skipUnless({tools: ['redis-server', 'redis-cli']}, 'Redis in the server namespace')
+
+describe.skipIf(NO_REDIS)('a remote storm against a real Redis, with the server’s side watched on its host', () => {
+  it('names peak queue 17/16+1 with tcp-backlog 16 while DEBUG SLEEP 3 blocks its event loop, and advises from backlog 16', async () => {
+    directory = mkdtempSync(join(tmpdir(), 'connstorm-redis-two-hosts-'))
+    topology = await createTwoHosts()
+    // DEBUG is off by default since Redis 7; 'local' would refuse redis-cli on the veth address, and
+    // nothing but this test can reach the namespace.
+    const redis = startInside(
+      topology.inside('server', ['redis-server', '--port', '6390', '--bind', '198.18.0.2', '--tcp-backlog', '16', '--save', '', '--appendonly', 'no', '--dir', directory, '--enable-debug-command', 'yes']),
+    )
+    const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', '6390', '--interval', '10ms', '--duration', '60s', '--out', join(directory, 's.json')]))
+    await pollUntil(watch.stderr, (text) => text.includes('listener on port 6390: 198.18.0.2:6390 (backlog 16)'), {timeoutMs: 15_000})
+    // redis-cli from the server's namespace; the reply comes after 3 s.
+    const sleep = startInside(topology.inside('server', ['redis-cli', '-h', '198.18.0.2', '-p', '6390', 'DEBUG', 'SLEEP', '3']))
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const storm = startInside(topology.inside('client', [process.execPath, RUN_JS, 'storm', '198.18.0.2:6390', '--burst', '150', '--out', join(directory, 'c.json')]))
+    expect(await storm.closed).toBe(0)
+    expect(await sleep.closed).toBe(0)
+    expect(sleep.stdout().trim()).toBe('OK')
+    watch.child.kill('SIGINT')
+    expect(await watch.closed).toBe(0)
+    redis.child.kill('SIGTERM')
+    await redis.closed
+
+    const report = await runCli(['report', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json')])
+    expect(report.stderr).toBe('')
+    expect(report.code).toBe(0)
+    expect(report.stdout).toContain('verdict   server side: peak queue 17/16+1 (the accept queue was full); the listener dropped ')
+    expect(report.stdout).toMatch(/^ {2}backlog +16 → /m)
+    const result = JSON.parse((await runCli(['analyze', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json'), '--json'])).stdout) as {
+      attribution: {expectedSynRetrans: number}
+      kernel: {counterDeltas: Record<string, number>; corroborated: boolean; serverEvidence: {listener: {drops: number}}}
+    }
+    const sumKN = result.attribution.expectedSynRetrans
+    expect(sumKN).toBeGreaterThanOrEqual(150 - 17)
+    expect(result.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(sumKN)
+    expect(result.kernel.serverEvidence.listener.drops).toBeGreaterThanOrEqual(sumKN)
+    expect(result.kernel.corroborated).toBe(true)
+  }, 60_000)
+})
