@@ -130,6 +130,19 @@ setTimeout(() => process.exit(1), 30000)
     for (const ns of namespaces) expect(left).not.toContain(ns.replace(/^net:\[(\d+)\]$/, '$1'))
   }, 40_000)
 
+  it('joins the two over IPv6 too: 5 connects from the client to a lab on the server’s ULA address connect at once', async () => {
+    topology = await createTwoHosts()
+    const lab = startInside(topology.inside('server', [process.execPath, RUN_JS, 'lab', '--json', '--host', 'fdc5:7e57:5707::2', '--port', '8089', '--max-duration', '20s']))
+    await pollUntil(lab.stdout, (text) => text.includes('\n'), {timeoutMs: 10_000})
+    const storm = startInside(topology.inside('client', [process.execPath, RUN_JS, 'storm', '[fdc5:7e57:5707::2]:8089', '--burst', '5', '--timeout', '2s', '--json']))
+    expect(await storm.closed).toBe(0)
+    const result = JSON.parse(storm.stdout()) as {counts: {connected: number}; target: {family: number}}
+    expect(result.target.family).toBe(6)
+    expect(result.counts.connected).toBe(5)
+    lab.child.kill('SIGTERM')
+    await lab.closed
+  }, 30_000)
+
   it('removes what it made when a step fails (a --link-rate tc refuses), and says which step', async () => {
     const before = hostLinks()
     await expect(createTwoHosts({linkRate: {port: 8088, rate: 'fast'}})).rejects.toThrow(/^two hosts \(client\): 'nsenter --net=\/proc\/\d+\/ns\/net -- tc class add dev cstc\d+ parent 1: classid 1:30 htb rate fast/)

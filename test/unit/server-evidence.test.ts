@@ -5,6 +5,7 @@ import type {Measurement, ServerEvidence, WatchSample} from '../../src/results/f
 import {renderServerEvidence} from '../../src/report/server-evidence-text.js'
 import {watchProblem} from '../../src/watch/file.js'
 import {parseWatchOptions, parseWatchTarget} from '../../src/watch/options.js'
+import {listenerChangeLine, secondLine, summaryLine} from '../../src/watch/text.js'
 
 const at = (t: number, listeners: WatchSample['listeners'], counters?: Record<string, number>): WatchSample => (counters === undefined ? {t, listeners} : {t, listeners, counters})
 const v4 = (recvQ: number, sendQ: number, drops: number | null) => ({host: '0.0.0.0', port: 80, family: 4 as const, recvQ, sendQ, drops})
@@ -136,5 +137,27 @@ describe('the watch file schema', () => {
     ['a negative queue', {...valid, samples: [at(1000, [v4(-1, 8, 0)])]}, '/samples/0/listeners/0/recvQ: must be >= 0'],
   ] as const)('refuses %s', ([, data, problem]) => {
     expect(watchProblem(data)).toBe(problem)
+  })
+})
+
+describe('what connstorm watch prints', () => {
+  const second = {fromMs: Date.UTC(2026, 11, 6, 14, 2, 2), toMs: Date.UTC(2026, 11, 6, 14, 2, 3) + 250, samples: 63, peakQueue: 33, backlog: 32, drops: 125, counters: {TcpExtSyncookiesSent: 25}}
+
+  it('prints a second’s queue peak against backlog + 1, and its drops and cookies per second (125 in 1.25 s: 100/s)', () => {
+    expect(secondLine(second)).toBe('14:02:03 queue peak 33/32+1  drops/s 100  cookies/s 20')
+  })
+
+  it('prints "no listener" for a second without one, and unknown for counts never read', () => {
+    expect(secondLine({...second, peakQueue: null, backlog: null, drops: null, counters: {}})).toBe('14:02:03 no listener  drops/s unknown  cookies/s unknown')
+  })
+
+  it('sums the whole watch up in one line', () => {
+    expect(summaryLine(second, 's.json')).toBe('watched 1.3 s, 63 samples: peak queue 33/32+1, 125 dropped by the listener, 25 SYN cookies sent; saved to s.json')
+  })
+
+  it('says when the port has no listener, and names the listeners when one appears', () => {
+    expect(listenerChangeLine('waiting', 8088, [])).toBe('no listener on port 8088 yet: watching until one appears')
+    expect(listenerChangeLine('gone', 8088, [])).toBe('no listener on port 8088 any more: watching until one appears again')
+    expect(listenerChangeLine('appeared', 8088, [{host: '::1', port: 8088, family: 6, recvQ: 0, sendQ: 511, drops: 0}])).toBe('listener on port 8088: [::1]:8088 (backlog 511)')
   })
 })
