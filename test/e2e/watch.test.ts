@@ -123,6 +123,16 @@ describe('connstorm watch PORT', () => {
     expect(saved.samples.at(-1)!.listeners).toHaveLength(1)
   }, 20_000)
 
+  it.for(['SIGTERM', 'SIGHUP'] as const)('stops on %s like on Ctrl-C: the file is saved whole and the exit is 0', async (signal) => {
+    const out = join(temporary(), 's.json')
+    const port = await closedPort()
+    const watch = startWatch([String(port), '--out', out])
+    await pollUntil(watch.stderr, (text) => text.includes('yet'), {timeoutMs: 10_000})
+    watch.child.kill(signal)
+    expect((await watch.exited).code).toBe(0)
+    expect((JSON.parse(readFileSync(out, 'utf8')) as SavedWatch).stopReason).toBe('interrupted')
+  })
+
   it('stops by itself after --duration', async () => {
     const port = await closedPort()
     const done = await runCli(['watch', String(port), '--duration', '300ms'], {killAfterMs: 10_000})
