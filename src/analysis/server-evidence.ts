@@ -142,7 +142,7 @@ export function alignServerEvidence(
   return {
     stormWindow,
     watchWindow,
-    used: {fromMs: window.fromMs, toMs: window.toMs, samples: window.samples, intervalMs: watch.intervalMs},
+    used: {fromMs: window.fromMs, toMs: window.toMs, samples: window.samples, intervalMs: watch.intervalMs, source: watch.source},
     clock: CLOCK_ASSUMPTION,
     listener: {port: watch.port, peakQueue: window.peakQueue, effectiveBacklog: window.backlog ?? latestBacklog(samples, to), drops: window.drops},
     counterDeltas: window.counters,
@@ -171,7 +171,7 @@ export function withServerEvidence<M extends Measurement>(measurement: M, eviden
     effectiveBacklog: evidence.listener.effectiveBacklog,
     peakQueue: evidence.listener.peakQueue,
     samples: evidence.used.samples,
-    source: 'netlink' as const,
+    source: evidence.used.source,
     drops: evidence.listener.drops,
   }
   return {...measurement, kernel: {...kernel, sysctls, listener, serverEvidence: evidence}}

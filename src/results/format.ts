@@ -438,7 +438,7 @@ export interface ServerEvidence {
   stormWindow: {fromMs: number; toMs: number}
   watchWindow: {fromMs: number; toMs: number}
   /** the first and last watch sample used: the last at or before the storm's start, the first at or after its end */
-  used: {fromMs: number; toMs: number; samples: number; intervalMs: number}
+  used: {fromMs: number; toMs: number; samples: number; intervalMs: number; source: 'netlink' | 'ss'}
   /** how the two clocks were assumed to relate */
   clock: string
   /** the watched listener during the storm: longest queue, its effective backlog, its own drops (sk_drops) */

@@ -57,7 +57,7 @@ describe('a window of watch samples', () => {
 const EVIDENCE: ServerEvidence = {
   stormWindow: {fromMs: 1000, toMs: 2000},
   watchWindow: {fromMs: 0, toMs: 3000},
-  used: {fromMs: 990, toMs: 2010, samples: 53, intervalMs: 20},
+  used: {fromMs: 990, toMs: 2010, samples: 53, intervalMs: 20, source: 'ss'},
   clock: 'clocks agree',
   listener: {port: 8088, peakQueue: 33, effectiveBacklog: 32, drops: 300},
   counterDeltas: {TcpExtListenOverflows: 290, TcpExtSyncookiesSent: 0, TcpExtSyncookiesRecv: 0, TcpExtTCPSynRetrans: 4},
@@ -72,7 +72,7 @@ describe('the measurement with the server’s side joined', () => {
 
   it('takes the watched listener as the target’s and only the server-side sysctls from the server', () => {
     const joined = withServerEvidence(measurement, EVIDENCE)
-    expect(joined.kernel!.listener).toEqual({effectiveBacklog: 32, peakQueue: 33, samples: 53, source: 'netlink', drops: 300})
+    expect(joined.kernel!.listener).toEqual({effectiveBacklog: 32, peakQueue: 33, samples: 53, source: 'ss', drops: 300})
     expect(joined.kernel!.sysctls).toEqual({'net.core.somaxconn': '64', 'net.ipv4.tcp_syn_retries': '6'})
     // the client's counters stay the client's
     expect(joined.kernel!.counterDeltas).toEqual({TcpExtTCPSynRetrans: 150})
