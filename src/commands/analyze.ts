@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {diagnose, savedInputs} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
@@ -6,7 +6,10 @@ import {resolveServer, serverFlag} from '../cli/server-flag.js'
 import {renderRunReport} from '../report/run-report.js'
 import {renderSearchReport} from '../report/search-text.js'
 import type {SearchFile} from '../results/search-format.js'
-import {readSaved} from '../results/read.js'
+import {readSaved, sourceName} from '../results/read.js'
+import {UsageError} from '../errors.js'
+import {renderServerEvidence} from '../report/server-evidence-text.js'
+import {joinServerEvidence} from '../watch/evidence.js'
 import type {StormResult} from '../results/format.js'
 
 export default class Analyze extends ConnstormCommand {
@@ -23,20 +26,27 @@ export default class Analyze extends ConnstormCommand {
 
   static override flags = {
     server: serverFlag(),
+    'server-evidence': Flags.string({
+      summary: "a watch file (connstorm watch --out) from the target's host, laid over this run by wall clock: the verdict and the advice then use its listener, drops and sysctls",
+      helpValue: '<watch.json>',
+    }),
   }
 
   async run(): Promise<SearchFile | StormResult> {
     const {args, flags} = await this.parse(Analyze)
     const server = resolveServer(flags.server)
     const file = await readSaved(args.file)
+    if (file.kind === 'search' && flags['server-evidence'] !== undefined) throw new UsageError('--server-evidence: only with a saved run, not a search', 'INVALID_OPTION')
     if (file.kind === 'search') {
       // A saved search re-prints its trace and answer; each trial's storm is in the file as it ran.
       this.log(renderSearchReport(file.search))
       return file.search
     }
-    const saved = file.result
+    const saved = joinServerEvidence(file.result, flags['server-evidence'], sourceName(args.file))
     const diagnosis = diagnose(saved, savedInputs(saved, server))
     this.log(renderRunReport(diagnosis))
+    const serverSide = renderServerEvidence(diagnosis.result)
+    if (serverSide.length > 0) this.log(['', ...serverSide].join('\n'))
     return diagnosis.result
   }
 }

@@ -14,6 +14,8 @@ import {PushError, parsePushUrl, push} from '../report/push.js'
 import {renderRunReport} from '../report/run-report.js'
 import {renderSearchHtml} from '../report/search-html.js'
 import {renderSearchReport} from '../report/search-text.js'
+import {renderServerEvidence} from '../report/server-evidence-text.js'
+import {joinServerEvidence} from '../watch/evidence.js'
 import {STDIN, readSaved} from '../results/read.js'
 import {STDOUT} from '../results/stdout.js'
 import {assertWritable, writeFileAtomic} from '../results/write.js'
@@ -62,6 +64,10 @@ export default class Report extends ConnstormCommand {
       summary: 'send the run\'s metrics (--format openmetrics) to this Prometheus Pushgateway instead of printing them, e.g. http://pushgateway:9091',
       helpValue: '<url>',
     }),
+    'server-evidence': Flags.string({
+      summary: "with one FILE: a watch file (connstorm watch --out) from the target's host, laid over the run by wall clock; the verdict and the advice then use its listener, drops and sysctls",
+      helpValue: '<watch.json>',
+    }),
   }
 
   async run(): Promise<void> {
@@ -76,6 +82,7 @@ export default class Report extends ConnstormCommand {
     }
     const metrics = pushUrl !== undefined || flags.format === 'openmetrics'
     if (metrics && files.length > 1) throw new UsageError(`FILE: ${pushUrl === undefined ? '--format openmetrics' : '--push'} takes one result file (${files.length} given); one run is one group of metrics`, 'USAGE')
+    if (flags['server-evidence'] !== undefined && files.length > 1) throw new UsageError('--server-evidence: only with one FILE (the run the watch belongs to)', 'INVALID_OPTION')
     // Every file is read and validated before anything is printed or written.
     const labels = columnLabels(files.map((file) => (file === STDIN ? 'stdin' : file)))
     const runs: ReportRun[] = []
@@ -90,7 +97,8 @@ export default class Report extends ConnstormCommand {
         writeFileAtomic(flags.html, renderSearchHtml(saved.search), '--html')
         return this.log(`wrote ${flags.html === STDOUT ? 'stdout' : flags.html}`)
       }
-      runs.push({label: labels[index]!, ...diagnose(saved.result, savedInputs(saved.result, server))})
+      const measured = joinServerEvidence(saved.result, flags['server-evidence'], file === STDIN ? 'stdin' : `'${file}'`)
+      runs.push({label: labels[index]!, ...diagnose(measured, savedInputs(measured, server))})
     }
 
     if (flags.html !== undefined) {
@@ -125,6 +133,8 @@ export default class Report extends ConnstormCommand {
       if (format === 'json') this.log(JSON.stringify(run.result, null, 2))
       else if (format === 'markdown') this.log(renderRunMarkdown(run))
       else this.log(renderRunReport(run))
+      const serverSide = format === 'text' ? renderServerEvidence(run.result) : []
+      if (serverSide.length > 0) this.log(['', ...serverSide].join('\n'))
       return
     }
     const rows = compareRuns(runs)

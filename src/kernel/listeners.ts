@@ -346,3 +346,34 @@ function runSs(command: string, args: string[] = ['-ltnH']): Promise<string> {
     execFile(command, args, {timeout: SS_TIMEOUT_MS, encoding: 'utf8'}, (error, stdout) => (error ? reject(error) : resolve(stdout)))
   })
 }
+
+/** A listener with its own drop count (sk_drops, docs/kernel.md §14): null when the reader could not say. */
+export type ListenerWithDrops = ListenerInfo & {drops: number | null}
+
+/**
+ * Every LISTEN socket with its queue, effective backlog and drops from one sock_diag dump per
+ * family (what `connstorm watch` reads on each tick: ~0.04 ms, no subprocess). Null without the
+ * addon or when sock_diag is refused: then readSsListenersWithDrops.
+ */
+export function readDiagListenersWithDrops(families: readonly (4 | 6)[] = [4, 6]): ListenerWithDrops[] | null {
+  if (nativeAddon === null) return null
+  const listeners: ListenerWithDrops[] = []
+  for (const family of families) {
+    let rows: ReturnType<typeof nativeAddon.listenQueues>
+    try {
+      rows = nativeAddon.listenQueues(family)
+    } catch {
+      return null
+    }
+    if (rows === null) return null
+    for (const {host, port, queueLength, backlog, v6only, drops} of rows) {
+      listeners.push({host: family === 6 && host === '::' && !v6only ? '*' : host, port, family, recvQ: queueLength, sendQ: backlog, drops: numberOrNull(drops)})
+    }
+  }
+  return listeners
+}
+
+/** The same from `ss -ltnmH` (a subprocess per read: the fallback without the addon). Rejects when ss cannot run. */
+export async function readSsListenersWithDrops(ssCommand = 'ss'): Promise<ListenerWithDrops[]> {
+  return parseSsListenerDrops(await runSs(ssCommand, ['-ltnmH']))
+}

@@ -25,14 +25,19 @@ const BUCKET_BYTES = 100
 /** Loopback's 64 KiB MTU would make one data segment occupy the paced class for seconds. */
 const LOOPBACK_MTU = 1500
 
-export function linkPacingCommands(port: number, rate: string): string[][] {
+/**
+ * The commands that pace packets toward `port` on `device`: the namespace's loopback (one
+ * namespace), or the client's end of the veth pair between two (netns/topology.ts), whose MTU is
+ * already 1500.
+ */
+export function linkPacingCommands(port: number, rate: string, device = 'lo'): string[][] {
   return [
-    ['ip', 'link', 'set', 'lo', 'mtu', String(LOOPBACK_MTU)],
-    ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'handle', '1:', 'htb', 'default', '10'],
-    ['tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit'],
-    ['tc', 'class', 'add', 'dev', 'lo', 'parent', '1:', 'classid', '1:30', 'htb', 'rate', rate, 'burst', String(BUCKET_BYTES), 'cburst', String(BUCKET_BYTES)],
-    ['tc', 'filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:30'],
-    ['tc', 'filter', 'add', 'dev', 'lo', 'parent', '1:', 'protocol', 'ipv6', 'prio', '2', 'u32', 'match', 'ip6', 'dport', String(port), '0xffff', 'flowid', '1:30'],
+    ...(device === 'lo' ? [['ip', 'link', 'set', 'lo', 'mtu', String(LOOPBACK_MTU)]] : []),
+    ['tc', 'qdisc', 'add', 'dev', device, 'root', 'handle', '1:', 'htb', 'default', '10'],
+    ['tc', 'class', 'add', 'dev', device, 'parent', '1:', 'classid', '1:10', 'htb', 'rate', '10gbit'],
+    ['tc', 'class', 'add', 'dev', device, 'parent', '1:', 'classid', '1:30', 'htb', 'rate', rate, 'burst', String(BUCKET_BYTES), 'cburst', String(BUCKET_BYTES)],
+    ['tc', 'filter', 'add', 'dev', device, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dport', String(port), '0xffff', 'flowid', '1:30'],
+    ['tc', 'filter', 'add', 'dev', device, 'parent', '1:', 'protocol', 'ipv6', 'prio', '2', 'u32', 'match', 'ip6', 'dport', String(port), '0xffff', 'flowid', '1:30'],
   ]
 }
 

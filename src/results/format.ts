@@ -247,6 +247,8 @@ export interface KernelObservation {
   } | null
   /** --link-rate: packets toward the lab were paced at this rate inside the isolated namespace */
   linkRate?: string
+  /** the server's side, seen on its own host (`connstorm watch`, given with --server-evidence); absent without it */
+  serverEvidence?: ServerEvidence
 }
 
 export interface Corroboration {
@@ -423,4 +425,62 @@ export interface Inspection {
   ladder: SynLadder | null
   /** absolute values since boot, in this network namespace (nstat names); null when unreadable */
   counters: Record<string, number> | null
+}
+
+/**
+ * `connstorm watch --out`: a listener's queue, backlog and drops, and its namespace's TCP
+ * counters, over time, as seen on the server's host (schema/watch-v1.schema.json). Times are
+ * wall clock, ms since the epoch, so that the file can be laid beside a storm run elsewhere.
+ */
+export interface WatchFile {
+  kind: 'watch'
+  schemaVersion: 1
+  tool: {name: string; version: string}
+  /** what was watched: the port, and the bound address when one was given */
+  port: number
+  host: string | null
+  intervalMs: number
+  /** wall clock of the first and last sample, ms since the epoch */
+  startedAtMs: number
+  endedAtMs: number
+  stopReason: 'duration' | 'interrupted'
+  /** where the listeners were read: netlink sock_diag, or `ss -ltnmH` without the addon */
+  source: 'netlink' | 'ss'
+  /** the storm sysctls of the watched namespace, as the kernel prints them, or 'unknown' */
+  sysctls: Record<string, string>
+  samples: WatchSample[]
+  /** the watcher's own CPU time (user + system) over its wall time */
+  watcher: {cpuUs: number; wallMs: number}
+}
+
+export interface WatchSample {
+  /** wall clock, ms since the epoch */
+  t: number
+  /** the listeners matching the port (and host): empty while none listens */
+  listeners: (ListenerInfo & {drops: number | null})[]
+  /** the namespace's counters (absolute, nstat names): on the first and last sample and whenever one moved */
+  counters?: Record<string, number>
+}
+
+/**
+ * A watch file laid over a storm's window (analysis/server-evidence.ts): what the server's host
+ * saw while the storm ran. With it, kernel.listener is the watched listener, and the server-side
+ * sysctls in kernel.sysctls (sysctlsFromServer) are the server's.
+ */
+export interface ServerEvidence {
+  /** the storm's window and the watch's, wall clock ms since the epoch, and the samples taken from the watch */
+  stormWindow: {fromMs: number; toMs: number}
+  watchWindow: {fromMs: number; toMs: number}
+  /** the first and last watch sample used: the last at or before the storm's start, the first at or after its end */
+  used: {fromMs: number; toMs: number; samples: number; intervalMs: number; source: 'netlink' | 'ss'}
+  /** how the two clocks were assumed to relate */
+  clock: string
+  /** the watched listener during the storm: longest queue, its effective backlog, its own drops (sk_drops) */
+  listener: {port: number; peakQueue: number | null; effectiveBacklog: number | null; drops: number | null}
+  /** the server namespace's counters, after − before (nstat names; TCPSynRetrans there counts SYN-ACK retransmits) */
+  counterDeltas: Record<string, number>
+  /** the server's sysctls as the watch read them */
+  sysctls: Record<string, string>
+  /** the names in kernel.sysctls that were replaced by the server's values */
+  sysctlsFromServer: string[]
 }

@@ -1,0 +1,178 @@
+import {UsageError} from '../errors.js'
+import type {Measurement, ServerEvidence, WatchFile, WatchSample} from '../results/format.js'
+
+/**
+ * The server's half of a storm, from a watch file (`connstorm watch`, run on the server's host):
+ * what its listener and its namespace's counters did over a window of wall-clock time. Pure.
+ */
+
+/** The counters `connstorm watch` keeps: the server's side of a storm (docs/kernel.md §5, §14). On the server, TCPSynRetrans counts SYN-ACK retransmits. */
+export const SERVER_COUNTERS = [
+  'TcpExtListenOverflows',
+  'TcpExtListenDrops',
+  'TcpExtSyncookiesSent',
+  'TcpExtSyncookiesRecv',
+  'TcpExtSyncookiesFailed',
+  'TcpExtTCPReqQFullDrop',
+  'TcpExtTCPReqQFullDoCookies',
+  'TcpPassiveOpens',
+  'TcpExtTCPSynRetrans',
+] as const
+
+/** What samples[from..to] of a watch saw. */
+export interface WindowSummary {
+  /** wall clock (ms since the epoch) of the first and last sample of the window */
+  fromMs: number
+  toMs: number
+  samples: number
+  /** the longest accept queue on one matching listener; null when none listened in the window */
+  peakQueue: number | null
+  /** that listener's effective backlog (its queue holds backlog + 1); null when unknown */
+  backlog: number | null
+  /** the listeners' own drops (sk_drops) during the window; null when never read */
+  drops: number | null
+  /** SERVER_COUNTERS, last − first known value in the window (absent: never read) */
+  counters: Record<string, number>
+}
+
+/** The counters known at sample `index`: its own, else those of the last sample before it that has them. */
+export function countersAt(samples: readonly WatchSample[], index: number): Record<string, number> | null {
+  for (let i = index; i >= 0; i--) {
+    const counters = samples[i]!.counters
+    if (counters !== undefined) return counters
+  }
+  return null
+}
+
+function identity(listener: {host: string; port: number; family: number}): string {
+  return `${listener.family}|${listener.host}|${listener.port}`
+}
+
+/**
+ * Drops between samples `from` and `to`, summed over the listeners: each listener's increments
+ * from one sample to the next. A count that went down is a new socket on the same address (the
+ * server restarted): its count since then is added. A listener first seen inside the window
+ * counts from its first sample (what it dropped before is not known to be in the window).
+ */
+export function listenerDropsBetween(samples: readonly WatchSample[], from: number, to: number): number | null {
+  const last = new Map<string, number>()
+  let total: number | null = null
+  for (let i = from; i <= to; i++) {
+    for (const listener of samples[i]!.listeners) {
+      if (listener.drops === null) continue
+      const key = identity(listener)
+      const before = last.get(key)
+      if (before !== undefined) total = (total ?? 0) + (listener.drops >= before ? listener.drops - before : listener.drops)
+      else total ??= 0
+      last.set(key, listener.drops)
+    }
+  }
+  return total
+}
+
+export function summariseWindow(samples: readonly WatchSample[], from: number, to: number): WindowSummary {
+  let peakQueue: number | null = null
+  let backlog: number | null = null
+  for (let i = from; i <= to; i++) {
+    for (const listener of samples[i]!.listeners) {
+      if (peakQueue === null || listener.recvQ > peakQueue) {
+        peakQueue = listener.recvQ
+        backlog = listener.sendQ
+      }
+    }
+  }
+  const first = countersAt(samples, from)
+  const lastCounters = countersAt(samples, to)
+  const counters: Record<string, number> = {}
+  if (first !== null && lastCounters !== null) {
+    for (const name of SERVER_COUNTERS) if (Object.hasOwn(first, name) && Object.hasOwn(lastCounters, name)) counters[name] = lastCounters[name]! - first[name]!
+  }
+  return {fromMs: samples[from]!.t, toMs: samples[to]!.t, samples: to - from + 1, peakQueue, backlog, drops: listenerDropsBetween(samples, from, to), counters}
+}
+
+/** "33/32+1": a queue against what the listener holds, its effective backlog + 1 (docs/kernel.md §6). */
+export function queueAgainstBacklog(queue: number, backlog: number | null): string {
+  return backlog === null ? `${queue}/unknown` : `${queue}/${backlog}+1`
+}
+
+/** The server-side sysctls: they act on the listener's host, so with a watch they are read there (docs/kernel.md §6). */
+export const SERVER_SIDE_SYSCTLS = ['net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog', 'net.ipv4.tcp_syncookies', 'net.ipv4.tcp_abort_on_overflow', 'net.ipv4.tcp_synack_retries'] as const
+
+/** What the clock alignment assumes, in the report's words. */
+export const CLOCK_ASSUMPTION =
+  "the two hosts' wall clocks are taken to agree (NTP keeps them within milliseconds; an offset shifts the server's window by as much); the watch's samples from the last one at or before the storm's start to the first one at or after its end are used"
+
+function utc(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC')
+}
+
+/** "2026-12-06 14:12:01.100 UTC – 14:12:03.140" */
+export function describeWindow(window: {fromMs: number; toMs: number}): string {
+  return `${utc(window.fromMs).replace(' UTC', '')} – ${utc(window.toMs).slice(11)}`
+}
+
+/**
+ * Lays a watch over a storm by wall clock. Refuses (UsageError, exit 2) a watch that does not
+ * overlap the storm, naming both windows, or one that saw no listener during it.
+ */
+export function alignServerEvidence(
+  storm: Pick<Measurement, 'startedAt' | 'durationMs' | 'target'>,
+  watch: WatchFile,
+  names: {storm: string; watch: string},
+): ServerEvidence {
+  const stormFrom = Date.parse(storm.startedAt)
+  const stormWindow = {fromMs: stormFrom, toMs: stormFrom + storm.durationMs}
+  const watchWindow = {fromMs: watch.startedAtMs, toMs: watch.endedAtMs}
+  if (watchWindow.toMs < stormWindow.fromMs || watchWindow.fromMs > stormWindow.toMs) {
+    throw new UsageError(
+      `--server-evidence: the watch ${names.watch} (${describeWindow(watchWindow)}) does not overlap the storm ${names.storm} (${describeWindow(stormWindow)}); give the watch that ran during the storm`,
+      'INVALID_OPTION',
+    )
+  }
+  if (watch.port !== storm.target.port) {
+    throw new UsageError(`--server-evidence: the watch ${names.watch} watched port ${watch.port}, the storm ${names.storm} connected to port ${storm.target.port}`, 'INVALID_OPTION')
+  }
+  const {samples} = watch
+  let from = 0
+  for (let i = 0; i < samples.length && samples[i]!.t <= stormWindow.fromMs; i++) from = i
+  let to = samples.length - 1
+  for (let i = samples.length - 1; i >= from && samples[i]!.t >= stormWindow.toMs; i--) to = i
+  const window = summariseWindow(samples, from, to)
+  const sysctls = watch.sysctls
+  return {
+    stormWindow,
+    watchWindow,
+    used: {fromMs: window.fromMs, toMs: window.toMs, samples: window.samples, intervalMs: watch.intervalMs, source: watch.source},
+    clock: CLOCK_ASSUMPTION,
+    listener: {port: watch.port, peakQueue: window.peakQueue, effectiveBacklog: window.backlog ?? latestBacklog(samples, to), drops: window.drops},
+    counterDeltas: window.counters,
+    sysctls,
+    sysctlsFromServer: SERVER_SIDE_SYSCTLS.filter((name) => sysctls[name] !== undefined && sysctls[name] !== 'unknown'),
+  }
+}
+
+function latestBacklog(samples: readonly WatchSample[], to: number): number | null {
+  for (let i = to; i >= 0; i--) for (const listener of samples[i]!.listeners) if (listener.sendQ !== null) return listener.sendQ
+  return null
+}
+
+/**
+ * The measurement as the diagnosis should see it with the server's side known: the watched
+ * listener is the target's listener (its backlog, peak queue and drops feed the verdict and the
+ * advice, docs/kernel.md §14), and the server-side sysctls are the server's. The client's
+ * counters and its SYN sysctls stay as measured.
+ */
+export function withServerEvidence<M extends Measurement>(measurement: M, evidence: ServerEvidence): M {
+  // A run that could not look at its own kernel (another OS) still gets the server's side.
+  const kernel = measurement.kernel ?? {netns: 'unknown' as const, sysctls: {}, counterDeltas: null, listener: null}
+  const sysctls = {...kernel.sysctls}
+  for (const name of evidence.sysctlsFromServer) sysctls[name] = evidence.sysctls[name]!
+  const listener = {
+    effectiveBacklog: evidence.listener.effectiveBacklog,
+    peakQueue: evidence.listener.peakQueue,
+    samples: evidence.used.samples,
+    source: evidence.used.source,
+    drops: evidence.listener.drops,
+  }
+  return {...measurement, kernel: {...kernel, sysctls, listener, serverEvidence: evidence}}
+}
