@@ -8,21 +8,24 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 
 /**
  * The layer rule, in one place: data flows one way,
- *   commands → cli → run → engine / kernel / lab / netns / probe → report → analysis → plan / results → errors,
+ *   commands → cli → run / watch → engine / kernel / lab / netns / probe → report → analysis → plan / results → errors,
  * with signals.ts (which signals stop a run, and their exit codes) a leaf beside errors.ts,
  * and each directory of src/ may import only the directories listed for it (and itself).
  * `report` renders a diagnosis and is imported only by commands and cli; `analysis` is pure.
  * No file-level import cycle is allowed anywhere, within a directory either.
  */
 export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  commands: ['signals', 'cli', 'run', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
+  commands: ['signals', 'cli', 'run', 'watch', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   hooks: ['cli'],
   cli: ['signals', 'run', 'report', 'netns', 'kernel', 'analysis', 'plan', 'results', 'errors'],
   run: ['signals', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
+  // `connstorm watch`: the server's side of a storm, sampled on the server's host (no storm of its own).
+  watch: ['signals', 'kernel', 'native', 'analysis', 'plan', 'results', 'errors'],
   incidents: ['results', 'errors'],
   engine: ['kernel', 'probe', 'native', 'plan', 'results', 'errors'],
   kernel: ['native', 'plan', 'results', 'errors'],
-  lab: ['signals', 'kernel', 'plan', 'results', 'errors'],
+  // native: the lab reads TCP_INFO of each socket it accepts (its own accept-queue wait).
+  lab: ['signals', 'kernel', 'native', 'plan', 'results', 'errors'],
   netns: ['signals', 'kernel', 'plan', 'results', 'errors'],
   probe: ['plan', 'results', 'errors'],
   native: ['errors'],
