@@ -248,10 +248,11 @@ describe.skipIf(NO_REDIS)('a remote storm against a real Redis, with the serverâ
   it('names peak queue 17/16+1 with tcp-backlog 16 while DEBUG SLEEP 3 blocks its event loop, and advises from backlog 16', async () => {
     directory = mkdtempSync(join(tmpdir(), 'connstorm-redis-two-hosts-'))
     topology = await createTwoHosts()
-    // DEBUG is off by default since Redis 7; 'local' would refuse redis-cli on the veth address, and
-    // nothing but this test can reach the namespace.
+    // DEBUG is off by default since Redis 7 ('local' would refuse redis-cli on the veth address), and
+    // protected mode refuses clients from a non-loopback address without a password: nothing but this
+    // test can reach the namespace.
     const redis = startInside(
-      topology.inside('server', ['redis-server', '--port', '6390', '--bind', '198.18.0.2', '--tcp-backlog', '16', '--save', '', '--appendonly', 'no', '--dir', directory, '--enable-debug-command', 'yes']),
+      topology.inside('server', ['redis-server', '--port', '6390', '--bind', '198.18.0.2', '--tcp-backlog', '16', '--save', '', '--appendonly', 'no', '--dir', directory, '--enable-debug-command', 'yes', '--protected-mode', 'no']),
     )
     const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', '6390', '--interval', '10ms', '--duration', '60s', '--out', join(directory, 's.json')]))
     await pollUntil(watch.stderr, (text) => text.includes('listener on port 6390: 198.18.0.2:6390 (backlog 16)'), {timeoutMs: 15_000})
