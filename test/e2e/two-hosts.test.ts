@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {type TwoHosts, createTwoHosts, vethNames} from '../../src/netns/topology.js'
+import {startWatchProcess} from '../../src/watch/process.js'
 import {RUN_JS, childPids, isAlive, pollUntil, runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 
@@ -62,23 +63,23 @@ describe.skipIf(NEEDS)('two hosts on one machine', () => {
     const port = 8088
     const listener = startInside(topology.inside('server', [process.execPath, '-e', NEVER_ACCEPTS(topology.server.address, port)]))
     await pollUntil(listener.stdout, (text) => text.includes('listening'), {timeoutMs: 10_000})
-    const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', String(port), '--duration', '20s', '--out', join(directory, 's.json')]))
-    await pollUntil(watch.stderr, (text) => text.includes(`listener on port ${port}:`), {timeoutMs: 10_000})
+    // The watch runs where the listener is: in the server's namespace.
+    const watch = startWatchProcess(port, {wrap: topology.inside('server', []), maxDurationMs: 20_000})
+    grandchildren.push(watch.pid)
+    await watch.ready
     // 3 connects fill the queue; the SYNs of the other 3 are dropped, retransmitted once at 1 s
     // (the initial RTO), dropped again, and the connects time out at 1.5 s, before a second retransmit.
     const storm = startInside(
       topology.inside('client', [process.execPath, RUN_JS, 'storm', `${topology.server.address}:${port}`, '--burst', '6', '--timeout', '1.5s', '--json', '--out', join(directory, 'c.json')]),
     )
     expect(await storm.closed).toBe(0)
-    watch.child.kill('SIGINT')
-    expect(await watch.closed).toBe(0)
+    const server = await watch.stop()
     const client = JSON.parse(readFileSync(join(directory, 'c.json'), 'utf8')) as {kernel: {counterDeltas: Record<string, number>}; counts: {connected: number; byOutcome: Record<string, number>}}
     expect(client.counts.connected).toBe(3)
     expect(client.counts.byOutcome.timeout).toBe(3)
     expect(client.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(3)
     expect(client.kernel.counterDeltas.TcpExtListenOverflows).toBe(0)
     expect(client.kernel.counterDeltas.TcpActiveOpens).toBe(6)
-    const server = JSON.parse(readFileSync(join(directory, 's.json'), 'utf8')) as {samples: {counters?: Record<string, number>; listeners: {drops: number | null; recvQ: number}[]}[]}
     const first = server.samples[0]!.counters!
     const last = server.samples.at(-1)!.counters!
     expect(last.TcpExtListenOverflows! - first.TcpExtListenOverflows!).toBe(6)
@@ -248,10 +249,11 @@ describe.skipIf(NO_REDIS)('a remote storm against a real Redis, with the serverâ
   it('names peak queue 17/16+1 with tcp-backlog 16 while DEBUG SLEEP 3 blocks its event loop, and advises from backlog 16', async () => {
     directory = mkdtempSync(join(tmpdir(), 'connstorm-redis-two-hosts-'))
     topology = await createTwoHosts()
-    // DEBUG is off by default since Redis 7; 'local' would refuse redis-cli on the veth address, and
-    // nothing but this test can reach the namespace.
+    // DEBUG is off by default since Redis 7 ('local' would refuse redis-cli on the veth address), and
+    // protected mode refuses clients from a non-loopback address without a password: nothing but this
+    // test can reach the namespace.
     const redis = startInside(
-      topology.inside('server', ['redis-server', '--port', '6390', '--bind', '198.18.0.2', '--tcp-backlog', '16', '--save', '', '--appendonly', 'no', '--dir', directory, '--enable-debug-command', 'yes']),
+      topology.inside('server', ['redis-server', '--port', '6390', '--bind', '198.18.0.2', '--tcp-backlog', '16', '--save', '', '--appendonly', 'no', '--dir', directory, '--enable-debug-command', 'yes', '--protected-mode', 'no']),
     )
     const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', '6390', '--interval', '10ms', '--duration', '60s', '--out', join(directory, 's.json')]))
     await pollUntil(watch.stderr, (text) => text.includes('listener on port 6390: 198.18.0.2:6390 (backlog 16)'), {timeoutMs: 15_000})

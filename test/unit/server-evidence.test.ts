@@ -132,7 +132,8 @@ describe('the watch file schema', () => {
 
   it.for([
     ['a sample after the end', {...valid, endedAtMs: 1030}, '/samples/2/t: is outside startedAtMs…endedAtMs'],
-    ['an end before the start', {...valid, endedAtMs: 900, samples: []}, '/endedAtMs: is before /startedAtMs'],
+    ['an end before the start', {...valid, endedAtMs: 900, samples: [at(1000, [])]}, '/endedAtMs: is before /startedAtMs'],
+    ['no sample at all (a watch always takes its first and last)', {...valid, samples: []}, '/samples: must NOT have fewer than 1 items'],
     ['an unknown key', {...valid, extra: 1}, '/: must NOT have additional properties'],
     ['a negative queue', {...valid, samples: [at(1000, [v4(-1, 8, 0)])]}, '/samples/0/listeners/0/recvQ: must be >= 0'],
   ] as const)('refuses %s', ([, data, problem]) => {
