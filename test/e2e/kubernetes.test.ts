@@ -1,5 +1,5 @@
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
-import {cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -11,6 +11,7 @@ import type {MergedResult} from '../../src/results/merge.js'
 import {RUN_JS, idleAt} from '../helpers/cli.js'
 import {isRoot, skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
+import {syntheticResult} from '../helpers/synthetic-result.js'
 
 /**
  * Runs what the pods of examples/kubernetes would run, without a cluster (docs/kubernetes.md §4):
@@ -177,6 +178,30 @@ describe('the README is the procedure', () => {
       const labelled = manifests.map((manifest) => (pods ? manifest.spec?.template?.metadata?.labels : manifest.metadata.labels) ?? {})
       expect(labelled.filter((labels) => Object.entries(selector).every(([key, value]) => labels[key] === value)), command).toHaveLength(1)
     }
+  })
+})
+
+describe('the start instant and the collector, alone', () => {
+  it('start-at.sh refuses a lead that is not whole seconds, in one line, exit 2, writing nothing', () => {
+    const run = spawnSync('sh', [join(EXAMPLE, 'start-at.sh'), '2m'], {encoding: 'utf8'})
+    expect([run.status, run.stdout, run.stderr]).toEqual([2, '', "start-at.sh: SECONDS must be a whole number, not '2m'\n"])
+  })
+
+  it('the collector stops waiting COLLECT_TIMEOUT s after the instant and refuses the partial storm: exit 2, shard 2 named', {timeout: 15_000}, async () => {
+    const volume = mkdtempSync(join(tmpdir(), 'connstorm-pvc-'))
+    cleanups.push(() => rmSync(volume, {recursive: true, force: true}))
+    // An instant long past: with COLLECT_TIMEOUT 0 the deadline has passed, the collector looks once.
+    const config = {SHARDS: '3', START_AT: '2026-12-01T15:00:00Z', THRESHOLD: 'p99<1s', COLLECT_TIMEOUT: '0'}
+    const runDir = join(volume, `run-${config.START_AT}`)
+    mkdirSync(runDir)
+    for (const k of [1, 3]) writeFileSync(join(runDir, `shard-${k}.json`), JSON.stringify(syntheticResult({plan: {burst: '30', shard: `${k}/3`}, connects: [{latencyMs: 1, count: 10}]})))
+    const [collectorJob] = documents(readFileSync(join(EXAMPLE, 'collector.yaml'), 'utf8'))
+    const pod = startPod('collector', collectorJob!, config, volume, {})
+    started.push(pod.child)
+    const ended = await pod.ended
+    expect(ended.stdout).toBe(`collector: 2 of 3 shard results in ${runDir}\n`)
+    expect([ended.code, ended.stderr]).toEqual([2, 'connstorm merge: FILE: shard 2 of 3 missing (the files hold 1, 3); a partial storm is no verdict (--allow-missing merges what is there)\n'])
+    expect(existsSync(join(runDir, 'merged.json'))).toBe(false)
   })
 })
 

@@ -156,6 +156,23 @@ describe('the verdict of the whole storm (hand-built shard files)', () => {
     expect(run.stdout).toMatch(/threshold p99<100ms {2}FAILED {2}\(p99 = 25\d(\.\d+)? ms\)/)
   })
 
+  it('fails p99<100ms on the union of three shards that each pass it alone, when the union\'s p99 sits within the histogram\'s resolution of the limit: exit 99', async () => {
+    // Shard 1: 100 connects at 99.99 ms; its p99 is clamped to its max, 99.99 ms: held. Shards 2 and 3:
+    // 99 at 1 ms and 1 at 500 ms each; p99 1 ms: held. The union's 297th of 300 values is a 99.99 ms
+    // one; HDR (3 significant digits) reads its bucket as 100.03 ms, and the union's max (500 ms) no
+    // longer clamps it: FAILED. (A union's p99 lies between its shards' p99s; only the resolution
+    // puts it past them: docs/kubernetes.md §3.)
+    const files = [
+      writeShard(1, [{latencyMs: 99.99, count: 100}], 0, 'edge-1.json'),
+      writeShard(2, [{latencyMs: 1, count: 99}, {latencyMs: 500, count: 1}], 0, 'edge-2.json'),
+      writeShard(3, [{latencyMs: 1, count: 99}, {latencyMs: 500, count: 1}], 0, 'edge-3.json'),
+    ]
+    for (const {result} of files) expect(evaluateThresholds([parseThreshold('p99<100ms')], result)[0]!.held).toBe(true)
+    const run = await runCli(['merge', ...files.map((shard) => shard.file), '--out', join(directory, 'edge.json'), '--threshold', 'p99<100ms'])
+    expect(run.code, run.stderr).toBe(99)
+    expect(run.stdout).toContain('threshold p99<100ms  FAILED  (p99 = 100.03 ms)')
+  })
+
   it('passes p99<100ms on the union where one shard alone fails it (2 of its 100 at 250 ms; 2 of 300 in the union): exit 0', async () => {
     const files = [writeShard(1, [{latencyMs: 10, count: 100}]), writeShard(2, [{latencyMs: 10, count: 100}]), writeShard(3, [{latencyMs: 10, count: 98}, {latencyMs: 250, count: 2}])]
     expect(evaluateThresholds([parseThreshold('p99<100ms')], files[2]!.result)[0]!.held).toBe(false)
