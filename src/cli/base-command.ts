@@ -63,8 +63,9 @@ function isParseError(error: Error): boolean {
   return error instanceof Errors.CLIError && ('parse' in error || MISSING_VALUE.test(error.message))
 }
 
-// oclif throws a plain CLIError, without its parse context, for a flag given without its value.
-const MISSING_VALUE = /^Flag --\S+ expects a value/
+// oclif throws a plain CLIError, without its parse context, for a flag given without its value
+// and for a flag given twice that takes one value.
+const MISSING_VALUE = /^Flag --\S+ (expects a value|can only be specified once)/
 
 /**
  * oclif's parse errors by kind. oclif does not export their classes, so they are told apart by

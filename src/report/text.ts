@@ -126,6 +126,9 @@ function describeOutcomes(result: StormResult): string {
     const share = counts.attempted > 0 && n > 0 ? ` (${((n / counts.attempted) * 100).toFixed(1)}%)` : ''
     return `${outcome} ${n}${share}`
   })
+  // Connected (the handshake completed), then reset by the server: counted as connected, and said.
+  const thenReset = counts.connectedThenReset ?? 0
+  if (thenReset > 0) parts[0] += ` [${thenReset} connected, then reset]`
   const errnos = Object.entries(counts.otherErrnos).map(([code, n]) => `${code} ×${n}`)
   return parts.join(' · ') + (errnos.length > 0 ? `  [other: ${errnos.join(', ')}]` : '')
 }

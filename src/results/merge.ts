@@ -64,6 +64,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false, al
   let pending = 0
   let notStarted = 0
   let kernelTimeouts = 0
+  let connectedThenReset = 0
   let lateStarts = 0
   // Counted only when every shard counted: a shard without counts would leave its connects out.
   const countedRetransmits: CountedRetransmits | null = sources.every(({result}) => result.counts.countedRetransmits) ? {byOutcome: {}, notCounted: 0} : null
@@ -74,6 +75,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false, al
     pending += result.counts.pending
     notStarted += result.counts.notStarted ?? 0
     kernelTimeouts += result.counts.kernelTimeouts ?? 0
+    connectedThenReset += result.counts.connectedThenReset ?? 0
     if (countedRetransmits) addRetransmits(countedRetransmits, result.counts.countedRetransmits!)
     lateStarts += result.self.lateStarts
   }
@@ -98,7 +100,7 @@ export function mergeResults(sources: readonly MergeSource[], {force = false, al
     ...shared,
     startedAt: new Date(start).toISOString(),
     plan: {...base.plan, connects: sources.reduce((sum, source) => sum + source.result.plan.connects, 0), shard: undefined},
-    counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts, ...(countedRetransmits ? {countedRetransmits} : {})},
+    counts: {attempted, connected, failed: attempted - connected - pending, pending, notStarted, byOutcome, otherErrnos, kernelTimeouts, ...(countedRetransmits ? {countedRetransmits} : {}), ...(connectedThenReset > 0 ? {connectedThenReset} : {})},
     latencyUs: Object.fromEntries(HISTOGRAMS.map((name) => [name, summarize(histograms[name])])) as unknown as StormResult['latencyUs'],
     histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(histograms[name])])) as StormResult['histograms'],
     self: {

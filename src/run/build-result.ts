@@ -65,6 +65,8 @@ export function buildMeasurement(run: StormRun, context: ResultContext): Measure
       kernelTimeouts: recorder.kernelTimeouts,
       // Absent when nothing was counted (no addon): the attribution is then inferred from latency.
       ...countedRetransmitsOf(recorder),
+      // ECONNRESET from connect(): connected (the handshake completed), then reset (results/outcome.ts); absent when none.
+      ...(recorder.connectedThenReset > 0 ? {connectedThenReset: recorder.connectedThenReset} : {}),
     },
     latencyUs: {
       fromIntended: summarize(recorder.fromIntended),

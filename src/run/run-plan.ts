@@ -1,5 +1,5 @@
 import {InterruptedBeforeStartError} from '../errors.js'
-import type {LabListening} from '../lab/lab.js'
+import type {LabListening, LabSummary} from '../lab/lab.js'
 import type {LabOptions} from '../plan/lab-options.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
 import type {Plan} from '../plan/plan.js'
@@ -82,7 +82,7 @@ function targetOfLab(listening: LabListening): ResolvedTarget {
   return {requested: listening.address, host: listening.host, port: listening.port, family: listening.family}
 }
 
-function describeLabRun(options: LabOptions, listening: LabListening, report: {accepted: number} | null): LabInfo {
+function describeLabRun(options: LabOptions, listening: LabListening, report: Pick<LabSummary, 'accepted' | 'acceptWait'> | null): LabInfo {
   return {
     backlog: options.backlog,
     effectiveBacklog: listening.effectiveBacklog,
@@ -94,5 +94,7 @@ function describeLabRun(options: LabOptions, listening: LabListening, report: {a
     onAccept: options.onAccept,
     handlerDelayMs: options.handlerDelayMs,
     accepted: report?.accepted ?? null,
+    // The lab's own accept-queue waits (lab/acceptor.ts); absent when it did not report.
+    ...(report ? {acceptWait: report.acceptWait ?? null} : {}),
   }
 }

@@ -1,4 +1,4 @@
-import {existsSync, readFileSync, statSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {fileURLToPath} from 'node:url'
 
@@ -11,24 +11,15 @@ import {writeFileAtomic} from '../results/write.js'
 /**
  * The watch file (`connstorm watch --out`) against its own JSON Schema, schema/watch-v1.schema.json,
  * checked on write (a file `report --server-evidence` would refuse is a bug here) and on read.
- * Like the result schema (src/results/schema.ts) it is loaded compiled from
- * schema/watch-v1.validate.cjs when the build made one; otherwise ajv compiles the schema once
- * at first use (~0.1 s, only in a command that reads or writes a watch file).
+ * Like the result schema (src/results/schema.ts) it is loaded compiled: `npm run build` writes
+ * schema/watch-v1.validate.cjs (scripts/build-validator.mjs).
  */
-const SCHEMA_URL = new URL('../../schema/watch-v1.schema.json', import.meta.url)
 const COMPILED_URL = new URL('../../schema/watch-v1.validate.cjs', import.meta.url)
 
 let validate: ValidateFunction | undefined
 
 function validator(): ValidateFunction {
-  if (validate !== undefined) return validate
-  const require = createRequire(import.meta.url)
-  if (existsSync(fileURLToPath(COMPILED_URL))) {
-    validate = require(fileURLToPath(COMPILED_URL)) as ValidateFunction
-  } else {
-    const {Ajv} = require('ajv') as typeof import('ajv')
-    validate = new Ajv({allErrors: false, strict: true}).compile(JSON.parse(readFileSync(SCHEMA_URL, 'utf8')))
-  }
+  validate ??= createRequire(import.meta.url)(fileURLToPath(COMPILED_URL)) as ValidateFunction
   return validate
 }
 

@@ -75,6 +75,7 @@ const cases: BadInputCase[] = [
   {name: '--burst 0', args: ['storm', SINK, '--burst', '0'], mentions: '--burst', form: WHOLE_NUMBER},
   // oclif throws this one without its parse context; it is bad input all the same, not a bug (exit 1).
   {name: '--burst given without its value', args: ['storm', SINK, '--burst'], mentions: '--burst', form: /expects a value/},
+  {name: '--burst given twice', args: ['storm', SINK, '--burst', '1', '--burst', '2'], mentions: '--burst', form: /can only be specified once/},
   {name: '--rate 0', args: ['storm', SINK, '--rate', '0', '--duration', '1s'], mentions: '--rate', form: /a positive rate per second like 2000 or 2\.5k/},
   {name: '--rate abc', args: ['storm', SINK, '--rate', 'abc', '--duration', '1s'], mentions: '--rate', form: /a positive rate per second like 2000 or 2\.5k/},
   {name: '--rate without --duration', args: ['storm', SINK, '--rate', '10'], mentions: '--rate', form: /needs --duration/},
