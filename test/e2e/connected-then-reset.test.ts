@@ -9,6 +9,11 @@ import {RUN_JS} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {decodeHistogram} from '../../src/results/histogram.js'
 import type {StormResult} from '../../src/results/format.js'
+import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
+
+// Its storms count the counters of a network namespace of this file's own, so it runs beside other
+// files (vitest.config.ts); it times nothing they could disturb.
+moveToOwnNetworkNamespace()
 
 /**
  * Connects reset after their handshake completed (ECONNRESET from connect(), docs/kernel.md §10)

@@ -130,12 +130,14 @@ describe('shards and merge on loopback', () => {
 /** Shard k of 3 of a burst of 300 (100 connects each), written where merge reads it. */
 function writeShard(k: 1 | 2 | 3, connects: ConnectGroup[], timeouts = 0, name = `hand-${k}.json`): {file: string; result: StormResult} {
   const result = syntheticResult({plan: {burst: '300', shard: `${k}/3`}, connects, failures: timeouts > 0 ? {timeout: timeouts} : {}})
-  const file = join(directory, name)
+  // A directory per shard file: the tests below run side by side and reuse the same names.
+  const file = join(mkdtempSync(join(directory, 'shard-')), name)
   writeFileSync(file, JSON.stringify(result))
   return {file, result}
 }
 
-describe('the verdict of the whole storm (hand-built shard files)', () => {
+// Files only (no sockets, nothing timed): the tests run side by side.
+describe.concurrent('the verdict of the whole storm (hand-built shard files)', () => {
   it('fails a count threshold that every shard passes alone: 2 timeouts each hold timeout<5, the union\'s 6 do not: exit 99', async () => {
     const shards = ([1, 2, 3] as const).map((k) => writeShard(k, [{latencyMs: 10, count: 98}], 2))
     for (const {result} of shards) expect(evaluateThresholds([parseThreshold('timeout<5')], result)[0]!.held).toBe(true)

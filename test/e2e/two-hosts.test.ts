@@ -9,6 +9,11 @@ import {type TwoHosts, createTwoHosts, vethNames} from '../../src/netns/topology
 import {startWatchProcess} from '../../src/watch/process.js'
 import {RUN_JS, childPids, isAlive, pollUntil, runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
+import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
+
+// Its storms count the counters of a network namespace of this file's own, so it runs beside other
+// files (vitest.config.ts); it times nothing they could disturb.
+moveToOwnNetworkNamespace()
 
 // Two hosts on one machine (src/netns/topology.ts): a client and a server network namespace
 // joined by a veth pair, 198.18.0.1 and 198.18.0.2. Making namespaces and links needs root; CI is root.

@@ -7,6 +7,11 @@ import {join} from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {RUN_JS, closedPort, pollUntil, runCli, startScript} from '../helpers/cli.js'
+import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
+
+// Its storms count the counters of a network namespace of this file's own, so it runs beside other
+// files (vitest.config.ts); it times nothing they could disturb.
+moveToOwnNetworkNamespace()
 
 // `connstorm watch PORT`: the listener's queue, backlog and own drops (sk_drops, docs/kernel.md §14)
 // over netlink, no root needed. Loopback only.

@@ -36,6 +36,9 @@ const PROFILES = {
         `daemon off;
 master_process on;
 worker_processes ${WORKERS};
+# After a reload the old workers exit within 1 s even with the storm's connections still open, so
+# the new workers are the only children left to stop for the next storm.
+worker_shutdown_timeout 1s;
 pid ${directory}/nginx.pid;
 error_log ${directory}/error.log;
 events { worker_connections 4096; }
@@ -318,7 +321,8 @@ function listening(backlog) {
 }
 
 async function until(condition, what) {
-  for (let i = 0; i < 100; i++) {
+  // 10 s: a reload's old workers may take their worker_shutdown_timeout to leave.
+  for (let i = 0; i < 200; i++) {
     try {
       const value = await condition()
       if (value) return value
