@@ -65,7 +65,7 @@ export default defineConfig({
           name: 'side-by-side',
           include: ['test/unit/**/*.test.ts', ...SIDE_BY_SIDE],
           exclude: [KERNEL_UNIT],
-          maxWorkers: 2,
+          maxWorkers: 3,
           // bad-input's refusals, the incidents and the real servers run concurrently within their files: three at a time.
           maxConcurrency: 3,
           sequence: {groupOrder: 0},

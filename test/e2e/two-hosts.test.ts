@@ -262,10 +262,14 @@ describe.skipIf(NO_REDIS)('a remote storm against a real Redis, with the serverâ
     )
     const watch = startInside(topology.inside('server', [process.execPath, RUN_JS, 'watch', '6390', '--interval', '10ms', '--duration', '60s', '--out', join(directory, 's.json')]))
     await pollUntil(watch.stderr, (text) => text.includes('listener on port 6390: 198.18.0.2:6390 (backlog 16)'), {timeoutMs: 15_000})
+    // The burst leaves at an instant 4 s ahead (--start-at) and the sleep begins 0.5 s before it, so
+    // a storm CLI slow to start on a loaded machine cannot fire after the sleep has half passed (seen
+    // once with the storm started 0.2 s after the sleep: 28 got in on the first retransmit).
+    const at = Date.now() + 4000
+    const storm = startInside(topology.inside('client', [process.execPath, RUN_JS, 'storm', '198.18.0.2:6390', '--burst', '150', '--start-at', new Date(at).toISOString(), '--out', join(directory, 'c.json')]))
+    await new Promise((resolve) => setTimeout(resolve, at - 500 - Date.now()))
     // redis-cli from the server's namespace; the reply comes after 3 s.
     const sleep = startInside(topology.inside('server', ['redis-cli', '-h', '198.18.0.2', '-p', '6390', 'DEBUG', 'SLEEP', '3']))
-    await new Promise((resolve) => setTimeout(resolve, 200))
-    const storm = startInside(topology.inside('client', [process.execPath, RUN_JS, 'storm', '198.18.0.2:6390', '--burst', '150', '--out', join(directory, 'c.json')]))
     expect(await storm.closed).toBe(0)
     expect(await sleep.closed).toBe(0)
     expect(sleep.stdout().trim()).toBe('OK')
