@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -9,6 +9,7 @@ import {type TwoHosts, createTwoHosts, vethNames} from '../../src/netns/topology
 import {startWatchProcess} from '../../src/watch/process.js'
 import {RUN_JS, childPids, isAlive, pollUntil, runCli} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
+import {writeNginxConfig} from './real-servers/nginx-config.mjs'
 import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
 
 // Its storms count the counters of a network namespace of this file's own, so it runs beside other
@@ -173,31 +174,7 @@ const NO_NGINX = NEEDS || skipUnless({tools: ['nginx']}, 'nginx in the server na
 
 function nginxConfig(directory: string): string {
   // As test/e2e/real-servers/driver.mjs writes it, on the server's veth address.
-  for (const temp of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(directory, temp), {recursive: true})
-  const path = join(directory, 'nginx.conf')
-  writeFileSync(
-    path,
-    `daemon off;
-master_process on;
-worker_processes 1;
-pid ${directory}/nginx.pid;
-error_log ${directory}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${directory}/body;
-  proxy_temp_path ${directory}/proxy;
-  fastcgi_temp_path ${directory}/fastcgi;
-  uwsgi_temp_path ${directory}/uwsgi;
-  scgi_temp_path ${directory}/scgi;
-  server {
-    listen 198.18.0.2:8088 backlog=32;
-    return 200 "ok\\n";
-  }
-}
-`,
-  )
-  return path
+  return writeNginxConfig(directory, {listen: '198.18.0.2:8088 backlog=32'})
 }
 
 describe.skipIf(NO_NGINX)('a remote storm against a real nginx, with the server’s side watched on its host', () => {
@@ -227,26 +204,41 @@ describe.skipIf(NO_NGINX)('a remote storm against a real nginx, with the server�
     nginx.child.kill('SIGTERM')
     await nginx.closed
 
-    const report = await runCli(['report', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json')])
-    expect(report.stderr).toBe('')
-    expect(report.code).toBe(0)
-    expect(report.stdout).toContain('verdict   server side: peak queue 33/32+1 (the accept queue was full); the listener dropped ')
-    expect(report.stdout).toMatch(/^ {2}backlog +32 → /m)
-    const result = JSON.parse((await runCli(['analyze', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json'), '--json'])).stdout) as {
-      attribution: {expectedSynRetrans: number}
-      kernel: {counterDeltas: Record<string, number>; corroborated: boolean; serverEvidence: {listener: {drops: number}}}
-    }
-    const sumKN = result.attribution.expectedSynRetrans
     // 150 connects, 33 fit in the queue: the others' SYNs were dropped at least once each.
-    expect(sumKN).toBeGreaterThanOrEqual(150 - 33)
-    // The client's namespace has the storm alone: its TCPSynRetrans is exactly Σ k·n.
-    expect(result.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(sumKN)
-    expect(result.kernel.counterDeltas.TcpExtListenOverflows).toBe(0)
-    // Every retransmitted SYN followed one the listener dropped (docs/kernel.md §14).
-    expect(result.kernel.serverEvidence.listener.drops).toBeGreaterThanOrEqual(sumKN)
-    expect(result.kernel.corroborated).toBe(true)
+    await expectJoinedHalves(directory, {backlog: 32, atOnce: 33})
+    // The client's namespace has the storm alone, so it saw no overflow of its own.
+    expect(clientOverflows(directory)).toBe(0)
   }, 60_000)
 })
+
+/**
+ * The two halves joined (report and analyze --server-evidence): the verdict names the server's
+ * full queue (backlog + 1) and the advice starts from its backlog; of 150 connects, all but the
+ * `atOnce` the queue held had a SYN dropped at least once; the client's namespace has the storm
+ * alone, so its TCPSynRetrans is exactly Σ k·n; and every retransmitted SYN followed one the
+ * listener dropped (docs/kernel.md §14).
+ */
+async function expectJoinedHalves(directory: string, {backlog, atOnce}: {backlog: number; atOnce: number}): Promise<void> {
+  const report = await runCli(['report', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json')])
+  expect(report.stderr).toBe('')
+  expect(report.code).toBe(0)
+  expect(report.stdout).toContain(`verdict   server side: peak queue ${atOnce}/${backlog}+1 (the accept queue was full); the listener dropped `)
+  expect(report.stdout).toMatch(new RegExp(`^ {2}backlog +${backlog} → `, 'm'))
+  const result = JSON.parse((await runCli(['analyze', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json'), '--json'])).stdout) as {
+    attribution: {expectedSynRetrans: number}
+    kernel: {counterDeltas: Record<string, number>; corroborated: boolean; serverEvidence: {listener: {drops: number}}}
+  }
+  const sumKN = result.attribution.expectedSynRetrans
+  expect(sumKN).toBeGreaterThanOrEqual(150 - atOnce)
+  expect(result.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(sumKN)
+  expect(result.kernel.serverEvidence.listener.drops).toBeGreaterThanOrEqual(sumKN)
+  expect(result.kernel.corroborated).toBe(true)
+}
+
+/** The client storm's own ListenOverflows delta (c.json): nothing listens on the client's side. */
+function clientOverflows(directory: string): number | undefined {
+  return (JSON.parse(readFileSync(join(directory, 'c.json'), 'utf8')) as {kernel: {counterDeltas: Record<string, number>}}).kernel.counterDeltas.TcpExtListenOverflows
+}
 
 const NO_REDIS = NEEDS || skipUnless({tools: ['redis-server', 'redis-cli']}, 'Redis in the server namespace')
 
@@ -278,19 +270,6 @@ describe.skipIf(NO_REDIS)('a remote storm against a real Redis, with the server�
     redis.child.kill('SIGTERM')
     await redis.closed
 
-    const report = await runCli(['report', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json')])
-    expect(report.stderr).toBe('')
-    expect(report.code).toBe(0)
-    expect(report.stdout).toContain('verdict   server side: peak queue 17/16+1 (the accept queue was full); the listener dropped ')
-    expect(report.stdout).toMatch(/^ {2}backlog +16 → /m)
-    const result = JSON.parse((await runCli(['analyze', join(directory, 'c.json'), '--server-evidence', join(directory, 's.json'), '--json'])).stdout) as {
-      attribution: {expectedSynRetrans: number}
-      kernel: {counterDeltas: Record<string, number>; corroborated: boolean; serverEvidence: {listener: {drops: number}}}
-    }
-    const sumKN = result.attribution.expectedSynRetrans
-    expect(sumKN).toBeGreaterThanOrEqual(150 - 17)
-    expect(result.kernel.counterDeltas.TcpExtTCPSynRetrans).toBe(sumKN)
-    expect(result.kernel.serverEvidence.listener.drops).toBeGreaterThanOrEqual(sumKN)
-    expect(result.kernel.corroborated).toBe(true)
+    await expectJoinedHalves(directory, {backlog: 16, atOnce: 17})
   }, 60_000)
 })

@@ -14,6 +14,8 @@ import {copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync} from '
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+import {writeNginxConfig} from './nginx-config.mjs'
+
 const [name, directory] = process.argv.slice(2)
 const RUN_JS = fileURLToPath(new URL('../../../bin/run.js', import.meta.url))
 const STALL_MS = 1500
@@ -31,31 +33,7 @@ const PROFILES = {
   nginx: {
     port: 8088,
     write(backlog) {
-      writeFileSync(
-        join(directory, 'nginx.conf'),
-        `daemon off;
-master_process on;
-worker_processes ${WORKERS};
-# After a reload the old workers exit within 1 s even with the storm's connections still open, so
-# the new workers are the only children left to stop for the next storm.
-worker_shutdown_timeout 1s;
-pid ${directory}/nginx.pid;
-error_log ${directory}/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${directory}/body;
-  proxy_temp_path ${directory}/proxy;
-  fastcgi_temp_path ${directory}/fastcgi;
-  uwsgi_temp_path ${directory}/uwsgi;
-  scgi_temp_path ${directory}/scgi;
-  server {
-    listen 127.0.0.1:8088${MODE === 'reuseport' ? ' reuseport' : ''} backlog=${backlog};
-    return 200 "ok\\n";
-  }
-}
-`,
-      )
+      writeNginxConfig(directory, {listen: `127.0.0.1:8088${MODE === 'reuseport' ? ' reuseport' : ''} backlog=${backlog}`, workers: WORKERS})
     },
     start: () => spawn('nginx', ['-c', join(directory, 'nginx.conf'), '-p', directory], {stdio: 'ignore'}),
     /** the workers accept (one, or one per reuseport socket); the master only re-listens on reload */
