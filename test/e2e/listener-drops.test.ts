@@ -154,6 +154,8 @@ describe.skipIf(NEEDS)('a storm on a shared namespace with noise (root)', () => 
     expect(kernel.corroboration).toMatchObject({corroborated: true, expected: 182, listenerDrops: drops})
     expect(kernel.corroboration!.reason).toMatch(/^the listener's own drops agree: \d+ (=|≥) 182 retransmitted SYNs/)
     expect(kernel.corroborated).toBe(true)
-    expect(other.kernel!.corroboration).toMatchObject({corroborated: true, listenerDrops: otherDrops})
+    // Seen once in ~10 runs (fresh clone, idle machine): the noise storm's drops 535 below its Σ k·n,
+    // cause not yet found; the whole corroboration and its counts are printed to find it next time.
+    expect(other.kernel!.corroboration, JSON.stringify({corroboration: other.kernel!.corroboration, counts: other.counts, attribution: other.attribution})).toMatchObject({corroborated: true, listenerDrops: otherDrops})
   })
 })
