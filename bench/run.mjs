@@ -11,6 +11,7 @@
 
 import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import net from 'node:net'
 import {availableParallelism} from 'node:os'
 import path from 'node:path'
@@ -441,6 +442,38 @@ const notes = []
 
 function addRow(metric, {native = '—', connstorm = '—', vs = '—', target = '—', result = 'info', loop = '—'}) {
   rows.push({metric, native, connstorm, vs, target, result, loop})
+}
+
+/**
+ * What counting a connect's SYN retransmits costs (docs/kernel.md §15): one getsockopt(TCP_INFO)
+ * through the addon on an established loopback socket, the call the bare-handle and net.Socket paths
+ * make per connect. The native loop makes the same getsockopt in C, and only for connects that took
+ * ≥ 200 ms (a faster one cannot have retransmitted): the connect-only rows above make none.
+ */
+async function measureTcpInfo(target) {
+  const addon = createRequire(import.meta.url)(path.join(ROOT, 'build/Release/connstorm.node'))
+  const socket = await new Promise((resolve, reject) => {
+    const client = net.connect({host: HOST, port: target.port}, () => resolve(client))
+    client.once('error', reject)
+  })
+  try {
+    const fd = socket._handle.fd
+    if (addon.synRetransmits(fd) === null) throw new Error('TCP_INFO unreadable on a loopback socket')
+    const calls = QUICK ? 100_000 : 500_000
+    const perCall = []
+    for (let run = 0; run < RUNS; run++) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) addon.synRetransmits(fd)
+      perCall.push(Number(process.hrtime.bigint() - start) / 1000 / calls)
+    }
+    const median = [...perCall].sort((a, b) => a - b)[Math.floor(perCall.length / 2)]
+    log(`  TCP_INFO read: ${perCall.map((us) => us.toFixed(2)).join(', ')} µs per call`)
+    addRow('TCP_INFO read per counted connect (addon call on a loopback socket; the native loop skips it for connects < 200 ms)', {
+      connstorm: `${median.toFixed(2)} µs [${Math.min(...perCall).toFixed(2)}–${Math.max(...perCall).toFixed(2)}]`,
+    })
+  } finally {
+    socket.destroy()
+  }
 }
 
 /** A section that fails (a crash of the tool under test, say) becomes an ERROR row; the bench goes on. */
@@ -901,6 +934,8 @@ async function main() {
     log(`5/6 RSS with ${fmtInt(SIZE.heldN)} held open (target -m hold)`)
     await section('RSS held open', () => measureHeld())
     target = await startTarget('close')
+    log('+ the cost of one TCP_INFO read (the per-connect retransmit count)')
+    await section('TCP_INFO read', () => measureTcpInfo(target))
     log('6/6 profile of the K=64 closed loop (--cpu-prof)')
     await section('profile', async () => {
       profile = await profileK64(target)
