@@ -111,7 +111,7 @@ function renderLabAcceptWait(view: DiagnosisView): string[] {
   if (!wait || wait.measured === 0) return []
   const lab = summarize(decodeHistogram(wait.histogramUs))
   const retransmits = wait.synAckRetransmits === null ? '' : `; SYN-ACK retransmits per connection: ${Object.entries(wait.synAckRetransmits).map(([k, n]) => `${k} ×${n}`).join(', ')}`
-  const lines = [`lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): ${describeWait(lab.p50, lab.p99, lab.max)} (n=${wait.measured})${retransmits}`]
+  const lines = [`lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): ${describeWait(lab.p50, lab.p99, lab.max, {msSteps: true})} (n=${wait.measured}: the connections it accepted before it was stopped)${retransmits}`]
   const client = view.probe?.latencyUs.responseAfterConnect
   if (client && client.count > 0) {
     const handlerUs = (view.lab?.handlerDelayMs ?? 0) * 1000
@@ -122,8 +122,10 @@ function renderLabAcceptWait(view: DiagnosisView): string[] {
   return lines
 }
 
-function describeWait(p50Us: number, p99Us: number, maxUs: number): string {
-  return `p50 ${formatMicros(p50Us)}, p99 ${formatMicros(p99Us)}, max ${formatMicros(maxUs)}`
+function describeWait(p50Us: number, p99Us: number, maxUs: number, {msSteps = false}: {msSteps?: boolean} = {}): string {
+  // The lab's figure comes in whole ms (tcpi_last_ack_recv): a 0 ms wait is "< 1 ms", not the 1 µs it is kept as.
+  const format = (us: number): string => (msSteps && us < 1000 ? '< 1 ms' : formatMicros(us))
+  return `p50 ${format(p50Us)}, p99 ${format(p99Us)}, max ${format(maxUs)}`
 }
 
 /**

@@ -152,9 +152,17 @@ describe("the lab's own accept-queue wait beside the client's", () => {
     }
     // p50 of 0…3800 ms in 200 ms steps is the 10th value, 1.80 s; p99 and max the last, 3.80 s.
     expect(renderKernel(view)).toEqual([
-      'lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): p50 1.80 s, p99 3.80 s, max 3.80 s (n=20); SYN-ACK retransmits per connection: 0 ×18, 1 ×2',
+      'lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): p50 1.80 s, p99 3.80 s, max 3.80 s (n=20: the connections it accepted before it was stopped); SYN-ACK retransmits per connection: 0 ×18, 1 ×2',
       "          the client's first response after connect, less the lab's 200 ms on each connection: p50 1.80 s, p99 3.80 s, max 3.80 s (n=20)",
     ])
+  })
+
+  it('says "< 1 ms" for a wait the kernel counted as 0 ms (kept as 1 µs), never "1 µs": the lab reads whole ms', () => {
+    const histogram = newLatencyHistogram()
+    for (let k = 0; k < 3; k++) histogram.recordValue(1)
+    histogram.recordValue(1_500_000)
+    const view = {ladder: null, attribution: null, kernel: null, lab: {handlerDelayMs: 0, acceptWait: {measured: 4, histogramUs: encodeHistogram(histogram), synAckRetransmits: null}}}
+    expect(renderKernel(view)[0]).toBe('lab wait  accept-queue wait as the lab read it at accept() (TCP_INFO, ms steps): p50 < 1 ms, p99 1.50 s, max 1.50 s (n=4: the connections it accepted before it was stopped)')
   })
 
   it('nothing without the lab\'s measure (no addon, or an older file)', () => {
