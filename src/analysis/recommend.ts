@@ -269,7 +269,11 @@ function backlogRule({result, options, counters, evidence, queueTrouble, propose
   for (const step of result.attribution?.steps ?? []) {
     if (step.retransmits > 0) backlogEvidence.push(`${step.connects} connects waited ${step.retransmits} SYN retransmit${step.retransmits === 1 ? '' : 's'} (~${(step.observedMedianMs / 1000).toFixed(2)} s)`)
   }
-  for (const group of result.attribution?.timedOut ?? []) backlogEvidence.push(`${group.connects} timed out after at least ${group.atLeastRetransmits} SYN retransmits`)
+  for (const group of result.attribution?.timedOut ?? []) {
+    // Counted by the kernel (TCP_INFO), the number is exact; inferred from latency, a lower bound.
+    const retransmits = group.retransmits === undefined ? `at least ${group.atLeastRetransmits}` : `exactly ${group.retransmits}`
+    backlogEvidence.push(`${group.connects} timed out after ${retransmits} SYN retransmits`)
+  }
   const overflows = counters.TcpExtListenOverflows
   if (overflows !== undefined) backlogEvidence.push(`TcpExtListenOverflows +${overflows}`)
 

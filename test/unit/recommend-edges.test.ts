@@ -118,3 +118,21 @@ describe('facts read but unusable leave the advice unverified', () => {
     expect(advice.unverified).toBe(true)
   })
 })
+
+describe('the evidence for connects that gave up', () => {
+  // A listen(5) that never accepts, burst 20, --timeout 8s: 6 in, 14 give up after the 7 s SYN.
+  const gaveUp = () => syntheticResult({plan: {burst: '20', timeout: '8s'}, connects: [onStep(0, 6)], failures: {timeout: 14}, listener: {effectiveBacklog: 5, peakQueue: 6}})
+  const evidence = (result: ReturnType<typeof gaveUp>) => recommend(result).recommendations.find((recommendation) => recommendation.knob === 'backlog')!.evidence
+
+  it('says "exactly" when the kernel counted each one\'s retransmits (TCP_INFO)', () => {
+    const result = gaveUp()
+    result.attribution!.timedOut = [{atLeastRetransmits: 6, retransmits: 6, synsSent: 7, connects: 14, source: 'counted'}]
+    expect(evidence(result)).toContain('14 timed out after exactly 6 SYN retransmits')
+  })
+
+  it('says "at least" when the count was inferred from where the timeout fell on the ladder', () => {
+    const result = gaveUp()
+    result.attribution!.timedOut = [{atLeastRetransmits: 6, connects: 14}]
+    expect(evidence(result)).toContain('14 timed out after at least 6 SYN retransmits')
+  })
+})
