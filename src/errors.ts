@@ -46,6 +46,8 @@ export const USAGE_ERROR_CODES = [
   'SHARD_MISSING',
   /** two files of the same shard index: a pod that ran twice (merge) */
   'SHARD_TWICE',
+  /** results that are not parts of one storm: their plans, shard splits or ladders differ (merge without --force) */
+  'MERGE_MISMATCH',
 ] as const
 export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number]
 

@@ -147,14 +147,14 @@ function checkCompatible(first: MergeSource, other: MergeSource): void {
   for (const field of SHARED_PLAN_FIELDS) {
     const a = first.result.plan[field]
     const b = other.result.plan[field]
-    if (a !== b) throw new UsageError(`FILE: plan.${field} differs: ${first.file} has ${JSON.stringify(a)}, ${other.file} has ${JSON.stringify(b)} (--force merges anyway)`)
+    if (a !== b) throw new UsageError(`FILE: plan.${field} differs: ${first.file} has ${JSON.stringify(a)}, ${other.file} has ${JSON.stringify(b)} (--force merges anyway)`, 'MERGE_MISMATCH')
   }
   if (first.result.plan.shard?.count !== other.result.plan.shard?.count) {
-    throw new UsageError(`FILE: plan.shard differs: ${first.file} and ${other.file} are not shards of the same split (--force merges anyway)`)
+    throw new UsageError(`FILE: plan.shard differs: ${first.file} and ${other.file} are not shards of the same split (--force merges anyway)`, 'MERGE_MISMATCH')
   }
   const ladderA = JSON.stringify(first.result.ladder?.sendTimesMs ?? null)
   const ladderB = JSON.stringify(other.result.ladder?.sendTimesMs ?? null)
-  if (ladderA !== ladderB) throw new UsageError(`FILE: ladder.sendTimesMs differs: ${first.file} has ${ladderA}, ${other.file} has ${ladderB} (--force merges anyway)`)
+  if (ladderA !== ladderB) throw new UsageError(`FILE: ladder.sendTimesMs differs: ${first.file} has ${ladderA}, ${other.file} has ${ladderB} (--force merges anyway)`, 'MERGE_MISMATCH')
 }
 
 function addHistograms(encoded: readonly (string | undefined)[]): Histogram {

@@ -122,6 +122,10 @@ describe('shards and merge on loopback', () => {
     const run = await runCli(['merge', a, b, '--out', join(directory, 'ab.json')])
     expect(run.code).toBe(2)
     expect(run.stderr.trim()).toMatch(/plan\.timeoutMs differs: .*a\.json has 5000, .*b\.json has 6000 \(--force merges anyway\)$/)
+    // Under --json the refusal is a JSON line a script can match on, with a code of its own.
+    const json = await runCli(['merge', a, b, '--out', join(directory, 'ab.json'), '--json'])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.stdout)).toEqual({error: {code: 'MERGE_MISMATCH', message: expect.stringMatching(/^FILE: plan\.timeoutMs differs: /)}})
     expect((await runCli(['merge', a, b, '--out', join(directory, 'ab.json'), '--force'])).code).toBe(0)
   })
 

@@ -66,7 +66,12 @@ export function startLab(args: string[]): Promise<RunningLab> {
       stdout += chunk
       const newline = stdout.indexOf('\n')
       if (newline === -1 || before.includes('\n')) return
-      const first = JSON.parse(stdout.slice(0, newline)) as {address: string; host: string; port: number}
+      const first = JSON.parse(stdout.slice(0, newline)) as {address: string; host: string; port: number} | {error: {code: string; message: string}}
+      // Under --json a refusal is the first line too ({"error": …}, then exit 2): not a lab.
+      if ('error' in first) {
+        reject(new Error(`lab refused to start: ${first.error.code}: ${first.error.message}`))
+        return
+      }
       resolve({
         pid: child.pid!,
         ...first,
