@@ -49,6 +49,7 @@ const OWN_NAMESPACE_E2E = [
   'test/e2e/watch.test.ts',
   'test/e2e/two-hosts.test.ts',
   'test/e2e/reuseport.test.ts',
+  'test/e2e/report.test.ts',
 ]
 const SIDE_BY_SIDE = [...SIDE_BY_SIDE_E2E, ...(canUseOwnNetworkNamespace() ? OWN_NAMESPACE_E2E : [])]
 const KERNEL_UNIT = 'test/unit/kernel-*.test.ts'

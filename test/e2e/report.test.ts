@@ -7,7 +7,12 @@ import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type CliResult, runCli} from '../helpers/cli.js'
+import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
 import {skipUnless} from '../helpers/requirements.js'
+
+// Its storms count the counters of a network namespace of this file's own, so it runs beside other
+// files (vitest.config.ts); it times nothing they could disturb.
+moveToOwnNetworkNamespace()
 
 /**
  * `connstorm report`: a saved run re-rendered exactly as the live run printed it, two runs side
