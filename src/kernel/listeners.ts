@@ -177,16 +177,7 @@ export function readDiagListeners(families: readonly (4 | 6)[] = [4, 6]): ProcLi
  * them (a dual-stack listener on :: is '*'). Null without the addon or when sock_diag is refused.
  */
 export function readDiagListenerInfo(families: readonly (4 | 6)[] = [4, 6]): ListenerInfo[] | null {
-  if (nativeAddon === null) return null
-  const listeners: ListenerInfo[] = []
-  for (const family of families) {
-    const rows = nativeAddon.listenQueues(family)
-    if (rows === null) return null
-    for (const {host, port, queueLength, backlog, v6only} of rows) {
-      listeners.push({host: family === 6 && host === '::' && !v6only ? '*' : host, port, family, recvQ: queueLength, sendQ: backlog})
-    }
-  }
-  return listeners
+  return readDiagListenersWithDrops(families)?.map(({drops: _drops, ...listener}) => listener) ?? null
 }
 
 /** A listener as the readers name it: the bound host as ss shows it ('*' for a dual-stack ::), port, family. */
@@ -217,21 +208,9 @@ export function readDiagListenerDrops(listener: ListenerIdentity): number | null
  * [] when none listens; undefined without netlink.
  */
 export function readDiagGroupDrops(listener: ListenerIdentity): (number | null)[] | undefined {
-  if (nativeAddon === null) return undefined
-  let rows: ReturnType<typeof nativeAddon.listenQueues>
-  try {
-    rows = nativeAddon.listenQueues(listener.family)
-  } catch {
-    return undefined
-  }
-  if (rows === null) return undefined
-  const members: (number | null)[] = []
-  for (const row of rows) {
-    const shown = {host: listener.family === 6 && row.host === '::' && !row.v6only ? '*' : row.host, port: row.port, family: listener.family}
-    // An addon built before it reported drops has no such field: null, not 0.
-    if (sameListener(shown, listener)) members.push(numberOrNull(row.drops))
-  }
-  return members
+  return readDiagListenersWithDrops([listener.family])
+    ?.filter((row) => sameListener(row, listener))
+    .map((row) => row.drops) ?? undefined
 }
 
 /** The sum, or null when there is nothing to add or one of them is unknown. */
@@ -353,7 +332,7 @@ export type ListenerWithDrops = ListenerInfo & {drops: number | null}
 /**
  * Every LISTEN socket with its queue, effective backlog and drops from one sock_diag dump per
  * family (what `connstorm watch` reads on each tick: ~0.04 ms, no subprocess). Null without the
- * addon or when sock_diag is refused: then readSsListenersWithDrops.
+ * addon or when sock_diag is refused (then `ss -ltnmH`, parseSsListenerDrops).
  */
 export function readDiagListenersWithDrops(families: readonly (4 | 6)[] = [4, 6]): ListenerWithDrops[] | null {
   if (nativeAddon === null) return null
@@ -367,13 +346,9 @@ export function readDiagListenersWithDrops(families: readonly (4 | 6)[] = [4, 6]
     }
     if (rows === null) return null
     for (const {host, port, queueLength, backlog, v6only, drops} of rows) {
+      // An addon built before it reported drops has no such field: null, not 0.
       listeners.push({host: family === 6 && host === '::' && !v6only ? '*' : host, port, family, recvQ: queueLength, sendQ: backlog, drops: numberOrNull(drops)})
     }
   }
   return listeners
-}
-
-/** The same from `ss -ltnmH` (a subprocess per read: the fallback without the addon). Rejects when ss cannot run. */
-export async function readSsListenersWithDrops(ssCommand = 'ss'): Promise<ListenerWithDrops[]> {
-  return parseSsListenerDrops(await runSs(ssCommand, ['-ltnmH']))
 }
