@@ -1,9 +1,8 @@
-import {existsSync} from 'node:fs'
-import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
 import type {SamplerMessage, SamplerTask} from './queue-sampler-worker.js'
 import {busyQueueLength} from './queue-sampling-policy.js'
+import {compiledWorkerUrl} from './worker-url.js'
 
 export interface QueueSamplerOptions {
   port: number
@@ -42,17 +41,6 @@ export interface QueueSampler {
   stop(): Promise<QueueSamplerResult>
 }
 
-/**
- * Where the worker's code is. Compiled (dist/, the real case) it is the sibling .js file. Under
- * vitest this module runs from src/*.ts, and a Node 20 worker cannot load TypeScript, so it
- * uses the compiled worker in dist/ instead: run `npm run build` before the tests.
- */
-function workerUrl(): URL {
-  if (!import.meta.url.endsWith('.ts')) return new URL('queue-sampler-worker.js', import.meta.url)
-  const compiled = new URL('../../dist/kernel/queue-sampler-worker.js', import.meta.url)
-  if (!existsSync(fileURLToPath(compiled))) throw new Error(`queue sampler: ${fileURLToPath(compiled)} is missing; run npm run build`)
-  return compiled
-}
 
 /**
  * Samples the accept-queue length of the listener(s) on port (and host) from /proc/net/tcp{,6}
@@ -65,7 +53,7 @@ export function startQueueSampler({port, host, intervalMs = 40, procNet = '/proc
   const task: SamplerTask = host === undefined ? {port, intervalMs, procNet, families, busyQueue} : {port, host, intervalMs, procNet, families, busyQueue}
   // execArgv []: the worker only reads files, and some of the parent's flags break a worker
   // (Node 20 refuses to start one under `node --input-type=module -e …`).
-  const worker = new Worker(workerUrl(), {workerData: task, execArgv: []})
+  const worker = new Worker(compiledWorkerUrl(import.meta.url, 'kernel', 'queue-sampler-worker'), {workerData: task, execArgv: []})
 
   let stopping: Promise<QueueSamplerResult> | undefined
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))

@@ -1,10 +1,9 @@
-import {existsSync} from 'node:fs'
-import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
 import type {WindowSummary} from '../analysis/server-evidence.js'
 import {type ListenerWithDrops, readDiagListenersWithDrops} from '../kernel/listeners.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
+import {compiledWorkerUrl} from '../kernel/worker-url.js'
 import type {WatchFile} from '../results/format.js'
 import type {WatchMessage, WatchTask} from './watch-worker.js'
 
@@ -24,16 +23,6 @@ export interface WatchOptions {
   netlink?: boolean
 }
 
-/**
- * Where the worker's code is: the sibling .js file when compiled; under vitest (src/*.ts, which a
- * Node 20 worker cannot load) the compiled one in dist/, as kernel/queue-sampler.ts does.
- */
-function workerUrl(): URL {
-  if (!import.meta.url.endsWith('.ts')) return new URL('watch-worker.js', import.meta.url)
-  const compiled = new URL('../../dist/watch/watch-worker.js', import.meta.url)
-  if (!existsSync(fileURLToPath(compiled))) throw new Error(`watch: ${fileURLToPath(compiled)} is missing; run npm run build`)
-  return compiled
-}
 
 /**
  * Samples the listener(s) on a port every intervalMs (queue, effective backlog, sk_drops: one
@@ -49,7 +38,7 @@ export async function watchListener(options: WatchOptions): Promise<WatchFile> {
   const stop = new SharedArrayBuffer(4)
   const task: WatchTask = {port, ...(host === undefined ? {} : {host}), intervalMs, durationMs, netlink, startedAtMs, stop}
   // execArgv []: some of the parent's flags break a worker (see kernel/queue-sampler.ts).
-  const worker = new Worker(workerUrl(), {workerData: task, execArgv: []})
+  const worker = new Worker(compiledWorkerUrl(import.meta.url, 'watch', 'watch-worker'), {workerData: task, execArgv: []})
   const onAbort = () => {
     const cell = new Int32Array(stop)
     Atomics.store(cell, 0, 1)
