@@ -16,12 +16,17 @@ const COMMANDS = [
   ['connstorm storm --help', ['storm', '--help'], 'exit'],
   ['connstorm lab (until listening)', ['lab', '--json', '--max-duration', '10s'], 'first-line'],
   ['connstorm analyze FILE', ['analyze', fixture], 'exit'],
+  // The lab every storm without a TARGET starts for itself: src/lab/child.ts, no oclif (its own entry).
+  ['lab child of a storm (until listening)', ['@lab-child', JSON.stringify({host: '127.0.0.1', port: 0, backlog: 511, stallMs: 0, stallEveryMs: null, stallForMs: null, acceptRate: null, onAccept: 'close', handlerDelayMs: 0, maxDurationMs: 10_000})], 'first-line'],
 ]
 
 function once(runJs, argv, until) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
-    const child = spawn(process.execPath, [runJs, ...argv], {stdio: ['ignore', 'pipe', 'ignore']})
+    // '@lab-child' stands for the lab's own entry in that build (dist/lab/child.js beside bin/).
+    const entry = argv[0] === '@lab-child' ? [fileURLToPath(new URL('../dist/lab/child.js', new URL(`file://${runJs}`))), ...argv.slice(1)] : [runJs, ...argv]
+    // stdin a pipe kept open: the lab child ends when its stdin closes (src/lab/supervise.ts).
+    const child = spawn(process.execPath, entry, {stdio: ['pipe', 'pipe', 'ignore']})
     const done = () => resolve(Number(process.hrtime.bigint() - started) / 1e6)
     if (until === 'first-line') {
       child.stdout.once('data', () => {
