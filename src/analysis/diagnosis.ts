@@ -72,9 +72,29 @@ function corroborateFromCounters(attribution: Attribution, kernel: KernelObserva
       reason: `counters are shared with other traffic (TcpActiveOpens +${activeOpens} for ${synSent} connects): shown without a verdict`,
     }
   }
+  // Handshakes of other traffic under way when the window opened were opened before it, so
+  // TcpActiveOpens cannot show them, yet their SYN (or SYN-ACK) retransmits land inside it
+  // (docs/kernel.md §17).
+  const others = kernel.handshakesAtStart
+  if (others && others.synSent + others.synRecv > 0) {
+    return {
+      corroborated: null,
+      expected,
+      observed,
+      reason: `counters are shared with other traffic (${describeHandshakes(others)} in flight when the storm began): shown without a verdict`,
+    }
+  }
   if (counts.pending > 0) return {corroborated: null, expected, observed, reason: `${counts.pending} connects were still in flight when the run stopped`}
   if (attribution.expectedIsLowerBound) {
     return {corroborated: observed >= expected, expected, observed, reason: 'a timeout fell inside a retransmit window, so the expected count is a lower bound'}
   }
   return {corroborated: observed === expected, expected, observed, reason: observed === expected ? 'kernel counters agree' : 'kernel counters disagree'}
+}
+
+function describeHandshakes({synSent, synRecv}: {synSent: number; synRecv: number}): string {
+  const parts = [
+    ...(synSent > 0 ? [`${synSent} other connect${synSent === 1 ? '' : 's'}`] : []),
+    ...(synRecv > 0 ? [`${synRecv} half-open request${synRecv === 1 ? '' : 's'}`] : []),
+  ]
+  return parts.join(' and ')
 }

@@ -249,6 +249,12 @@ export interface KernelObservation {
   linkRate?: string
   /** the server's side, seen on its own host (`connstorm watch`, given with --server-evidence); absent without it */
   serverEvidence?: ServerEvidence
+  /**
+   * Handshakes of other traffic under way in the namespace when the storm's counter window opened
+   * (docs/kernel.md §17): their retransmits fall inside the window, so the counters are shared.
+   * Absent when not read (an isolated namespace has no other traffic) and in older results.
+   */
+  handshakesAtStart?: {synSent: number; synRecv: number}
 }
 
 export interface Corroboration {

@@ -1,5 +1,6 @@
 import type {KernelObservation} from '../results/format.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
+import {type HandshakesInFlight, readHandshakesInFlight} from '../kernel/handshakes.js'
 import {findListeners, readDiagGroupDrops, readDiagListenerDrops, readListenerDrops, sameListener} from '../kernel/listeners.js'
 import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
@@ -64,6 +65,14 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
 
   const ladder = ladderFromSysctls(sysctls)
   let before: ReturnType<typeof readCounters> = null
+  // Other traffic's handshakes under way right after the snapshot, before the first connect (none
+  // are ours yet): they would move the counters unseen by TcpActiveOpens (docs/kernel.md §17). Not
+  // read in a namespace made for this run, which has no other traffic (~3 ms a read, §11).
+  let handshakesAtStart: HandshakesInFlight | null = null
+  const snapshotCounters = () => {
+    before = readCounters()
+    if (!isolatedNetns && before !== null) handshakesAtStart = readHandshakesInFlight()
+  }
   let run: StormRun
   if ((plan.workers ?? 1) > 1) {
     // Workers warm up in their own threads; the snapshot waits for them, so it counts only the storm.
@@ -71,14 +80,14 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       signal,
       beforeStart: () => {
         beforeFirstConnect?.()
-        before = readCounters()
+        snapshotCounters()
         snapshotListener()
       },
     })
   } else {
     if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
     beforeFirstConnect?.()
-    before = readCounters()
+    snapshotCounters()
     snapshotListener()
     run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
   }
@@ -93,6 +102,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       netns: before === null ? 'unknown' : isolatedNetns ? 'isolated' : 'shared',
       sysctls,
       counterDeltas: before && after ? counterDeltas(before, after, STORM_COUNTERS) : null,
+      ...(handshakesAtStart ? {handshakesAtStart} : {}),
       listener: listener
         ? {
             effectiveBacklog: listener.sendQ,

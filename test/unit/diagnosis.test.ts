@@ -70,6 +70,36 @@ describe('corroborate', () => {
     })
   })
 
+  it('gives no verdict when other traffic’s handshakes were under way as the storm began: opened before its window, they retransmit inside it unseen by TcpActiveOpens', () => {
+    // The failure this prevents, measured: a noise storm of 600 connects whose window opened a few
+    // ms after another storm's burst of 100 had been sent; TcpActiveOpens +600 exactly, but
+    // TCPSynRetrans +609 = its own 427 + the other storm's 182, read as "counters disagree".
+    const shared = {...kernel({TcpExtTCPSynRetrans: 609, TcpActiveOpens: 600}), handshakesAtStart: {synSent: 91, synRecv: 0}}
+    expect(corroborate(attribution(427), shared, {...COUNTS, attempted: 600})).toEqual({
+      corroborated: null,
+      expected: 427,
+      observed: 609,
+      reason: 'counters are shared with other traffic (91 other connects in flight when the storm began): shown without a verdict',
+    })
+    const oneOfEach = {...kernel({TcpExtTCPSynRetrans: 17, TcpActiveOpens: 100}), handshakesAtStart: {synSent: 1, synRecv: 1}}
+    expect(corroborate(attribution(17), oneOfEach, COUNTS).reason).toBe(
+      'counters are shared with other traffic (1 other connect and 1 half-open request in flight when the storm began): shown without a verdict',
+    )
+    const requestsOnly = {...kernel({TcpExtTCPSynRetrans: 17, TcpActiveOpens: 100}), handshakesAtStart: {synSent: 0, synRecv: 3}}
+    expect(corroborate(attribution(17), requestsOnly, COUNTS).reason).toBe('counters are shared with other traffic (3 half-open requests in flight when the storm began): shown without a verdict')
+  })
+
+  it('gives the counters’ verdict when no other handshake was under way as the storm began', () => {
+    const quiet = {...kernel({TcpExtTCPSynRetrans: 17, TcpActiveOpens: 100}), handshakesAtStart: {synSent: 0, synRecv: 0}}
+    expect(corroborate(attribution(17), quiet, COUNTS)).toEqual({corroborated: true, expected: 17, observed: 17, reason: 'kernel counters agree'})
+  })
+
+  it('with shared counters, takes the verdict from the listener’s own drops alone', () => {
+    const shared = {...kernel({TcpExtTCPSynRetrans: 609, TcpActiveOpens: 600}), handshakesAtStart: {synSent: 91, synRecv: 0}}
+    shared.listener = {effectiveBacklog: 4, peakQueue: 5, samples: 10, source: 'netlink', drops: 604}
+    expect(corroborate(attribution(427), shared, {...COUNTS, attempted: 600})).toMatchObject({corroborated: true, expected: 427, listenerDrops: 604})
+  })
+
   it('expects no active open for connects that never sent a SYN', () => {
     const counts = {...COUNTS, withoutSyn: 4}
     expect(corroborate(attribution(0), kernel({TcpExtTCPSynRetrans: 0, TcpActiveOpens: 96}), counts).corroborated).toBe(true)
