@@ -1,5 +1,5 @@
 import {UsageError} from '../errors.js'
-import type {Measurement, ServerEvidence, WatchFile, WatchSample} from '../results/format.js'
+import type {KernelObservation, Measurement, ServerEvidence, WatchFile, WatchSample} from '../results/format.js'
 
 /**
  * The server's half of a storm, from a watch file (`connstorm watch`, run on the server's host):
@@ -17,7 +17,19 @@ export const SERVER_COUNTERS = [
   'TcpExtTCPReqQFullDoCookies',
   'TcpPassiveOpens',
   'TcpExtTCPSynRetrans',
+  // The RSTs tcp_abort_on_overflow=1 sends at a full accept queue (docs/kernel.md §9): the server's.
+  'TcpExtEmbryonicRsts',
 ] as const
+
+/**
+ * The counter deltas of the listener's host, for the server-side counters (ListenOverflows, the
+ * SYN queue's, the cookies', EmbryonicRsts): the server's own (kernel.serverEvidence, a watch)
+ * when the run has them, else the run's (the listener's only when it shared the storm's
+ * namespace). Never the client's TCPSynRetrans or ActiveOpens: those stay in kernel.counterDeltas.
+ */
+export function listenerHostCounters(kernel: Pick<KernelObservation, 'counterDeltas' | 'serverEvidence'> | null | undefined): Record<string, number> | null {
+  return kernel?.serverEvidence?.counterDeltas ?? kernel?.counterDeltas ?? null
+}
 
 /** What samples[from..to] of a watch saw. */
 export interface WindowSummary {
