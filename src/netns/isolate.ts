@@ -1,12 +1,17 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {isIP} from 'node:net'
 import {fileURLToPath} from 'node:url'
 
 import {UsageError} from '../errors.js'
 import {forwardStopSignals} from '../signals.js'
 import {sysctlPath} from '../kernel/sysctl.js'
 import type {SysctlOverride} from '../plan/isolation-options.js'
-import {createTwoHosts} from './topology.js'
+import {CLIENT_ADDRESS, CLIENT_ADDRESS6, SERVER_ADDRESS, SERVER_ADDRESS6, createTwoHosts} from './topology.js'
+
+/** The link's subnets (netns/topology.ts: /24 and /64). */
+const LINK_PREFIX = CLIENT_ADDRESS.split('.').slice(0, 3).join('.')
+const LINK_PREFIX6 = CLIENT_ADDRESS6.slice(0, CLIENT_ADDRESS6.lastIndexOf(':') + 1)
 
 /**
  * `--isolate`: the storm and its lab run on two hosts of their own on this machine — a client and
@@ -110,6 +115,29 @@ export function applySysctlsIn(netns: string, overrides: readonly SysctlOverride
     if (done.status !== 0 || now !== value.replaceAll(/\s+/g, ' ')) {
       const why = done.status === 0 ? `kept ${now}` : ((done.stderr || done.error?.message || `exit ${done.status}`).trim().split('\n')[0] ?? 'refused')
       throw new UsageError(`--sysctl: the kernel refused ${key}=${value} in the server's namespace (${why})`)
+    }
+  }
+}
+
+/**
+ * --source inside the client's namespace of two hosts: the addresses the connects bind to must be
+ * the client host's own, on its end of the veth, in the link's subnet (the server answers only
+ * there; there is no route out). The client's own 198.18.0.1 is there already; the others are
+ * added. Refuses (UsageError) any other address, loopback's included: 127.0.0.0/8 never leaves a host.
+ */
+export function addSourceAddresses(device: string, sources: readonly string[]): void {
+  for (const address of sources) {
+    const v4 = isIP(address) === 4
+    const inLink = v4 ? address.startsWith(`${LINK_PREFIX}.`) : address.toLowerCase().startsWith(LINK_PREFIX6)
+    if (!inLink || address === SERVER_ADDRESS || address.toLowerCase() === SERVER_ADDRESS6) {
+      throw new UsageError(
+        `--source: with --isolate the storm runs on a client host of its own, joined to the lab's by a link ${LINK_PREFIX}.0/24 (${LINK_PREFIX6}/64): give addresses there other than the server's ${SERVER_ADDRESS} (${SERVER_ADDRESS6}), e.g. ${LINK_PREFIX}.10-${LINK_PREFIX}.13; '${address}' is not one`,
+      )
+    }
+    if (address === CLIENT_ADDRESS || address.toLowerCase() === CLIENT_ADDRESS6) continue
+    const added = spawnSync('ip', ['address', 'add', v4 ? `${address}/24` : `${address}/64`, 'dev', device, ...(v4 ? [] : ['nodad'])], {encoding: 'utf8'})
+    if (added.status !== 0 && !/exists/i.test(added.stderr)) {
+      throw new UsageError(`--source: could not add ${address} to the client's end of the link: ${(added.stderr || added.error?.message || '').trim().split('\n')[0]}`)
     }
   }
 }

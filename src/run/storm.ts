@@ -5,7 +5,7 @@ import {preflightProblems} from '../analysis/limits.js'
 import {UsageError} from '../errors.js'
 import {readPreflightFacts} from '../kernel/preflight.js'
 import type {LabListening} from '../lab/lab.js'
-import {applySysctls, applySysctlsIn, parseInsideNetns, prepareIsolatedNamespace} from '../netns/isolate.js'
+import {addSourceAddresses, applySysctls, applySysctlsIn, parseInsideNetns, prepareIsolatedNamespace} from '../netns/isolate.js'
 import {paceLinkToward} from '../netns/link.js'
 import {SERVER_ADDRESS, SERVER_ADDRESS6} from '../netns/topology.js'
 import type {SysctlOverride} from '../plan/isolation-options.js'
@@ -57,6 +57,7 @@ export async function runStorm(request: StormRequest, hooks: StormHooks): Promis
   }
   if (inside !== undefined) prepareIsolatedNamespace(inside.parent, request.sysctls)
   if (serverNetns !== undefined) applySysctlsIn(serverNetns, request.sysctls)
+  if (inside?.device !== undefined && request.plan.sources !== undefined) addSourceAddresses(inside.device, request.plan.sources)
   // On two hosts the lab listens on the server's address of its family (netns/topology.ts).
   const lab = serverNetns !== undefined && request.lab ? {...request.lab, host: isIP(request.lab.host) === 6 ? SERVER_ADDRESS6 : SERVER_ADDRESS} : request.lab
   const target = request.target === undefined ? undefined : await resolveTarget(parseTarget(request.target))
