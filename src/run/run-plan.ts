@@ -1,4 +1,4 @@
-import {alignServerEvidence, withServerEvidence} from '../analysis/server-evidence.js'
+import {alignServerEvidence, serverQueueTimeline, withServerEvidence} from '../analysis/server-evidence.js'
 import {InterruptedBeforeStartError, LabStartError} from '../errors.js'
 import type {LabListening, LabSummary} from '../lab/lab.js'
 import type {LabOptions} from '../plan/lab-options.js'
@@ -94,8 +94,10 @@ export async function runPlan(request: RunRequest): Promise<Measurement> {
       kernel: session.kernel && request.linkRate ? {...session.kernel, linkRate: request.linkRate} : session.kernel,
       probe: probeConfig,
       ...(request.clientLimits ? {clientLimits: request.clientLimits} : {}),
+      ...(session.queueTimeline ? {queueTimeline: session.queueTimeline} : {}),
     })
-    return watched === undefined ? measurement : withServerEvidence(measurement, alignServerEvidence(measurement, watched, {storm: 'this run', watch: "of the server's namespace"}))
+    if (watched === undefined) return measurement
+    return withServerEvidence(measurement, alignServerEvidence(measurement, watched, {storm: 'this run', watch: "of the server's namespace"}), serverQueueTimeline(measurement, watched))
   } finally {
     await watch?.stop().catch(() => undefined)
     await lab?.stop()
