@@ -1,6 +1,6 @@
 import {spawn, spawnSync} from 'node:child_process'
 import {readFileSync, readlinkSync, writeFileSync} from 'node:fs'
-import {isIP} from 'node:net'
+import {Socket, isIP} from 'node:net'
 import {fileURLToPath} from 'node:url'
 
 import {UsageError} from '../errors.js'
@@ -82,11 +82,32 @@ export async function runIsolated(argv: readonly string[]): Promise<number> {
   try {
     const inside = encodeInsideNetns({parent: currentNetns(), serverNetns: `/proc/${hosts.server.holderPid}/ns/net`, device: hosts.client.device})
     const command = hosts.inside('client', [process.execPath, RUN_JS, 'storm', ...inner, INSIDE_FLAG, inside])
-    const child = spawn(command[0]!, command.slice(1), {stdio: 'inherit'})
+    // fd 3: a pipe whose only writer is this process. When we die, even by SIGKILL, the storm
+    // inside reads its end and stops as on SIGTERM (stopWhenParentGoes), so its lab and watch end
+    // and the namespaces go with them, instead of lingering until the storm's own deadline.
+    const child = spawn(command[0]!, command.slice(1), {stdio: ['inherit', 'inherit', 'inherit', 'pipe']})
     return await forwardStopSignals(child)
   } finally {
     await hosts.dispose()
   }
+}
+
+/**
+ * Inside the client's namespace, in the storm runIsolated started: stop as on SIGTERM (partial
+ * report, exit 143) when that parent goes away — its end of the fd-3 pipe closes however it ends.
+ */
+export function stopWhenParentGoes(): void {
+  let link: Socket
+  try {
+    link = new Socket({fd: 3, readable: true, writable: false})
+  } catch {
+    return // not started by runIsolated: nothing to watch
+  }
+  link.on('error', () => {})
+  link.once('close', () => process.kill(process.pid, 'SIGTERM'))
+  link.resume()
+  // Watching must not keep the storm alive once it is done.
+  link.unref()
 }
 
 /** Writes sysctls of this namespace; only ever called inside a namespace connstorm made. */

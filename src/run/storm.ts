@@ -5,7 +5,7 @@ import {preflightProblems} from '../analysis/limits.js'
 import {UsageError} from '../errors.js'
 import {readPreflightFacts} from '../kernel/preflight.js'
 import type {LabListening} from '../lab/lab.js'
-import {addSourceAddresses, applySysctls, applySysctlsIn, parseInsideNetns, prepareIsolatedNamespace} from '../netns/isolate.js'
+import {addSourceAddresses, applySysctls, applySysctlsIn, parseInsideNetns, prepareIsolatedNamespace, stopWhenParentGoes} from '../netns/isolate.js'
 import {paceLinkToward} from '../netns/link.js'
 import {SERVER_ADDRESS, SERVER_ADDRESS6} from '../netns/topology.js'
 import type {SysctlOverride} from '../plan/isolation-options.js'
@@ -56,6 +56,7 @@ export async function runStorm(request: StormRequest, hooks: StormHooks): Promis
     if (serverNetns !== undefined) applySysctlsIn(serverNetns, overrides)
   }
   if (inside !== undefined) prepareIsolatedNamespace(inside.parent, request.sysctls)
+  if (serverNetns !== undefined) stopWhenParentGoes()
   if (serverNetns !== undefined) applySysctlsIn(serverNetns, request.sysctls)
   if (inside?.device !== undefined && request.plan.sources !== undefined) addSourceAddresses(inside.device, request.plan.sources)
   // On two hosts the lab listens on the server's address of its family (netns/topology.ts).

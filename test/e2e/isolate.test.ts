@@ -129,6 +129,29 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'nsenter', 'ip']}, 's
     expect(await waitFor(() => inside.every((pid) => !isAlive(pid)), 3000)).toBe(true)
   })
 
+  it('after a SIGKILL of connstorm the storm inside stops with its partial report, and within 5 s no process (so neither namespace) is left', async () => {
+    let storm: ChildProcess | undefined
+    const running = runCli(['storm', '--isolate', '--lab-stall', '20s', '--lab-backlog', '2', '--burst', '20'], {onSpawn: (child) => (storm = child)})
+    const descendants = (): number[] => {
+      const all: number[] = []
+      for (let frontier = [storm!.pid!]; frontier.length > 0; ) {
+        frontier = frontier.flatMap((pid) => childPids(pid))
+        all.push(...frontier)
+      }
+      return all
+    }
+    // Once the lab listens in the server's namespace and the storm inside has sent its burst.
+    const lab = await pollUntil(() => descendants().find((pid) => (listenersOf(pid)[0]?.rxQueue ?? 0) === 3), (pid) => pid !== undefined, {timeoutMs: 20_000})
+    expect(lab, 'the lab with its queue full (backlog 2 + 1)').toBeDefined()
+    const inside = descendants()
+    storm!.kill('SIGKILL')
+    const run = await running
+    // The storm inside shares its stdout: it reads its parent's end of their pipe close and stops
+    // as on SIGTERM, with the partial report (it would otherwise wait out the 20 s stall).
+    expect(run.stdout).toMatch(/PARTIAL\s+interrupted/)
+    expect(await waitFor(() => inside.every((pid) => !isAlive(pid)), 5000)).toBe(true)
+  })
+
   it.each([
     ['an unknown sysctl', 'kernel.pid_max=5', /--sysctl: 'kernel\.pid_max' is not one connstorm sets/],
     ['a value the kernel refuses', 'net.core.somaxconn=abc', /--sysctl: the kernel refused net\.core\.somaxconn=abc \(EINVAL\)/],
