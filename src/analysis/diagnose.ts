@@ -7,6 +7,7 @@ import {type CountedInput, attributeToSteps} from './attribution.js'
 import {corroborate, ladderFromSysctls} from './diagnosis.js'
 import {type LocalLimitFinding, localLimitFindings} from './limits.js'
 import {type Advice, adviceOptionsFor, recommend} from './recommend.js'
+import {listenerHostCounters} from './server-evidence.js'
 import {type ServerProfile, findServer} from './servers.js'
 import {evaluateThresholds} from './thresholds.js'
 
@@ -130,8 +131,9 @@ function pendingForAtLeastMs(measurement: Measurement): number {
 
 function afterConnectOf(measurement: Measurement): StormResult['afterConnect'] {
   const {kernel, probe} = measurement
-  const deltas = kernel?.counterDeltas ?? null
-  // The server's counters are only the listener's when it is in our namespace (a local target).
+  // The server's counters: its own with a watch's evidence; else ours, which are the listener's
+  // only when it is in our namespace (a local target).
+  const deltas = listenerHostCounters(kernel)
   const counters =
     // Stryker disable next-line OptionalChaining: deltas is non-null only when kernel is, so kernel?. and kernel. read the same
     deltas && kernel?.listener
@@ -187,8 +189,12 @@ export interface ConnectedThenResetCause {
  * application's. The counters are the listener's only when it is in our namespace; otherwise who
  * reset them is not told. Pure.
  */
-export function connectedThenResetCause(connects: number, kernel: Pick<NonNullable<Measurement['kernel']>, 'counterDeltas' | 'sysctls' | 'listener'> | null): ConnectedThenResetCause {
-  const deltas = kernel?.counterDeltas ?? null
+export function connectedThenResetCause(
+  connects: number,
+  kernel: Pick<NonNullable<Measurement['kernel']>, 'counterDeltas' | 'sysctls' | 'listener' | 'serverEvidence'> | null,
+): ConnectedThenResetCause {
+  // The server's own counters when a watch saw them (the listener's host sent those RSTs).
+  const deltas = listenerHostCounters(kernel)
   if (deltas === null || !kernel?.listener) return {connects, byAbortOnOverflow: 0, byApplication: 0, listenOverflows: null, embryonicRsts: null}
   const listenOverflows = deltas.TcpExtListenOverflows ?? 0
   // Each such RST moves TcpExtEmbryonicRsts too (docs/kernel.md §5), while ListenOverflows also

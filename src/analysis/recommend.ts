@@ -1,5 +1,6 @@
 import type {AdviceSummary, Recommendation, StormResult} from '../results/format.js'
 import {type ListenerGroup, listenerGroup, observedShares, shareBound} from './reuseport.js'
+import {listenerHostCounters} from './server-evidence.js'
 import type {ServerProfile} from './servers.js'
 
 /**
@@ -204,7 +205,8 @@ export function recommend(result: StormResult, options: AdviceOptions = {}): Adv
   if (notTheFix !== null) model += '; it does not apply to this run: see "a bigger queue is not the fix"'
   const applyNote =
     options.applyNote ?? 'the kernel takes the backlog (capped by somaxconn) at listen() time: restart the service, or make it call listen() again, after changing either'
-  const counters = result.kernel?.counterDeltas ?? {}
+  // Every knob below reads server-side counters: the server's own when a watch saw them.
+  const counters = listenerHostCounters(result.kernel) ?? {}
   const context: KnobContext = {result, options, read, counters, evidence, queueTrouble, proposedBacklog, wantedBacklog: proposedBacklog ?? evidence.effectiveBacklog, applyNote}
   let proposedSomaxconn: number | null = null
   for (const rule of KNOB_RULES) {

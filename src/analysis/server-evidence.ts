@@ -1,5 +1,5 @@
 import {UsageError} from '../errors.js'
-import type {Measurement, ServerEvidence, WatchFile, WatchSample} from '../results/format.js'
+import type {KernelObservation, Measurement, QueueTimeline, ServerEvidence, WatchFile, WatchSample} from '../results/format.js'
 
 /**
  * The server's half of a storm, from a watch file (`connstorm watch`, run on the server's host):
@@ -17,7 +17,19 @@ export const SERVER_COUNTERS = [
   'TcpExtTCPReqQFullDoCookies',
   'TcpPassiveOpens',
   'TcpExtTCPSynRetrans',
+  // The RSTs tcp_abort_on_overflow=1 sends at a full accept queue (docs/kernel.md §9): the server's.
+  'TcpExtEmbryonicRsts',
 ] as const
+
+/**
+ * The counter deltas of the listener's host, for the server-side counters (ListenOverflows, the
+ * SYN queue's, the cookies', EmbryonicRsts): the server's own (kernel.serverEvidence, a watch)
+ * when the run has them, else the run's (the listener's only when it shared the storm's
+ * namespace). Never the client's TCPSynRetrans or ActiveOpens: those stay in kernel.counterDeltas.
+ */
+export function listenerHostCounters(kernel: Pick<KernelObservation, 'counterDeltas' | 'serverEvidence'> | null | undefined): Record<string, number> | null {
+  return kernel?.serverEvidence?.counterDeltas ?? kernel?.counterDeltas ?? null
+}
 
 /** What samples[from..to] of a watch saw. */
 export interface WindowSummary {
@@ -55,10 +67,18 @@ function identity(listener: {host: string; port: number; family: number}): strin
  * counts from its first sample (what it dropped before is not known to be in the window).
  */
 export function listenerDropsBetween(samples: readonly WatchSample[], from: number, to: number): number | null {
+  const drops = dropsCounter()
+  let total: number | null = null
+  for (let i = from; i <= to; i++) total = drops(samples[i]!)
+  return total
+}
+
+/** listenerDropsBetween one sample at a time: each call adds a sample and returns the total so far. */
+function dropsCounter(): (sample: WatchSample) => number | null {
   const last = new Map<string, number>()
   let total: number | null = null
-  for (let i = from; i <= to; i++) {
-    for (const listener of samples[i]!.listeners) {
+  return (sample) => {
+    for (const listener of sample.listeners) {
       if (listener.drops === null) continue
       const key = identity(listener)
       const before = last.get(key)
@@ -66,8 +86,8 @@ export function listenerDropsBetween(samples: readonly WatchSample[], from: numb
       else total ??= 0
       last.set(key, listener.drops)
     }
+    return total
   }
-  return total
 }
 
 export function summariseWindow(samples: readonly WatchSample[], from: number, to: number): WindowSummary {
@@ -133,10 +153,7 @@ export function alignServerEvidence(
     throw new UsageError(`--server-evidence: the watch ${names.watch} watched port ${watch.port}, the storm ${names.storm} connected to port ${storm.target.port}`, 'INVALID_OPTION')
   }
   const {samples} = watch
-  let from = 0
-  for (let i = 0; i < samples.length && samples[i]!.t <= stormWindow.fromMs; i++) from = i
-  let to = samples.length - 1
-  for (let i = samples.length - 1; i >= from && samples[i]!.t >= stormWindow.toMs; i--) to = i
+  const {from, to} = windowIndexes(samples, stormWindow)
   const window = summariseWindow(samples, from, to)
   const sysctls = watch.sysctls
   return {
@@ -151,6 +168,57 @@ export function alignServerEvidence(
   }
 }
 
+/** The samples that cover a window: from the last one at or before its start to the first one at or after its end. */
+function windowIndexes(samples: readonly WatchSample[], window: {fromMs: number; toMs: number}): {from: number; to: number} {
+  let from = 0
+  for (let i = 0; i < samples.length && samples[i]!.t <= window.fromMs; i++) from = i
+  let to = samples.length - 1
+  for (let i = samples.length - 1; i >= from && samples[i]!.t >= window.toMs; i--) to = i
+  return {from, to}
+}
+
+/** As many points as the result keeps of a queue timeline (its schema's maxItems). */
+const TIMELINE_MAX_POINTS = 5000
+
+/**
+ * The server's accept queue over the storm, from the watch's samples over the storm's window (as
+ * alignServerEvidence lays them): times in ms since the storm's start, the longest queue of the
+ * port's listeners, their drops since the window's first sample (listenerDropsBetween), a point
+ * at each change and at the window's last sample. Null when no listener was seen. Pure.
+ */
+export function serverQueueTimeline(storm: Pick<Measurement, 'startedAt' | 'durationMs'>, watch: WatchFile): QueueTimeline | null {
+  const startMs = Date.parse(storm.startedAt)
+  const {samples} = watch
+  if (samples.length === 0) return null
+  const {from, to} = windowIndexes(samples, {fromMs: startMs, toMs: startMs + storm.durationMs})
+  const points: [number, number, number | null][] = []
+  let truncated = false
+  let backlog: number | null = null
+  const dropsSoFar = dropsCounter()
+  for (let i = from; i <= to; i++) {
+    const {listeners} = samples[i]!
+    const drops = dropsSoFar(samples[i]!)
+    if (listeners.length === 0) continue
+    let queue = 0
+    for (const listener of listeners) {
+      if (listener.recvQ >= queue) {
+        queue = listener.recvQ
+        backlog = listener.sendQ ?? backlog
+      }
+    }
+    const point: [number, number, number | null] = [samples[i]!.t - startMs, queue, drops]
+    const previous = points.at(-1)
+    if (previous !== undefined && previous[1] === queue && previous[2] === drops && i !== to) continue
+    if (points.length >= TIMELINE_MAX_POINTS) {
+      truncated = true
+      break
+    }
+    points.push(point)
+  }
+  if (points.length === 0) return null
+  return {source: 'server', effectiveBacklog: backlog, intervalMs: watch.intervalMs, points, ...(truncated ? {truncated: true} : {})}
+}
+
 function latestBacklog(samples: readonly WatchSample[], to: number): number | null {
   for (let i = to; i >= 0; i--) for (const listener of samples[i]!.listeners) if (listener.sendQ !== null) return listener.sendQ
   return null
@@ -162,7 +230,7 @@ function latestBacklog(samples: readonly WatchSample[], to: number): number | nu
  * advice, docs/kernel.md §14), and the server-side sysctls are the server's. The client's
  * counters and its SYN sysctls stay as measured.
  */
-export function withServerEvidence<M extends Measurement>(measurement: M, evidence: ServerEvidence): M {
+export function withServerEvidence<M extends Measurement>(measurement: M, evidence: ServerEvidence, queueTimeline: QueueTimeline | null = null): M {
   // A run that could not look at its own kernel (another OS) still gets the server's side.
   const kernel = measurement.kernel ?? {netns: 'unknown' as const, sysctls: {}, counterDeltas: null, listener: null}
   const sysctls = {...kernel.sysctls}
@@ -174,5 +242,6 @@ export function withServerEvidence<M extends Measurement>(measurement: M, eviden
     source: evidence.used.source,
     drops: evidence.listener.drops,
   }
-  return {...measurement, kernel: {...kernel, sysctls, listener, serverEvidence: evidence}}
+  // The server's queue over the storm is the listener's own: it replaces what the storm's sampler saw.
+  return {...measurement, kernel: {...kernel, sysctls, listener, serverEvidence: evidence}, ...(queueTimeline ? {queueTimeline} : {})}
 }

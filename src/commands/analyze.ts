@@ -8,7 +8,6 @@ import {renderSearchReport} from '../report/search-text.js'
 import type {SearchFile} from '../results/search-format.js'
 import {readSaved, sourceName} from '../results/read.js'
 import {UsageError} from '../errors.js'
-import {renderServerEvidence} from '../report/server-evidence-text.js'
 import {joinServerEvidence} from '../watch/evidence.js'
 import type {StormResult} from '../results/format.js'
 
@@ -45,8 +44,6 @@ export default class Analyze extends ConnstormCommand {
     const saved = joinServerEvidence(file.result, flags['server-evidence'], sourceName(args.file))
     const diagnosis = diagnose(saved, savedInputs(saved, server))
     this.log(renderRunReport(diagnosis))
-    const serverSide = renderServerEvidence(diagnosis.result)
-    if (serverSide.length > 0) this.log(['', ...serverSide].join('\n'))
     return diagnosis.result
   }
 }

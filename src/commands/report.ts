@@ -14,7 +14,6 @@ import {PushError, parsePushUrl, push} from '../report/push.js'
 import {renderRunReport} from '../report/run-report.js'
 import {renderSearchHtml} from '../report/search-html.js'
 import {renderSearchReport} from '../report/search-text.js'
-import {renderServerEvidence} from '../report/server-evidence-text.js'
 import {joinServerEvidence} from '../watch/evidence.js'
 import {STDIN, readSaved} from '../results/read.js'
 import {STDOUT} from '../results/stdout.js'
@@ -133,8 +132,6 @@ export default class Report extends ConnstormCommand {
       if (format === 'json') this.log(JSON.stringify(run.result, null, 2))
       else if (format === 'markdown') this.log(renderRunMarkdown(run))
       else this.log(renderRunReport(run))
-      const serverSide = format === 'text' ? renderServerEvidence(run.result) : []
-      if (serverSide.length > 0) this.log(['', ...serverSide].join('\n'))
       return
     }
     const rows = compareRuns(runs)

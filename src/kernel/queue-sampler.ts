@@ -1,6 +1,7 @@
 import {Worker} from 'node:worker_threads'
 
-import type {SamplerMessage, SamplerTask} from './queue-sampler-worker.js'
+import type {QueueTimeline} from '../results/format.js'
+import type {SamplerMessage, SamplerTask, WallQueuePoint} from './queue-sampler-worker.js'
 import {busyQueueLength} from './queue-sampling-policy.js'
 import {compiledWorkerUrl} from './worker-url.js'
 
@@ -26,12 +27,41 @@ export interface QueueSamplerOptions {
   effectiveBacklog?: number | null
 }
 
+/**
+ * Points a queue timeline keeps at most (the result schema's maxItems): a queue that changes on
+ * every 40 ms read fills them in 200 s; a rate run that long keeps its first 200 s.
+ */
+export const QUEUE_TIMELINE_MAX_POINTS = 5000
+
 export interface QueueSamplerResult {
   /** the longest accept queue seen on one matching listener; null when none was ever seen */
   peakQueue: number | null
   /** reads of /proc/net/tcp{,6} that succeeded */
   samples: number
   intervalMs: number
+  /** [wall-clock ms, queue, drops]: the first read, each change, the last read (queueTimelineSince makes it the result's) */
+  points: WallQueuePoint[]
+  truncated: boolean
+}
+
+/**
+ * The sampler's points as the result keeps them (QueueTimeline): times in ms since the storm's
+ * start, the first point the last read at or before it (the queue as the storm found it), drops
+ * counted from there. Null when no read saw the listener. Pure.
+ */
+export function queueTimelineSince(sampled: Pick<QueueSamplerResult, 'points' | 'truncated' | 'intervalMs'>, startMs: number, effectiveBacklog: number | null): QueueTimeline | null {
+  let first = 0
+  for (let i = 0; i < sampled.points.length && sampled.points[i]![0] <= startMs; i++) first = i
+  const kept = sampled.points.slice(first)
+  if (kept.length === 0) return null
+  const baseDrops = kept[0]![2]
+  const points = kept.map(([t, queue, drops]): [number, number, number | null] => [
+    Math.round((t - startMs) * 10) / 10,
+    queue,
+    // Fewer than at the start: another socket took the port; its count is not this listener's.
+    drops === null || baseDrops === null || drops < baseDrops ? null : drops - baseDrops,
+  ])
+  return {source: 'storm', effectiveBacklog, intervalMs: sampled.intervalMs, points, ...(sampled.truncated ? {truncated: true} : {})}
 }
 
 export interface QueueSampler {
@@ -50,7 +80,8 @@ export interface QueueSampler {
 export function startQueueSampler({port, host, intervalMs = 40, procNet = '/proc/net', families = [4, 6], effectiveBacklog = null}: QueueSamplerOptions): QueueSampler {
   if (!(Number.isFinite(intervalMs) && intervalMs > 0)) throw new RangeError(`queue sampler: intervalMs must be > 0, got ${intervalMs}`)
   const busyQueue = busyQueueLength(effectiveBacklog)
-  const task: SamplerTask = host === undefined ? {port, intervalMs, procNet, families, busyQueue} : {port, host, intervalMs, procNet, families, busyQueue}
+  const maxPoints = QUEUE_TIMELINE_MAX_POINTS
+  const task: SamplerTask = host === undefined ? {port, intervalMs, procNet, families, busyQueue, maxPoints} : {port, host, intervalMs, procNet, families, busyQueue, maxPoints}
   // execArgv []: the worker only reads files, and some of the parent's flags break a worker
   // (Node 20 refuses to start one under `node --input-type=module -e …`).
   const worker = new Worker(compiledWorkerUrl(import.meta.url, 'kernel', 'queue-sampler-worker'), {workerData: task, execArgv: []})
@@ -65,7 +96,7 @@ export function startQueueSampler({port, host, intervalMs = 40, procNet = '/proc
   })
   const outcome = new Promise<QueueSamplerResult>((resolve, reject) => {
     worker.on('message', (message: SamplerMessage) => {
-      if (message.type === 'result') return resolve({peakQueue: message.peakQueue, samples: message.samples, intervalMs})
+      if (message.type === 'result') return resolve({peakQueue: message.peakQueue, samples: message.samples, intervalMs, points: message.points, truncated: message.truncated})
       // Referenced until now so that `await ready` alone keeps the process up; from here on a
       // sampler nobody stops must not keep the process alive.
       if (!stopping) worker.unref()

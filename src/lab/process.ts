@@ -23,11 +23,14 @@ export interface LabProcess {
  * Starts the lab as a child process — never in the storm's process, whose timing it would
  * distort (docs/decisions.md) — and waits for its first stdout line, the listening address.
  */
-export async function startLabProcess(options: LabOptions, signal?: AbortSignal): Promise<LabProcess> {
+export async function startLabProcess(options: LabOptions, signal?: AbortSignal, wrap: readonly string[] = []): Promise<LabProcess> {
   // The child exits when our end of its stdin closes, even if we are SIGKILLed; it accepts nothing
   // until go() below, and its stall counts from then (lab/child.ts). detached: a terminal's Ctrl-C goes to our process group only; the storm stops the lab itself,
   // after its partial report, instead of racing the lab's own exit.
-  const child = spawn(process.execPath, [LAB_CHILD_JS, JSON.stringify(options)], {
+  // `wrap` runs it elsewhere, e.g. ['nsenter', '--net=…', '--'] into the server's namespace of two
+  // hosts (netns/topology.ts); nsenter execs node, so the PID is still the lab's.
+  const argv = [...wrap, process.execPath, LAB_CHILD_JS, JSON.stringify(options)]
+  const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
   })

@@ -41,11 +41,14 @@ export function linkPacingCommands(port: number, rate: string, device = 'lo'): s
   ]
 }
 
-/** Applies the pacing; only ever called inside a namespace connstorm made. */
-export function paceLinkToward(port: number, rate: string): void {
-  // A second lab in the same run (--verify) listens on another port: start from a bare loopback.
-  spawnSync('tc', ['qdisc', 'del', 'dev', 'lo', 'root'], {stdio: 'ignore'})
-  for (const command of linkPacingCommands(port, rate)) {
+/**
+ * Applies the pacing on `device` of this namespace (loopback, or the client's end of the veth of
+ * two hosts); only ever called inside a namespace connstorm made.
+ */
+export function paceLinkToward(port: number, rate: string, device = 'lo'): void {
+  // A second lab in the same run (--verify) listens on another port: start from a bare device.
+  spawnSync('tc', ['qdisc', 'del', 'dev', device, 'root'], {stdio: 'ignore'})
+  for (const command of linkPacingCommands(port, rate, device)) {
     const done = spawnSync(command[0]!, command.slice(1), {encoding: 'utf8'})
     if (done.status !== 0) {
       const why = (done.stderr || done.error?.message || `exit ${done.status}`).trim().split('\n')[0]

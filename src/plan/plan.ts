@@ -59,6 +59,9 @@ export interface PlanFlags {
   'start-at'?: string
   workers?: string
   source?: string
+  /** --isolate (and the storm it runs inside the client's namespace): --source names the client host's addresses there (netns/isolate.ts addSourceAddresses checks and adds them) */
+  isolate?: boolean
+  'isolated-netns'?: string
 }
 
 /** The furthest ahead --start-at may be: every run stays bounded in time. */
@@ -75,7 +78,8 @@ export function buildPlan(flags: PlanFlags, now = Date.now()): Plan {
   const shard = flags.shard === undefined ? undefined : parseShard(flags.shard, shape.connects)
   const startAt = flags['start-at'] === undefined ? undefined : parseStartAt(flags['start-at'], now)
   const workers = flags.workers === undefined ? 1 : parseWorkers(flags.workers)
-  const sources = flags.source === undefined ? undefined : parseSources(flags.source, isLocalAddress)
+  const isolated = flags.isolate === true || flags['isolated-netns'] !== undefined
+  const sources = flags.source === undefined ? undefined : parseSources(flags.source, isolated ? () => true : isLocalAddress)
   return {
     ...shape,
     ...(shard ? {connects: shardConnects(shard.index, shard.count, shape.connects), shard: {...shard, totalConnects: shape.connects}} : {}),

@@ -9,6 +9,7 @@ import {renderVerdict} from './diagnosis-text.js'
 import {renderRunReport} from './run-report.js'
 import {MARGIN, type Marker, type Series, WIDTH, axisFrame, emptyChart, esc, histogramChart, legend, linearTicks, niceCeiling, stackedBar, sum, tickLabel, yAxis} from './svg-chart.js'
 import {groupClause} from './listener-group-text.js'
+import {QUEUE_SOURCE_WORDS, queueTimelineChart} from './queue-timeline.js'
 
 /**
  * The HTML report: one self-contained file (inline CSS, SVG from report/svg-chart.ts, no script,
@@ -72,6 +73,7 @@ svg text{font-size:11px;fill:#38414b}svg text.title{font-size:12px;font-weight:6
 svg .ok{fill:var(--ok)}svg .fail{fill:var(--fail)}svg .run1{fill:#2a78c2}svg .run2{fill:#e08a1e}svg .run3{fill:#2e9e5b}svg .run4{fill:#8e44ad}svg .run5{fill:#c0392b}svg .run6{fill:#5d6d7e}svg .ladder{stroke:var(--ladder);stroke-dasharray:3 3}svg .step{stroke:var(--step);stroke-width:1.5}
 svg text.steplabel{fill:var(--step);font-weight:600}svg text.halo{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}svg text.ladderlabel{fill:#7d8792;font-size:10px}svg .timeout{stroke:var(--fail);stroke-dasharray:6 3}
 svg .seg-connected{fill:var(--ok)}svg .seg-timeout{fill:#d0432c}svg .seg-refused{fill:#e67e22}svg .seg-reset{fill:#a93226}svg .seg-addrNotAvail{fill:#8e44ad}
+svg .queue{fill:#2a78c2;fill-opacity:.35;stroke:#2a78c2;stroke-width:1.5}svg .full{fill:var(--fail)}svg .fullspan{fill:var(--fail);fill-opacity:.1}svg .fullline{stroke:var(--fail);stroke-dasharray:5 3}svg text.fulllabel{fill:var(--fail)}svg .drops{fill:none;stroke:#a93226;stroke-width:1.5}svg text.dropslabel{fill:#a93226;font-size:10px}
 svg .seg-fileLimit{fill:#6c3483}svg .seg-unreachable{fill:#7f8c8d}svg .seg-other{fill:#34495e}
 svg .seg-ok{fill:var(--ok)}svg .seg-probeTimeout{fill:#d0432c}svg .seg-resetAfterConnect{fill:#a93226}svg .seg-closedBeforeReply{fill:#e67e22}svg .seg-tlsError{fill:#8e44ad}svg .seg-unexpectedReply{fill:#b7950b}svg .seg-probeError{fill:#34495e}
 .legend{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;vertical-align:-1px}
@@ -116,7 +118,10 @@ function runSection(run: ReportRun, index: number, several: boolean): string {
   out.push('<h3>Connect latency, from the actual start (log axis, 4 buckets per octave)</h3>')
   out.push(latencyChart(result, id('latency-chart')))
   out.push('<h3>Timeline: connects completed and failed, per time bin since the start</h3>')
-  out.push(timelineChart(result, id('timeline-chart')))
+  const spanMs = timelineSpanMs(result)
+  out.push(timelineChart(result, id('timeline-chart'), spanMs))
+  out.push(`<h3>Accept queue on the same timeline${result.queueTimeline ? `, as ${esc(QUEUE_SOURCE_WORDS[result.queueTimeline.source])} saw it` : ''}: how full, how long, and the listener's drops</h3>`)
+  out.push(queueTimelineChart(result, id('queue-chart'), spanMs))
   out.push('<h3>Outcomes</h3>')
   out.push(outcomeChart(result, id('outcome-chart')))
   if (result.probe) out.push(probeSection(result, id('first-byte-chart')))
@@ -318,8 +323,19 @@ function comparisonLatencyChart(runs: readonly ReportRun[]): string {
   })
 }
 
+/**
+ * The time axis the timeline and the queue share: the timeline's bins with room after the last
+ * one, so the last wave is not drawn on the frame; the run's duration when it has no timeline.
+ */
+function timelineSpanMs(result: StormResult): number {
+  const timeline = result.timeline
+  const bins = timeline ? Math.max(timeline.connected.length, timeline.failed.length) : 0
+  if (!timeline || bins === 0) return Math.max(1, result.durationMs * 1.04)
+  return bins * timeline.binMs + Math.max(2 * timeline.binMs, bins * timeline.binMs * 0.04)
+}
+
 /** The timeline: connects completed (and failed, stacked above) per time bin since the start. */
-function timelineChart(result: StormResult, id: string): string {
+function timelineChart(result: StormResult, id: string, spanMs: number): string {
   const timeline = result.timeline
   const bins = timeline ? Math.max(timeline.connected.length, timeline.failed.length) : 0
   if (!timeline || bins === 0) return emptyChart(id, timeline ? 'no connect completed' : 'this result file has no timeline (written before timelines were kept)')
@@ -327,8 +343,6 @@ function timelineChart(result: StormResult, id: string): string {
   const connected = Array.from({length: bins}, (_, index) => timeline.connected[index] ?? 0)
   const failed = Array.from({length: bins}, (_, index) => timeline.failed[index] ?? 0)
   const top = niceCeiling(1.05 * Math.max(1, ...connected.map((count, index) => count + failed[index]!)))
-  // Room after the last bin, so the last wave is not drawn on the frame.
-  const spanMs = bins * binMs + Math.max(2 * binMs, bins * binMs * 0.04)
   const plotTop = 30
   const plotHeight = 200
   const height = plotTop + plotHeight + MARGIN.bottom

@@ -22,6 +22,28 @@ export function renderServerEvidence(result: Pick<StormResult, 'kernel'>): strin
   return lines
 }
 
+/**
+ * Which half of the storm the report saw: the client's only (the listener on another host, no
+ * watch of it), both in one kernel (the listener in the storm's namespace: the counters add up
+ * both ends, docs/kernel.md §5), or both, each on its own host (a watch's server evidence:
+ * --server-evidence, or --isolate's two namespaces).
+ */
+export function renderSidesSeen(result: Pick<StormResult, 'kernel'>): string[] {
+  const {kernel} = result
+  if (kernel === null) return ["seen      the client's side only, and not its kernel (this run could not read it): connects and their latencies"]
+  if (kernel.serverEvidence !== undefined) {
+    return ["seen      both sides, each on its own host: the client's kernel (this run's counters) and the server's, seen there by connstorm watch (below)"]
+  }
+  if (kernel.listener !== null) {
+    return [
+      "seen      both sides in one kernel: the listener is in this run's network namespace, so its queue and drops are seen, and the counters add up both ends (TcpExtTCPSynRetrans counts the server's SYN-ACK retransmits too)",
+    ]
+  }
+  return [
+    "seen      the client's side only: the listener was not seen from this run's network namespace (it is on another host, or the file is a merge), so its queue, drops and sysctls are not known; connstorm watch PORT on its host, then analyze or report --server-evidence, adds them",
+  ]
+}
+
 function coverage(evidence: ServerEvidence): string | null {
   const {stormWindow: storm, used} = evidence
   const missing: string[] = []

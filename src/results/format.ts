@@ -101,6 +101,25 @@ export interface StormResult {
   thresholds?: ThresholdOutcome[]
   /** what the pre-flight read on this machine (open files, port range) and any problems --force overrode */
   clientLimits?: ClientLimits
+  /** the target's accept queue (and its listener's drops) over the run, when a sampler saw it: the storm's own or the server's watch */
+  queueTimeline?: QueueTimeline
+}
+
+/**
+ * The accept queue over the run: a point for the first read, one for each read where the queue
+ * or the drops changed, and one for the last read — a length holds until the next point.
+ */
+export interface QueueTimeline {
+  /** 'storm': the storm's own sampler (a listener on its machine, in its namespace); 'server': a watch on the listener's host (kernel.serverEvidence) */
+  source: 'storm' | 'server'
+  /** the listener's effective backlog: its queue is full at effectiveBacklog + 1 (docs/kernel.md §6); null when unknown */
+  effectiveBacklog: number | null
+  /** how often the sampler read the queue, ms */
+  intervalMs: number
+  /** [ms since startedAt, the longest accept queue of the matching listeners, their own drops (sk_drops) since the first point, or null when unread]; the first point is at or before 0 */
+  points: [number, number, number | null][]
+  /** the queue changed more often than the file keeps (5000 points, the schema's maxItems): the points stop before the run's end */
+  truncated?: boolean
 }
 
 /**

@@ -1,5 +1,5 @@
 import {type Histogram, encodeHistogram, summarize} from '../results/histogram.js'
-import type {ClientLimits, CountedRetransmits, KernelObservation, LabInfo, Measurement, ProbeResult} from '../results/format.js'
+import type {ClientLimits, CountedRetransmits, KernelObservation, LabInfo, Measurement, ProbeResult, QueueTimeline} from '../results/format.js'
 import {LATE_START_THRESHOLD_US} from '../results/recorder.js'
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
@@ -19,6 +19,8 @@ export interface ResultContext {
   lab?: LabInfo
   kernel?: KernelObservation
   clientLimits?: ClientLimits
+  /** the listener's queue over the run (the storm's own sampler) */
+  queueTimeline?: QueueTimeline
 }
 
 export function buildMeasurement(run: StormRun, context: ResultContext): Measurement {
@@ -98,6 +100,7 @@ export function buildMeasurement(run: StormRun, context: ResultContext): Measure
     kernel: context.kernel ?? null,
     ...probeSection(run, context),
     ...(context.clientLimits ? {clientLimits: context.clientLimits} : {}),
+    ...(context.queueTimeline ? {queueTimeline: context.queueTimeline} : {}),
   }
 }
 

@@ -1,4 +1,5 @@
-import {InterruptedBeforeStartError} from '../errors.js'
+import {alignServerEvidence, serverQueueTimeline, withServerEvidence} from '../analysis/server-evidence.js'
+import {InterruptedBeforeStartError, LabStartError} from '../errors.js'
 import type {LabListening, LabSummary} from '../lab/lab.js'
 import type {LabOptions} from '../plan/lab-options.js'
 import {type LabProcess, startLabProcess} from '../lab/process.js'
@@ -6,6 +7,7 @@ import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import type {ProbeSpec} from '../plan/probe-spec.js'
 import type {ClientLimits, LabInfo, Measurement} from '../results/format.js'
+import {type WatchProcess, startWatchProcess} from '../watch/process.js'
 import {buildMeasurement} from './build-result.js'
 import {type SessionOptions, runStormSession} from './session.js'
 
@@ -17,6 +19,13 @@ export interface RunRequest {
   lab?: LabOptions
   /** running inside a namespace connstorm made (--isolate) */
   isolatedNetns: boolean
+  /**
+   * two hosts (--isolate): the server's namespace (a path for nsenter --net). The lab runs there,
+   * and `connstorm watch` of its port beside it, whose samples join the result as the server's
+   * evidence (kernel.serverEvidence): the listener and the server's counters are not visible from
+   * the client's namespace.
+   */
+  serverNetns?: string
   signal: AbortSignal
   tool: {name: string; version: string}
   /** --probe on every connection after it connects */
@@ -38,19 +47,26 @@ export interface ProbeRequest {
   expect: string | null
 }
 
+/** The server's watch outlives the storm's own deadline by this much at most (it is stopped long before). */
+const WATCH_DEADLINE_SLACK_MS = 30_000
+
 /** One storm, start to measurement: the lab (if any) is started first and always stopped after. */
 export async function runPlan(request: RunRequest): Promise<Measurement> {
   let lab: LabProcess | undefined
+  let watch: WatchProcess | undefined
+  const wrap = request.serverNetns === undefined ? [] : ['nsenter', `--net=${request.serverNetns}`, '--']
   try {
     if (request.lab) {
       try {
-        lab = await startLabProcess(request.lab, request.signal)
+        lab = await startLabProcess(request.lab, request.signal, wrap)
       } catch (error) {
         if (request.signal.aborted) throw new InterruptedBeforeStartError()
         throw error
       }
     }
     if (lab) request.afterListen?.(lab.listening)
+    // After afterListen: the watch reads the server's sysctls once, as they are during the storm.
+    if (lab && request.serverNetns !== undefined) watch = await startServerWatch(lab.listening.port, wrap, request)
     const target = request.target ?? targetOfLab(lab!.listening)
     const {probe} = request
     const probeConfig = probe && probe.spec.kind !== 'none' ? {spec: probe.spec, timeoutMs: probe.timeoutMs, insecure: probe.insecure, expect: probe.expect} : undefined
@@ -63,8 +79,14 @@ export async function runPlan(request: RunRequest): Promise<Measurement> {
       onStart: request.onStart,
       ...(lab ? {beforeFirstConnect: () => lab!.go()} : {}),
     })
+    // The watch first: its last sample closes the storm's window while the lab still listens.
+    // A watch that failed costs the server's side only, never the storm's own measurement.
+    const watched = await watch?.stop().catch((error: unknown) => {
+      process.stderr.write(`connstorm storm: the watch of the server's namespace failed (${(error as Error).message.split('\n')[0]}); the result has the client's side only\n`)
+      return undefined
+    })
     const labReport = await lab?.stop()
-    return buildMeasurement(session.run, {
+    const measurement = buildMeasurement(session.run, {
       tool: request.tool,
       target,
       plan: request.plan,
@@ -72,9 +94,33 @@ export async function runPlan(request: RunRequest): Promise<Measurement> {
       kernel: session.kernel && request.linkRate ? {...session.kernel, linkRate: request.linkRate} : session.kernel,
       probe: probeConfig,
       ...(request.clientLimits ? {clientLimits: request.clientLimits} : {}),
+      ...(session.queueTimeline ? {queueTimeline: session.queueTimeline} : {}),
     })
+    if (watched === undefined) return measurement
+    return withServerEvidence(measurement, alignServerEvidence(measurement, watched, {storm: 'this run', watch: "of the server's namespace"}), serverQueueTimeline(measurement, watched))
   } finally {
+    await watch?.stop().catch(() => undefined)
     await lab?.stop()
+  }
+}
+
+/** `connstorm watch PORT` in the server's namespace, once it has taken its first sample. */
+async function startServerWatch(port: number, wrap: readonly string[], request: RunRequest): Promise<WatchProcess> {
+  const watch = startWatchProcess(port, {wrap, maxDurationMs: request.plan.maxDurationMs + WATCH_DEADLINE_SLACK_MS})
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = (): void => reject(new InterruptedBeforeStartError())
+    if (request.signal.aborted) onAbort()
+    request.signal.addEventListener('abort', onAbort, {once: true})
+    void watch.ready.finally(() => request.signal.removeEventListener('abort', onAbort)).catch(() => undefined)
+  })
+  aborted.catch(() => undefined)
+  try {
+    await Promise.race([watch.ready, aborted])
+    return watch
+  } catch (error) {
+    await watch.stop().catch(() => undefined)
+    if (error instanceof InterruptedBeforeStartError) throw error
+    throw new LabStartError(`the watch of the lab's port in the server's namespace did not start: ${(error as Error).message}`)
   }
 }
 

@@ -1,8 +1,8 @@
-import type {KernelObservation} from '../results/format.js'
+import type {KernelObservation, QueueTimeline} from '../results/format.js'
 import {STORM_COUNTERS, counterDeltas, readCounters} from '../kernel/counters.js'
 import {type HandshakesInFlight, readHandshakesInFlight} from '../kernel/handshakes.js'
 import {findListeners, readDiagGroupDrops, readDiagListenerDrops, readListenerDrops, sameListener} from '../kernel/listeners.js'
-import {type QueueSampler, startQueueSampler} from '../kernel/queue-sampler.js'
+import {type QueueSampler, queueTimelineSince, startQueueSampler} from '../kernel/queue-sampler.js'
 import {readStormSysctls} from '../kernel/sysctl.js'
 import type {Plan} from '../plan/plan.js'
 import {type ResolvedTarget, isLocalAddress} from '../plan/target.js'
@@ -28,6 +28,8 @@ export interface SessionOptions {
 export interface StormSession {
   run: StormRun
   kernel: KernelObservation
+  /** the listener's queue over the run, when the sampler saw it (a listener on this machine) */
+  queueTimeline: QueueTimeline | null
 }
 
 /**
@@ -98,6 +100,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
 
   return {
     run,
+    queueTimeline: sampled && listener ? queueTimelineSince(sampled, run.startedAt.getTime(), listener.sendQ) : null,
     kernel: {
       netns: before === null ? 'unknown' : isolatedNetns ? 'isolated' : 'shared',
       sysctls,

@@ -5,8 +5,9 @@ import {preflightProblems} from '../analysis/limits.js'
 import {UsageError} from '../errors.js'
 import {readPreflightFacts} from '../kernel/preflight.js'
 import type {LabListening} from '../lab/lab.js'
-import {applySysctls, prepareIsolatedNamespace} from '../netns/isolate.js'
+import {addSourceAddresses, applySysctls, applySysctlsIn, parseInsideNetns, prepareIsolatedNamespace, stopWhenParentGoes} from '../netns/isolate.js'
 import {paceLinkToward} from '../netns/link.js'
+import {SERVER_ADDRESS, SERVER_ADDRESS6} from '../netns/topology.js'
 import type {SysctlOverride} from '../plan/isolation-options.js'
 import type {LabOptions} from '../plan/lab-options.js'
 import type {Plan} from '../plan/plan.js'
@@ -46,9 +47,22 @@ export interface StormHooks {
  * advice re-run. Throws InterruptedBeforeStartError when stopped before anything was measured.
  */
 export async function runStorm(request: StormRequest, hooks: StormHooks): Promise<Diagnosis> {
-  if (request.insideNetns !== undefined) prepareIsolatedNamespace(request.insideNetns, request.sysctls)
+  const inside = request.insideNetns === undefined ? undefined : parseInsideNetns(request.insideNetns)
+  const serverNetns = inside?.serverNetns
+  // Each side reads its own sysctls (the client its SYN ladder and ports, the server its queues
+  // and cookies): the overrides are written in both namespaces.
+  const applyEverywhere = (overrides: StormRequest['sysctls']): void => {
+    applySysctls(overrides)
+    if (serverNetns !== undefined) applySysctlsIn(serverNetns, overrides)
+  }
+  if (inside !== undefined) prepareIsolatedNamespace(inside.parent, request.sysctls)
+  if (serverNetns !== undefined) stopWhenParentGoes()
+  if (serverNetns !== undefined) applySysctlsIn(serverNetns, request.sysctls)
+  if (inside?.device !== undefined && request.plan.sources !== undefined) addSourceAddresses(inside.device, request.plan.sources)
+  // On two hosts the lab listens on the server's address of its family (netns/topology.ts).
+  const lab = serverNetns !== undefined && request.lab ? {...request.lab, host: isIP(request.lab.host) === 6 ? SERVER_ADDRESS6 : SERVER_ADDRESS} : request.lab
   const target = request.target === undefined ? undefined : await resolveTarget(parseTarget(request.target))
-  checkSourceFamily(request.plan.sources, target?.family ?? (isIP(request.lab!.host) === 6 ? 6 : 4))
+  checkSourceFamily(request.plan.sources, target?.family ?? (isIP(lab!.host) === 6 ? 6 : 4))
   const facts = readPreflightFacts()
   const problems = preflightProblems(request.plan, facts, target === undefined || isLoopbackAddress(target.host))
   if (problems.length > 0 && !request.force) {
@@ -59,18 +73,20 @@ export async function runStorm(request: StormRequest, hooks: StormHooks): Promis
     ...(hooks.onStart ? {onStart: hooks.onStart} : {}),
     plan: request.plan,
     target,
-    lab: request.lab,
+    lab,
     probe: request.probe,
     ...(sysctlsAfterListen.length > 0 || linkRate !== undefined
       ? {
           afterListen: (listening: LabListening) => {
-            applySysctls(sysctlsAfterListen)
-            if (linkRate !== undefined) paceLinkToward(listening.port, linkRate)
+            applyEverywhere(sysctlsAfterListen)
+            // On two hosts the client's end of the veth, where its packets leave: as a real link.
+            if (linkRate !== undefined) paceLinkToward(listening.port, linkRate, inside?.device ?? 'lo')
           },
         }
       : {}),
     ...(linkRate === undefined ? {} : {linkRate}),
-    isolatedNetns: request.insideNetns !== undefined,
+    isolatedNetns: inside !== undefined,
+    ...(serverNetns === undefined ? {} : {serverNetns}),
     clientLimits: {openFiles: facts.openFiles, portRange: facts.portRange, problems},
     signal: hooks.signal,
     tool: hooks.tool,

@@ -1,5 +1,5 @@
 import {diagnose} from '../analysis/diagnose.js'
-import {applySysctls} from '../netns/isolate.js'
+import {applySysctls, applySysctlsIn} from '../netns/isolate.js'
 import type {RunFigures, StormResult, Verification} from '../results/format.js'
 import {type RunRequest, runPlan} from './run-plan.js'
 
@@ -19,7 +19,8 @@ export function runFigures(result: StormResult): RunFigures {
     timedOut: result.counts.byOutcome.timeout,
     p99Us: result.latencyUs.fromIntended.p99,
     maxUs: result.latencyUs.fromIntended.max,
-    listenOverflows: result.kernel?.counterDeltas?.TcpExtListenOverflows ?? null,
+    // The listener's host counts its overflows: the server's namespace on two hosts.
+    listenOverflows: (result.kernel?.serverEvidence?.counterDeltas ?? result.kernel?.counterDeltas)?.TcpExtListenOverflows ?? null,
   }
 }
 
@@ -39,7 +40,10 @@ export async function verifyAdvice(request: RunRequest, before: StormResult, siz
     if (!request.isolatedNetns) {
       return {...base, somaxconn, verified: false, reason: `the advised backlog needs net.core.somaxconn ${somaxconn}; connstorm changes it only inside --isolate`}
     }
-    applySysctls([{key: 'net.core.somaxconn', value: String(somaxconn)}])
+    const advised = [{key: 'net.core.somaxconn', value: String(somaxconn)}]
+    applySysctls(advised)
+    // On two hosts the lab listens in the server's namespace: somaxconn caps its backlog there.
+    if (request.serverNetns !== undefined) applySysctlsIn(request.serverNetns, advised)
   }
   const after = diagnose(await runPlan({...request, lab: {...request.lab, backlog: sizing.backlog}}), {acceptStallMs: null}).result
   const figures = runFigures(after)

@@ -1,4 +1,4 @@
-import {alignServerEvidence, withServerEvidence} from '../analysis/server-evidence.js'
+import {alignServerEvidence, serverQueueTimeline, withServerEvidence} from '../analysis/server-evidence.js'
 import type {Measurement} from '../results/format.js'
 import {readWatchFile} from './file.js'
 
@@ -10,5 +10,5 @@ import {readWatchFile} from './file.js'
 export function joinServerEvidence<M extends Measurement>(measurement: M, watchFile: string | undefined, resultName: string): M {
   if (watchFile === undefined) return measurement
   const watch = readWatchFile(watchFile)
-  return withServerEvidence(measurement, alignServerEvidence(measurement, watch, {storm: resultName, watch: `'${watchFile}'`}))
+  return withServerEvidence(measurement, alignServerEvidence(measurement, watch, {storm: resultName, watch: `'${watchFile}'`}), serverQueueTimeline(measurement, watch))
 }

@@ -37,8 +37,8 @@ describe('connstorm reproduce --list', () => {
 //
 // Time: no incident's storm needs more than ~7.5 s (classic-ladder's 7 s step, client-gives-up's
 // 7 s give-up, cookie-hang's last wave + its 3 s probe); 9 s allows for late timers under load.
-// The wall time around it is four Node start-ups (reproduce, storm, its re-run inside the
-// namespace, the lab) and the namespace set-up, which load stretches: 12–24 s per incident at
+// The wall time around it is five Node start-ups (reproduce, storm, its re-run inside the client's
+// namespace, the lab and the watch of its port in the server's) and the namespaces' set-up, which load stretches: 12–24 s per incident at
 // load ~5 on this 2-core machine, 29–46 s at load ~11 with three side by side. That is bounded by
 // the kill below (twice the worst seen), not asserted: it measures the machine, not the incident.
 const STORM_BUDGET_MS = 9000
@@ -57,9 +57,11 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip', 'tc']}, 'the in
       // incident is known for (exit 3 otherwise).
       expect(result.incident).toEqual({name, symptom: incident.symptom, cause: incident.cause, expected: incident.expected})
       expect(result.signature.reproduced, result.signature.lines.join('; ')).toBe(true)
-      // Every attempt ends inside the run, in its own namespace (so the counters are the storm's).
+      // Every attempt ends inside the run, in its own namespace (so the counters are the storm's),
+      // and the server's side, seen in the lab's namespace by a watch of its port, joins the result.
       expect(result.stopReason).toBe('completed')
       expect(result.kernel?.netns).toBe('isolated')
+      expect(result.kernel?.serverEvidence?.listener.port).toBe(result.target.port)
       expect(result.counts.pending + result.counts.notStarted).toBe(0)
       expect(result.counts.connected + result.counts.failed).toBe(result.counts.attempted)
       expect(result.counts.attempted).toBe(result.plan.connects)

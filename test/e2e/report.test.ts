@@ -149,6 +149,19 @@ describe('connstorm report', () => {
         expect(await page.locator('#latency-chart rect.ok').count()).toBeGreaterThan(0)
         expect(await page.locator('#timeline-chart path.ok').count()).toBe(1)
         expect(await page.locator('#latency-chart text.steplabel').allTextContents()).toContainEqual(expect.stringMatching(/^2 SYN retransmits, 2\.\d\d s \(\d+ connects\)$/))
+        // The accept queue on the same timeline, as the storm's own sampler saw the lab's listener:
+        // full at 5 (backlog 4 + 1) from the burst until the 1.7 s stall ends. At least 1.5 s: the
+        // sampler reads every 40 ms while the queue is busy, later under load (up to 200 ms allowed);
+        // at most 2.1 s: the run ends once the 2 s SYNs get in, when the queue has room again.
+        const queue = page.locator('#queue-chart')
+        expect(await queue.getAttribute('data-source')).toBe('storm')
+        expect(Number(await queue.getAttribute('data-points'))).toBeGreaterThan(1)
+        const fullMs = Number(await queue.getAttribute('data-full-ms'))
+        expect(fullMs).toBeGreaterThanOrEqual(1500)
+        expect(fullMs).toBeLessThanOrEqual(2100)
+        expect(await page.locator('#queue-chart path.queue').count()).toBe(1)
+        expect(await page.locator('#queue-chart rect.fullspan').count()).toBeGreaterThan(0)
+        expect(await page.locator('#queue-chart text').allTextContents()).toContainEqual(expect.stringMatching(/full \(5\) for 1\.\d\d s of the run's 2\.\d\d s; peak 5\/4\+1; \d+ dropped by the listener/))
         const box = await page.locator('#latency-chart').boundingBox()
         expect(box!.width).toBeGreaterThan(500)
 

@@ -15,11 +15,13 @@ const TEN_PORTS = ['--isolate', '--sysctl', 'net.ipv4.ip_local_port_range=40000 
 describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip', 'ss']}, 'source ports and --source'))('source ports and --source (root: namespaces of their own)', () => {
   // Without --source the same plan ends in 21 addrNotAvail and a "limits" line naming the range
   // and this fix (the ephemeral-port-exhaustion incident and test/unit/limits.test.ts show that).
-  it('--source 127.0.0.1-127.0.0.4 lifts a 10-port range: all 30 held connects get a port', async () => {
-    const spread = await runCli(['storm', ...TEN_PORTS, '--source', '127.0.0.1-127.0.0.4', '--json'])
+  // --isolate runs the storm on a client host of its own (netns/isolate.ts): its sources are
+  // addresses on its end of the link to the lab's host, 198.18.0.0/24 but the server's .2.
+  it('--source 198.18.0.10-198.18.0.13 lifts a 10-port range: all 30 held connects get a port', async () => {
+    const spread = await runCli(['storm', ...TEN_PORTS, '--source', '198.18.0.10-198.18.0.13', '--json'])
     expect(spread.code, spread.stderr).toBe(0)
     const result = parseJsonResult(spread.stdout)
-    expect(result.plan.sources).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'])
+    expect(result.plan.sources).toEqual(['198.18.0.10', '198.18.0.11', '198.18.0.12', '198.18.0.13'])
     expect(result.counts.byOutcome).toMatchObject({connected: 30, addrNotAvail: 0})
   })
 

@@ -18,7 +18,7 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   commands: ['signals', 'cli', 'run', 'watch', 'report', 'incidents', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   hooks: ['cli'],
   cli: ['signals', 'run', 'report', 'netns', 'kernel', 'analysis', 'plan', 'results', 'errors'],
-  run: ['signals', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
+  run: ['signals', 'watch', 'engine', 'kernel', 'lab', 'netns', 'probe', 'native', 'analysis', 'plan', 'results', 'errors'],
   // `connstorm watch`: the server's side of a storm, sampled on the server's host (no storm of its own).
   watch: ['signals', 'kernel', 'native', 'analysis', 'plan', 'results', 'errors'],
   incidents: ['results', 'errors'],
