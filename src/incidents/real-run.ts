@@ -1,0 +1,390 @@
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {accessSync, constants, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {delimiter, join} from 'node:path'
+
+import {UsageError} from '../errors.js'
+import type {WatchFile} from '../results/format.js'
+import type {RealServerIncident} from './catalog.js'
+import type {RealServer} from './real-servers.js'
+
+/**
+ * A real-server incident, run on two hosts on one machine: the server (a Debian package) started
+ * in the server's network namespace with the incident's sysctls, `connstorm watch` beside it, and
+ * `connstorm storm` from the client's namespace (docs/kernel.md §14: each side's counters are its
+ * own). The server stops accepting the way it really does (Stall), starting 0.2 s before the
+ * burst's instant (storm --start-at) for the incident's stall time.
+ *
+ * The namespaces and the watch come from the caller (netns/topology.ts, watch/process.ts), so that
+ * this file keeps to the incidents' layer. Everything started here is ended by PID and the
+ * temporary directory removed, on success, on failure, on an abort (Ctrl-C) and on exit.
+ */
+
+/** The parts of netns/topology.ts's TwoHosts this needs. */
+export interface Hosts {
+  server: {address: string; holderPid: number}
+  inside(side: 'client' | 'server', command: readonly string[]): string[]
+  run(side: 'client' | 'server', command: readonly string[]): void
+  dispose(): Promise<void>
+}
+
+/** The parts of watch/process.ts's WatchProcess this needs. */
+export interface Watch {
+  pid: number
+  readonly ready: Promise<void>
+  stop(): Promise<WatchFile>
+}
+
+export interface RealRunParts {
+  createHosts(): Promise<Hosts>
+  startWatch(port: number, options: {wrap: readonly string[]; maxDurationMs: number}): Watch
+  /** bin/run.js: the storm runs as `node RUN_JS storm …` inside the client's namespace */
+  runJs: string
+  /** aborted (its reason: the signal's name) when the user stops the run */
+  signal: AbortSignal
+}
+
+export interface RealRun {
+  /** the storm's exit code */
+  code: number
+  /** the storm's stdout (its --json result) */
+  stdout: string
+  /** the watch of the server's port, from the server's namespace; null when the storm never ran */
+  watch: WatchFile | null
+  /** what the incident ran, in words, for the report */
+  server: {name: string; version: string; debianPackage: string; config: string; askedBacklog: string; sysctls: readonly string[]; stall: string}
+  /** lines of the server's own log that speak of its backlog (Redis warns when somaxconn caps it) */
+  logLines: string[]
+}
+
+/** The stall starts this long before the burst's instant: the burst meets a server that has stopped. */
+export const STALL_LEAD_MS = 200
+/**
+ * How far ahead the burst's instant is set: the storm in the client's namespace must be up and
+ * waiting by then (a Node start-up, ~0.4 s of CPU; more on a loaded machine). A storm that starts
+ * late says so (self.startSkewMs), and the run reports it.
+ */
+export const START_LEAD_MS = 3000
+const LISTEN_TIMEOUT_MS = 20_000
+const STOP_TIMEOUT_MS = 3000
+
+/** The server's binary on PATH, or null. */
+export function findOnPath(binary: string, path = process.env.PATH ?? ''): string | null {
+  for (const directory of path.split(delimiter)) {
+    if (directory === '') continue
+    try {
+      accessSync(join(directory, binary), constants.X_OK)
+      return join(directory, binary)
+    } catch {}
+  }
+  return null
+}
+
+/** A missing server: one line naming its Debian package (exit 2). */
+export function assertServerInstalled(incident: RealServerIncident): void {
+  const {server} = incident
+  if (findOnPath(server.binary) === null) {
+    throw new UsageError(`${incident.name}: needs ${server.name} ('${server.binary}' is not on PATH): install the Debian package ${server.debianPackage} (apt-get install ${server.debianPackage})`, 'SERVER_MISSING')
+  }
+}
+
+/** The server's version as it prints it, e.g. "1.22.1". */
+export function serverVersion(server: RealServer): string {
+  const done = spawnSync(server.version.argv[0]!, server.version.argv.slice(1), {encoding: 'utf8'})
+  const match = server.version.pattern.exec(`${done.stdout ?? ''}${done.stderr ?? ''}`)
+  return match?.[1] ?? 'unknown'
+}
+
+class Interrupted extends Error {}
+
+export async function runRealServerIncident(incident: RealServerIncident, parts: RealRunParts): Promise<RealRun> {
+  const {server} = incident
+  assertServerInstalled(incident)
+  const version = serverVersion(server)
+  const directory = mkdtempSync(join(tmpdir(), `connstorm-${server.adviceId}-`))
+  const started: ChildProcess[] = []
+  /** processes the server started (its workers), ended by PID if they outlive it */
+  const descendants = new Set<number>()
+  const stopped = new Set<number>()
+  const timers: NodeJS.Timeout[] = []
+  let hosts: Hosts | undefined
+  let watch: Watch | undefined
+  let storm: ChildProcess | undefined
+
+  // Last resort (an exception we did not see coming, process.exit elsewhere): nothing outlives us.
+  const onExit = (): void => {
+    for (const pid of stopped) signal(pid, 'SIGCONT')
+    for (const child of started) if (running(child)) child.kill('SIGKILL')
+    for (const pid of descendants) signal(pid, 'SIGKILL')
+    rmSync(directory, {recursive: true, force: true})
+  }
+  process.once('exit', onExit)
+  const checkAbort = (): void => {
+    if (parts.signal.aborted) throw new Interrupted(String(parts.signal.reason))
+  }
+  const onAbort = (): void => {
+    // The storm prints its partial report on the same signal (storm's own contract); the rest is ended below.
+    if (storm !== undefined && running(storm)) storm.kill(parts.signal.reason as NodeJS.Signals)
+  }
+  parts.signal.addEventListener('abort', onAbort)
+
+  const start = (argv: string[], options: {env?: Record<string, string>; stdout?: boolean} = {}): ChildProcess => {
+    const child = spawn(argv[0]!, argv.slice(1), {stdio: ['ignore', options.stdout ? 'pipe' : 'ignore', 'pipe'], ...(options.env ? {env: {...process.env, ...options.env}} : {})})
+    child.on('error', () => {})
+    started.push(child)
+    return child
+  }
+
+  try {
+    hosts = await parts.createHosts()
+    checkAbort()
+    for (const sysctl of incident.serverSysctls) hosts.run('server', ['sysctl', '-q', '-w', sysctl])
+    const {argv, config, env} = server.configure(directory, hosts.server.address)
+    const serverProcess = start(hosts.inside('server', argv), env ? {env} : {})
+    let serverErr = ''
+    serverProcess.stderr!.setEncoding('utf8').on('data', (chunk: string) => (serverErr = (serverErr + chunk).slice(-2000)))
+    // nsenter execs the server (no --fork): the PID is the server's own.
+    const serverPid = serverProcess.pid!
+    await until(
+      () => {
+        if (!running(serverProcess)) throw new Error(`${server.name} exited (${serverProcess.exitCode ?? serverProcess.signalCode}) before it listened: ${(serverErr || readLog(directory, server)).trim().split('\n').slice(-3).join(' | ')}`)
+        return listening(hosts!.server.holderPid, server.port)
+      },
+      LISTEN_TIMEOUT_MS,
+      `${server.name} to listen on ${hosts.server.address}:${server.port}`,
+      checkAbort,
+    )
+    const workers = server.stall.kind === 'sigstop-workers' || server.stall.kind === 'busy-handlers' ? await until(() => nonEmpty(childrenOf(serverPid)), LISTEN_TIMEOUT_MS, `${server.name}'s workers`, checkAbort) : []
+    for (const pid of workers) descendants.add(pid)
+
+    watch = parts.startWatch(server.port, {wrap: hosts.inside('server', []), maxDurationMs: 60_000})
+    await watch.ready
+    checkAbort()
+
+    const burstAt = Date.now() + START_LEAD_MS
+    storm = start(
+      hosts.inside('client', [
+        process.execPath,
+        parts.runJs,
+        'storm',
+        `${hosts.server.address}:${server.port}`,
+        ...incident.args,
+        '--server',
+        server.adviceId,
+        '--start-at',
+        new Date(burstAt).toISOString(),
+        '--json',
+      ]),
+      {stdout: true},
+    )
+    let stdout = ''
+    storm.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
+    storm.stderr!.pipe(process.stderr)
+    const stormDone = closed(storm)
+    scheduleStall(incident, {
+      at: burstAt - STALL_LEAD_MS,
+      workers,
+      stopped,
+      timers,
+      hosts,
+      start,
+      directory,
+    })
+    const code = await stormDone
+    for (const timer of timers.splice(0)) clearTimeout(timer)
+    for (const pid of stopped) signal(pid, 'SIGCONT')
+    stopped.clear()
+    const watched = await watch.stop()
+    return {
+      code: parts.signal.aborted ? code : code,
+      stdout,
+      watch: watched,
+      server: {
+        name: server.name,
+        version,
+        debianPackage: server.debianPackage,
+        config,
+        askedBacklog: server.askedBacklog,
+        sysctls: incident.serverSysctls,
+        stall: stallWords(incident),
+      },
+      logLines: readLog(directory, server)
+        .split('\n')
+        .filter((line) => /backlog/i.test(line))
+        .map((line) => line.trim()),
+    }
+  } catch (error) {
+    if (error instanceof Interrupted) return {code: 128 + signalNumber(error.message), stdout: '', watch: null, server: {name: server.name, version, debianPackage: server.debianPackage, config: '', askedBacklog: server.askedBacklog, sysctls: incident.serverSysctls, stall: stallWords(incident)}, logLines: []}
+    throw error
+  } finally {
+    parts.signal.removeEventListener('abort', onAbort)
+    for (const timer of timers) clearTimeout(timer)
+    for (const pid of stopped) signal(pid, 'SIGCONT')
+    if (watch !== undefined) await watch.stop().catch(() => {})
+    await endAll(started, descendants, server.stopSignal)
+    await hosts?.dispose()
+    rmSync(directory, {recursive: true, force: true})
+    process.off('exit', onExit)
+  }
+}
+
+/** "nginx's worker process stopped (SIGSTOP) … for 2.5 s, from 0.2 s before the burst" */
+export function stallWords(incident: RealServerIncident): string {
+  return `${incident.server.stall.what}, for ${incident.stallMs / 1000} s from ${STALL_LEAD_MS / 1000} s before the burst`
+}
+
+interface StallContext {
+  at: number
+  workers: number[]
+  stopped: Set<number>
+  timers: NodeJS.Timeout[]
+  hosts: Hosts
+  start: (argv: string[]) => ChildProcess
+  directory: string
+}
+
+function scheduleStall(incident: RealServerIncident, context: StallContext): void {
+  const {server, stallMs} = incident
+  const {stall} = server
+  const seconds = String(stallMs / 1000)
+  const after = (ms: number, action: () => void): void => {
+    context.timers.push(setTimeout(action, Math.max(0, ms)))
+  }
+  const wait = context.at - Date.now()
+  switch (stall.kind) {
+    case 'sigstop-workers': {
+      after(wait, () => {
+        for (const pid of context.workers) if (signal(pid, 'SIGSTOP')) context.stopped.add(pid)
+      })
+      after(wait + stallMs, () => {
+        for (const pid of context.stopped) signal(pid, 'SIGCONT')
+        context.stopped.clear()
+      })
+      break
+    }
+    case 'redis-debug-sleep': {
+      // redis-cli from the server's host (enable-debug-command local): a C program, it starts in milliseconds.
+      after(wait, () => context.start(context.hosts.inside('server', ['redis-cli', '-h', '127.0.0.1', '-p', String(server.port), 'DEBUG', 'SLEEP', seconds])))
+      break
+    }
+    case 'busy-handlers': {
+      // One slow request per worker, sent at the instant by a client on the server's host (started now, it waits).
+      context.start(context.hosts.inside('server', [process.execPath, '-e', SLOW_REQUESTS, String(context.at), context.hosts.server.address, String(server.port), String(stall.requests), seconds]))
+      break
+    }
+  }
+}
+
+/** argv: instant (epoch ms), host, port, count, seconds. Opens `count` connections at the instant, each asking for a handler that sleeps `seconds`. */
+const SLOW_REQUESTS = `
+const [at, host, port, count, seconds] = process.argv.slice(1)
+setTimeout(() => {
+  for (let i = 0; i < Number(count); i++) {
+    const socket = require('node:net').connect(Number(port), host, () => socket.write('GET /?sleep=' + seconds + ' HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n'))
+    socket.on('error', () => {})
+    socket.resume()
+  }
+}, Math.max(0, Number(at) - Date.now()))
+setTimeout(() => process.exit(0), Math.max(0, Number(at) - Date.now()) + Number(seconds) * 1000 + 2000)
+`
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null
+}
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function signalNumber(name: string): number {
+  return ({SIGHUP: 1, SIGINT: 2, SIGTERM: 15} as Record<string, number>)[name] ?? 2
+}
+
+function closed(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    if (!running(child)) return resolve(child.exitCode ?? 1)
+    child.once('error', () => resolve(1))
+    child.once('close', (code, signalName) => resolve(code ?? 128 + signalNumber(signalName ?? 'SIGINT')))
+  })
+}
+
+/** Stops the server with its quick-stop signal, everything else with SIGKILL; what outlives STOP_TIMEOUT_MS is killed, workers included. */
+async function endAll(started: ChildProcess[], descendants: Set<number>, stopSignal: NodeJS.Signals): Promise<void> {
+  const [server, ...others] = started
+  for (const child of others) if (running(child)) child.kill('SIGKILL')
+  if (server !== undefined && running(server)) {
+    server.kill(stopSignal)
+    const exited = await Promise.race([closed(server).then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_TIMEOUT_MS))])
+    if (!exited) server.kill('SIGKILL')
+  }
+  for (const pid of descendants) if (isAlive(pid)) signal(pid, 'SIGKILL')
+  await Promise.all(started.map((child) => closed(child)))
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    // A zombie (exited, not yet reaped by its parent) counts as gone.
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+/** The PIDs whose parent is `pid` (/proc/PID/task/PID/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+function nonEmpty<T>(list: T[]): T[] | null {
+  return list.length > 0 ? list : null
+}
+
+/**
+ * True when the namespace of `holderPid` has a TCP listener on `port`: /proc/PID/net/tcp shows the
+ * sockets of that process's network namespace (state 0A = LISTEN, local port in hex).
+ */
+export function listening(holderPid: number, port: number): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
+  for (const file of ['tcp', 'tcp6']) {
+    let table = ''
+    try {
+      table = readFileSync(`/proc/${holderPid}/net/${file}`, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of table.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      if (fields[3] === '0A' && fields[1]?.endsWith(`:${hexPort}`)) return true
+    }
+  }
+  return false
+}
+
+function readLog(directory: string, server: RealServer): string {
+  if (server.logFile === undefined) return ''
+  try {
+    return readFileSync(join(directory, server.logFile), 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+async function until<T>(read: () => T | null | false, timeoutMs: number, what: string, checkAbort: () => void): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    checkAbort()
+    const value = read()
+    if (value !== null && value !== false) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
