@@ -1,4 +1,4 @@
-import {GUNICORN, NGINX, REDIS, type RealServer} from './real-servers.js'
+import {GUNICORN, NGINX, REDIS, TOMCAT, type RealServer} from './real-servers.js'
 import type {AdviceSignature} from './signature.js'
 
 /**
@@ -187,6 +187,18 @@ export const REAL_SERVER_INCIDENTS: readonly RealServerIncident[] = [
     expected: "the server's listener: Send-Q 64; 65 connects at once (64 + 1), the other 135 on SYN retransmit steps once a worker is free (3 s in and later); the server's watch: peak queue 65/64+1; advice: backlog 64 → 255 (gunicorn --backlog 255)",
     signature: [{knob: 'backlog', current: '64', proposed: 'higher'}],
     reproducedWith: 'gunicorn 20.1.0 (Debian 12, python3 3.11), Linux 6.18',
+  },
+  {
+    name: 'tomcat-gc-pause',
+    symptom: 'Our Spring Boot service on Tomcat stalls for 2.5 s in a full GC; the 300 clients that reconnect meanwhile get in 3 s late or time out, though the thread pool has room.',
+    cause: "The HTTP connector's acceptCount is its listen backlog, 100 unless set (AbstractEndpoint; Spring Boot's server.tomcat.accept-count keeps it). A stop-the-world pause stops the acceptor thread with the rest of the JVM: 101 connects fit the queue, the SYNs of the other 199 are dropped and retransmitted until the pause ends.",
+    server: TOMCAT,
+    args: ['--burst', '300'],
+    serverSysctls: [],
+    stallMs: 2500,
+    expected: "the server's listener: Send-Q 100; 101 connects at once (100 + 1), the other 199 on SYN retransmit steps after the pause (3 s in and later); the server's watch: peak queue 101/100+1; advice: backlog 100 → 511 (server.tomcat.accept-count=511, acceptCount on the Connector), then restart",
+    signature: [{knob: 'backlog', current: '100', proposed: 'higher'}],
+    reproducedWith: 'Apache Tomcat 10.1.60 (Debian 12, tomcat10, OpenJDK 17), Linux 6.18',
   },
 ]
 

@@ -65,13 +65,21 @@ export const STALL_LEAD_MS = 200
  * late says so (self.startSkewMs), and the run reports it.
  */
 export const START_LEAD_MS = 3000
-const LISTEN_TIMEOUT_MS = 20_000
+const LISTEN_TIMEOUT_MS = 30_000
 /** A storm that starts this late (self.startSkewMs) is run again with a longer lead. */
 const LATE_MS = 1000
 const STOP_TIMEOUT_MS = 3000
 
 /** The server's binary on PATH, or null. */
 export function findOnPath(binary: string, path = process.env.PATH ?? ''): string | null {
+  if (binary.includes('/')) {
+    try {
+      accessSync(binary, constants.X_OK)
+      return binary
+    } catch {
+      return null
+    }
+  }
   for (const directory of path.split(delimiter)) {
     if (directory === '') continue
     try {
@@ -86,7 +94,7 @@ export function findOnPath(binary: string, path = process.env.PATH ?? ''): strin
 export function assertServerInstalled(incident: RealServerIncident): void {
   const {server} = incident
   if (findOnPath(server.binary) === null) {
-    throw new UsageError(`${incident.name}: needs ${server.name} ('${server.binary}' is not on PATH): install the Debian package ${server.debianPackage} (apt-get install ${server.debianPackage})`, 'SERVER_MISSING')
+    throw new UsageError(`${incident.name}: needs ${server.name} ('${server.binary}' is not ${server.binary.includes('/') ? 'there' : 'on PATH'}): install the Debian package ${server.debianPackage} (apt-get install ${server.debianPackage})`, 'SERVER_MISSING')
   }
 }
 
@@ -183,7 +191,7 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
       storm.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
       storm.stderr!.pipe(process.stderr)
       const stormDone = closed(storm)
-      scheduleStall(incident, {at: burstAt - STALL_LEAD_MS, workers, stopped, timers, hosts: hosts!, start, directory})
+      scheduleStall(incident, {at: burstAt - STALL_LEAD_MS, serverPid, workers, stopped, timers, hosts: hosts!, start, directory})
       const stormCode = await stormDone
       for (const timer of timers.splice(0)) clearTimeout(timer)
       for (const pid of stopped) signal(pid, 'SIGCONT')
@@ -247,6 +255,7 @@ export function stallWords(incident: RealServerIncident): string {
 
 interface StallContext {
   at: number
+  serverPid: number
   workers: number[]
   stopped: Set<number>
   timers: NodeJS.Timeout[]
@@ -264,9 +273,11 @@ function scheduleStall(incident: RealServerIncident, context: StallContext): voi
   }
   const wait = context.at - Date.now()
   switch (stall.kind) {
-    case 'sigstop-workers': {
+    case 'sigstop-workers':
+    case 'sigstop-server': {
+      const targets = stall.kind === 'sigstop-server' ? [context.serverPid] : context.workers
       after(wait, () => {
-        for (const pid of context.workers) if (signal(pid, 'SIGSTOP')) context.stopped.add(pid)
+        for (const pid of targets) if (signal(pid, 'SIGSTOP')) context.stopped.add(pid)
       })
       after(wait + stallMs, () => {
         for (const pid of context.stopped) signal(pid, 'SIGCONT')

@@ -1,4 +1,4 @@
-import {writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 /**
@@ -13,6 +13,8 @@ import {join} from 'node:path'
 export type Stall =
   /** its accepting processes (the children of the started one) are stopped with SIGSTOP, then SIGCONT */
   | {kind: 'sigstop-workers'; what: string}
+  /** the server process itself is stopped (all its threads), as a stop-the-world GC pause stops a JVM */
+  | {kind: 'sigstop-server'; what: string}
   /** `redis-cli DEBUG SLEEP S` blocks Redis's one event loop (debug.c: nanosleep in the command) */
   | {kind: 'redis-debug-sleep'; what: string}
   /** every worker of the pool takes a request whose handler sleeps S: none is left to accept */
@@ -25,7 +27,7 @@ export interface RealServer {
   adviceId: string
   /** the Debian package that has it */
   debianPackage: string
-  /** the command looked up on PATH */
+  /** the command looked up on PATH, or its absolute path */
   binary: string
   /** argv that prints its version, and how to find the version in what it prints (stdout + stderr) */
   version: {argv: readonly string[]; pattern: RegExp}
@@ -148,4 +150,47 @@ def app(environ, start_response):
   // INT: gunicorn's quick shutdown (TERM waits up to graceful_timeout for busy workers).
   stopSignal: 'SIGINT',
   stall: {kind: 'busy-handlers', requests: 2, what: 'both sync workers busy in a handler waiting on a slow upstream (time.sleep)'},
+}
+
+const TOMCAT_HOME = '/usr/share/tomcat10'
+
+export const TOMCAT: RealServer = {
+  name: 'Tomcat',
+  adviceId: 'tomcat',
+  debianPackage: 'tomcat10',
+  binary: `${TOMCAT_HOME}/bin/catalina.sh`,
+  version: {argv: [`${TOMCAT_HOME}/bin/version.sh`], pattern: /Apache Tomcat\/(\S+)/},
+  port: 8080,
+  // The HTTP connector's acceptCount is its listen backlog, 100 unless set (AbstractEndpoint
+  // acceptCount = 100; NioEndpoint binds with bind(addr, getAcceptCount())); Spring Boot's
+  // server.tomcat.accept-count keeps that default.
+  askedBacklog: '100 (acceptCount, the connector’s default)',
+  configure(directory, address) {
+    for (const sub of ['conf', 'logs', 'temp', 'webapps', 'work']) mkdirSync(join(directory, sub), {recursive: true})
+    // Debian keeps the default web.xml (servlet and MIME defaults) in /etc/tomcat10.
+    copyFileSync('/etc/tomcat10/web.xml', join(directory, 'conf', 'web.xml'))
+    writeFileSync(
+      join(directory, 'conf', 'server.xml'),
+      `<?xml version="1.0" encoding="UTF-8"?>
+<Server port="-1" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="8080" address="${address}" protocol="HTTP/1.1" />
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" />
+    </Engine>
+  </Service>
+</Server>
+`,
+    )
+    return {
+      // catalina.sh run execs java in the foreground: the started PID is the JVM's.
+      argv: [`${TOMCAT_HOME}/bin/catalina.sh`, 'run'],
+      config: `<Connector port="8080" address="${address}" protocol="HTTP/1.1" />`,
+      // A JVM that starts in ~1 s of CPU: class data sharing, and no optimising compiler for a short run.
+      env: {CATALINA_HOME: TOMCAT_HOME, CATALINA_BASE: directory, CATALINA_TMPDIR: join(directory, 'temp'), JAVA_OPTS: '-Xshare:auto -XX:TieredStopAtLevel=1'},
+    }
+  },
+  // TERM: the JVM's shutdown hook stops Tomcat.
+  stopSignal: 'SIGTERM',
+  stall: {kind: 'sigstop-server', what: 'the whole JVM stopped (SIGSTOP), as in a stop-the-world full GC of a large heap'},
 }

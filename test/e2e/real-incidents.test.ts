@@ -108,11 +108,25 @@ const INCIDENTS = [
     advice: ['gunicorn --backlog 255 …'],
     reproduced: 'reproduced: backlog 64 → 255 (as expected)',
   },
+  {
+    name: 'tomcat-gc-pause',
+    binary: '/usr/share/tomcat10/bin/catalina.sh',
+    version: () => versionOf(['/usr/share/tomcat10/bin/version.sh'], /Apache Tomcat\/(\S+)/),
+    server: (version: string) => `server    Tomcat ${version} (Debian package tomcat10) in the server's namespace: <Connector port="8080" address="198.18.0.2" protocol="HTTP/1.1" />`,
+    log: null,
+    atOnce: 101,
+    peak: 'peak queue 101/100+1 (the accept queue was full)',
+    backlog: "backlog   Tomcat asked listen() for 100; its listener got 100 (Send-Q, read by connstorm watch on the server's host)",
+    // 300 × 1.25 = 375 → 511.
+    advice: ['server.tomcat.accept-count=511   # Spring Boot application.properties', '<Connector … acceptCount="511" />   # Tomcat server.xml'],
+    reproduced: 'reproduced: backlog 100 → 511 (as expected)',
+  },
 ] as const
 
 describe.concurrent('real-server incidents: reproduce NAME runs the server in a namespace of its own and matches the incident’s diagnosis', {timeout: KILL_AFTER_MS + 10_000}, () => {
   for (const incident of INCIDENTS) {
-    it.skipIf(skipUnless({root: true, tools: [...NEEDS_NAMESPACES, incident.binary]}, `the ${incident.name} incident`))(
+    const server = incident.binary.startsWith('/') ? {tools: NEEDS_NAMESPACES, files: [incident.binary]} : {tools: [...NEEDS_NAMESPACES, incident.binary]}
+    it.skipIf(skipUnless({root: true, ...server}, `the ${incident.name} incident`))(
       `${incident.name}: exit 0; the server and its version, ${incident.atOnce} connects at once and the rest after the stall, the server's queue full at backlog + 1, the incident's advice; nothing left behind`,
       async ({expect}) => {
         const run = await reproduce(['reproduce', incident.name])
@@ -167,6 +181,7 @@ describe('real-server incidents without their server, and in the list', () => {
       {name: 'nginx-default-backlog', symptom: expect.any(String), expected: expect.any(String), server: {name: 'nginx', debianPackage: 'nginx-light', reproducedWith: 'nginx 1.22.1 (Debian 12, nginx-light), Linux 6.18'}},
       {name: 'redis-somaxconn-128', symptom: expect.any(String), expected: expect.any(String), server: {name: 'Redis', debianPackage: 'redis-server', reproducedWith: 'Redis 7.0.15 (Debian 12, redis-server), Linux 6.18'}},
       {name: 'gunicorn-busy-workers', symptom: expect.any(String), expected: expect.any(String), server: {name: 'gunicorn', debianPackage: 'gunicorn', reproducedWith: 'gunicorn 20.1.0 (Debian 12, python3 3.11), Linux 6.18'}},
+      {name: 'tomcat-gc-pause', symptom: expect.any(String), expected: expect.any(String), server: {name: 'Tomcat', debianPackage: 'tomcat10', reproducedWith: 'Apache Tomcat 10.1.60 (Debian 12, tomcat10, OpenJDK 17), Linux 6.18'}},
     ])
     const text = await runCli(['reproduce', '--list'])
     expect(text.stdout).toContain('\n  server:   Redis (Debian package redis-server), in a namespace of its own; reproduced with Redis 7.0.15 (Debian 12, redis-server), Linux 6.18\n')
