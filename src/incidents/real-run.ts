@@ -57,8 +57,13 @@ export interface RealRun {
   logLines: string[]
 }
 
-/** The stall starts this long before the burst's instant: the burst meets a server that has stopped. */
-export const STALL_LEAD_MS = 200
+/**
+ * The stall starts this long before the burst's instant, so the burst meets a server that has
+ * stopped, and lasts until the incident's stallMs after the instant: midway between the SYN
+ * retransmits at 2 and 3 s (tcp_syn_linear_timeouts, docs/kernel.md §3), so a burst whose start is
+ * spread over a few hundred ms on a loaded machine still gets in on one step, the 3 s one.
+ */
+export const STALL_LEAD_MS = 100
 /**
  * How far ahead the burst's instant is set: the storm in the client's namespace must be up and
  * waiting by then (a Node start-up, ~0.4 s of CPU; more on a loaded machine). A storm that starts
@@ -66,8 +71,8 @@ export const STALL_LEAD_MS = 200
  */
 export const START_LEAD_MS = 3000
 const LISTEN_TIMEOUT_MS = 30_000
-/** A storm that starts this late (self.startSkewMs) is run again with a longer lead. */
-const LATE_MS = 1000
+/** A storm that starts this late (self.startSkewMs) is run again with a longer lead: its SYNs retransmitted at 2 s would otherwise find the stall over (it ends 2.5 s after the instant). */
+const LATE_MS = 250
 const STOP_TIMEOUT_MS = 3000
 
 /** The server's binary on PATH, or null. */
@@ -205,8 +210,8 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
       const burstAt = Date.now() + START_LEAD_MS * attempt
       ;({code, stdout} = await stormWithStall(burstAt))
       const skewMs = startSkewMs(stdout)
-      // A storm that started a second or more late met the stall late or not at all: on a loaded
-      // machine its start-up took longer than the lead. Once more, with twice the lead.
+      // A storm that started late met a stall already under way: on a loaded machine its start-up
+      // took longer than the lead. Once more, with twice the lead.
       if (attempt > 1 || code !== 0 || skewMs === null || skewMs < LATE_MS || parts.signal.aborted) break
       process.stderr.write(`note: the storm started ${skewMs} ms after the burst's instant (a loaded machine); running it again with a ${(START_LEAD_MS * 2) / 1000} s lead\n`)
       // The stall is over (Redis's sleep and the slow requests end by themselves) before the next one begins.
@@ -250,7 +255,7 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
 
 /** "nginx's worker process stopped (SIGSTOP) … for 2.5 s, from 0.2 s before the burst" */
 export function stallWords(incident: RealServerIncident): string {
-  return `${incident.server.stall.what}, for ${incident.stallMs / 1000} s from ${STALL_LEAD_MS / 1000} s before the burst`
+  return `${incident.server.stall.what}, from ${STALL_LEAD_MS / 1000} s before the burst until ${incident.stallMs / 1000} s after it`
 }
 
 interface StallContext {
@@ -265,8 +270,10 @@ interface StallContext {
 }
 
 function scheduleStall(incident: RealServerIncident, context: StallContext): void {
-  const {server, stallMs} = incident
+  const {server} = incident
   const {stall} = server
+  // From the stall's start (STALL_LEAD_MS before the instant) to stallMs after the instant.
+  const stallMs = incident.stallMs + STALL_LEAD_MS
   const seconds = String(stallMs / 1000)
   const after = (ms: number, action: () => void): void => {
     context.timers.push(setTimeout(action, Math.max(0, ms)))
@@ -286,29 +293,43 @@ function scheduleStall(incident: RealServerIncident, context: StallContext): voi
       break
     }
     case 'redis-debug-sleep': {
-      // redis-cli from the server's host (enable-debug-command local): a C program, it starts in milliseconds.
-      after(wait, () => context.start(context.hosts.inside('server', ['redis-cli', '-h', '127.0.0.1', '-p', String(server.port), 'DEBUG', 'SLEEP', seconds])))
+      // A client on the server's host (enable-debug-command local), connected now; at the instant it
+      // only writes the command, so the sleep starts within a millisecond of it (debug.c: nanosleep).
+      const command = `*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$${seconds.length}\r\n${seconds}\r\n`
+      context.start(context.hosts.inside('server', [process.execPath, '-e', AT_INSTANT, String(context.at), '127.0.0.1', String(server.port), '1', 'early', command]))
       break
     }
     case 'busy-handlers': {
-      // One slow request per worker, sent at the instant by a client on the server's host (started now, it waits).
-      context.start(context.hosts.inside('server', [process.execPath, '-e', SLOW_REQUESTS, String(context.at), context.hosts.server.address, String(server.port), String(stall.requests), seconds]))
+      // One slow request per worker, sent at the instant by a client on the server's host (started
+      // now, it waits). It connects only then: a sync worker that accepted it would be busy already.
+      const request = `GET /?sleep=${seconds} HTTP/1.0\r\nHost: ${context.hosts.server.address}\r\n\r\n`
+      context.start(context.hosts.inside('server', [process.execPath, '-e', AT_INSTANT, String(context.at), context.hosts.server.address, String(server.port), String(stall.requests), 'at-instant', request]))
       break
     }
   }
 }
 
-/** argv: instant (epoch ms), host, port, count, seconds. Opens `count` connections at the instant, each asking for a handler that sleeps `seconds`. */
-const SLOW_REQUESTS = `
-const [at, host, port, count, seconds] = process.argv.slice(1)
+/**
+ * argv: instant (epoch ms), host, port, count, early | at-instant, payload. Opens `count`
+ * connections (now, or at the instant) and writes the payload on each at the instant; ends a
+ * while after the stall, or when the caller ends it.
+ */
+const AT_INSTANT = `
+const [at, host, port, count, when, payload] = process.argv.slice(1)
+const net = require('node:net')
+const wait = () => Math.max(0, Number(at) - Date.now())
+const open = () => {
+  const socket = net.connect(Number(port), host)
+  socket.on('error', () => {})
+  socket.resume()
+  return socket
+}
+const sockets = when === 'early' ? Array.from({length: Number(count)}, open) : []
 setTimeout(() => {
-  for (let i = 0; i < Number(count); i++) {
-    const socket = require('node:net').connect(Number(port), host, () => socket.write('GET /?sleep=' + seconds + ' HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n'))
-    socket.on('error', () => {})
-    socket.resume()
-  }
-}, Math.max(0, Number(at) - Date.now()))
-setTimeout(() => process.exit(0), Math.max(0, Number(at) - Date.now()) + Number(seconds) * 1000 + 2000)
+  if (when !== 'early') for (let i = 0; i < Number(count); i++) sockets.push(open())
+  for (const socket of sockets) socket.write(payload)
+}, wait())
+setTimeout(() => process.exit(0), wait() + 30000)
 `
 
 /** The storm's own measure of how late its first connect left after --start-at, or null. */

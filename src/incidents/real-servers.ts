@@ -15,7 +15,7 @@ export type Stall =
   | {kind: 'sigstop-workers'; what: string}
   /** the server process itself is stopped (all its threads), as a stop-the-world GC pause stops a JVM */
   | {kind: 'sigstop-server'; what: string}
-  /** `redis-cli DEBUG SLEEP S` blocks Redis's one event loop (debug.c: nanosleep in the command) */
+  /** `DEBUG SLEEP S` from a client on its host blocks Redis's one event loop (debug.c: nanosleep in the command) */
   | {kind: 'redis-debug-sleep'; what: string}
   /** every worker of the pool takes a request whose handler sleeps S: none is left to accept */
   | {kind: 'busy-handlers'; requests: number; what: string}
@@ -96,7 +96,7 @@ export const REDIS: RealServer = {
   askedBacklog: '511 (tcp-backlog, its default)',
   configure(directory, address) {
     // enable-debug-command local: DEBUG is off by default since Redis 7; local allows it from the
-    // server's own host only (redis-cli on 127.0.0.1 in the server's namespace).
+    // server's own host only (a client on 127.0.0.1 in the server's namespace).
     const config = `port 6379
 bind ${address} 127.0.0.1
 tcp-backlog 511
