@@ -1,4 +1,4 @@
-import {execFile, spawnSync} from 'node:child_process'
+import {execFile, spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
@@ -158,6 +158,26 @@ describe.concurrent('real-server incidents: reproduce NAME runs the server in a 
       expect(result.server.effectiveBacklog).toBe(128)
     },
   )
+
+  it.skipIf(skipUnless({root: true, tools: [...NEEDS_NAMESPACES, 'nginx']}, 'the interrupted run'))(
+    'Ctrl-C in the middle (SIGINT while nginx’s worker is stopped or the storm runs): exit 130, the worker resumed and ended with nginx, nothing left behind',
+    async ({expect}) => {
+      const temporary = mkdtempSync(join(tmpdir(), 'connstorm-real-incidents-'))
+      try {
+        const child = spawn(process.execPath, [RUN_JS, 'reproduce', 'nginx-default-backlog'], {env: {...process.env, TMPDIR: temporary}, stdio: 'ignore'})
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+        // nginx is up once a process runs with its config in our TMPDIR; the burst's instant is 3 s after the watch is up.
+        const deadline = Date.now() + 60_000
+        while (!processesUnder(temporary).some((line) => line.includes('nginx')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+        await new Promise((resolve) => setTimeout(resolve, 4000))
+        child.kill('SIGINT')
+        expect(await exited).toBe(130)
+        expect({files: readdirSync(temporary), processes: processesUnder(temporary)}).toEqual({files: [], processes: []})
+      } finally {
+        rmSync(temporary, {recursive: true, force: true})
+      }
+    },
+  )
 })
 
 describe('real-server incidents without their server, and in the list', () => {
@@ -171,6 +191,13 @@ describe('real-server incidents without their server, and in the list', () => {
     expect(run.code).toBe(2)
     expect(run.stdout).toBe('')
     expect(run.stderr).toBe("connstorm reproduce: nginx-default-backlog: needs nginx ('nginx' is not on PATH): install the Debian package nginx-light (apt-get install nginx-light)\n")
+  })
+
+  it('a malformed --signature (the tests’ way to give a wrong expectation) is one line and exit 2, before anything is started', async () => {
+    const run = await runCli(['reproduce', 'redis-somaxconn-128', '--signature', 'backlog:511'])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe("connstorm reproduce: --signature: invalid value 'backlog:511': expected KNOB:CURRENT:PROPOSED, PROPOSED a value, higher or kept (e.g. backlog:511:higher)\n")
   })
 
   it('--list names each real-server incident’s server, its Debian package and the version it was reproduced with', async () => {
