@@ -125,6 +125,16 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
   let hosts: Hosts | undefined
   let watch: Watch | undefined
   let storm: ChildProcess | undefined
+  let config = ''
+  const words = (): RealRun['server'] => ({
+    name: server.name,
+    version,
+    debianPackage: server.debianPackage,
+    config,
+    askedBacklog: server.askedBacklog,
+    sysctls: incident.serverSysctls,
+    stall: stallWords(incident),
+  })
 
   // Last resort (an exception we did not see coming, process.exit elsewhere): nothing outlives us.
   const onExit = (): void => {
@@ -154,7 +164,9 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
     hosts = await parts.createHosts()
     checkAbort()
     for (const sysctl of incident.serverSysctls) hosts.run('server', ['sysctl', '-q', '-w', sysctl])
-    const {argv, config, env} = server.configure(directory, hosts.server.address)
+    const configured = server.configure(directory, hosts.server.address)
+    const {argv, env} = configured
+    config = configured.config
     const serverProcess = start(hosts.inside('server', argv), env ? {env} : {})
     let serverErr = ''
     serverProcess.stderr!.setEncoding('utf8').on('data', (chunk: string) => (serverErr = (serverErr + chunk).slice(-2000)))
@@ -223,15 +235,7 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
       code,
       stdout,
       watch: watched,
-      server: {
-        name: server.name,
-        version,
-        debianPackage: server.debianPackage,
-        config,
-        askedBacklog: server.askedBacklog,
-        sysctls: incident.serverSysctls,
-        stall: stallWords(incident),
-      },
+      server: words(),
       logLines: readLog(directory, server)
         .split('\n')
         .filter((line) => /backlog/i.test(line))
@@ -239,7 +243,7 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
         .map((line) => line.replace(/^\d+:[XCSM] \d+ \w+ \d+ [\d:.]+ [.\-*#] /, '').trim()),
     }
   } catch (error) {
-    if (error instanceof Interrupted) return {code: 128 + signalNumber(error.message), stdout: '', watch: null, server: {name: server.name, version, debianPackage: server.debianPackage, config: '', askedBacklog: server.askedBacklog, sysctls: incident.serverSysctls, stall: stallWords(incident)}, logLines: []}
+    if (error instanceof Interrupted) return {code: 128 + signalNumber(error.message), stdout: '', watch: null, server: words(), logLines: []}
     throw error
   } finally {
     parts.signal.removeEventListener('abort', onAbort)
