@@ -11,7 +11,7 @@ import type {RealServer} from './real-servers.js'
 /**
  * A real-server incident, run on two hosts on one machine: the server (a Debian package) started
  * in the server's network namespace with the incident's sysctls, `connstorm watch` beside it, and
- * `connstorm storm` from the client's namespace (docs/kernel.md §14: each side's counters are its
+ * `connstorm storm` from the client's namespace (docs/kernel.md §5: each side's counters are its
  * own). The server stops accepting the way it really does (Stall), starting 0.2 s before the
  * burst's instant (storm --start-at) for the incident's stall time.
  *
@@ -60,19 +60,21 @@ export interface RealRun {
 /**
  * The stall starts this long before the burst's instant, so the burst meets a server that has
  * stopped, and lasts until the incident's stallMs after the instant: midway between the SYN
- * retransmits at 2 and 3 s (tcp_syn_linear_timeouts, docs/kernel.md §3), so a burst whose start is
+ * retransmits at 2 and 3 s (tcp_syn_linear_timeouts, docs/kernel.md §2), so a burst whose start is
  * spread over a few hundred ms on a loaded machine still gets in on one step, the 3 s one.
  */
 export const STALL_LEAD_MS = 100
 /**
  * How far ahead the burst's instant is set: the storm in the client's namespace must be up and
- * waiting by then (a Node start-up, ~0.4 s of CPU; more on a loaded machine). A storm that starts
- * late says so (self.startSkewMs), and the run reports it.
+ * waiting by then (a Node start-up, ~0.4 s of CPU; seen taking 3.2 s at load 10). A storm that
+ * starts late says so (self.startSkewMs), and is run again with a longer lead.
  */
-export const START_LEAD_MS = 3000
+export const START_LEAD_MS = 4000
 const LISTEN_TIMEOUT_MS = 30_000
 /** A storm that starts this late (self.startSkewMs) is run again with a longer lead: its SYNs retransmitted at 2 s would otherwise find the stall over (it ends 2.5 s after the instant). */
 const LATE_MS = 250
+/** At most this many storms per run: each late one is followed by one with a lead that covers its start-up. */
+const ATTEMPTS = 3
 const STOP_TIMEOUT_MS = 3000
 
 /** The server's binary on PATH, or null. */
@@ -218,14 +220,17 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
 
     let code = 1
     let stdout = ''
+    let leadMs = START_LEAD_MS
     for (let attempt = 1; ; attempt++) {
-      const burstAt = Date.now() + START_LEAD_MS * attempt
+      const spawnedAt = Date.now()
+      const burstAt = spawnedAt + leadMs
       ;({code, stdout} = await stormWithStall(burstAt))
-      const skewMs = startSkewMs(stdout)
+      const started = stormStart(stdout)
       // A storm that started late met a stall already under way: on a loaded machine its start-up
-      // took longer than the lead. Once more, with twice the lead.
-      if (attempt > 1 || code !== 0 || skewMs === null || skewMs < LATE_MS || parts.signal.aborted) break
-      process.stderr.write(`note: the storm started ${skewMs} ms after the burst's instant (a loaded machine); running it again with a ${(START_LEAD_MS * 2) / 1000} s lead\n`)
+      // took longer than the lead. Again, with a lead that covers the start-up it just took.
+      if (attempt === ATTEMPTS || code !== 0 || started === null || started.skewMs < LATE_MS || parts.signal.aborted) break
+      leadMs = Math.max(2 * leadMs, Math.ceil(1.5 * (started.atMs - spawnedAt)) + 1000)
+      process.stderr.write(`note: the storm started ${started.skewMs} ms after the burst's instant (a loaded machine); running it again with a ${(leadMs / 1000).toFixed(1)} s lead\n`)
       // The stall is over (Redis's sleep and the slow requests end by themselves) before the next one begins.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstAt + incident.stallMs + 500 - Date.now())))
       checkAbort()
@@ -336,11 +341,13 @@ setTimeout(() => {
 setTimeout(() => process.exit(0), wait() + 30000)
 `
 
-/** The storm's own measure of how late its first connect left after --start-at, or null. */
-function startSkewMs(stdout: string): number | null {
+/** When the storm's first connect left (epoch ms) and how late that was after --start-at (self.startSkewMs); null without a result. */
+function stormStart(stdout: string): {atMs: number; skewMs: number} | null {
   try {
-    const skew = (JSON.parse(stdout) as {self?: {startSkewMs?: number}}).self?.startSkewMs
-    return typeof skew === 'number' ? Math.round(skew) : null
+    const result = JSON.parse(stdout) as {startedAt?: string; self?: {startSkewMs?: number}}
+    const skew = result.self?.startSkewMs
+    const at = Date.parse(result.startedAt ?? '')
+    return typeof skew === 'number' && !Number.isNaN(at) ? {atMs: at, skewMs: Math.round(skew)} : null
   } catch {
     return null
   }
