@@ -9,7 +9,7 @@ import {ConnstormCommand} from '../cli/base-command.js'
 import {EXIT} from '../cli/exit-codes.js'
 import {InvalidOptionError, UsageError} from '../errors.js'
 import {ALL_INCIDENTS, type RealServerIncident, findIncident, isRealServerIncident} from '../incidents/catalog.js'
-import {type RealRun, assertServerInstalled, runRealServerIncident} from '../incidents/real-run.js'
+import {type RealRun, assertCanRunTwoHosts, assertServerInstalled, runRealServerIncident} from '../incidents/real-run.js'
 import {type AdviceSignature, type SignatureCheck, checkSignature, parseSignature} from '../incidents/signature.js'
 import {assertCanIsolate} from '../netns/isolate.js'
 import {createTwoHosts} from '../netns/topology.js'
@@ -79,8 +79,12 @@ export default class Reproduce extends ConnstormCommand {
     const incident = findIncident(args.name)
     if (!incident) throw new InvalidOptionError('NAME', args.name, `one of ${ALL_INCIDENTS.map((candidate) => candidate.name).join(', ')}`)
     const expectedSignature: readonly AdviceSignature[] = flags.signature === undefined ? incident.signature : flags.signature.map((text) => parseSignature(text))
-    if (isRealServerIncident(incident)) assertServerInstalled(incident)
-    assertCanIsolate()
+    if (isRealServerIncident(incident)) {
+      assertServerInstalled(incident)
+      assertCanRunTwoHosts(incident)
+    } else {
+      assertCanIsolate()
+    }
 
     let code: number
     let result: StormResult | null

@@ -105,6 +105,15 @@ export function assertServerInstalled(incident: RealServerIncident): void {
   }
 }
 
+/** Two hosts on one machine need root and these commands (netns/topology.ts, and the sysctls set in the server's namespace). */
+export function assertCanRunTwoHosts(incident: RealServerIncident): void {
+  if (process.platform !== 'linux') throw new UsageError(`${incident.name}: network namespaces need Linux`)
+  if (process.getuid?.() !== 0) throw new UsageError(`${incident.name}: needs root (it runs ${incident.server.name} and the storm in two network namespaces of their own)`)
+  for (const [tool, debianPackage] of [['unshare', 'util-linux'], ['nsenter', 'util-linux'], ['ip', 'iproute2'], ['sysctl', 'procps']] as const) {
+    if (findOnPath(tool) === null) throw new UsageError(`${incident.name}: needs '${tool}' (Debian package ${debianPackage})`)
+  }
+}
+
 /** The server's version as it prints it, e.g. "1.22.1". */
 export function serverVersion(server: RealServer): string {
   const done = spawnSync(server.version.argv[0]!, server.version.argv.slice(1), {encoding: 'utf8'})

@@ -195,6 +195,17 @@ describe('real-server incidents without their server, and in the list', () => {
     expect(run.stderr).toBe("connstorm reproduce: nginx-default-backlog: needs nginx ('nginx' is not on PATH): install the Debian package nginx-light (apt-get install nginx-light)\n")
   })
 
+  it.skipIf(skipUnless({root: true, tools: ['setpriv', 'redis-server']}, 'the run as another user'))('run by a user who is not root: one line saying it needs root and why, exit 2, before anything is started', async () => {
+    // As nobody (65534), with the server installed: the root check comes after the server's.
+    const run = await promisify(execFile)('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, RUN_JS, 'reproduce', 'redis-somaxconn-128'], {encoding: 'utf8', env: {...process.env, HOME: tmpdir()}}).then(
+      () => ({code: 0, stdout: '', stderr: ''}),
+      (error: {code: number; stdout: string; stderr: string}) => error,
+    )
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toBe('connstorm reproduce: redis-somaxconn-128: needs root (it runs Redis and the storm in two network namespaces of their own)\n')
+  })
+
   it('a malformed --signature (the tests’ way to give a wrong expectation) is one line and exit 2, before anything is started', async () => {
     const run = await runCli(['reproduce', 'redis-somaxconn-128', '--signature', 'backlog:511'])
     expect(run.code).toBe(2)
