@@ -24,6 +24,10 @@ command -v go >/dev/null 2>&1 || missing="$missing golang-go"
 [ -x /usr/share/tomcat10/bin/catalina.sh ] || missing="$missing tomcat10"
 [ -x /usr/bin/promtool ] && [ -x /usr/bin/prometheus ] || missing="$missing prometheus"
 [ -x /usr/bin/prometheus-pushgateway ] || missing="$missing prometheus-pushgateway"
+# The gallery's real-server incidents (reproduce NAME): servers above, run with nsenter
+# (util-linux) in a namespace whose sysctls are set with sysctl (procps).
+command -v nsenter >/dev/null 2>&1 || missing="$missing util-linux"
+command -v sysctl >/dev/null 2>&1 || missing="$missing procps"
 # kubectl renders the Kubernetes example (kubectl kustomize, offline). Debian does not package it;
 # these machines have it preinstalled. Without it those tests skip (with CI=true they fail).
 command -v kubectl >/dev/null 2>&1 || echo "note: kubectl is missing and not in Debian (https://kubernetes.io/docs/tasks/tools/): the Kubernetes example's tests skip (with CI=true they fail)"

@@ -48,6 +48,8 @@ export const USAGE_ERROR_CODES = [
   'SHARD_TWICE',
   /** results that are not parts of one storm: their plans, shard splits or ladders differ (merge without --force) */
   'MERGE_MISMATCH',
+  /** a real server an incident needs is not installed (reproduce: the line names its Debian package) */
+  'SERVER_MISSING',
 ] as const
 export type UsageErrorCode = (typeof USAGE_ERROR_CODES)[number]
 

@@ -1,3 +1,4 @@
+import {GUNICORN, NGINX, REDIS, TOMCAT, type RealServer} from './real-servers.js'
 import type {AdviceSignature} from './signature.js'
 
 /**
@@ -129,6 +130,87 @@ export const INCIDENTS: readonly Incident[] = [
   },
 ]
 
-export function findIncident(name: string): Incident | undefined {
-  return INCIDENTS.find((incident) => incident.name === name)
+/**
+ * An incident reproduced with a real server (a Debian package) instead of the lab: the server runs
+ * in a network namespace of its own and the storm in another, two hosts on one machine
+ * (incidents/real-run.ts); its watch on the server's host gives the diagnosis the server's real
+ * effective backlog. Its numbers are checked by test/e2e/real-incidents.test.ts.
+ */
+export interface RealServerIncident extends Incident {
+  server: RealServer
+  /** storm flags (the command adds the server's address and port, --server, --start-at and --json) */
+  args: string[]
+  /** sysctls set in the server's namespace before it starts, e.g. net.core.somaxconn=128 */
+  serverSysctls: readonly string[]
+  /** how long the server stops accepting (real-servers.ts Stall), from 0.2 s before the burst */
+  stallMs: number
+  /** the server version, Debian release and kernel the incident was reproduced with */
+  reproducedWith: string
+}
+
+export const REAL_SERVER_INCIDENTS: readonly RealServerIncident[] = [
+  {
+    name: 'nginx-default-backlog',
+    symptom: 'After a load-balancer failover 2,000 clients reconnect to nginx at once, just as its worker hangs for 2.5 s on a slow disk: about a quarter get in at once, the rest wait 3 s or more. Nobody ever set a backlog.',
+    cause: 'A listen line without backlog= listens with NGX_LISTEN_BACKLOG, 511 on Linux (src/os/unix/ngx_linux_config.h). While the one worker accepts nothing the queue holds 511 + 1; the SYNs of the other 1,488 are dropped and retransmitted until it accepts again.',
+    server: NGINX,
+    args: ['--burst', '2000'],
+    serverSysctls: [],
+    stallMs: 2500,
+    expected: "the server's listener: Send-Q 511; 512 connects at once (511 + 1), the other 1,488 on SYN retransmit steps after the stall (the 3 s step; the 2 s one for connects that left late on a loaded machine), none on the 1 s step; the server's watch: peak queue 512/511+1, the listener dropped SYNs; advice: backlog 511 → 4095 (listen … backlog=4095; nginx re-listens on reload)",
+    signature: [{knob: 'backlog', current: '511', proposed: 'higher'}],
+    reproducedWith: 'nginx 1.22.1 (Debian 12, nginx-light), Linux 6.18',
+  },
+  {
+    name: 'redis-somaxconn-128',
+    symptom: 'Redis has tcp-backlog 511, yet when a slow command blocks it for 2.5 s, clients reconnecting in a wave of 300 wait 3 s or time out; ss shows a backlog of 128.',
+    cause: "net.core.somaxconn is 128 (the default before Linux 5.4, and in containers' network namespaces on those kernels): listen(511) is silently capped to 128, and Redis only logs a warning at start (checkTcpBacklogSettings, server.c). While its one event loop is blocked (DEBUG SLEEP here, a KEYS * or a slow Lua script in production) 129 connects fit the queue; the others' SYNs are dropped and retransmitted.",
+    server: REDIS,
+    args: ['--burst', '300'],
+    serverSysctls: ['net.core.somaxconn=128'],
+    stallMs: 2500,
+    expected: "the server's listener: Send-Q 128 although tcp-backlog is 511 (Redis's log warns); 129 connects at once (128 + 1), the other 171 on SYN retransmit steps after the sleep (3 s, or 2 s for connects that left late), none on the 1 s step; advice: raise net.core.somaxconn to 512, then restart Redis (tcp-backlog is read only at start)",
+    signature: [
+      {knob: 'net.core.somaxconn', current: '128', proposed: 'higher'},
+      {knob: 'backlog', current: '128', proposed: 'higher'},
+    ],
+    reproducedWith: 'Redis 7.0.15 (Debian 12, redis-server), Linux 6.18',
+  },
+  {
+    name: 'gunicorn-busy-workers',
+    symptom: 'When the payment provider is slow, clients of our Flask app behind gunicorn cannot even connect: connects take 3 s or time out, while the CPU is idle.',
+    cause: 'A sync worker accepts one connection and serves it to the end before it accepts again (workers/sync.py). Both workers wait 2.5 s on the slow upstream, so nothing is accepted: --backlog 64 queues 65 connects, the SYNs of the others are dropped and retransmitted.',
+    server: GUNICORN,
+    args: ['--burst', '200'],
+    serverSysctls: [],
+    stallMs: 2500,
+    expected: "the server's listener: Send-Q 64; 65 connects at once (64 + 1), the other 135 on SYN retransmit steps once a worker is free (3 s, or 2 s for connects that left late), none on the 1 s step; the server's watch: peak queue 65/64+1; advice: backlog 64 → 255 (gunicorn --backlog 255)",
+    signature: [{knob: 'backlog', current: '64', proposed: 'higher'}],
+    reproducedWith: 'gunicorn 20.1.0 (Debian 12, python3 3.11), Linux 6.18',
+  },
+  {
+    name: 'tomcat-gc-pause',
+    symptom: 'Our Spring Boot service on Tomcat stalls for 2.5 s in a full GC; the 300 clients that reconnect meanwhile get in 3 s late or time out, though the thread pool has room.',
+    cause: "The HTTP connector's acceptCount is its listen backlog, 100 unless set (AbstractEndpoint; Spring Boot's server.tomcat.accept-count keeps it). A stop-the-world pause stops the acceptor thread with the rest of the JVM: 101 connects fit the queue, the SYNs of the other 199 are dropped and retransmitted until the pause ends.",
+    server: TOMCAT,
+    args: ['--burst', '300'],
+    serverSysctls: [],
+    stallMs: 2500,
+    expected: "the server's listener: Send-Q 100; 101 connects at once (100 + 1), the other 199 on SYN retransmit steps after the pause (3 s, or 2 s for connects that left late), none on the 1 s step; the server's watch: peak queue 101/100+1; advice: backlog 100 → 511 (server.tomcat.accept-count=511, acceptCount on the Connector), then restart",
+    signature: [{knob: 'backlog', current: '100', proposed: 'higher'}],
+    reproducedWith: 'Apache Tomcat 10.1.60 (Debian 12, tomcat10, OpenJDK 17), Linux 6.18',
+  },
+]
+
+export type AnyIncident = Incident | RealServerIncident
+
+export function isRealServerIncident(incident: AnyIncident): incident is RealServerIncident {
+  return 'server' in incident
+}
+
+/** The lab's incidents, then the real servers'. */
+export const ALL_INCIDENTS: readonly AnyIncident[] = [...INCIDENTS, ...REAL_SERVER_INCIDENTS]
+
+export function findIncident(name: string): AnyIncident | undefined {
+  return ALL_INCIDENTS.find((incident) => incident.name === name)
 }

@@ -1,3 +1,4 @@
+import {InvalidOptionError} from '../errors.js'
 import type {Recommendation, StormResult} from '../results/format.js'
 
 /**
@@ -42,4 +43,16 @@ function proposalMatches(expected: AdviceSignature, advice: Recommendation): boo
 function describe(knob: string, current: string, proposed: string | null): string {
   if (proposed === null) return `${knob} ${current}, kept`
   return `${knob} ${current} → ${proposed === 'higher' ? 'a higher value' : proposed}`
+}
+
+/**
+ * "backlog:511:higher", "net.core.somaxconn:4096:kept", "net.ipv4.tcp_syncookies:0:1": a signature
+ * written out (reproduce's hidden --signature, which lets a test give a deliberately wrong one).
+ */
+export function parseSignature(text: string): AdviceSignature {
+  const [knob, current, proposed, ...rest] = text.split(':')
+  if (knob === undefined || knob === '' || current === undefined || current === '' || proposed === undefined || proposed === '' || rest.length > 0) {
+    throw new InvalidOptionError('--signature', text, 'KNOB:CURRENT:PROPOSED, PROPOSED a value, higher or kept (e.g. backlog:511:higher)')
+  }
+  return {knob, current, proposed: proposed === 'kept' ? null : proposed}
 }
