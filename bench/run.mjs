@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// bench/run.mjs — `npm run bench`: connstorm against the native baseline (a C client and target that
-// are not part of this repository; see bench/README.md), side by side in one run, on loopback only.
+// bench/run.mjs — `npm run bench`: connstorm against native C clients and a native C target that are
+// this repository's own (bench/cclient.c, bench/cpaced.c, bench/ctarget.c, built here with cc), side
+// by side in one run, on loopback only. A native baseline found beside the repository
+// (../shared/baseline) is run too, as a cross-check of our client; it is never needed.
 // A benchmark, not a test: it prints figures and PASS/MISS against the targets in bench/README.md
 // and exits 0 unless the bench itself could not run.
 //
@@ -225,11 +227,11 @@ async function freePort() {
 }
 
 async function startTarget(mode) {
-  const bin = path.join(BENCH_DIR, 'target')
+  const bin = path.join(BENCH_DIR, 'ctarget')
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
     // `timeout` bounds the target even if this bench is killed with SIGKILL.
-    const child = spawn('timeout', ['-s', 'TERM', String(BENCH_LIMIT_S), bin, '-m', mode, '-p', String(port)], {
+    const child = spawn('timeout', ['-s', 'TERM', String(BENCH_LIMIT_S), bin, '-a', HOST, '-m', mode, '-p', String(port)], {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -284,10 +286,16 @@ async function runKeyValueClient(name, cmd, args, maxSecs) {
   return {r, kv: parseKv(line)}
 }
 
-async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
+/**
+ * bench/cclient.c: connect and close (mode 'connect') or connect, read the first byte and close
+ * (mode 'read'), K in flight, closed loop or paced at `rate`. `bin` may name the baseline's cstorm
+ * instead (the cross-check), which takes the same flags but has no -m.
+ */
+async function cstorm(port, {n, k, rate = 0, maxSecs = 60, mode = 'connect', bin = path.join(BENCH_DIR, 'cclient')}) {
   const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-d', String(maxSecs)]
   if (rate > 0) args.push('-r', String(rate))
-  const {r, kv} = await runKeyValueClient('cstorm', path.join(BENCH_DIR, 'cstorm'), args, maxSecs)
+  if (mode !== 'connect') args.push('-m', mode)
+  const {r, kv} = await runKeyValueClient(path.basename(bin), bin, args, maxSecs)
   return {
     rate: kv.rate,
     connects: kv.connects,
@@ -295,6 +303,7 @@ async function cstorm(port, {n, k, rate = 0, maxSecs = 60}) {
     secs: kv.secs,
     p50: kv.p50_us,
     p99: kv.p99_us,
+    firstByteP50: kv.fb_p50_us,
     cpuUsPerConnect: kv.connects ? ((kv.cpu_user + kv.cpu_sys) * 1e6) / kv.connects : null,
     userUsPerConnect: kv.connects ? (kv.cpu_user * 1e6) / kv.connects : null,
     sysUsPerConnect: kv.connects ? (kv.cpu_sys * 1e6) / kv.connects : null,
@@ -571,6 +580,40 @@ async function measureClosed(target) {
       })
     }
   }
+}
+
+/**
+ * ../shared/baseline, when it sits beside the repository: its cstorm is built into .bench/baseline/
+ * for the cross-check row (our cclient against it on the same target). Null when absent or unbuildable.
+ */
+let baselineClient = null
+function buildBaseline() {
+  if (!existsSync(path.join(BASELINE_DIR, 'build.sh'))) {
+    log(`(no native baseline at ${BASELINE_DIR}: the cross-check row is skipped; nothing else needs it)`)
+    return null
+  }
+  const out = path.join(BENCH_DIR, 'baseline')
+  const build = spawnSync('bash', [path.join(BASELINE_DIR, 'build.sh'), `${out}/`], {encoding: 'utf8', timeout: 120_000})
+  if (build.status !== 0 || !existsSync(path.join(out, 'cstorm'))) {
+    log(`(the native baseline at ${BASELINE_DIR} did not build: the cross-check row is skipped)`)
+    return null
+  }
+  log(`cross-check: ${path.relative(ROOT, path.join(out, 'cstorm'))} from ${BASELINE_DIR}`)
+  return path.join(out, 'cstorm')
+}
+
+/** Our native client against the baseline's, K=64 on the same target: a ratio near 1 says cclient is a fair yardstick. */
+async function measureBaselineCrossCheck(target) {
+  const n = SIZE.closedN
+  const pairs = await sideBySide('cross-check', RUNS, () => cstorm(target.port, {n, k: 64}), () => cstorm(target.port, {n, k: 64, bin: baselineClient}))
+  pairs.forEach(([ours, theirs], i) => log(`  cross-check K=64 run ${i + 1}/${RUNS}: bench/cclient ${fmt.rate(ours.rate)} · baseline cstorm ${fmt.rate(theirs.rate)} → ${fmt.ratio(ours.rate / theirs.rate)}`))
+  addRow('cross-check: bench/cclient against ../shared/baseline cstorm, K=64 (native vs native)', {
+    native: `baseline: ${cell(stats(pairs.map(([, theirs]) => theirs.rate)), fmt.rate)}`,
+    connstorm: `cclient: ${cell(stats(pairs.map(([ours]) => ours.rate)), fmt.rate)}`,
+    vs: cell(stats(pairs.map(([ours, theirs]) => ours.rate / theirs.rate)), fmt.ratio),
+    target: '≈ 1× (a fair yardstick)',
+    result: 'info',
+  })
 }
 
 async function connstormHasWorkers() {
@@ -875,7 +918,7 @@ function machineLine() {
 
 function renderTable() {
   const lines = [
-    '| metric | native (cstorm) | connstorm | connstorm / native (same run) | target | result | connstorm event-loop delay p99 |',
+    '| metric | native (bench/cclient) | connstorm | connstorm / native (same run) | target | result | connstorm event-loop delay p99 |',
     '|---|---|---|---|---|---|---|',
   ]
   for (const r of rows) lines.push(`| ${r.metric} | ${r.native} | ${r.connstorm} | ${r.vs} | ${r.target} | ${r.result} | ${r.loop} |`)
@@ -900,12 +943,12 @@ async function main() {
   log(`connstorm bench (${QUICK ? 'BENCH_QUICK: 1 run each, small N' : `median of ${RUNS} runs`}); every connect goes to ${HOST}`)
   log(machineLine())
   mkdirSync(BENCH_DIR, {recursive: true})
-  if (!existsSync(path.join(BASELINE_DIR, 'build.sh'))) throw new Error(`${BASELINE_DIR}/build.sh not found: the native baseline (cstorm, target and their build.sh; not part of this repository) must sit there`)
-  const build = spawnSync('bash', [path.join(BASELINE_DIR, 'build.sh'), `${BENCH_DIR}/`], {encoding: 'utf8', timeout: 120_000})
-  if (build.status !== 0) throw new Error(`build.sh failed: ${build.stderr || build.stdout}`)
-  log(build.stdout.trim())
-  const paced = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', path.join(BENCH_DIR, 'cpaced'), path.join(ROOT, 'bench', 'cpaced.c')], {encoding: 'utf8', timeout: 120_000})
-  if (paced.status !== 0) throw new Error(`building bench/cpaced.c failed: ${paced.stderr || paced.stdout}`)
+  for (const name of ['ctarget', 'cclient', 'cpaced']) {
+    const built = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-o', path.join(BENCH_DIR, name), path.join(ROOT, 'bench', `${name}.c`)], {encoding: 'utf8', timeout: 120_000})
+    if (built.status !== 0) throw new Error(`building bench/${name}.c failed (a C compiler, cc, is needed): ${built.error?.message ?? (built.stderr || built.stdout)}`)
+  }
+  log(`built ${['ctarget', 'cclient', 'cpaced'].map((name) => path.relative(ROOT, path.join(BENCH_DIR, name))).join(', ')} from bench/*.c`)
+  baselineClient = buildBaseline()
   if (!existsSync(path.join(ROOT, 'dist', 'commands', 'storm.js'))) {
     log('dist/ missing: npm run build')
     const b = spawnSync('npm', ['run', 'build', '--silent'], {cwd: ROOT, encoding: 'utf8', timeout: 300_000})
@@ -915,12 +958,13 @@ async function main() {
   let target = await startTarget('close')
   let profile = null
   try {
-    log(`target: ${path.relative(ROOT, path.join(BENCH_DIR, 'target'))} -m close on ${HOST}:${target.port} (pid ${target.pid ?? target.child.pid})`)
+    log(`target: ${path.relative(ROOT, path.join(BENCH_DIR, 'ctarget'))} -m close on ${HOST}:${target.port} (pid ${target.pid ?? target.child.pid})`)
     // Start-up cost of one connstorm process, subtracted from the CPU-per-connect figures.
     connstormCpuBase = (await connstorm(target.port, ['--burst', '100', '--concurrency', '64', '--max-duration', '10s'], {timeoutMs: 60_000})).process
     connstormCpuBase.connected = 100
     log(`connstorm start-up: ${connstormCpuBase.userS ?? '?'} s user + ${connstormCpuBase.sysS ?? '?'} s sys for a 100-connect run`)
 
+    if (baselineClient) await section('cross-check', () => measureBaselineCrossCheck(target))
     log('1/6 closed loop, 1 process')
     await section('closed loop', () => measureClosed(target))
     log(`2/6 all cores (${CORES} processes)`)
@@ -931,7 +975,7 @@ async function main() {
     await section('RSS over many connects', () => measureRss(target))
     await stopTarget(target)
     target = null
-    log(`5/6 RSS with ${fmtInt(SIZE.heldN)} held open (target -m hold)`)
+    log(`5/6 RSS with ${fmtInt(SIZE.heldN)} held open (bench/ctarget -m hold)`)
     await section('RSS held open', () => measureHeld())
     target = await startTarget('close')
     log('+ the cost of one TCP_INFO read (the per-connect retransmit count)')
@@ -948,7 +992,7 @@ async function main() {
   const header =
     `## connstorm bench — ${new Date().toISOString()} — ${QUICK ? 'BENCH_QUICK (1 run each, small N)' : `median [min–max] of ${RUNS} runs`} — ${minutes} min\n\n` +
     `${machineLine()}\n` +
-    `closed loop: ${fmtInt(SIZE.closedN)} connects per run; paced: ${SIZE.pacedSecs} s, K ≤ ${PACED_K}; target \`target -m close\` (\`-m hold\` for the held row); ` +
+    `closed loop: ${fmtInt(SIZE.closedN)} connects per run; paced: ${SIZE.pacedSecs} s, K ≤ ${PACED_K}; target \`bench/ctarget -m close\` (\`-m hold\` for the held row); ` +
     `every connect to ${HOST}. Ratios are taken run by run (native and connstorm back to back, order alternating), then their median.`
   const pass = rows.filter((r) => r.result.startsWith('PASS')).length
   const miss = rows.filter((r) => r.result.startsWith('MISS')).length
