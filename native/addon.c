@@ -26,7 +26,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     const char *name;
     int value;
   } numbers[] = {{"ABI", ADDON_ABI}, {"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"SCHEDULE_FIELDS", SCHEDULE_FIELDS}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
-                 {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN}};
+                 {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN},
+                 {"CLOSE_HOLD", CLOSE_HOLD}, {"PROBE_NONE", PROBE_NONE}, {"PROBE_PENDING", PROBE_PENDING}, {"PROGRESS_FIELDS", PROGRESS_FIELDS}};
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return fail(env);
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {

@@ -5,18 +5,33 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 5
+#define ADDON_ABI 6
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
-#define RECORD_FIELDS 5          // outcome, start lag µs, µs from actual start, ms from run start, SYN retransmits (−1: unknown)
+// outcome, start lag µs, µs from actual start, ms from run start, SYN retransmits (−1: unknown),
+// then the probe's: its outcome (PROBE_*), µs from connect to the first byte (−1: none came), its errno (0: none)
+#define RECORD_FIELDS 8
+#define PROGRESS_FIELDS 7  // launched, in flight, last start ms, finished, undrained records, loop errno, held open
 
 // Record outcomes (field 0): 0 connected, > 0 an errno, or one of these.
 #define OUTCOME_TIMEOUT (-1)
 #define OUTCOME_PENDING (-2)  // still connecting when the run was stopped: its start counts, no end
 
+// Probe outcomes (record field 5): the index in src/results/outcome.ts PROBE_OUTCOMES, or one of the
+// negative ones. tlsError (4) never comes from the loop: TLS stays on node:tls (src/probe/run.ts).
+#define PROBE_NONE (-1)     // no probe ran on this connect (none asked, or it did not connect)
+#define PROBE_PENDING (-2)  // still waiting for its reply when the run was stopped
+#define PROBE_OK 0
+#define PROBE_TIMEOUT 1
+#define PROBE_RESET 2
+#define PROBE_CLOSED_BEFORE_REPLY 3
+#define PROBE_UNEXPECTED_REPLY 5
+#define PROBE_ERROR 6
+
 #define CLOSE_RST 0
 #define CLOSE_FIN 1
+#define CLOSE_HOLD 2  // kept open in the loop until the run is stopped (or the peer closes it)
 
 // The `code` of every error the addon throws: JavaScript tells the addon's refusals from its own bugs by it.
 #define NATIVE_ERROR_CODE "ERR_CONNSTORM_NATIVE"

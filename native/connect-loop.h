@@ -8,14 +8,24 @@
 #include <sys/socket.h>
 
 #define RECORD_RING (1 << 17)    // finished connects not yet drained: 6 s at 20 000/s
+#define PROBE_READ_BYTES 65536   // read at once from a probed connection (src/probe/run.ts keeps as much for --expect)
+
+// A slot's connection is still connecting, or connected and waiting for its probe's reply.
+enum { CONNECTING, PROBING };
 
 typedef struct {
   int fd;  // -1 while the slot is free
   // Bumped at every reuse and carried in the epoll event: an event for a socket closed since (a
   // registration can outlive close() when a forked child shares the socket) is recognised and ignored.
   uint32_t generation;
-  int older, newer;  // in-flight list in start order (deadlines ascend: one timeout for all)
+  int older, newer;  // its list (connecting: start order; probing: connect order): deadlines ascend
+  int phase;
   double intended_us, started_us;
+  // PROBING only: when it connected and first heard back (−1: not yet), its SYN retransmits, how
+  // much of the payload is written, and how many of the last reply bytes are kept for --expect.
+  double connected_us, responded_us;
+  int retransmits;
+  size_t sent, tail_length;
 } Slot;
 
 typedef struct {
@@ -28,6 +38,12 @@ typedef struct {
   int family, close_mode, concurrency;
   long total;
   double timeout_us;
+  // --probe send:/banner: the bytes to write (none for banner), the text the reply must contain
+  // (none: any byte will do) and how long to wait for it after the connect.
+  int probe;
+  unsigned char *payload, *expect;
+  size_t payload_length, expect_length;
+  double probe_timeout_us;
 
   pthread_t thread;
   int thread_started, joined;
@@ -52,6 +68,14 @@ typedef struct {
   double t0_us;
   Slot *slots;
   int *free_slots, free_count, oldest, newest;
+  int probing_oldest, probing_newest;
+  // --expect: each slot's last expect_length − 1 reply bytes (a match may straddle two reads), and
+  // room to read a chunk behind them.
+  unsigned char *tails, *reply;
+  // --close hold: the descriptors held open, with holes (−1) a free list refills. Under lock:
+  // held_open, how many are open (at the end: how many were when the run was stopped).
+  int *held, *held_free, held_size, held_capacity, held_free_count;
+  long held_open;
   int epoll_fd;
   int has_pwait2;
 } Run;

@@ -21,6 +21,8 @@ export interface NativeAddon {
       total: number
       /** --source addresses (the target's family); each start names one by index, with a port */
       sources?: readonly string[]
+      /** --probe send:/banner on the loop: the bytes to write (send), the bytes the reply must contain (--expect) */
+      probe?: {timeoutMs: number; payload?: Uint8Array; expect?: Uint8Array}
     },
     onFinished?: () => void,
   ): NativeRunHandle
@@ -38,7 +40,22 @@ export interface NativeAddon {
   tcpInfo(fd: number): TcpInfo | null
   /** tcpi_total_retrans alone (no object made: the engine calls it once per connect); null as tcpInfo */
   synRetransmits(fd: number): number | null
-  constants: {ABI: number; RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+  constants: {
+    ABI: number
+    RECORD_FIELDS: number
+    PROGRESS_FIELDS: number
+    SCHEDULE_RING: number
+    SCHEDULE_FIELDS: number
+    OUTCOME_TIMEOUT: number
+    OUTCOME_PENDING: number
+    CLOSE_RST: number
+    CLOSE_FIN: number
+    CLOSE_HOLD: number
+    /** record field 5 when no probe ran; ≥ 0 is the index in PROBE_OUTCOMES */
+    PROBE_NONE: number
+    /** record field 5 of a probe still waiting when the run was stopped */
+    PROBE_PENDING: number
+  }
 }
 
 /**
@@ -72,7 +89,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 5
+const ADDON_ABI = 6
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

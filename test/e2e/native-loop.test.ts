@@ -77,15 +77,23 @@ describe('the native connect loop', () => {
     expect(Math.min(...durations)).toBeLessThan(40)
   })
 
-  it('is used with --source, and not where a stream is needed (--probe, --close hold)', async () => {
+  it('is used with --source, the first-byte probes and --close hold; not for the probes undici and node:tls speak (http, tls)', async () => {
     const lab = await startLab(['--backlog', '64'])
     const paths = []
-    for (const flags of [['--probe', 'send:x', '--probe-timeout', '200ms'], ['--close', 'hold', '--max-duration', '500ms'], ['--source', '127.0.0.1']]) {
+    for (const flags of [
+      ['--probe', 'send:x', '--probe-timeout', '200ms'],
+      ['--probe', 'banner', '--probe-timeout', '200ms'],
+      ['--close', 'hold', '--max-duration', '500ms'],
+      ['--source', '127.0.0.1'],
+      ['--probe', 'http', '--probe-timeout', '200ms'],
+      // latin1 cannot hold U+2603: no reply read as latin1 (src/probe/run.ts) can contain it, the byte-comparing loop could
+      ['--probe', 'banner', '--expect', '\u2603', '--probe-timeout', '200ms'],
+    ]) {
       const run = await runCli(['storm', lab.address, '--burst', '3', ...flags, '--json'])
       expect(run.code, run.stderr).toBe(0)
       paths.push(parseJsonResult(run.stdout).self.connectPath)
     }
-    expect(paths).toEqual(['net', 'net', 'native'])
+    expect(paths).toEqual(['native', 'native', 'native', 'native', 'net', 'net'])
   })
 })
 
