@@ -7,7 +7,7 @@
 // on stderr (the held row checks connstorm's count against this one); SIGTERM/SIGINT print the
 // same and end it. The bench runs it under `timeout`, on loopback only.
 //
-// usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold]
+// usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold]   (-p 0: any free port, printed)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,7 +67,9 @@ int main(int argc, char **argv) {
     int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event event = {.events = EPOLLIN, .data.fd = listener};
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listener, &event);
-    fprintf(stderr, "listening port=%d pid=%d mode=%s\n", port, (int)getpid(), mode == CLOSE ? "close" : mode == REPLY ? "reply" : "hold");
+    socklen_t at_length = sizeof at;
+    getsockname(listener, (struct sockaddr *)&at, &at_length);  // -p 0: the port the kernel picked
+    fprintf(stderr, "listening port=%d pid=%d mode=%s\n", ntohs(at.sin_port), (int)getpid(), mode == CLOSE ? "close" : mode == REPLY ? "reply" : "hold");
 
     long accepted = 0, open = 0;
     struct epoll_event events[256];

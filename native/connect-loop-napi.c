@@ -411,13 +411,19 @@ napi_value connect_loop_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// join(run): waits for a finished (or stopped) loop thread; call once progress() says finished
+// join(run): waits for a finished (or stopped) loop thread and closes its epoll set; call once progress() says finished
 napi_value connect_loop_join(napi_env env, napi_callback_info info) {
   Run *run = run_argument(env, info);
   if (run == NULL) return NULL;
   if (run->thread_started && !run->joined) {
     pthread_join(run->thread, NULL);
     run->joined = 1;
+  }
+  // Its epoll set is no use once the thread has ended: closed now, not when the run is collected,
+  // so a finished run holds no descriptor at all.
+  if (run->joined && run->epoll_fd >= 0) {
+    close(run->epoll_fd);
+    run->epoll_fd = -1;
   }
   return NULL;
 }

@@ -1,7 +1,12 @@
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {runStorm} from '../../src/engine/storm.js'
 import {nativeAddon} from '../../src/native/addon.js'
 import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
@@ -95,7 +100,98 @@ describe('the native connect loop', () => {
     }
     expect(paths).toEqual(['native', 'native', 'native', 'native', 'net', 'net'])
   })
+
+  it('probes on every --workers thread: each loop probes its share, the outcomes and first-byte times added up', async () => {
+    const lab = await startLab(['--backlog', '64', '--on-accept', 'banner'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--workers', '2', '--probe', 'banner', '--expect', 'ready', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.workers.map((worker: {connectPath: string}) => worker.connectPath)).toEqual(['native', 'native'])
+    expect(result.counts.connected).toBe(20)
+    expect(result.probe!.outcomes).toMatchObject({ok: 20, probeTimeout: 0})
+    expect(result.probe!.latencyUs.firstByte.count).toBe(20)
+  })
 })
+
+/** How many connections bench/ctarget -m hold has open and has accepted, by its own count (SIGUSR1). */
+function targetCount(target: ChildProcess, said: {text: string}): Promise<{open: number; accepted: number}> {
+  const before = said.text.length
+  target.kill('SIGUSR1')
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const look = setInterval(() => {
+      const match = said.text.slice(before).match(/open=(\d+) accepted=(\d+)/)
+      if (match) {
+        clearInterval(look)
+        resolve({open: Number(match[1]), accepted: Number(match[2])})
+      } else if (Date.now() - started > 5000) {
+        clearInterval(look)
+        reject(new Error(`the target did not answer: ${said.text}`))
+      }
+    }, 20)
+  })
+}
+
+/** The soft open-file limit this process (and so the loop in it) has: Node raises it to the hard one at start. */
+function openFileLimit(): number {
+  return Number(execFileSync('sh', ['-c', 'ulimit -n'], {encoding: 'utf8'}).trim())
+}
+
+// 19,000 descriptors in this process at once: Node raises the soft open-file limit to the hard one
+// at start, and the hard one must leave room for them (plus vitest's own few hundred).
+describe.skipIf(skipUnless({tools: ['cc']}, 'the held-connections test (builds bench/ctarget.c)') || openFileLimit() < 19_500)('--close hold on the native loop', () => {
+  it('holds 19,000 connections until the deadline, in the loop (the target counts them all open), then closes every one: the target counts 0 open and this process has as many descriptors as before', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'connstorm-hold-'))
+    let target: ChildProcess | undefined
+    try {
+      const bin = join(directory, 'ctarget')
+      execFileSync('cc', ['-O2', '-o', bin, fileURLToPath(new URL('../../bench/ctarget.c', import.meta.url))])
+      const said = {text: ''}
+      target = spawn(bin, ['-a', '127.0.0.1', '-p', '0', '-m', 'hold'], {stdio: ['ignore', 'ignore', 'pipe']})
+      target.stderr!.setEncoding('utf8').on('data', (chunk: string) => (said.text += chunk))
+      const port = await new Promise<number>((resolve, reject) => {
+        const look = setInterval(() => {
+          const match = said.text.match(/listening port=(\d+)/)
+          if (match) {
+            clearInterval(look)
+            resolve(Number(match[1]))
+          }
+        }, 10)
+        target!.once('exit', (code) => reject(new Error(`ctarget exited ${code}: ${said.text}`)))
+      })
+      const descriptorsBefore = readdirSync('/proc/self/fd').length
+      // Four source addresses with the plan's own ports (--source): one destination would make the
+      // kernel search ~19,000 taken ports for every connect (5 s instead of < 1 s here).
+      const storm = runStorm(
+        {mode: 'burst', connects: 19_000, burst: 19_000, concurrency: 19_000, timeoutMs: 5000, close: 'hold', maxDurationMs: 4000, sources: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']},
+        {host: '127.0.0.1', port, family: 4, requested: `127.0.0.1:${port}`},
+      )
+      let ended = false
+      void storm.then(() => (ended = true))
+      // 3.5 s in, 0.5 s before the deadline: every connection is still held, on both ends.
+      await new Promise((resolve) => setTimeout(resolve, 3500))
+      expect(ended).toBe(false)
+      expect(await targetCount(target, said)).toEqual({open: 19_000, accepted: 19_000})
+      expect(readdirSync('/proc/self/fd').length).toBeGreaterThanOrEqual(descriptorsBefore + 19_000)
+
+      const run = await storm
+      expect(run.connectPath).toBe('native')
+      expect(run.recorder.byOutcome.connected).toBe(19_000)
+      expect(run.heldAtEnd).toBe(19_000)
+      expect(run.stopReason).toBe('completed')
+      expect(run.durationMs).toBeGreaterThanOrEqual(4000)
+      expect(readdirSync('/proc/self/fd').length).toBe(descriptorsBefore)
+      // The target sees every RST within its next turns (it reads each closed connection once).
+      let count = await targetCount(target, said)
+      for (let tries = 0; count.open > 0 && tries < 20; tries++) count = await targetCount(target, said)
+      expect(count).toEqual({open: 0, accepted: 19_000})
+    } finally {
+      target?.kill('SIGKILL')
+      rmSync(directory, {recursive: true, force: true})
+    }
+  })
+})
+
 
 describe.skipIf(skipUnless({root: true, tools: ['ip', 'ss']}, '--source on the native loop and on bare handles'))('--source on the native loop and on bare handles (root: a namespace of its own)', () => {
   const namespace = `cs${process.pid % 100_000}-nsrc`
