@@ -3,13 +3,15 @@
 //   -m connect  connect, then close with an RST (SO_LINGER {1, 0}: no TIME_WAIT)      [default]
 //   -m read     connect, wait for the first byte, read it, then close with an RST: the work of
 //               connstorm's `--probe banner` against `ctarget -m reply`
+//   -s TEXT     with -m read: write TEXT (\r and \n as escapes) once connected, before waiting:
+//               `--probe send:TEXT`, or a bare HTTP request against `ctarget -m http`
 // Closed loop (a new connect as soon as one ends) unless -r RATE paces the starts (t0 + i / RATE,
 // K still caps what is in flight). The first W connects (-w, default 1000) warm up and are not
 // counted in rate or latency.
 // Connect latency is from just before socket() to the event that says the connect completed;
 // first-byte latency from the same instant to the event that says a byte arrived.
 //
-// usage: cclient [-a ADDR] -p PORT [-m connect|read] [-n COUNT] [-k K] [-r RATE] [-w WARMUP] [-d MAX_SECS]
+// usage: cclient [-a ADDR] -p PORT [-m connect|read] [-s TEXT] [-n COUNT] [-k K] [-r RATE] [-w WARMUP] [-d MAX_SECS]
 // prints one line: connects= errors= secs= rate= p50_us= p99_us= fb_p50_us= fb_p99_us= cpu_user= cpu_sys=
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -52,8 +54,16 @@ int main(int argc, char **argv) {
     int port = 0, k = 64, read_mode = 0;
     long count = 200000, warmup = 1000;
     double rate = 0, max_secs = 60;
-    for (int opt; (opt = getopt(argc, argv, "a:p:m:n:k:r:w:d:")) != -1;) {
+    char payload[1024];
+    size_t payload_length = 0;
+    for (int opt; (opt = getopt(argc, argv, "a:p:m:s:n:k:r:w:d:")) != -1;) {
         switch (opt) {
+        case 's':
+            for (const char *c = optarg; *c && payload_length < sizeof payload; c++) {
+                if (c[0] == '\\' && (c[1] == 'r' || c[1] == 'n')) payload[payload_length++] = *++c == 'r' ? '\r' : '\n';
+                else payload[payload_length++] = *c;
+            }
+            break;
         case 'a': addr = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'm': read_mode = strcmp(optarg, "read") == 0; break;
@@ -63,7 +73,7 @@ int main(int argc, char **argv) {
         case 'w': warmup = atol(optarg); break;
         case 'd': max_secs = atof(optarg); break;
         default:
-            fprintf(stderr, "usage: cclient [-a ADDR] -p PORT [-m connect|read] [-n COUNT] [-k K] [-r RATE] [-w WARMUP] [-d MAX_SECS]\n");
+            fprintf(stderr, "usage: cclient [-a ADDR] -p PORT [-m connect|read] [-s TEXT] [-n COUNT] [-k K] [-r RATE] [-w WARMUP] [-d MAX_SECS]\n");
             return 2;
         }
     }
@@ -120,6 +130,7 @@ int main(int argc, char **argv) {
                 if (error == 0) {
                     if (ended >= warmup && connect_n < count) connect_us[connect_n++] = done - slot->started_us;
                     if (read_mode) {
+                        if (payload_length > 0 && write(slot->fd, payload, payload_length) < 0) { /* the read below sees why */ }
                         slot->connected = 1;
                         finished = 0;
                         struct epoll_event event = {.events = EPOLLIN, .data.u32 = (uint32_t)index};

@@ -3,11 +3,12 @@
 //   -m close  close() at once (FIN)                                           [default]
 //   -m reply  write one byte ("x"), then close() (the first-byte probes' target)
 //   -m hold   keep it open until the peer closes it, counting the open ones
+//   -m http   read the request, answer "HTTP/1.1 204 No Content" (Connection: close), close
 // It says "listening port=P pid=N" on stderr once it listens. SIGUSR1 prints "open=N accepted=M"
 // on stderr (the held row checks connstorm's count against this one); SIGTERM/SIGINT print the
 // same and end it. The bench runs it under `timeout`, on loopback only.
 //
-// usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold]   (-p 0: any free port, printed)
+// usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold|http]   (-p 0: any free port, printed)
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +22,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { CLOSE, REPLY, HOLD };
+enum { CLOSE, REPLY, HOLD, HTTP };
+
+static const char RESPONSE[] = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
 
 static volatile sig_atomic_t stop_asked = 0, count_asked = 0;
 static void on_stop(int signal) { (void)signal; stop_asked = 1; }
@@ -38,9 +41,10 @@ int main(int argc, char **argv) {
             if (strcmp(optarg, "close") == 0) mode = CLOSE;
             else if (strcmp(optarg, "reply") == 0) mode = REPLY;
             else if (strcmp(optarg, "hold") == 0) mode = HOLD;
-            else { fprintf(stderr, "ctarget: -m close|reply|hold\n"); return 2; }
+            else if (strcmp(optarg, "http") == 0) mode = HTTP;
+            else { fprintf(stderr, "ctarget: -m close|reply|hold|http\n"); return 2; }
             break;
-        default: fprintf(stderr, "usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold]\n"); return 2;
+        default: fprintf(stderr, "usage: ctarget [-a ADDR] -p PORT [-m close|reply|hold|http]\n"); return 2;
         }
     }
     // A held connection is one descriptor: take every one the hard limit allows.
@@ -69,7 +73,7 @@ int main(int argc, char **argv) {
     epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listener, &event);
     socklen_t at_length = sizeof at;
     getsockname(listener, (struct sockaddr *)&at, &at_length);  // -p 0: the port the kernel picked
-    fprintf(stderr, "listening port=%d pid=%d mode=%s\n", ntohs(at.sin_port), (int)getpid(), mode == CLOSE ? "close" : mode == REPLY ? "reply" : "hold");
+    fprintf(stderr, "listening port=%d pid=%d mode=%s\n", ntohs(at.sin_port), (int)getpid(), mode == CLOSE ? "close" : mode == REPLY ? "reply" : mode == HOLD ? "hold" : "http");
 
     long accepted = 0, open = 0;
     struct epoll_event events[256];
@@ -82,6 +86,16 @@ int main(int argc, char **argv) {
         int ready = epoll_wait(epoll_fd, events, 256, 100);
         for (int i = 0; i < ready; i++) {
             int fd = events[i].data.fd;
+            if (fd != listener && mode == HTTP) {
+                // The request has come (a request that fits one read: the bench's GET does): answer, close.
+                ssize_t got = read(fd, scratch, sizeof scratch);
+                if (got > 0 && write(fd, RESPONSE, sizeof RESPONSE - 1) < 0) { /* the peer is gone: nothing to say */ }
+                if (got >= 0 || (errno != EAGAIN && errno != EINTR)) {
+                    close(fd);
+                    open--;
+                }
+                continue;
+            }
             if (fd != listener) {
                 // A held connection is readable: its peer closed it (or sent something, discarded).
                 ssize_t got = read(fd, scratch, sizeof scratch);
@@ -98,7 +112,7 @@ int main(int argc, char **argv) {
                 if (mode == REPLY) {
                     if (write(client, "x", 1) < 0) { /* the peer is gone already: nothing to say */ }
                     close(client);
-                } else if (mode == HOLD) {
+                } else if (mode == HOLD || mode == HTTP) {
                     struct epoll_event held = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = client};
                     if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, client, &held) == 0) open++;
                     else close(client);
