@@ -955,6 +955,8 @@ async function measureProbes() {
       const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})))
       const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
       const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000})
+      // A --workers storm that dropped its probe would be measured as connect-only: not this row.
+      if (s.json.probe?.outcomes?.ok !== s.connected) throw new Error(`--probe banner --workers ${CORES}: ${s.json.probe ? `${s.json.probe.outcomes.ok} probes ok of ${s.connected} connects` : 'no probe results'}`)
       natives.push(rate)
       ours.push(s)
       log(`  --probe banner --workers ${CORES} run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)} · connstorm ${fmt.rate(s.rate)} (ok ${s.json.probe?.outcomes?.ok}) → ${fmt.ratio(s.rate / rate)}`)
