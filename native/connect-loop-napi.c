@@ -52,6 +52,10 @@ static void release_run(Run *run) {
   free(run->reply);
   free(run->held);
   free(run->held_free);
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    free(run->tallies[kind].counts);
+    free(run->tallies[kind].touched);
+  }
   free(run);
 }
 
@@ -200,7 +204,7 @@ static int parse_probe(napi_env env, napi_value options, Run *run) {
   return 1;
 }
 
-// create({family, address, port, closeMode, timeoutMs, concurrency, total, sources?, probe?}, onFinished?) → run;
+// create({family, address, port, closeMode, timeoutMs, concurrency, total, sources?, probe?, tally?}, onFinished?) → run;
 // onFinished() is called (on the event loop) once the loop has ended and recorded everything.
 napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -262,11 +266,26 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     release_run(run);
     return NULL;  // parse_sources or parse_probe threw
   }
-  int probe_buffers_ok = 1;
+  // tally: false hands every connect over as a record (the tests compare the two).
+  bool tally = true;
+  napi_value tally_value;
+  bool has_tally = false;
+  if (napi_has_named_property(env, options, "tally", &has_tally) == napi_ok && has_tally && napi_get_named_property(env, options, "tally", &tally_value) == napi_ok)
+    napi_get_value_bool(env, tally_value, &tally);
+  run->tally = tally;
+  int tallies_ok = 1;
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    int capacity = kind == TALLY_LATE_STARTS ? 1 : kind == TALLY_TIMELINE ? 65536 : TALLY_HDR_LENGTH;
+    run->tallies[kind].counts = calloc((size_t)capacity, sizeof *run->tallies[kind].counts);
+    run->tallies[kind].touched = malloc((size_t)capacity * sizeof *run->tallies[kind].touched);
+    run->tallies[kind].capacity = capacity;
+    if (!run->tallies[kind].counts || !run->tallies[kind].touched) tallies_ok = 0;
+  }
+  int probe_buffers_ok = tallies_ok;
   if (run->probe) {
     run->reply = malloc(run->expect_length + PROBE_READ_BYTES);
     if (run->expect_length > 0) run->tails = malloc((size_t)run->concurrency * run->expect_length);
-    probe_buffers_ok = run->reply != NULL && (run->expect_length == 0 || run->tails != NULL);
+    probe_buffers_ok = probe_buffers_ok && run->reply != NULL && (run->expect_length == 0 || run->tails != NULL);
   }
   run->schedule = malloc((size_t)SCHEDULE_RING * SCHEDULE_FIELDS * sizeof *run->schedule);
   run->records = malloc((size_t)RECORD_RING * RECORD_FIELDS * sizeof *run->records);
@@ -381,6 +400,69 @@ napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
   }
   pthread_mutex_unlock(&run->lock);
   CHECK(napi_create_int64(env, copied, &result));
+  return result;
+}
+
+// take(run, Float64Array out) → entries copied (TALLY_FIELDS numbers each: kind, value, count),
+// what the loop tallied since the last take, each count once; −(entries needed) when out cannot
+// hold the first tally waiting (a latency tally goes whole or not at all: see take_tally).
+napi_value connect_loop_take(napi_env env, napi_callback_info info) {
+  napi_value result;
+  Run *run;
+  double *out;
+  size_t length;
+  if (!run_and_doubles(env, info, "connstorm native: take(run, Float64Array)", TALLY_FIELDS, &run, &out, &length)) return NULL;
+  long room = (long)(length / TALLY_FIELDS), copied = 0, needed = 0;
+  pthread_mutex_lock(&run->lock);
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    long left = room - copied;
+    if (!take_tally(&run->tallies[kind], kind, out, &left, &copied)) {
+      if (copied == 0) needed = left;
+      break;  // the rest at the next take
+    }
+  }
+  pthread_mutex_unlock(&run->lock);
+  CHECK(napi_create_int64(env, needed > 0 ? -needed : copied, &result));
+  return result;
+}
+
+// tallyLatencies(Float64Array µs) → Float64Array of entries (TALLY_FIELDS each) as take() hands a
+// latency tally over: the loop's own rounding, bucketing and min/max, on given values, for the tests.
+napi_value connect_loop_tally_latencies(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], buffer, result;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: tallyLatencies(Float64Array)");
+    return NULL;
+  }
+  const double *values = data;
+  Tally tally = {.counts = calloc(TALLY_HDR_LENGTH, sizeof(uint32_t)), .touched = malloc(TALLY_HDR_LENGTH * sizeof(int)), .capacity = TALLY_HDR_LENGTH};
+  double *entries = malloc((TALLY_HDR_LENGTH + 1) * TALLY_FIELDS * sizeof(double));
+  if (tally.counts == NULL || tally.touched == NULL || entries == NULL) {
+    free(tally.counts);
+    free(tally.touched);
+    free(entries);
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < length; i++) {
+    if (!(values[i] >= 0 && values[i] < 2e12)) continue;  // the loop sends such a value as a record
+    tally_latency(&tally, values[i]);
+  }
+  long room = TALLY_HDR_LENGTH + 1, copied = 0;
+  take_tally(&tally, TALLY_FROM_ACTUAL, entries, &room, &copied);
+  void *copy;
+  napi_status status = napi_create_arraybuffer(env, (size_t)copied * TALLY_FIELDS * sizeof(double), &copy, &buffer);
+  if (status == napi_ok) memcpy(copy, entries, (size_t)copied * TALLY_FIELDS * sizeof(double));
+  free(tally.counts);
+  free(tally.touched);
+  free(entries);
+  CHECK(status);
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)copied * TALLY_FIELDS, buffer, 0, &result));
   return result;
 }
 

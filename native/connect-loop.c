@@ -20,6 +20,7 @@
 #include "connect-loop.h"
 #include "tcp-info.h"
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -95,6 +96,124 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
     struct timespec pause = {0, 200000};
     nanosleep(&pause, NULL);
   }
+}
+
+// src/results/recorder.ts records max(1, Math.round(µs)); C's round() agrees for every value here.
+static uint64_t whole_us(double us) {
+  double rounded = round(us);
+  return rounded < 1 ? 1 : (uint64_t)rounded;
+}
+
+// The HDR counts index of a value ≥ 1 (addon.h): bucket 0 holds 0–2047 one by one; bucket b ≥ 1
+// the values 2^(b+10) … 2^(b+11) − 1 in steps of 2^b, in the top half of its 2048 sub-buckets.
+static int hdr_index(uint64_t value) {
+  int magnitude = 63 - __builtin_clzll(value | 2047);
+  int bucket = magnitude - TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+  int sub_bucket = (int)(value >> bucket);
+  return ((bucket + 1) << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE) + sub_bucket - (1 << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE);
+}
+
+// The lowest value of an HDR counts index (the inverse of hdr_index on bucket bounds).
+static uint64_t hdr_lowest(int index) {
+  const int half = 1 << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+  int bucket = index / half - 1, sub_bucket = index % half + half;
+  if (bucket < 0) {
+    sub_bucket -= half;
+    bucket = 0;
+  }
+  return (uint64_t)sub_bucket << bucket;
+}
+
+// Under lock. The index must be below the tally's capacity.
+static void tally_add(Tally *tally, int index) {
+  if (tally->counts[index]++ == 0) tally->touched[tally->touched_count++] = index;
+}
+
+// Values below this are tallied; a larger one goes as a record (2^41 µs: 25 days).
+#define TALLY_LIMIT ((uint64_t)1 << 41)
+
+void tally_latency(Tally *tally, double us) {
+  uint64_t value = whole_us(us);
+  tally_add(tally, hdr_index(value));
+  if (tally->values == 0 || value < tally->min) tally->min = value;
+  if (tally->values == 0 || value > tally->max) tally->max = value;
+  tally->values++;
+}
+
+// Each non-empty bucket goes as (its lowest value, its count), which puts the count in the same HDR
+// bucket in JavaScript; the smallest value's bucket goes under that value itself and the largest
+// value goes alone, as it was, so min and max come out exact (every other value handed over lies
+// between them). A timeline or late-start tally goes as (index, count).
+int take_tally(Tally *tally, int kind, double *out, long *room, long *copied) {
+  int latency = kind == TALLY_START_LAG || kind == TALLY_FROM_INTENDED || kind == TALLY_FROM_ACTUAL;
+  long needed = tally->touched_count + (latency && tally->values >= 2 ? 1 : 0);
+  if (needed > *room) {
+    *room = needed;
+    return 0;
+  }
+  int min_index = latency && tally->values > 0 ? hdr_index(tally->min) : -1;
+  int max_index = latency && tally->values >= 2 ? hdr_index(tally->max) : -1;
+  while (tally->touched_count > 0) {
+    int index = tally->touched[--tally->touched_count];
+    double count = tally->counts[index];
+    tally->counts[index] = 0;
+    if (index == max_index) count--;
+    if (count == 0) continue;
+    double *entry = out + (*copied)++ * TALLY_FIELDS;
+    entry[0] = kind;
+    entry[1] = !latency ? index : index == min_index ? (double)tally->min : (double)hdr_lowest(index);
+    entry[2] = count;
+    (*room)--;
+  }
+  if (max_index >= 0) {
+    double *entry = out + (*copied)++ * TALLY_FIELDS;
+    entry[0] = kind;
+    entry[1] = (double)tally->max;
+    entry[2] = 1;
+    (*room)--;
+  }
+  tally->values = 0;
+  return 1;
+}
+
+// Under lock: room in the timeline tally for this ms. False when there is no memory for it.
+static int timeline_room(Tally *tally, long ms) {
+  if (ms < tally->capacity) return 1;
+  if (ms >= INT_MAX / 2) return 0;
+  int capacity = tally->capacity;
+  while (capacity <= ms) capacity *= 2;
+  uint32_t *counts = realloc(tally->counts, (size_t)capacity * sizeof *counts);
+  if (counts == NULL) return 0;
+  tally->counts = counts;
+  memset(counts + tally->capacity, 0, (size_t)(capacity - tally->capacity) * sizeof *counts);
+  int *touched = realloc(tally->touched, (size_t)capacity * sizeof *touched);
+  if (touched == NULL) return 0;  // counts grew, touched did not: capacity stays, both still consistent
+  tally->touched = touched;
+  tally->capacity = capacity;
+  return 1;
+}
+
+// A connect that connected, with no probe and no SYN retransmit, recorded here instead of as a
+// record: start lag, both latencies, the late start and the timeline, as src/results/recorder.ts
+// and src/engine/storm.ts would (same rounding, same sums). False (send a record instead) when the
+// run does not tally or a value is beyond the tallies.
+static int tally_connected(Run *run, double lag_us, double from_start_us, double end_us) {
+  if (!run->tally) return 0;
+  double at_ms = (end_us - run->t0_us) / 1000;
+  if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(lag_us + from_start_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
+  long ms = (long)at_ms;  // floor: the timeline's bins are whole multiples of 10 ms
+  pthread_mutex_lock(&run->lock);
+  if (!timeline_room(&run->tallies[TALLY_TIMELINE], ms)) {
+    pthread_mutex_unlock(&run->lock);
+    return 0;
+  }
+  tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
+  tally_latency(&run->tallies[TALLY_FROM_INTENDED], lag_us + from_start_us);
+  tally_latency(&run->tallies[TALLY_FROM_ACTUAL], from_start_us);
+  tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
+  if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
+  pthread_mutex_unlock(&run->lock);
+  return 1;
 }
 
 // A connect's record when no probe ran on it.
@@ -279,6 +398,7 @@ static void start_probe(Run *run, int index, double now, int retransmits) {
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
+  if (outcome == 0 && tally_connected(run, lag_us, done - started_us, done)) return;
   push_connect_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
@@ -478,7 +598,9 @@ void *connect_loop(void *argument) {
         start_probe(run, (int)index, done, retransmits);  // recorded with its probe's outcome
         continue;
       }
-      push_connect_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done, retransmits);
+      double lag_us = slot->started_us - slot->intended_us;
+      if (error != 0 || retransmits != 0 || !tally_connected(run, lag_us, done - slot->started_us, done))
+        push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
       int fd = slot->fd;
       unlink_slot(run, (int)index);
       if (error != 0) close(fd);

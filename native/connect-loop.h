@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addon.h"
+
 #define RECORD_RING (1 << 17)    // finished connects not yet drained: 6 s at 20 000/s
 #define PROBE_READ_BYTES 65536   // read at once from a probed connection (src/probe/run.ts keeps as much for --expect)
 
@@ -27,6 +29,17 @@ typedef struct {
   int retransmits;
   size_t sent, tail_length;
 } Slot;
+
+// One tally: counts by index since JavaScript last took them, and which indexes are non-zero; for
+// a latency, also the exact smallest and largest value since then (take() hands them over as they
+// were, so the histograms' min and max are exact, not bucket bounds).
+typedef struct {
+  uint32_t *counts;
+  int *touched;
+  int touched_count, capacity;
+  uint64_t min, max;
+  long values;
+} Tally;
 
 typedef struct {
   // Set before the thread starts, then read-only.
@@ -53,6 +66,9 @@ typedef struct {
   long scheduled;
   double *records;
   long records_written, records_read;
+  // Under lock too: the connects the loop recorded itself (addon.h TALLY_*); off: every one as a record.
+  int tally;
+  Tally tallies[TALLY_KINDS];
   long launched, in_flight;
   double last_start_ms;
   int stop_requested;  // by JavaScript: abandon what is in flight, record it as pending, end
@@ -83,5 +99,11 @@ typedef struct {
 // The loop thread: launches every start JavaScript fed, records every outcome, until all are done,
 // stop is requested or the run is abandoned; then tells `on_finished` (if any) and returns.
 void *connect_loop(void *argument);
+
+// Adds a latency of `us` µs to a latency tally (rounded as src/results/recorder.ts does).
+void tally_latency(Tally *tally, double us);
+// Copies a tally's entries (TALLY_FIELDS each: kind, value, count) into out and empties it: false,
+// copying nothing, when fewer than *room entries are left (then *room says how many it needs).
+int take_tally(Tally *tally, int kind, double *out, long *room, long *copied);
 
 #endif

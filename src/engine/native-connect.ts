@@ -85,6 +85,9 @@ function probeResultOf(outcome: number, firstByteUs: number, errno: number, cons
   return {outcome: kind, firstByteAfterConnectUs: firstByteUs < 0 ? null : firstByteUs, errorCode: errno === 0 ? null : getSystemErrorName(-errno)}
 }
 
+/** native/addon.h's TALLY_* kinds, in their order */
+const TALLY_KINDS = ['startLag', 'fromIntended', 'fromActual', 'timeline', 'lateStarts'] as const
+
 /** --probe send:/banner as the loop runs it (undici's http and node:tls stay in JavaScript). */
 export interface NativeProbe {
   timeoutMs: number
@@ -94,13 +97,23 @@ export interface NativeProbe {
   expect: Uint8Array | null
 }
 
+/**
+ * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no probe
+ * and no retransmit: `value` a latency in µs to record `count` times (each lands in the HDR bucket
+ * of the values it stands for, min and max exact), the ms of the timeline, or 0 for late starts.
+ */
+export type NativeTallySink = (kind: 'startLag' | 'fromIntended' | 'fromActual' | 'timeline' | 'lateStarts', value: number, count: number) => void
+
 const DRAIN_RECORDS = 4096
+/** entries a take starts with room for; grown when a tally of more distinct buckets waits */
+const TAKE_ENTRIES = 4096
 
 /** One storm on the native thread: feed it intended starts, drain its records, stop or let it finish. */
 export class NativeConnectLoop {
   private readonly run: NativeRunHandle
   private readonly out: Float64Array
   private readonly progressOut: Float64Array
+  private tallyOut: Float64Array
   private readonly total: number
   /** reused for every feed (SCHEDULE_FIELDS per start): the loop copies what it takes */
   private readonly starts: Float64Array
@@ -117,7 +130,7 @@ export class NativeConnectLoop {
    */
   constructor(
     target: {host: string; port: number; family: 4 | 6},
-    settings: {close: 'rst' | 'fin' | 'hold'; timeoutMs: number; concurrency: number; total: number; probe?: NativeProbe},
+    settings: {close: 'rst' | 'fin' | 'hold'; timeoutMs: number; concurrency: number; total: number; probe?: NativeProbe; tally?: boolean},
     schedule: {
       intendedOffsetMs: (index: number) => number
       /** --source: the addresses, and the address and port connect `index` binds to */
@@ -136,6 +149,7 @@ export class NativeConnectLoop {
         concurrency: settings.concurrency,
         total: settings.total,
         ...(schedule.sources ? {sources: schedule.sources.addresses} : {}),
+        ...(settings.tally === undefined ? {} : {tally: settings.tally}),
         ...(settings.probe
           ? {
               probe: {
@@ -154,6 +168,7 @@ export class NativeConnectLoop {
     this.total = settings.total
     this.out = new Float64Array(DRAIN_RECORDS * constants.RECORD_FIELDS)
     this.progressOut = new Float64Array(constants.PROGRESS_FIELDS)
+    this.tallyOut = new Float64Array(TAKE_ENTRIES * constants.TALLY_FIELDS)
     this.starts = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING) * constants.SCHEDULE_FIELDS)
     // The first starts are fed before the clock starts: computing them is not the target's time.
     this.feed()
@@ -203,6 +218,25 @@ export class NativeConnectLoop {
         sink(outcomeOf(out[at]!, constants), out[at + 1]!, out[at + 2]!, out[at + 3]!, retransmits < 0 ? null : retransmits, probe)
       }
       if (count < DRAIN_RECORDS) return
+    }
+  }
+
+  /** Hands what the loop tallied since the last take to `sink` (each count once). */
+  take(sink: NativeTallySink): void {
+    const {constants} = addon!
+    const fields = constants.TALLY_FIELDS
+    for (;;) {
+      const count = addon!.take(this.run, this.tallyOut)
+      if (count < 0) {
+        this.tallyOut = new Float64Array(Math.max(-count, 2 * (this.tallyOut.length / fields)) * fields)
+        continue
+      }
+      const out = this.tallyOut
+      for (let i = 0; i < count; i++) {
+        const at = i * fields
+        sink(TALLY_KINDS[out[at]!]!, out[at + 1]!, out[at + 2]!)
+      }
+      if (count === 0) return
     }
   }
 

@@ -5,7 +5,7 @@ import type {ProbeRecorder} from '../probe/recorder.js'
 import {RESET_BEFORE_PROBE, type ProbeReport} from '../probe/run.js'
 import {classifyErrno, connectedThenReset} from '../results/outcome.js'
 import type {StormRecorder} from '../results/recorder.js'
-import {NativeConnectLoop, type NativeProbe, type NativeRecordSink} from './native-connect.js'
+import {NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink} from './native-connect.js'
 import type {SourceBinding} from './source-binding.js'
 
 /**
@@ -98,6 +98,7 @@ export class NativeDriver {
     if (this.stopped) return false
     this.loop.feed()
     this.loop.drain(this.record)
+    this.loop.take(this.tallied)
     if (this.takeProgress().finished) return true
     this.pollTimer = setTimeout(onTick, NATIVE_POLL_MS)
     return false
@@ -128,13 +129,22 @@ export class NativeDriver {
     // The loop ends within ~2 ms of a stop; it finishes recording before it says so.
     while (!this.takeProgress().finished) {
       this.loop.drain(this.record)
+      this.loop.take(this.tallied)
       await new Promise((resolve) => setTimeout(resolve, 1))
     }
     this.loop.drain(this.record)
+    this.loop.take(this.tallied)
     this.loop.join()
     this.inFlight = 0
     const {failure} = this.loop.progress()
     if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
+  }
+
+  /** What the loop recorded itself (connected, no probe, no retransmit): added bucket by bucket. */
+  private tallied: NativeTallySink = (kind, value, count) => {
+    const {recorder} = this.into
+    if (kind === 'timeline') recorder.timeline.record(value, 'connected', count)
+    else recorder.addTallied(kind, value, count)
   }
 
   private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits, probe) => {

@@ -23,6 +23,8 @@ export interface NativeAddon {
       sources?: readonly string[]
       /** --probe send:/banner on the loop: the bytes to write (send), the bytes the reply must contain (--expect) */
       probe?: {timeoutMs: number; payload?: Uint8Array; expect?: Uint8Array}
+      /** false: every connect comes back as a record, none is tallied in the loop (default true) */
+      tally?: boolean
     },
     onFinished?: () => void,
   ): NativeRunHandle
@@ -31,6 +33,13 @@ export interface NativeAddon {
   begin(run: NativeRunHandle, t0Us: number): boolean
   drain(run: NativeRunHandle, out: Float64Array): number
   progress(run: NativeRunHandle, out: Float64Array): void
+  /**
+   * What the loop tallied since the last take: TALLY_FIELDS numbers per entry (kind, value, count);
+   * −(entries needed) when `out` cannot hold the first tally waiting (it goes whole or not at all).
+   */
+  take(run: NativeRunHandle, out: Float64Array): number
+  /** The entries take() would hand over for these latencies (µs), by the loop's own code: for the tests. */
+  tallyLatencies(values: Float64Array): Float64Array
   stop(run: NativeRunHandle): void
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
@@ -55,6 +64,12 @@ export interface NativeAddon {
     PROBE_NONE: number
     /** record field 5 of a probe still waiting when the run was stopped */
     PROBE_PENDING: number
+    TALLY_FIELDS: number
+    TALLY_START_LAG: number
+    TALLY_FROM_INTENDED: number
+    TALLY_FROM_ACTUAL: number
+    TALLY_TIMELINE: number
+    TALLY_LATE_STARTS: number
   }
 }
 
@@ -89,7 +104,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 6
+const ADDON_ABI = 7
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

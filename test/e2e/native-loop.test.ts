@@ -8,6 +8,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {runStorm} from '../../src/engine/storm.js'
 import {nativeAddon} from '../../src/native/addon.js'
+import {encodeHistogram, newLatencyHistogram, summarize} from '../../src/results/histogram.js'
 import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
@@ -99,6 +100,29 @@ describe('the native connect loop', () => {
       paths.push(parseJsonResult(run.stdout).self.connectPath)
     }
     expect(paths).toEqual(['native', 'native', 'native', 'native', 'net', 'net'])
+  })
+
+  it('hands over the latencies it tallied itself so that each histogram is the one the values make: same buckets, same summary, exact min and max', () => {
+    // Fractions (rounded as the recorder rounds, 0.3 to its 1 µs floor), values sharing a bucket
+    // (2048/2049, 1,000,448…1,000,959), bucket edges, and a min and max that are not bucket bounds.
+    const values = [0.3, 1, 1.5, 2.49, 999, 2047, 2048, 2049, 2049.6, 4095, 4096, 65_537, 1_000_000, 1_000_511, 1_000_512.4, 359_999_999, 12_345_678_901]
+    const direct = newLatencyHistogram()
+    for (const value of values) direct.recordValue(Math.max(1, Math.round(value)))
+    const entries = nativeAddon!.tallyLatencies(Float64Array.from(values))
+    const tallied = newLatencyHistogram()
+    for (let at = 0; at < entries.length; at += 3) tallied.recordValueWithCount(entries[at + 1]!, entries[at + 2]!)
+    expect(tallied.totalCount).toBe(17)
+    expect(encodeHistogram(tallied)).toBe(encodeHistogram(direct))
+    expect(summarize(tallied)).toEqual(summarize(direct))
+    expect([tallied.minNonZeroValue, tallied.maxValue]).toEqual([1, 12_345_678_901])
+    // Fewer entries than values: one per bucket, and the largest value on its own.
+    expect(entries.length / 3).toBeLessThan(17)
+
+    // A smallest value inside a bucket of 4 (4096…4099): 4097, not the bucket's 4096.
+    const narrow = nativeAddon!.tallyLatencies(Float64Array.from([4098.2, 5000, 4097]))
+    const fromNarrow = newLatencyHistogram()
+    for (let at = 0; at < narrow.length; at += 3) fromNarrow.recordValueWithCount(narrow[at + 1]!, narrow[at + 2]!)
+    expect([fromNarrow.totalCount, fromNarrow.minNonZeroValue, fromNarrow.maxValue]).toEqual([3, 4097, 5000])
   })
 
   it('probes on every --workers thread: each loop probes its share, the outcomes and first-byte times added up', async () => {

@@ -169,27 +169,35 @@ it('times the first byte alike on the native loop and on net.Socket: within 1 ms
   // connects made at once, the k-th hears its first byte k × 30 ms after its start, on either path.
   const lab = await startLab(['--backlog', '64', '--on-accept', 'banner', '--handler-delay', '30ms'])
   const inherited = process.env.CONNSTORM_SOCKET_PATH
-  const firstByte: Record<string, {min: number; p50: number; max: number}> = {}
+  const figures = ['min', 'p50', 'max'] as const
+  const best: Record<string, Record<(typeof figures)[number], number>> = {}
   try {
-    for (const socketPath of [undefined, 'net']) {
-      setSocketPath(socketPath)
-      const run = await runCli(['storm', lab.address, '--burst', '5', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
-      expect(run.code, run.stderr).toBe(0)
-      const result = parseJsonResult(run.stdout)
-      expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
-      firstByte[result.self.connectPath] = result.probe!.latencyUs.firstByte
+    // Two rounds, the paths alternating: a busy machine only ever adds delay (to the lab or to us),
+    // so each path's least of two is the closer to its own cost.
+    for (let round = 0; round < 2; round++) {
+      for (const socketPath of [undefined, 'net']) {
+        setSocketPath(socketPath)
+        const run = await runCli(['storm', lab.address, '--burst', '5', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+        expect(run.code, run.stderr).toBe(0)
+        const result = parseJsonResult(run.stdout)
+        expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
+        const firstByte = result.probe!.latencyUs.firstByte
+        const path = result.self.connectPath
+        best[path] ??= {min: Infinity, p50: Infinity, max: Infinity}
+        for (const figure of figures) best[path]![figure] = Math.min(best[path]![figure], firstByte[figure])
+      }
     }
   } finally {
     setSocketPath(inherited)
   }
-  expect(Object.keys(firstByte).sort()).toEqual(['native', 'net'])
+  expect(Object.keys(best).sort()).toEqual(['native', 'net'])
   for (const path of ['native', 'net']) {
-    expect(firstByte[path]!.min).toBeGreaterThanOrEqual(30_000)
-    expect(firstByte[path]!.max).toBeGreaterThanOrEqual(150_000)
+    expect(best[path]!.min).toBeGreaterThanOrEqual(30_000)
+    expect(best[path]!.max).toBeGreaterThanOrEqual(150_000)
   }
   // Both time the same waits of the same server: they may differ by their own scheduling, not more.
-  for (const figure of ['min', 'p50', 'max'] as const) {
-    const {native, net} = {native: firstByte.native![figure], net: firstByte.net![figure]}
+  for (const figure of figures) {
+    const {native, net} = {native: best.native![figure], net: best.net![figure]}
     expect(Math.abs(native - net), `${figure}: native ${native} µs, net ${net} µs`).toBeLessThanOrEqual(1000 + 0.1 * net)
   }
 })
