@@ -54,7 +54,7 @@ export class NativeDriver {
 
   /**
    * The loop for this run, its first starts fed (before the clock starts); a reason instead when
-   * the addon refuses it (the bare handles then make the connects).
+   * the addon refuses it (the JavaScript paths then make the connects: connect-path.ts afterNative).
    */
   static make(
     plan: Plan,
@@ -195,4 +195,3 @@ export class NativeDriver {
     }
   }
 }
-

@@ -371,7 +371,7 @@ class StormEngine {
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     this.recorder.recordRetransmits('connected', synRetransmitsOf(socket, now - attempt.startedAt), (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
-      // Probes need a stream: connect-path.ts gives a probing run the net path.
+      // Off the native loop, probes need a stream: connect-path.ts gives a probing run the net path.
       const stream = asStream(socket)
       this.probing.add(stream)
       const {intendedAt} = attempt
@@ -491,7 +491,7 @@ class StormEngine {
         break
       }
       case 'hold': {
-        // Holding means noticing the peer's close, which needs a stream: connect-path.ts gives --close hold the net path.
+        // Off the native loop, holding means noticing the peer's close, which needs a stream: connect-path.ts gives --close hold the net path.
         const stream = asStream(socket)
         this.held.add(stream)
         stream.once('close', () => {
