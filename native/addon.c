@@ -14,7 +14,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   } functions[] = {
       {"create", connect_loop_create}, {"feed", connect_loop_feed}, {"begin", connect_loop_begin},
       {"drain", connect_loop_drain},   {"progress", connect_loop_progress}, {"stop", connect_loop_stop},
-      {"join", connect_loop_join},     {"listenQueues", listen_queues}, {"tcpInfo", tcp_info_napi}, {"synRetransmits", syn_retransmits_napi},
+      {"join", connect_loop_join},     {"take", connect_loop_take}, {"tallyLatencies", connect_loop_tally_latencies},     {"listenQueues", listen_queues}, {"tcpInfo", tcp_info_napi}, {"synRetransmits", syn_retransmits_napi},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value function;
@@ -26,7 +26,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     const char *name;
     int value;
   } numbers[] = {{"ABI", ADDON_ABI}, {"RECORD_FIELDS", RECORD_FIELDS}, {"SCHEDULE_RING", SCHEDULE_RING}, {"SCHEDULE_FIELDS", SCHEDULE_FIELDS}, {"OUTCOME_TIMEOUT", OUTCOME_TIMEOUT},
-                 {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN}};
+                 {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN},
+                 {"CLOSE_HOLD", CLOSE_HOLD}, {"PROBE_NONE", PROBE_NONE}, {"PROBE_PENDING", PROBE_PENDING}, {"PROGRESS_FIELDS", PROGRESS_FIELDS},
+                 {"TALLY_FIELDS", TALLY_FIELDS}, {"TALLY_START_LAG", TALLY_START_LAG}, {"TALLY_FROM_INTENDED", TALLY_FROM_INTENDED},
+                 {"TALLY_FROM_ACTUAL", TALLY_FROM_ACTUAL}, {"TALLY_TIMELINE", TALLY_TIMELINE}, {"TALLY_LATE_STARTS", TALLY_LATE_STARTS}};
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return fail(env);
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {

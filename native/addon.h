@@ -5,18 +5,49 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 5
+#define ADDON_ABI 7
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
-#define RECORD_FIELDS 5          // outcome, start lag µs, µs from actual start, ms from run start, SYN retransmits (−1: unknown)
+// outcome, start lag µs, µs from actual start, ms from run start, SYN retransmits (−1: unknown),
+// then the probe's: its outcome (PROBE_*), µs from connect to the first byte (−1: none came), its errno (0: none)
+#define RECORD_FIELDS 8
+#define PROGRESS_FIELDS 7  // launched, in flight, last start ms, finished, undrained records, loop errno, held open
 
 // Record outcomes (field 0): 0 connected, > 0 an errno, or one of these.
 #define OUTCOME_TIMEOUT (-1)
 #define OUTCOME_PENDING (-2)  // still connecting when the run was stopped: its start counts, no end
 
+// Probe outcomes (record field 5): the index in src/results/outcome.ts PROBE_OUTCOMES, or one of the
+// negative ones. tlsError (4) never comes from the loop: TLS stays on node:tls (src/probe/run.ts).
+#define PROBE_NONE (-1)     // no probe ran on this connect (none asked, or it did not connect)
+#define PROBE_PENDING (-2)  // still waiting for its reply when the run was stopped
+#define PROBE_OK 0
+#define PROBE_TIMEOUT 1
+#define PROBE_RESET 2
+#define PROBE_CLOSED_BEFORE_REPLY 3
+#define PROBE_UNEXPECTED_REPLY 5
+#define PROBE_ERROR 6
+
+// Tallies (take()): what the loop records itself for each connect that connected with no probe and
+// no retransmit — the bulk of a storm — instead of handing it over as a record. Kinds:
+#define TALLY_START_LAG 0      // max(1, round(start lag µs)), by HDR bucket (below)
+#define TALLY_FROM_INTENDED 1  // the same of the latency from the intended start
+#define TALLY_FROM_ACTUAL 2    // the same of the latency from the actual start
+#define TALLY_TIMELINE 3       // by whole ms from the run's start at which it connected
+#define TALLY_LATE_STARTS 4    // one count: starts more than 1000 µs late (src/results/recorder.ts)
+#define TALLY_KINDS 5
+#define TALLY_FIELDS 3         // per entry taken: kind, value (a latency in µs; ms for the timeline; 0 for late starts), count
+// Latencies are counted by the HDR bucket of src/results/histogram.ts's histograms (lowest 1, 3
+// significant digits: 2048 sub-buckets, unit magnitude 0) and handed over as (a value of that
+// bucket, count): recorded with its count in JavaScript it lands in the same bucket, so the
+// histograms come out as if every value had been recorded (connect-loop.c take_tally).
+#define TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE 10
+#define TALLY_HDR_LENGTH (32 * 1024)  // indexes of values below 2^41 µs; a larger one is sent as a record
+
 #define CLOSE_RST 0
 #define CLOSE_FIN 1
+#define CLOSE_HOLD 2  // kept open in the loop until the run is stopped (or the peer closes it)
 
 // The `code` of every error the addon throws: JavaScript tells the addon's refusals from its own bugs by it.
 #define NATIVE_ERROR_CODE "ERR_CONNSTORM_NATIVE"
@@ -37,6 +68,8 @@ napi_value connect_loop_drain(napi_env env, napi_callback_info info);
 napi_value connect_loop_progress(napi_env env, napi_callback_info info);
 napi_value connect_loop_stop(napi_env env, napi_callback_info info);
 napi_value connect_loop_join(napi_env env, napi_callback_info info);
+napi_value connect_loop_take(napi_env env, napi_callback_info info);
+napi_value connect_loop_tally_latencies(napi_env env, napi_callback_info info);
 
 // listen-queues.c
 napi_value listen_queues(napi_env env, napi_callback_info info);

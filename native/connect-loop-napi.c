@@ -46,6 +46,16 @@ static void release_run(Run *run) {
   free(run->records);
   free(run->slots);
   free(run->free_slots);
+  free(run->payload);
+  free(run->expect);
+  free(run->tails);
+  free(run->reply);
+  free(run->held);
+  free(run->held_free);
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    free(run->tallies[kind].counts);
+    free(run->tallies[kind].touched);
+  }
   free(run);
 }
 
@@ -151,7 +161,50 @@ static int parse_sources(napi_env env, napi_value options, Run *run) {
   return 1;
 }
 
-// create({family, address, port, closeMode, timeoutMs, concurrency, total, sources?}, onFinished?) → run;
+// A copy of the bytes of a Uint8Array (or Buffer) property; *length 0 and NULL when absent. False with an error thrown when it is not one.
+static int bytes_property(napi_env env, napi_value object, const char *name, unsigned char **out, size_t *length) {
+  bool has = false, is_typedarray = false;
+  napi_value value;
+  napi_typedarray_type type;
+  void *data;
+  *out = NULL;
+  *length = 0;
+  if (napi_has_named_property(env, object, name, &has) != napi_ok) return 0;
+  if (!has) return 1;
+  if (napi_get_named_property(env, object, name, &value) != napi_ok || napi_is_typedarray(env, value, &is_typedarray) != napi_ok || !is_typedarray ||
+      napi_get_typedarray_info(env, value, &type, length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array || *length == 0) {
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: probe payload and expect must be non-empty Uint8Arrays");
+    return 0;
+  }
+  *out = malloc(*length);
+  if (*out == NULL) {
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: out of memory");
+    return 0;
+  }
+  memcpy(*out, data, *length);
+  return 1;
+}
+
+// The optional `probe` object of create(): {timeoutMs, payload?, expect?} (send: with a payload;
+// banner: without). False with an error thrown when it is malformed.
+static int parse_probe(napi_env env, napi_value options, Run *run) {
+  bool has = false;
+  napi_value probe;
+  double timeout_ms;
+  if (napi_has_named_property(env, options, "probe", &has) != napi_ok || !has) return 1;
+  if (napi_get_named_property(env, options, "probe", &probe) != napi_ok || !number_property(env, probe, "timeoutMs", &timeout_ms) ||
+      !(timeout_ms > 0 && timeout_ms <= 1e9)) {
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: probe needs timeoutMs > 0");
+    return 0;
+  }
+  run->probe = 1;
+  run->probe_timeout_us = timeout_ms * 1000;
+  if (!bytes_property(env, probe, "payload", &run->payload, &run->payload_length)) return 0;
+  if (!bytes_property(env, probe, "expect", &run->expect, &run->expect_length)) return 0;
+  return 1;
+}
+
+// create({family, address, port, closeMode, timeoutMs, concurrency, total, sources?, probe?, tally?}, onFinished?) → run;
 // onFinished() is called (on the event loop) once the loop has ended and recorded everything.
 napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -185,7 +238,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   run->epoll_fd = -1;
   pthread_mutex_init(&run->lock, NULL);
   run->family = family == 6 ? AF_INET6 : AF_INET;
-  run->close_mode = close_mode == CLOSE_FIN ? CLOSE_FIN : CLOSE_RST;
+  run->close_mode = close_mode == CLOSE_FIN || close_mode == CLOSE_HOLD ? (int)close_mode : CLOSE_RST;
   run->timeout_us = timeout_ms * 1000;
   run->total = (long)total;
   // No more slots than connects (a 10-connect run with --concurrency 100000 needs 10), nor than
@@ -209,16 +262,37 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
     parsed = inet_pton(AF_INET, address, &to->sin_addr);
     run->to_length = sizeof *to;
   }
-  if (parsed == 1 && !parse_sources(env, options, run)) {
+  if (parsed == 1 && (!parse_sources(env, options, run) || !parse_probe(env, options, run))) {
     release_run(run);
-    return NULL;  // parse_sources threw
+    return NULL;  // parse_sources or parse_probe threw
+  }
+  // tally: false hands every connect over as a record (the tests compare the two).
+  bool tally = true;
+  napi_value tally_value;
+  bool has_tally = false;
+  if (napi_has_named_property(env, options, "tally", &has_tally) == napi_ok && has_tally && napi_get_named_property(env, options, "tally", &tally_value) == napi_ok)
+    napi_get_value_bool(env, tally_value, &tally);
+  run->tally = tally;
+  int tallies_ok = 1;
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    int capacity = kind == TALLY_LATE_STARTS ? 1 : kind == TALLY_TIMELINE ? 65536 : TALLY_HDR_LENGTH;
+    run->tallies[kind].counts = calloc((size_t)capacity, sizeof *run->tallies[kind].counts);
+    run->tallies[kind].touched = malloc((size_t)capacity * sizeof *run->tallies[kind].touched);
+    run->tallies[kind].capacity = capacity;
+    if (!run->tallies[kind].counts || !run->tallies[kind].touched) tallies_ok = 0;
+  }
+  int probe_buffers_ok = tallies_ok;
+  if (run->probe) {
+    run->reply = malloc(run->expect_length + PROBE_READ_BYTES);
+    if (run->expect_length > 0) run->tails = malloc((size_t)run->concurrency * run->expect_length);
+    probe_buffers_ok = probe_buffers_ok && run->reply != NULL && (run->expect_length == 0 || run->tails != NULL);
   }
   run->schedule = malloc((size_t)SCHEDULE_RING * SCHEDULE_FIELDS * sizeof *run->schedule);
   run->records = malloc((size_t)RECORD_RING * RECORD_FIELDS * sizeof *run->records);
   run->slots = malloc((size_t)run->concurrency * sizeof *run->slots);
   run->free_slots = malloc((size_t)run->concurrency * sizeof *run->free_slots);
   run->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  if (parsed != 1 || !run->schedule || !run->records || !run->slots || !run->free_slots || run->epoll_fd < 0) {
+  if (parsed != 1 || !run->schedule || !run->records || !run->slots || !run->free_slots || run->epoll_fd < 0 || !probe_buffers_ok) {
     int bad_address = parsed != 1;
     release_run(run);
     napi_throw_error(env, NATIVE_ERROR_CODE, bad_address ? "connstorm native: not a numeric address" : "connstorm native: cannot allocate the run");
@@ -231,6 +305,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   }
   run->free_count = run->concurrency;
   run->oldest = run->newest = -1;
+  run->probing_oldest = run->probing_newest = -1;
   if (callback_type == napi_function) {
     napi_value name;
     if (napi_create_string_utf8(env, "connstorm connect loop finished", NAPI_AUTO_LENGTH, &name) != napi_ok ||
@@ -328,12 +403,76 @@ napi_value connect_loop_drain(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// progress(run, Float64Array(6)): [launched, inFlight, lastStartMs, finished 0/1, undrained records, loop errno]
+// take(run, Float64Array out) → entries copied (TALLY_FIELDS numbers each: kind, value, count),
+// what the loop tallied since the last take, each count once; −(entries needed) when out cannot
+// hold the first tally waiting (a latency tally goes whole or not at all: see take_tally).
+napi_value connect_loop_take(napi_env env, napi_callback_info info) {
+  napi_value result;
+  Run *run;
+  double *out;
+  size_t length;
+  if (!run_and_doubles(env, info, "connstorm native: take(run, Float64Array)", TALLY_FIELDS, &run, &out, &length)) return NULL;
+  long room = (long)(length / TALLY_FIELDS), copied = 0, needed = 0;
+  pthread_mutex_lock(&run->lock);
+  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+    long left = room - copied;
+    if (!take_tally(&run->tallies[kind], kind, out, &left, &copied)) {
+      if (copied == 0) needed = left;
+      break;  // the rest at the next take
+    }
+  }
+  pthread_mutex_unlock(&run->lock);
+  CHECK(napi_create_int64(env, needed > 0 ? -needed : copied, &result));
+  return result;
+}
+
+// tallyLatencies(Float64Array µs) → Float64Array of entries (TALLY_FIELDS each) as take() hands a
+// latency tally over: the loop's own rounding, bucketing and min/max, on given values, for the tests.
+napi_value connect_loop_tally_latencies(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], buffer, result;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_float64_array) {
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: tallyLatencies(Float64Array)");
+    return NULL;
+  }
+  const double *values = data;
+  Tally tally = {.counts = calloc(TALLY_HDR_LENGTH, sizeof(uint32_t)), .touched = malloc(TALLY_HDR_LENGTH * sizeof(int)), .capacity = TALLY_HDR_LENGTH};
+  double *entries = malloc((TALLY_HDR_LENGTH + 1) * TALLY_FIELDS * sizeof(double));
+  if (tally.counts == NULL || tally.touched == NULL || entries == NULL) {
+    free(tally.counts);
+    free(tally.touched);
+    free(entries);
+    napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: out of memory");
+    return NULL;
+  }
+  for (size_t i = 0; i < length; i++) {
+    if (!(values[i] >= 0 && values[i] < 2e12)) continue;  // the loop sends such a value as a record
+    tally_latency(&tally, values[i]);
+  }
+  long room = TALLY_HDR_LENGTH + 1, copied = 0;
+  take_tally(&tally, TALLY_FROM_ACTUAL, entries, &room, &copied);
+  void *copy;
+  napi_status status = napi_create_arraybuffer(env, (size_t)copied * TALLY_FIELDS * sizeof(double), &copy, &buffer);
+  if (status == napi_ok) memcpy(copy, entries, (size_t)copied * TALLY_FIELDS * sizeof(double));
+  free(tally.counts);
+  free(tally.touched);
+  free(entries);
+  CHECK(status);
+  CHECK(napi_create_typedarray(env, napi_float64_array, (size_t)copied * TALLY_FIELDS, buffer, 0, &result));
+  return result;
+}
+
+// progress(run, Float64Array(PROGRESS_FIELDS)): [launched, inFlight, lastStartMs, finished 0/1, undrained records, loop errno,
+// held open (once finished: how many were when it was stopped)]
 napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
   Run *run;
   double *out;
   size_t length;
-  if (!run_and_doubles(env, info, "connstorm native: progress(run, Float64Array(6))", 6, &run, &out, &length)) return NULL;
+  if (!run_and_doubles(env, info, "connstorm native: progress(run, Float64Array(7))", PROGRESS_FIELDS, &run, &out, &length)) return NULL;
   pthread_mutex_lock(&run->lock);
   out[0] = (double)run->launched;
   out[1] = (double)run->in_flight;
@@ -341,6 +480,7 @@ napi_value connect_loop_progress(napi_env env, napi_callback_info info) {
   out[3] = run->finished;
   out[4] = (double)(run->records_written - run->records_read);
   out[5] = run->loop_errno;
+  out[6] = (double)__atomic_load_n(&run->held_open, __ATOMIC_ACQUIRE);
   pthread_mutex_unlock(&run->lock);
   return NULL;
 }
@@ -353,13 +493,19 @@ napi_value connect_loop_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// join(run): waits for a finished (or stopped) loop thread; call once progress() says finished
+// join(run): waits for a finished (or stopped) loop thread and closes its epoll set; call once progress() says finished
 napi_value connect_loop_join(napi_env env, napi_callback_info info) {
   Run *run = run_argument(env, info);
   if (run == NULL) return NULL;
   if (run->thread_started && !run->joined) {
     pthread_join(run->thread, NULL);
     run->joined = 1;
+  }
+  // Its epoll set is no use once the thread has ended: closed now, not when the run is collected,
+  // so a finished run holds no descriptor at all.
+  if (run->joined && run->epoll_fd >= 0) {
+    close(run->epoll_fd);
+    run->epoll_fd = -1;
   }
   return NULL;
 }

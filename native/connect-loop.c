@@ -20,6 +20,7 @@
 #include "connect-loop.h"
 #include "tcp-info.h"
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -72,7 +73,8 @@ static int abandoned(Run *run) {
 
 // Hands one finished connect to JavaScript. A full ring (JavaScript stalled for seconds) waits for
 // it rather than lose a record; only a run nobody drains any more (released) drops it.
-static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
+static void push_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits, int probe_outcome, double first_byte_us,
+                        int probe_errno) {
   for (;;) {
     pthread_mutex_lock(&run->lock);
     if (run->records_written - run->records_read < RECORD_RING) {
@@ -82,6 +84,9 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
       record[2] = from_start_us;
       record[3] = (end_us - run->t0_us) / 1000;
       record[4] = retransmits;
+      record[5] = probe_outcome;
+      record[6] = first_byte_us;
+      record[7] = probe_errno;
       run->records_written++;
       pthread_mutex_unlock(&run->lock);
       return;
@@ -93,14 +98,164 @@ static void push_record(Run *run, double outcome, double lag_us, double from_sta
   }
 }
 
-// Closes nothing: the caller has closed slot->fd. Frees the slot for the next connect.
+// src/results/recorder.ts records max(1, Math.round(µs)); C's round() agrees for every value here.
+static uint64_t whole_us(double us) {
+  double rounded = round(us);
+  return rounded < 1 ? 1 : (uint64_t)rounded;
+}
+
+// The HDR counts index of a value ≥ 1 (addon.h): bucket 0 holds 0–2047 one by one; bucket b ≥ 1
+// the values 2^(b+10) … 2^(b+11) − 1 in steps of 2^b, in the top half of its 2048 sub-buckets.
+static int hdr_index(uint64_t value) {
+  int magnitude = 63 - __builtin_clzll(value | 2047);
+  int bucket = magnitude - TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+  int sub_bucket = (int)(value >> bucket);
+  return ((bucket + 1) << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE) + sub_bucket - (1 << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE);
+}
+
+// The lowest value of an HDR counts index (the inverse of hdr_index on bucket bounds).
+static uint64_t hdr_lowest(int index) {
+  const int half = 1 << TALLY_SUB_BUCKET_HALF_COUNT_MAGNITUDE;
+  int bucket = index / half - 1, sub_bucket = index % half + half;
+  if (bucket < 0) {
+    sub_bucket -= half;
+    bucket = 0;
+  }
+  return (uint64_t)sub_bucket << bucket;
+}
+
+// Under lock. The index must be below the tally's capacity.
+static void tally_add(Tally *tally, int index) {
+  if (tally->counts[index]++ == 0) tally->touched[tally->touched_count++] = index;
+}
+
+// Values below this are tallied; a larger one goes as a record (2^41 µs: 25 days).
+#define TALLY_LIMIT ((uint64_t)1 << 41)
+
+void tally_latency(Tally *tally, double us) {
+  uint64_t value = whole_us(us);
+  tally_add(tally, hdr_index(value));
+  if (tally->values == 0 || value < tally->min) tally->min = value;
+  if (tally->values == 0 || value > tally->max) tally->max = value;
+  tally->values++;
+}
+
+// Each non-empty bucket goes as (its lowest value, its count), which puts the count in the same HDR
+// bucket in JavaScript; the smallest value's bucket goes under that value itself and the largest
+// value goes alone, as it was, so min and max come out exact (every other value handed over lies
+// between them). A timeline or late-start tally goes as (index, count).
+int take_tally(Tally *tally, int kind, double *out, long *room, long *copied) {
+  int latency = kind == TALLY_START_LAG || kind == TALLY_FROM_INTENDED || kind == TALLY_FROM_ACTUAL;
+  long needed = tally->touched_count + (latency && tally->values >= 2 ? 1 : 0);
+  if (needed > *room) {
+    *room = needed;
+    return 0;
+  }
+  int min_index = latency && tally->values > 0 ? hdr_index(tally->min) : -1;
+  int max_index = latency && tally->values >= 2 ? hdr_index(tally->max) : -1;
+  while (tally->touched_count > 0) {
+    int index = tally->touched[--tally->touched_count];
+    double count = tally->counts[index];
+    tally->counts[index] = 0;
+    if (index == max_index) count--;
+    if (count == 0) continue;
+    double *entry = out + (*copied)++ * TALLY_FIELDS;
+    entry[0] = kind;
+    entry[1] = !latency ? index : index == min_index ? (double)tally->min : (double)hdr_lowest(index);
+    entry[2] = count;
+    (*room)--;
+  }
+  if (max_index >= 0) {
+    double *entry = out + (*copied)++ * TALLY_FIELDS;
+    entry[0] = kind;
+    entry[1] = (double)tally->max;
+    entry[2] = 1;
+    (*room)--;
+  }
+  tally->values = 0;
+  return 1;
+}
+
+// Under lock: room in the timeline tally for this ms. False when there is no memory for it.
+static int timeline_room(Tally *tally, long ms) {
+  if (ms < tally->capacity) return 1;
+  if (ms >= INT_MAX / 2) return 0;
+  int capacity = tally->capacity;
+  while (capacity <= ms) capacity *= 2;
+  uint32_t *counts = realloc(tally->counts, (size_t)capacity * sizeof *counts);
+  if (counts == NULL) return 0;
+  tally->counts = counts;
+  memset(counts + tally->capacity, 0, (size_t)(capacity - tally->capacity) * sizeof *counts);
+  int *touched = realloc(tally->touched, (size_t)capacity * sizeof *touched);
+  if (touched == NULL) return 0;  // counts grew, touched did not: capacity stays, both still consistent
+  tally->touched = touched;
+  tally->capacity = capacity;
+  return 1;
+}
+
+// A connect that connected, with no probe and no SYN retransmit, recorded here instead of as a
+// record: start lag, both latencies, the late start and the timeline, as src/results/recorder.ts
+// and src/engine/storm.ts would (same rounding, same sums). False (send a record instead) when the
+// run does not tally or a value is beyond the tallies.
+static int tally_connected(Run *run, double lag_us, double from_start_us, double end_us) {
+  if (!run->tally) return 0;
+  double at_ms = (end_us - run->t0_us) / 1000;
+  if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(lag_us + from_start_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
+  long ms = (long)at_ms;  // floor: the timeline's bins are whole multiples of 10 ms
+  pthread_mutex_lock(&run->lock);
+  if (!timeline_room(&run->tallies[TALLY_TIMELINE], ms)) {
+    pthread_mutex_unlock(&run->lock);
+    return 0;
+  }
+  tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
+  tally_latency(&run->tallies[TALLY_FROM_INTENDED], lag_us + from_start_us);
+  tally_latency(&run->tallies[TALLY_FROM_ACTUAL], from_start_us);
+  tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
+  if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
+  pthread_mutex_unlock(&run->lock);
+  return 1;
+}
+
+// A connect's record when no probe ran on it.
+static void push_connect_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
+  push_record(run, outcome, lag_us, from_start_us, end_us, retransmits, PROBE_NONE, -1, 0);
+}
+
+// The slots in use: connecting or probing. Each holds a --concurrency place, as in JavaScript.
+#define IN_FLIGHT(run) ((run)->concurrency - (run)->free_count)
+
+// The high bit of an epoll event's data marks a held connection (its index in run->held); the
+// others carry a slot's index and (31 bits of) its generation.
+#define HELD_TAG (1ULL << 63)
+#define GENERATION(slot) ((slot)->generation & 0x7fffffffU)
+
+static uint64_t slot_event_data(Run *run, int index) {
+  return ((uint64_t)GENERATION(&run->slots[index]) << 32) | (uint32_t)index;
+}
+
+static void list_append(Run *run, int index, int *oldest, int *newest) {
+  Slot *slot = &run->slots[index];
+  slot->older = *newest;
+  slot->newer = -1;
+  if (*newest >= 0) run->slots[*newest].newer = index;
+  else *oldest = index;
+  *newest = index;
+}
+
+static void list_remove(Run *run, int index, int *oldest, int *newest) {
+  Slot *slot = &run->slots[index];
+  if (slot->older >= 0) run->slots[slot->older].newer = slot->newer;
+  else *oldest = slot->newer;
+  if (slot->newer >= 0) run->slots[slot->newer].older = slot->older;
+  else *newest = slot->older;
+}
+
+// Closes nothing: the caller has closed (or now holds) slot->fd. Frees the slot for the next connect.
 static void unlink_slot(Run *run, int index) {
   Slot *slot = &run->slots[index];
+  if (slot->phase == PROBING) list_remove(run, index, &run->probing_oldest, &run->probing_newest);
+  else list_remove(run, index, &run->oldest, &run->newest);
   slot->fd = -1;
-  if (slot->older >= 0) run->slots[slot->older].newer = slot->newer;
-  else run->oldest = slot->newer;
-  if (slot->newer >= 0) run->slots[slot->newer].older = slot->older;
-  else run->newest = slot->older;
   run->free_slots[run->free_count++] = index;
 }
 
@@ -113,11 +268,138 @@ static void close_connected(Run *run, int fd) {
   close(fd);
 }
 
+// --close hold: keeps fd open in the loop, watched only for its peer's close (then it is closed
+// and no longer counted). No JavaScript object per held connection: an int here, a socket in the kernel.
+static void hold(Run *run, int fd) {
+  int index;
+  if (run->held_free_count > 0) {
+    index = run->held_free[--run->held_free_count];
+  } else {
+    if (run->held_size == run->held_capacity) {
+      int capacity = run->held_capacity ? run->held_capacity * 2 : 1024;
+      int *held = realloc(run->held, (size_t)capacity * sizeof *held);
+      if (held != NULL) run->held = held;
+      int *held_free = held != NULL ? realloc(run->held_free, (size_t)capacity * sizeof *held_free) : NULL;
+      if (held_free != NULL) run->held_free = held_free;
+      if (held == NULL || held_free == NULL) {
+        close_connected(run, fd);  // no memory to hold it: closed as --close rst would
+        return;
+      }
+      run->held_capacity = capacity;
+    }
+    index = run->held_size++;
+  }
+  run->held[index] = fd;
+  // Level-triggered: whatever the peer sends is read and dropped until it closes.
+  struct epoll_event event = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = HELD_TAG | (uint32_t)index};
+  epoll_ctl(run->epoll_fd, EPOLL_CTL_MOD, fd, &event);  // failing, it is held unwatched: closed at the end
+  __atomic_add_fetch(&run->held_open, 1, __ATOMIC_RELEASE);
+}
+
+// A held connection is readable: its peer sent something (dropped) or closed it (closed here too).
+static void held_event(Run *run, int index) {
+  if (index < 0 || index >= run->held_size || run->held[index] < 0) return;
+  unsigned char scratch[512];
+  ssize_t got = recv(run->held[index], scratch, sizeof scratch, MSG_DONTWAIT);
+  if (got > 0 || (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) return;
+  close(run->held[index]);
+  run->held[index] = -1;
+  run->held_free[run->held_free_count++] = index;
+  __atomic_sub_fetch(&run->held_open, 1, __ATOMIC_RELEASE);
+}
+
+// The probe on a slot has an outcome: one record for the connect and its probe, then the connection
+// is closed (--close rst/fin) or held — as src/engine/storm.ts does after a probe, a connection the
+// peer has closed or reset is not held.
+static void finish_probe(Run *run, int index, int outcome, int error) {
+  Slot *slot = &run->slots[index];
+  push_record(run, 0, slot->started_us - slot->intended_us, slot->connected_us - slot->started_us, slot->connected_us, slot->retransmits, outcome,
+              slot->responded_us < 0 ? -1 : slot->responded_us - slot->connected_us, error);
+  int fd = slot->fd, answered = outcome == PROBE_OK || outcome == PROBE_TIMEOUT;
+  unlink_slot(run, index);
+  if (!answered) close(fd);
+  else if (run->close_mode == CLOSE_HOLD) hold(run, fd);
+  else close_connected(run, fd);
+}
+
+// The run was stopped while this probe waited: its connect counts, its probe is pending. The caller closes fd.
+static void finish_probe_pending(Run *run, int index) {
+  Slot *slot = &run->slots[index];
+  push_record(run, 0, slot->started_us - slot->intended_us, slot->connected_us - slot->started_us, slot->connected_us, slot->retransmits, PROBE_PENDING,
+              slot->responded_us < 0 ? -1 : slot->responded_us - slot->connected_us, 0);
+  unlink_slot(run, index);
+}
+
+// Writes what is left of the payload and reads what has come, as src/probe/run.ts does on a
+// net.Socket: the first byte is the reply's time; with --expect the reply must contain it (a match
+// may straddle reads: the last expect_length − 1 bytes are kept). Re-arms the slot while undecided.
+static void probe_io(Run *run, int index, double now) {
+  Slot *slot = &run->slots[index];
+  while (slot->sent < run->payload_length) {
+    ssize_t wrote = send(slot->fd, run->payload + slot->sent, run->payload_length - slot->sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (wrote >= 0) {
+      slot->sent += (size_t)wrote;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    finish_probe(run, index, errno == ECONNRESET || errno == EPIPE ? PROBE_RESET : PROBE_ERROR, errno);
+    return;
+  }
+  for (;;) {
+    size_t kept = run->expect != NULL ? slot->tail_length : 0;
+    if (kept > 0) memcpy(run->reply, run->tails + (size_t)index * run->expect_length, kept);
+    ssize_t got = recv(slot->fd, run->reply + kept, PROBE_READ_BYTES, MSG_DONTWAIT);
+    if (got > 0) {
+      if (slot->responded_us < 0) slot->responded_us = now;
+      if (run->expect == NULL) {
+        finish_probe(run, index, PROBE_OK, 0);
+        return;
+      }
+      size_t length = kept + (size_t)got;
+      if (memmem(run->reply, length, run->expect, run->expect_length) != NULL) {
+        finish_probe(run, index, PROBE_OK, 0);
+        return;
+      }
+      size_t keep = run->expect_length - 1 < length ? run->expect_length - 1 : length;
+      memcpy(run->tails + (size_t)index * run->expect_length, run->reply + length - keep, keep);
+      slot->tail_length = keep;
+      continue;
+    }
+    if (got == 0) {
+      finish_probe(run, index, slot->responded_us < 0 ? PROBE_CLOSED_BEFORE_REPLY : PROBE_UNEXPECTED_REPLY, 0);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    finish_probe(run, index, errno == ECONNRESET || errno == EPIPE ? PROBE_RESET : PROBE_ERROR, errno);
+    return;
+  }
+  struct epoll_event event = {.events = EPOLLIN | EPOLLONESHOT | (slot->sent < run->payload_length ? EPOLLOUT : 0), .data.u64 = slot_event_data(run, index)};
+  if (epoll_ctl(run->epoll_fd, EPOLL_CTL_MOD, slot->fd, &event) != 0) finish_probe(run, index, PROBE_ERROR, errno);
+}
+
+// A connect has completed on a probing run: the slot moves to the probing list (its deadline is
+// --probe-timeout after now) and the probe starts.
+static void start_probe(Run *run, int index, double now, int retransmits) {
+  Slot *slot = &run->slots[index];
+  list_remove(run, index, &run->oldest, &run->newest);
+  slot->phase = PROBING;
+  slot->connected_us = now;
+  slot->responded_us = -1;
+  slot->retransmits = retransmits;
+  slot->sent = 0;
+  slot->tail_length = 0;
+  list_append(run, index, &run->probing_oldest, &run->probing_newest);
+  probe_io(run, index, now);
+}
+
 // A connect that ended within launch() (connected at once, or refused by the kernel): recorded now,
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  push_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
+  if (outcome == 0 && tally_connected(run, lag_us, done - started_us, done)) return;
+  push_connect_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
@@ -160,6 +442,8 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
     error = source_index >= 0 ? bind_source(run, fd, source_index, retried ? 0 : port) : 0;
     if (error == 0) {
       if (connect(fd, (struct sockaddr *)&run->to, run->to_length) == 0) {
+        // Connected at once: a probe or a hold goes on through the slot (its EPOLLOUT fires at once).
+        if (run->probe || run->close_mode == CLOSE_HOLD) break;
         record_ended_now(run, 0, lag_us, started_us, fd);
         close_connected(run, fd);
         return;
@@ -176,8 +460,9 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
   int index = run->free_slots[--run->free_count];
   Slot *slot = &run->slots[index];
   slot->generation++;
+  slot->phase = CONNECTING;
   // One event per registration: a registration that outlives close() cannot fire again and again.
-  struct epoll_event event = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = ((uint64_t)slot->generation << 32) | (uint32_t)index};
+  struct epoll_event event = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = slot_event_data(run, index)};
   if (epoll_ctl(run->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
     // No room to watch it (max_user_watches, memory): it would only ever time out, so say why now.
     error = errno;
@@ -185,17 +470,13 @@ static void launch(Run *run, double intended_us, double started_us, int source_i
     close(fd);
     run->free_slots[run->free_count++] = index;
     double done = now_us();
-    push_record(run, error, lag_us, done - started_us, done, retransmits);
+    push_connect_record(run, error, lag_us, done - started_us, done, retransmits);
     return;
   }
   slot->fd = fd;
   slot->intended_us = intended_us;
   slot->started_us = started_us;
-  slot->older = run->newest;
-  slot->newer = -1;
-  if (run->newest >= 0) run->slots[run->newest].newer = index;
-  else run->oldest = index;
-  run->newest = index;
+  list_append(run, index, &run->oldest, &run->newest);
 }
 
 // Waits up to wait_us for completions; the number of events, or -1 (errno set) when waiting itself
@@ -225,7 +506,6 @@ void *connect_loop(void *argument) {
   Run *run = argument;
   struct epoll_event events[EVENTS_PER_WAIT];
   long launched = 0, scheduled = 0;
-  int in_flight = 0;
   double last_start_ms = 0;
   int loop_errno = 0;
   // The default 50 µs timer slack would make every sleep up to 50 µs late at 20 000 starts/s.
@@ -235,14 +515,14 @@ void *connect_loop(void *argument) {
     pthread_mutex_lock(&run->lock);
     scheduled = run->scheduled;
     run->launched = launched;
-    run->in_flight = in_flight;
+    run->in_flight = IN_FLIGHT(run);
     run->last_start_ms = last_start_ms;
     pthread_mutex_unlock(&run->lock);
     if (stop_requested(run)) break;
 
     double now = now_us(), next_start_us = -1;
     int launched_now = 0;
-    while (launched < scheduled && in_flight < run->concurrency) {
+    while (launched < scheduled && IN_FLIGHT(run) < run->concurrency) {
       if (launched_now == LAUNCHES_PER_POLL) {
         next_start_us = now;  // still behind: look at completions without sleeping, then go on
         break;
@@ -253,15 +533,14 @@ void *connect_loop(void *argument) {
         next_start_us = intended_us;
         break;
       }
-      int before = run->free_count;
       launch(run, intended_us, now, (int)start[1], (int)start[2]);
       launched++;
       launched_now++;
-      if (run->free_count < before) in_flight++;
       last_start_ms = (now - run->t0_us) / 1000;
       now = now_us();
     }
-    if (launched >= run->total && in_flight == 0) break;
+    // Held connections keep the run going until it is stopped (its --max-duration) or the peers close them all.
+    if (launched >= run->total && IN_FLIGHT(run) == 0 && run->held_open == 0) break;
 
     // Expire connects past their deadline (the oldest first: every connect has the same timeout).
     while (run->oldest >= 0 && run->slots[run->oldest].started_us + run->timeout_us <= now) {
@@ -270,16 +549,21 @@ void *connect_loop(void *argument) {
       // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
       int retransmits = tcp_info_syn_retransmits(slot->fd);
       close(slot->fd);
-      push_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
+      push_connect_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
       unlink_slot(run, index);
-      in_flight--;
     }
+    // And probes past --probe-timeout (the same for all: the oldest connect first).
+    while (run->probing_oldest >= 0 && run->slots[run->probing_oldest].connected_us + run->probe_timeout_us <= now) finish_probe(run, run->probing_oldest, PROBE_TIMEOUT, 0);
 
     // Sleep until the next start, the oldest deadline or MAX_WAIT_US, whichever comes first.
     double wake_us = now + MAX_WAIT_US;
     if (next_start_us >= 0 && next_start_us < wake_us) wake_us = next_start_us;
     if (run->oldest >= 0) {
       double deadline = run->slots[run->oldest].started_us + run->timeout_us;
+      if (deadline < wake_us) wake_us = deadline;
+    }
+    if (run->probing_oldest >= 0) {
+      double deadline = run->slots[run->probing_oldest].connected_us + run->probe_timeout_us;
       if (deadline < wake_us) wake_us = deadline;
     }
     int ready = wait_for_events(run, events, wake_us - now - SPIN_US);
@@ -290,10 +574,19 @@ void *connect_loop(void *argument) {
     // One timestamp for the batch: when the kernel said they were done, not when we got to each.
     double done = now_us();
     for (int i = 0; i < ready; i++) {
-      uint32_t index = (uint32_t)events[i].data.u64, generation = (uint32_t)(events[i].data.u64 >> 32);
+      uint64_t data = events[i].data.u64;
+      if (data & HELD_TAG) {
+        held_event(run, (int)(uint32_t)data);
+        continue;
+      }
+      uint32_t index = (uint32_t)data, generation = (uint32_t)(data >> 32);
       if (index >= (uint32_t)run->concurrency) continue;
       Slot *slot = &run->slots[index];
-      if (slot->fd < 0 || slot->generation != generation) continue;  // its socket was closed since
+      if (slot->fd < 0 || GENERATION(slot) != generation) continue;  // its socket was closed since
+      if (slot->phase == PROBING) {
+        probe_io(run, (int)index, done);
+        continue;
+      }
       int error = 0;
       socklen_t length = sizeof error;
       if (getsockopt(slot->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
@@ -301,24 +594,46 @@ void *connect_loop(void *argument) {
       // ETIMEDOUT (cleared only at connect init and disconnect: docs/kernel.md). Not read for a
       // connect that ended before any retransmit could have left (see NO_RETRANSMIT_BEFORE_US).
       int retransmits = done - slot->started_us < NO_RETRANSMIT_BEFORE_US ? 0 : tcp_info_syn_retransmits(slot->fd);
-      push_record(run, error, slot->started_us - slot->intended_us, done - slot->started_us, done, retransmits);
-      if (error == 0) close_connected(run, slot->fd);
-      else close(slot->fd);
+      if (error == 0 && run->probe) {
+        start_probe(run, (int)index, done, retransmits);  // recorded with its probe's outcome
+        continue;
+      }
+      double lag_us = slot->started_us - slot->intended_us;
+      if (error != 0 || retransmits != 0 || !tally_connected(run, lag_us, done - slot->started_us, done))
+        push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
+      int fd = slot->fd;
       unlink_slot(run, (int)index);
-      in_flight--;
+      if (error != 0) close(fd);
+      else if (run->close_mode == CLOSE_HOLD) hold(run, fd);
+      else close_connected(run, fd);
     }
   }
 
-  // Stopped early: what is still connecting is abandoned (its start counts, its end does not).
+  // Stopped early: what is still connecting is abandoned (its start counts, its end does not), a
+  // probe still waiting is pending (its connect counts), and what is held is closed with an RST.
   double now = now_us();
   while (run->oldest >= 0) {
     int index = run->oldest;
     Slot *slot = &run->slots[index];
     int retransmits = tcp_info_syn_retransmits(slot->fd);
     close(slot->fd);
-    push_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
+    push_connect_record(run, OUTCOME_PENDING, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
     unlink_slot(run, index);
   }
+  while (run->probing_oldest >= 0) {
+    int index = run->probing_oldest, fd = run->slots[index].fd;
+    finish_probe_pending(run, index);
+    close(fd);
+  }
+  // held_open keeps its count: the connections still held when the run was stopped (heldAtEnd).
+  struct linger rst = {1, 0};
+  for (int i = 0; i < run->held_size; i++) {
+    if (run->held[i] < 0) continue;
+    setsockopt(run->held[i], SOL_SOCKET, SO_LINGER, &rst, sizeof rst);
+    close(run->held[i]);
+    run->held[i] = -1;
+  }
+  run->held_size = run->held_free_count = 0;
   pthread_mutex_lock(&run->lock);
   run->launched = launched;
   run->in_flight = 0;

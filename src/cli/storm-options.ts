@@ -57,7 +57,7 @@ export function parseStormOptions(target: string | undefined, flags: StormFlagVa
   const server = resolveServer(flags.server)
   const acceptStallMs = flags['accept-stall'] === undefined ? null : parseDurationMs('--accept-stall', flags['accept-stall'])
   const probe = parseProbeFlags(flags)
-  if ((plan.workers ?? 1) > 1 && probe.spec.kind !== 'none') throw new UsageError('--workers: not with --probe yet (probes run on the main thread only)')
+  if ((plan.workers ?? 1) > 1 && !['none', 'send', 'banner'].includes(probe.spec.kind)) throw new UsageError(`--workers: not with --probe ${probe.spec.kind} (undici and node:tls run it on the main thread's event loop; --probe send: and banner run in each worker's native loop)`)
   if (flags.out !== undefined) assertWritable(flags.out)
   if (target !== undefined) {
     const given = Object.keys(labFlagValues)

@@ -1,6 +1,7 @@
 import {getSystemErrorName} from 'node:util'
 
 import {type NativeAddon, type NativeRunHandle, nativeAddon as addon} from '../native/addon.js'
+import {PROBE_OUTCOMES, type ProbeOutcome} from '../results/outcome.js'
 import type {SourceEndpoint} from './source-binding.js'
 
 /**
@@ -14,9 +15,11 @@ import type {SourceEndpoint} from './source-binding.js'
  * without delaying the completions JavaScript would otherwise handle in between, and Node's event
  * loop only drains records into the same recorder every few ms.
  *
- * Used where the bare-handle path would be (connect and close only: no --probe, no --close hold),
- * --source included. CONNSTORM_SOCKET_PATH=handle (bare handles) or =net (net.Socket) turns it off;
- * a machine without a compiler at install time has no addon and uses the bare handles.
+ * Used for connect and close, --source included, for the first-byte probes (--probe send:/banner,
+ * with --expect: the loop writes, waits for the reply and times it as src/probe/run.ts does on a
+ * net.Socket) and for --close hold (the loop keeps the descriptors until the run stops: no
+ * JavaScript object per held connection). CONNSTORM_SOCKET_PATH=handle (bare handles) or =net
+ * (net.Socket) turns it off; a machine without a compiler at install time has no addon.
  */
 
 /** Whether the addon is built and loads here (and was not turned off). */
@@ -33,10 +36,29 @@ export type NativeOutcome =
   | {kind: 'pending'}
 
 /**
- * One finished (or abandoned) connect: times in µs, `endMs` from the loop's start, and its SYN
- * retransmits as the kernel counted them (TCP_INFO, read before close), null when none was read.
+ * What the loop's probe on a connected connection found: its outcome (or pending: still waiting
+ * when the run stopped), µs from the connect to the first reply byte (null: none came), and the
+ * errno of a reset or error.
  */
-export type NativeRecordSink = (outcome: NativeOutcome, startLagUs: number, fromStartUs: number, endMs: number, retransmits: number | null) => void
+export interface NativeProbeResult {
+  outcome: ProbeOutcome | 'pending'
+  firstByteAfterConnectUs: number | null
+  errorCode: string | null
+}
+
+/**
+ * One finished (or abandoned) connect: times in µs, `endMs` from the loop's start (when it
+ * connected, for a probed one), its SYN retransmits as the kernel counted them (TCP_INFO, read
+ * before close), null when none was read, and its probe's result (null: no probe ran on it).
+ */
+export type NativeRecordSink = (
+  outcome: NativeOutcome,
+  startLagUs: number,
+  fromStartUs: number,
+  endMs: number,
+  retransmits: number | null,
+  probe: NativeProbeResult | null,
+) => void
 
 const CONNECTED: NativeOutcome = {kind: 'connected'}
 const TIMEOUT: NativeOutcome = {kind: 'timeout'}
@@ -56,13 +78,42 @@ function outcomeOf(value: number, constants: NativeAddon['constants']): NativeOu
   return failed
 }
 
+function probeResultOf(outcome: number, firstByteUs: number, errno: number, constants: NativeAddon['constants']): NativeProbeResult | null {
+  if (outcome === constants.PROBE_NONE) return null
+  const kind = outcome === constants.PROBE_PENDING ? 'pending' : PROBE_OUTCOMES[outcome]
+  if (kind === undefined) throw new Error(`internal: the native loop reported probe outcome ${outcome}`)
+  return {outcome: kind, firstByteAfterConnectUs: firstByteUs < 0 ? null : firstByteUs, errorCode: errno === 0 ? null : getSystemErrorName(-errno)}
+}
+
+/** native/addon.h's TALLY_* kinds, in their order */
+const TALLY_KINDS = ['startLag', 'fromIntended', 'fromActual', 'timeline', 'lateStarts'] as const
+
+/** --probe send:/banner as the loop runs it (undici's http and node:tls stay in JavaScript). */
+export interface NativeProbe {
+  timeoutMs: number
+  /** send: the bytes to write; null for banner */
+  payload: Uint8Array | null
+  /** --expect, as the bytes a latin1 reading of the reply must contain (src/probe/run.ts) */
+  expect: Uint8Array | null
+}
+
+/**
+ * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no probe
+ * and no retransmit: `value` a latency in µs to record `count` times (each lands in the HDR bucket
+ * of the values it stands for, min and max exact), the ms of the timeline, or 0 for late starts.
+ */
+export type NativeTallySink = (kind: 'startLag' | 'fromIntended' | 'fromActual' | 'timeline' | 'lateStarts', value: number, count: number) => void
+
 const DRAIN_RECORDS = 4096
+/** entries a take starts with room for; grown when a tally of more distinct buckets waits */
+const TAKE_ENTRIES = 4096
 
 /** One storm on the native thread: feed it intended starts, drain its records, stop or let it finish. */
 export class NativeConnectLoop {
   private readonly run: NativeRunHandle
   private readonly out: Float64Array
-  private readonly progressOut = new Float64Array(6)
+  private readonly progressOut: Float64Array
+  private tallyOut: Float64Array
   private readonly total: number
   /** reused for every feed (SCHEDULE_FIELDS per start): the loop copies what it takes */
   private readonly starts: Float64Array
@@ -79,7 +130,7 @@ export class NativeConnectLoop {
    */
   constructor(
     target: {host: string; port: number; family: 4 | 6},
-    settings: {close: 'rst' | 'fin'; timeoutMs: number; concurrency: number; total: number},
+    settings: {close: 'rst' | 'fin' | 'hold'; timeoutMs: number; concurrency: number; total: number; probe?: NativeProbe; tally?: boolean},
     schedule: {
       intendedOffsetMs: (index: number) => number
       /** --source: the addresses, and the address and port connect `index` binds to */
@@ -93,11 +144,21 @@ export class NativeConnectLoop {
         family: target.family,
         address: target.host,
         port: target.port,
-        closeMode: settings.close === 'fin' ? constants.CLOSE_FIN : constants.CLOSE_RST,
+        closeMode: settings.close === 'fin' ? constants.CLOSE_FIN : settings.close === 'hold' ? constants.CLOSE_HOLD : constants.CLOSE_RST,
         timeoutMs: settings.timeoutMs,
         concurrency: settings.concurrency,
         total: settings.total,
         ...(schedule.sources ? {sources: schedule.sources.addresses} : {}),
+        ...(settings.tally === undefined ? {} : {tally: settings.tally}),
+        ...(settings.probe
+          ? {
+              probe: {
+                timeoutMs: settings.probe.timeoutMs,
+                ...(settings.probe.payload ? {payload: settings.probe.payload} : {}),
+                ...(settings.probe.expect ? {expect: settings.probe.expect} : {}),
+              },
+            }
+          : {}),
       },
       onFinished,
     )
@@ -106,6 +167,8 @@ export class NativeConnectLoop {
     this.sourceIndex = new Map(schedule.sources?.addresses.map((address, index) => [address, index]))
     this.total = settings.total
     this.out = new Float64Array(DRAIN_RECORDS * constants.RECORD_FIELDS)
+    this.progressOut = new Float64Array(constants.PROGRESS_FIELDS)
+    this.tallyOut = new Float64Array(TAKE_ENTRIES * constants.TALLY_FIELDS)
     this.starts = new Float64Array(Math.min(settings.total, constants.SCHEDULE_RING) * constants.SCHEDULE_FIELDS)
     // The first starts are fed before the clock starts: computing them is not the target's time.
     this.feed()
@@ -143,27 +206,58 @@ export class NativeConnectLoop {
 
   /** Hands every record the loop has finished to `sink`, oldest first. */
   drain(sink: NativeRecordSink): void {
-    const fields = addon!.constants.RECORD_FIELDS
+    const {constants} = addon!
+    const fields = constants.RECORD_FIELDS
     for (;;) {
       const count = addon!.drain(this.run, this.out)
       const {out} = this
       for (let i = 0; i < count; i++) {
         const at = i * fields
         const retransmits = out[at + 4]!
-        sink(outcomeOf(out[at]!, addon!.constants), out[at + 1]!, out[at + 2]!, out[at + 3]!, retransmits < 0 ? null : retransmits)
+        const probe = probeResultOf(out[at + 5]!, out[at + 6]!, out[at + 7]!, constants)
+        sink(outcomeOf(out[at]!, constants), out[at + 1]!, out[at + 2]!, out[at + 3]!, retransmits < 0 ? null : retransmits, probe)
       }
       if (count < DRAIN_RECORDS) return
     }
   }
 
-  /** What the loop has done so far; `failure` names the errno of an epoll call that ended it early (a bug). */
-  progress(): {launched: number; inFlight: number; lastStartMs: number; finished: boolean; failure: string | null} {
-    const out = this.progressOut
-    addon!.progress(this.run, out)
-    return {launched: out[0]!, inFlight: out[1]!, lastStartMs: out[2]!, finished: out[3] === 1, failure: out[5] ? getSystemErrorName(-out[5]!) : null}
+  /** Hands what the loop tallied since the last take to `sink` (each count once). */
+  take(sink: NativeTallySink): void {
+    const {constants} = addon!
+    const fields = constants.TALLY_FIELDS
+    for (;;) {
+      const count = addon!.take(this.run, this.tallyOut)
+      if (count < 0) {
+        this.tallyOut = new Float64Array(Math.max(-count, 2 * (this.tallyOut.length / fields)) * fields)
+        continue
+      }
+      const out = this.tallyOut
+      for (let i = 0; i < count; i++) {
+        const at = i * fields
+        sink(TALLY_KINDS[out[at]!]!, out[at + 1]!, out[at + 2]!)
+      }
+      if (count === 0) return
+    }
   }
 
-  /** Asks the loop to abandon what is in flight (reported as pending) and end within ~2 ms. */
+  /**
+   * What the loop has done so far; `failure` names the errno of an epoll call that ended it early
+   * (a bug); `held`: connections it holds open (--close hold), once finished those it held when stopped.
+   */
+  progress(): {launched: number; inFlight: number; lastStartMs: number; finished: boolean; failure: string | null; held: number} {
+    const out = this.progressOut
+    addon!.progress(this.run, out)
+    return {
+      launched: out[0]!,
+      inFlight: out[1]!,
+      lastStartMs: out[2]!,
+      finished: out[3] === 1,
+      failure: out[5] ? getSystemErrorName(-out[5]!) : null,
+      held: out[6]!,
+    }
+  }
+
+  /** Asks the loop to abandon what is in flight (reported as pending), close what it holds, and end within ~2 ms. */
   stop(): void {
     addon!.stop(this.run)
   }

@@ -1,9 +1,11 @@
 import {NATIVE_ERROR_CODE} from '../native/addon.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
+import type {ProbeRecorder} from '../probe/recorder.js'
+import {RESET_BEFORE_PROBE, type ProbeReport} from '../probe/run.js'
 import {classifyErrno, connectedThenReset} from '../results/outcome.js'
 import type {StormRecorder} from '../results/recorder.js'
-import {NativeConnectLoop, type NativeRecordSink} from './native-connect.js'
+import {NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink} from './native-connect.js'
 import type {SourceBinding} from './source-binding.js'
 
 /**
@@ -16,6 +18,8 @@ const NATIVE_POLL_MS = 50
 /** Where the driver puts what the loop did: the same recorder and timeline as the event-loop paths. */
 export interface NativeRecordTarget {
   readonly recorder: StormRecorder
+  /** what the probes found (null: no --probe) */
+  readonly probes: ProbeRecorder | null
   recordConnectedAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void
   recordConnectedThenResetAt(atMs: number, fromIntendedUs: number, fromActualUs: number): void
   recordFailedAt(atMs: number, outcome: ReturnType<typeof classifyErrno>, fromActualUs: number, errno?: string): void
@@ -35,8 +39,13 @@ export class NativeDriver {
   pending = 0
   /** ms from the run's start to the loop's last start, once it has started one */
   lastStartMs: number | null = null
+  /** --close hold: connections the loop holds open (after settle(): those it held when stopped) */
+  held = 0
   private pollTimer: NodeJS.Timeout | undefined
   private stopped = false
+
+  /** reused for every probe the loop reports: ProbeRecorder.record reads it and keeps nothing */
+  private readonly probeReport: ProbeReport = {outcome: 'ok', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: null}
 
   private constructor(
     private readonly loop: NativeConnectLoop,
@@ -45,13 +54,20 @@ export class NativeDriver {
 
   /**
    * The loop for this run, its first starts fed (before the clock starts); a reason instead when
-   * the addon refuses it (the bare handles then make the connects).
+   * the addon refuses it (the JavaScript paths then make the connects: connect-path.ts afterNative).
    */
-  static make(plan: Plan, target: ResolvedTarget, sourceBinding: SourceBinding | null, into: NativeRecordTarget, onEnd: () => void): NativeDriver | {refused: string} {
+  static make(
+    plan: Plan,
+    target: ResolvedTarget,
+    sourceBinding: SourceBinding | null,
+    probe: NativeProbe | null,
+    into: NativeRecordTarget,
+    onEnd: () => void,
+  ): NativeDriver | {refused: string} {
     try {
       const loop = new NativeConnectLoop(
         target,
-        {close: plan.close === 'fin' ? 'fin' : 'rst', timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects},
+        {close: plan.close, timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects, ...(probe ? {probe} : {})},
         {
           intendedOffsetMs: (index) => intendedOffsetMs(plan, index),
           ...(sourceBinding && plan.sources ? {sources: {addresses: plan.sources, endpointFor: (index: number) => sourceBinding.endpointFor(index)}} : {}),
@@ -82,6 +98,7 @@ export class NativeDriver {
     if (this.stopped) return false
     this.loop.feed()
     this.loop.drain(this.record)
+    this.loop.take(this.tallied)
     if (this.takeProgress().finished) return true
     this.pollTimer = setTimeout(onTick, NATIVE_POLL_MS)
     return false
@@ -92,6 +109,7 @@ export class NativeDriver {
     const progress = this.loop.progress()
     this.launched = progress.launched
     this.inFlight = progress.inFlight
+    this.held = progress.held
     if (progress.launched > 0) this.lastStartMs = progress.lastStartMs
     return progress
   }
@@ -111,22 +129,43 @@ export class NativeDriver {
     // The loop ends within ~2 ms of a stop; it finishes recording before it says so.
     while (!this.takeProgress().finished) {
       this.loop.drain(this.record)
+      this.loop.take(this.tallied)
       await new Promise((resolve) => setTimeout(resolve, 1))
     }
     this.loop.drain(this.record)
+    this.loop.take(this.tallied)
     this.loop.join()
     this.inFlight = 0
     const {failure} = this.loop.progress()
     if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
   }
 
-  private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits) => {
+  /** What the loop recorded itself (connected, no probe, no retransmit): added bucket by bucket. */
+  private tallied: NativeTallySink = (kind, value, count) => {
     const {recorder} = this.into
+    if (kind === 'timeline') recorder.timeline.record(value, 'connected', count)
+    else recorder.addTallied(kind, value, count)
+  }
+
+  private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits, probe) => {
+    const {recorder, probes} = this.into
     recorder.recordStart(startLagUs)
     switch (outcome.kind) {
       case 'connected': {
         this.into.recordConnectedAt(endMs, startLagUs + fromStartUs, fromStartUs)
         recorder.recordRetransmits('connected', retransmits, fromStartUs)
+        if (probe === null || probes === null) break
+        if (probe.outcome === 'pending') {
+          probes.pending++ // still waiting for its reply when the run stopped, as on net.Socket
+          break
+        }
+        // On the run's clock with the intended start at 0: the recorder takes differences only.
+        const connectedAtMs = (startLagUs + fromStartUs) / 1000
+        const report = this.probeReport
+        report.outcome = probe.outcome
+        report.respondedAt = probe.firstByteAfterConnectUs === null ? null : connectedAtMs + probe.firstByteAfterConnectUs / 1000
+        report.errorCode = probe.errorCode
+        probes.record(report, 0, connectedAtMs)
         break
       }
       case 'failed': {
@@ -134,6 +173,8 @@ export class NativeDriver {
           // The handshake completed; the reset came before the loop saw it connect (results/outcome.ts).
           this.into.recordConnectedThenResetAt(endMs, startLagUs + fromStartUs, fromStartUs)
           recorder.recordRetransmits('connected', retransmits, fromStartUs)
+          // Its probe could not start: as on net.Socket (src/probe/run.ts RESET_BEFORE_PROBE).
+          probes?.record(RESET_BEFORE_PROBE, 0, (startLagUs + fromStartUs) / 1000)
           break
         }
         const failure = classifyErrno(outcome.code)

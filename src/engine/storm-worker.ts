@@ -6,22 +6,26 @@ import {parentPort, workerData} from 'node:worker_threads'
 
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
+import type {ProbeSnapshot} from '../probe/recorder.js'
 import type {RecorderSnapshot} from '../results/recorder.js'
 import {sleepUntil} from './clock.js'
-import {type StormRun, runStorm, warmUp} from './storm.js'
+import {type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
   plan: Plan
   target: ResolvedTarget
+  /** --probe send:/banner: each worker's native loop probes its own share */
+  probe?: ProbeConfig
 }
 
-/** A worker's run as it posts it: the recorder as a snapshot, the start instant as epoch ms. */
+/** A worker's run as it posts it: the recorders as snapshots, the start instant as epoch ms. */
 export type WorkerReport = Omit<StormRun, 'recorder' | 'probes' | 'startedAt' | 'workers'> & {
   recorder: RecorderSnapshot
+  probes: ProbeSnapshot | null
   startedAt: number
 }
 
-const {plan, target} = workerData as WorkerTask
+const {plan, target, probe} = workerData as WorkerTask
 const abort = new AbortController()
 let resolveStart: (startAt: number) => void = () => {}
 const started = new Promise<number>((resolve) => (resolveStart = resolve))
@@ -39,6 +43,6 @@ await warmUp(target.family)
 parentPort!.postMessage('ready')
 const startAt = await started
 await sleepUntil(startAt, abort.signal)
-// No probes (a worker storm never probes) and no workers of its own.
-const {recorder, probes: _probes, startedAt: runStartedAt, workers: _workers, ...figures} = await runStorm(plan, target, {signal: abort.signal})
-parentPort!.postMessage({...figures, recorder: recorder.snapshot(), startedAt: runStartedAt.getTime()} satisfies WorkerReport)
+// No workers of its own.
+const {recorder, probes, startedAt: runStartedAt, workers: _workers, ...figures} = await runStorm(plan, target, {signal: abort.signal, ...(probe ? {probe} : {})})
+parentPort!.postMessage({...figures, recorder: recorder.snapshot(), probes: probes?.snapshot() ?? null, startedAt: runStartedAt.getTime()} satisfies WorkerReport)

@@ -4,14 +4,14 @@ import {monitorEventLoopDelay, performance} from 'node:perf_hooks'
 import type {ResolvedTarget} from '../plan/target.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
-import {afterNative, type ConnectPathChoice, chooseConnectPath} from './connect-path.js'
+import {afterNative, type ConnectPathChoice, chooseConnectPath, nativeProbeOf} from './connect-path.js'
 import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError, synRetransmitsOf} from './connectors.js'
 import {NativeDriver} from './native-driver.js'
 import {type FailureOutcome, classifyErrno, connectedThenReset} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../probe/recorder.js'
 import type {ConnectPath, LoopDelayUs, StopReason, WorkerSelf} from '../results/format.js'
-import {type ProbeReport, type ProbeSettings, prepareProbe, startProbe} from '../probe/run.js'
+import {RESET_BEFORE_PROBE, type ProbeSettings, prepareProbe, startProbe} from '../probe/run.js'
 
 /** The probe to run on every connection after it connects (host and port come from the target). */
 export type ProbeConfig = Omit<ProbeSettings, 'host' | 'port'>
@@ -113,7 +113,7 @@ export async function warmUp(family: 4 | 6): Promise<void> {
 
 class StormEngine {
   readonly recorder = new StormRecorder()
-  private readonly probes: ProbeRecorder | null
+  readonly probes: ProbeRecorder | null
   private readonly probeSettings: ProbeSettings | null
   /** connected sockets whose probe is still running: they count against --concurrency */
   private readonly probing = new Set<Socket>()
@@ -140,6 +140,8 @@ class StormEngine {
   private runStart = 0
   private lastStartAt = 0
   private stopped = false
+  /** performance.now() when the run was stopped */
+  private stoppedAt: number | null = null
   private finish: (reason: StopReason) => void = () => {}
 
   constructor(
@@ -150,7 +152,12 @@ class StormEngine {
     this.probeSettings = probe ? {...probe, host: target.host, port: target.port} : null
     this.probes = probe ? new ProbeRecorder() : null
     this.sourceBinding = plan.sources ? new SourceBinding(plan, plan.sources) : null
-    this.path = chooseConnectPath({needsStream: probe !== undefined || plan.close === 'hold', host: target.host})
+    this.path = chooseConnectPath({probe: probe ?? null, hold: plan.close === 'hold'}, target.host)
+  }
+
+  /** A probe or --close hold: off the native loop, only net.Socket can do them. */
+  private streamNeeded(): boolean {
+    return this.probeSettings !== null || this.plan.close === 'hold'
   }
 
   /** Which code makes the connects: reported, since it decides what the tool's own overhead is. */
@@ -200,13 +207,15 @@ class StormEngine {
       this.takeNativeProgress(false)
     }
 
-    const durationMs = performance.now() - this.runStart
+    // Until the stop: the native loop's settle() that follows it closes what it held (~20 µs per
+    // connection: 0.4 s for 19,000), which is the tool's clean-up, not the run.
+    const durationMs = (this.stoppedAt ?? performance.now()) - this.runStart
     loopDelay.disable()
     const pending = this.abandonInFlight() + (this.native?.pending ?? 0)
-    if (this.probes) this.probes.pending = this.probing.size
+    if (this.probes) this.probes.pending += this.probing.size // the native loop has counted its own (native-driver.ts)
     for (const socket of this.probing) socket.destroy()
     this.probing.clear()
-    const heldAtEnd = this.held.size
+    const heldAtEnd = this.held.size + (this.native?.held ?? 0)
     for (const socket of this.held) socket.resetAndDestroy()
     this.held.clear()
     return {
@@ -264,16 +273,17 @@ class StormEngine {
 
   /** The native loop's driver for this run, its first starts fed; null (bare handles instead) when the addon refuses it. */
   private makeNativeDriver(): NativeDriver | null {
-    const driver = NativeDriver.make(this.plan, this.target, this.sourceBinding, this, this.pollNative)
+    const probe = this.probeSettings ? nativeProbeOf(this.probeSettings) : null
+    const driver = NativeDriver.make(this.plan, this.target, this.sourceBinding, probe, this, this.pollNative)
     if (driver instanceof NativeDriver) return driver
-    this.path = afterNative(driver.refused)
+    this.path = afterNative(driver.refused, this.streamNeeded())
     return null
   }
 
   /** Hands the whole schedule to the native loop's thread; the event loop only feeds and drains it. */
   private startNative(driver: NativeDriver, runStartUs: number): void {
     if (!driver.begin(runStartUs, this.pollNative)) {
-      this.path = afterNative('no thread could be made for the native loop (a process at its thread limit)')
+      this.path = afterNative('no thread could be made for the native loop (a process at its thread limit)', this.streamNeeded())
       this.pump()
       return
     }
@@ -361,7 +371,7 @@ class StormEngine {
     this.recordConnectedAt(now - this.runStart, (now - attempt.intendedAt) * 1000, (now - attempt.startedAt) * 1000)
     this.recorder.recordRetransmits('connected', synRetransmitsOf(socket, now - attempt.startedAt), (now - attempt.startedAt) * 1000)
     if (this.probeSettings) {
-      // Probes need a stream: connect-path.ts gives a probing run the net path.
+      // Off the native loop, probes need a stream: connect-path.ts gives a probing run the net path.
       const stream = asStream(socket)
       this.probing.add(stream)
       const {intendedAt} = attempt
@@ -481,7 +491,7 @@ class StormEngine {
         break
       }
       case 'hold': {
-        // Holding means noticing the peer's close, which needs a stream: connect-path.ts gives --close hold the net path.
+        // Off the native loop, holding means noticing the peer's close, which needs a stream: connect-path.ts gives --close hold the net path.
         const stream = asStream(socket)
         this.held.add(stream)
         stream.once('close', () => {
@@ -518,6 +528,7 @@ class StormEngine {
   private stop(reason: StopReason): void {
     if (this.stopped) return
     this.stopped = true
+    this.stoppedAt = performance.now()
     clearTimeout(this.pumpTimer)
     clearTimeout(this.timeoutTimer)
     this.native?.requestStop()
@@ -537,8 +548,6 @@ class StormEngine {
   }
 }
 
-/** The probe of a connection reset before the client saw it connect: nothing was sent, nothing came back. */
-const RESET_BEFORE_PROBE: ProbeReport = {outcome: 'resetAfterConnect', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: 'ECONNRESET'}
 
 /** The monitor's samples are the whole gap between its timer ticks: the delay is what exceeds the tick. */
 function loopDelayUs(sampleNs: number): number {

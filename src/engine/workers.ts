@@ -2,9 +2,10 @@ import {Worker} from 'node:worker_threads'
 
 import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
+import {ProbeRecorder} from '../probe/recorder.js'
 import {StormRecorder} from '../results/recorder.js'
 import type {StopReason} from '../results/format.js'
-import type {StormRun} from './storm.js'
+import type {ProbeConfig, StormRun} from './storm.js'
 import type {WorkerReport, WorkerTask} from './storm-worker.js'
 
 /** How far ahead of now the workers' common start is set, once all have warmed up. */
@@ -24,13 +25,14 @@ export function workerPlan(plan: Plan, worker: number, workers: number): Plan | 
 
 /**
  * --workers N: N worker threads, each storming its share of the plan from one common start
- * instant, their histograms added (HDR add, never averaged) and counts summed into one run.
+ * instant, their histograms added (HDR add, never averaged) and counts summed into one run. With
+ * a --probe (send: or banner: src/cli/storm-options.ts refuses the others), each probes its share.
  */
 export async function runStormWorkers(
   plan: Plan,
   target: ResolvedTarget,
   workers: number,
-  {signal, beforeStart}: {signal?: AbortSignal; beforeStart?: () => void} = {},
+  {signal, beforeStart, probe}: {signal?: AbortSignal; beforeStart?: () => void; probe?: ProbeConfig} = {},
 ): Promise<StormRun> {
   const threads: Worker[] = []
   const ready: Promise<void>[] = []
@@ -38,7 +40,7 @@ export async function runStormWorkers(
   for (let worker = 0; worker < workers; worker++) {
     const share = workerPlan(plan, worker, workers)
     if (share === null) continue
-    const thread = new Worker(new URL('storm-worker.js', import.meta.url), {workerData: {plan: share, target} satisfies WorkerTask})
+    const thread = new Worker(new URL('storm-worker.js', import.meta.url), {workerData: {plan: share, target, ...(probe ? {probe} : {})} satisfies WorkerTask})
     threads.push(thread)
     ready.push(new Promise((resolve) => thread.once('message', () => resolve())))
     reports.push(
@@ -71,12 +73,18 @@ export async function runStormWorkers(
 function combine(reports: readonly WorkerReport[]): StormRun {
   const recorder = new StormRecorder()
   for (const report of reports) recorder.add(report.recorder)
+  const probeSnapshots = reports.map((report) => report.probes).filter((probes) => probes !== null)
+  let probes: ProbeRecorder | null = null
+  if (probeSnapshots.length > 0) {
+    probes = new ProbeRecorder()
+    for (const snapshot of probeSnapshots) probes.add(snapshot)
+  }
   const reasons = reports.map((report) => report.stopReason)
   const loops = reports.map((report) => report.eventLoopDelayUs).filter((loop) => loop !== null)
   const stopReason: StopReason = reasons.includes('interrupted') ? 'interrupted' : reasons.includes('deadline') ? 'deadline' : 'completed'
   return {
     recorder,
-    probes: null,
+    probes,
     startedAt: new Date(Math.min(...reports.map((report) => report.startedAt))),
     durationMs: Math.max(...reports.map((report) => report.durationMs)),
     startWindowMs: Math.max(...reports.map((report) => report.startWindowMs)),

@@ -21,6 +21,10 @@ export interface NativeAddon {
       total: number
       /** --source addresses (the target's family); each start names one by index, with a port */
       sources?: readonly string[]
+      /** --probe send:/banner on the loop: the bytes to write (send), the bytes the reply must contain (--expect) */
+      probe?: {timeoutMs: number; payload?: Uint8Array; expect?: Uint8Array}
+      /** false: every connect comes back as a record, none is tallied in the loop (default true) */
+      tally?: boolean
     },
     onFinished?: () => void,
   ): NativeRunHandle
@@ -29,6 +33,13 @@ export interface NativeAddon {
   begin(run: NativeRunHandle, t0Us: number): boolean
   drain(run: NativeRunHandle, out: Float64Array): number
   progress(run: NativeRunHandle, out: Float64Array): void
+  /**
+   * What the loop tallied since the last take: TALLY_FIELDS numbers per entry (kind, value, count);
+   * −(entries needed) when `out` cannot hold the first tally waiting (it goes whole or not at all).
+   */
+  take(run: NativeRunHandle, out: Float64Array): number
+  /** The entries take() would hand over for these latencies (µs), by the loop's own code: for the tests. */
+  tallyLatencies(values: Float64Array): Float64Array
   stop(run: NativeRunHandle): void
   join(run: NativeRunHandle): void
   /** LISTEN sockets of this network namespace, as ss reads them; null when sock_diag is unusable */
@@ -38,7 +49,28 @@ export interface NativeAddon {
   tcpInfo(fd: number): TcpInfo | null
   /** tcpi_total_retrans alone (no object made: the engine calls it once per connect); null as tcpInfo */
   synRetransmits(fd: number): number | null
-  constants: {ABI: number; RECORD_FIELDS: number; SCHEDULE_RING: number; SCHEDULE_FIELDS: number; OUTCOME_TIMEOUT: number; OUTCOME_PENDING: number; CLOSE_RST: number; CLOSE_FIN: number}
+  constants: {
+    ABI: number
+    RECORD_FIELDS: number
+    PROGRESS_FIELDS: number
+    SCHEDULE_RING: number
+    SCHEDULE_FIELDS: number
+    OUTCOME_TIMEOUT: number
+    OUTCOME_PENDING: number
+    CLOSE_RST: number
+    CLOSE_FIN: number
+    CLOSE_HOLD: number
+    /** record field 5 when no probe ran; ≥ 0 is the index in PROBE_OUTCOMES */
+    PROBE_NONE: number
+    /** record field 5 of a probe still waiting when the run was stopped */
+    PROBE_PENDING: number
+    TALLY_FIELDS: number
+    TALLY_START_LAG: number
+    TALLY_FROM_INTENDED: number
+    TALLY_FROM_ACTUAL: number
+    TALLY_TIMELINE: number
+    TALLY_LATE_STARTS: number
+  }
 }
 
 /**
@@ -72,7 +104,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 5
+const ADDON_ABI = 7
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

@@ -1,6 +1,19 @@
 import {PROBE_OUTCOMES, type ProbeOutcome} from '../results/outcome.js'
 import type {ProbeReport} from './run.js'
-import {type Histogram, newLatencyHistogram} from '../results/histogram.js'
+import {type Histogram, decodeHistogram, encodeHistogram, newLatencyHistogram} from '../results/histogram.js'
+
+const HISTOGRAMS = ['firstByte', 'tlsHandshake', 'httpHeaders', 'responseAfterConnect', 'acceptWait'] as const
+type HistogramName = (typeof HISTOGRAMS)[number]
+
+/** A probe recorder's content in a form a worker thread can post: histograms encoded, counts copied. */
+export interface ProbeSnapshot {
+  histograms: Record<HistogramName, string>
+  outcomes: Record<ProbeOutcome, number>
+  httpStatus: Record<string, number>
+  errorCodes: Record<string, number>
+  admittedNotAccepted: number
+  pending: number
+}
 
 /**
  * A connect whose application answered this long after the handshake completed was admitted by
@@ -44,6 +57,31 @@ export class ProbeRecorder {
       }
     }
   }
+
+  snapshot(): ProbeSnapshot {
+    return {
+      histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(this[name])])) as Record<HistogramName, string>,
+      outcomes: {...this.outcomes},
+      httpStatus: {...this.httpStatus},
+      errorCodes: {...this.errorCodes},
+      admittedNotAccepted: this.admittedNotAccepted,
+      pending: this.pending,
+    }
+  }
+
+  /** Adds another recorder's snapshot (a --workers thread's): histograms by HDR add, counts summed. */
+  add(other: ProbeSnapshot): void {
+    for (const name of HISTOGRAMS) this[name].add(decodeHistogram(other.histograms[name]))
+    for (const outcome of PROBE_OUTCOMES) this.outcomes[outcome] += other.outcomes[outcome]
+    addCounts(this.httpStatus, other.httpStatus)
+    addCounts(this.errorCodes, other.errorCodes)
+    this.admittedNotAccepted += other.admittedNotAccepted
+    this.pending += other.pending
+  }
+}
+
+function addCounts(into: Record<string, number>, other: Readonly<Record<string, number>>): void {
+  for (const [key, n] of Object.entries(other)) into[key] = (into[key] ?? 0) + n
 }
 
 function recordMs(histogram: Histogram, ms: number): void {

@@ -22,6 +22,9 @@ export interface ProbeReport {
   errorCode: string | null
 }
 
+/** The probe of a connection reset before the client saw it connect: nothing was sent, nothing came back. */
+export const RESET_BEFORE_PROBE: Readonly<ProbeReport> = {outcome: 'resetAfterConnect', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: 'ECONNRESET'}
+
 export interface ProbeSettings {
   spec: Exclude<ProbeSpec, {kind: 'none'}>
   timeoutMs: number

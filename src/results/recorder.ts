@@ -91,6 +91,31 @@ export class StormRecorder {
   }
 
   /**
+   * What the native loop tallied itself, one call per HDR bucket instead of one per connect: `count`
+   * connects that connected with no probe and no SYN retransmit (native/connect-loop.c), whose
+   * latency of this kind fell in the bucket of `valueUs` (a whole number of µs). The same as
+   * recordStart / recordConnected / recordRetransmits('connected', 0) of each of them. lateStarts:
+   * `count` late starts.
+   */
+  addTallied(kind: 'startLag' | 'fromIntended' | 'fromActual' | 'lateStarts', valueUs: number, count: number): void {
+    if (kind === 'lateStarts') {
+      this.lateStarts += count
+      return
+    }
+    this[kind].recordValueWithCount(valueUs, count)
+    if (kind === 'startLag') {
+      this.attempted += count
+    } else if (kind === 'fromActual') {
+      this.byOutcome.connected += count
+      const perCount = (this.retransmits.byOutcome.connected ??= {})
+      perCount[0] = (perCount[0] ?? 0) + count
+      let histogram = this.#latencyByRetransmits.get(0)
+      if (histogram === undefined) this.#latencyByRetransmits.set(0, (histogram = newLatencyHistogram()))
+      histogram.recordValueWithCount(valueUs, count)
+    }
+  }
+
+  /**
    * One connect's SYN retransmits as the kernel counted them, read before its socket was closed;
    * null when they could not be read (no addon, or a socket already closed).
    */

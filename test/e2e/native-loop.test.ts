@@ -1,8 +1,14 @@
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {runStorm} from '../../src/engine/storm.js'
 import {nativeAddon} from '../../src/native/addon.js'
+import {encodeHistogram, newLatencyHistogram, summarize} from '../../src/results/histogram.js'
 import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
@@ -77,17 +83,139 @@ describe('the native connect loop', () => {
     expect(Math.min(...durations)).toBeLessThan(40)
   })
 
-  it('is used with --source, and not where a stream is needed (--probe, --close hold)', async () => {
+  it('is used with --source, the first-byte probes and --close hold; not for the probes undici and node:tls speak (http, tls)', async () => {
     const lab = await startLab(['--backlog', '64'])
     const paths = []
-    for (const flags of [['--probe', 'send:x', '--probe-timeout', '200ms'], ['--close', 'hold', '--max-duration', '500ms'], ['--source', '127.0.0.1']]) {
+    for (const flags of [
+      ['--probe', 'send:x', '--probe-timeout', '200ms'],
+      ['--probe', 'banner', '--probe-timeout', '200ms'],
+      ['--close', 'hold', '--max-duration', '500ms'],
+      ['--source', '127.0.0.1'],
+      ['--probe', 'http', '--probe-timeout', '200ms'],
+      // latin1 cannot hold U+2603: no reply read as latin1 (src/probe/run.ts) can contain it, the byte-comparing loop could
+      ['--probe', 'banner', '--expect', '\u2603', '--probe-timeout', '200ms'],
+    ]) {
       const run = await runCli(['storm', lab.address, '--burst', '3', ...flags, '--json'])
       expect(run.code, run.stderr).toBe(0)
       paths.push(parseJsonResult(run.stdout).self.connectPath)
     }
-    expect(paths).toEqual(['net', 'net', 'native'])
+    expect(paths).toEqual(['native', 'native', 'native', 'native', 'net', 'net'])
+  })
+
+  it('hands over the latencies it tallied itself so that each histogram is the one the values make: same buckets, same summary, exact min and max', () => {
+    // Fractions (rounded as the recorder rounds, 0.3 to its 1 µs floor), values sharing a bucket
+    // (2048/2049, 1,000,448…1,000,959), bucket edges, and a min and max that are not bucket bounds.
+    const values = [0.3, 1, 1.5, 2.49, 999, 2047, 2048, 2049, 2049.6, 4095, 4096, 65_537, 1_000_000, 1_000_511, 1_000_512.4, 359_999_999, 12_345_678_901]
+    const direct = newLatencyHistogram()
+    for (const value of values) direct.recordValue(Math.max(1, Math.round(value)))
+    const entries = nativeAddon!.tallyLatencies(Float64Array.from(values))
+    const tallied = newLatencyHistogram()
+    for (let at = 0; at < entries.length; at += 3) tallied.recordValueWithCount(entries[at + 1]!, entries[at + 2]!)
+    expect(tallied.totalCount).toBe(17)
+    expect(encodeHistogram(tallied)).toBe(encodeHistogram(direct))
+    expect(summarize(tallied)).toEqual(summarize(direct))
+    expect([tallied.minNonZeroValue, tallied.maxValue]).toEqual([1, 12_345_678_901])
+    // Fewer entries than values: one per bucket, and the largest value on its own.
+    expect(entries.length / 3).toBeLessThan(17)
+
+    // A smallest value inside a bucket of 4 (4096…4099): 4097, not the bucket's 4096.
+    const narrow = nativeAddon!.tallyLatencies(Float64Array.from([4098.2, 5000, 4097]))
+    const fromNarrow = newLatencyHistogram()
+    for (let at = 0; at < narrow.length; at += 3) fromNarrow.recordValueWithCount(narrow[at + 1]!, narrow[at + 2]!)
+    expect([fromNarrow.totalCount, fromNarrow.minNonZeroValue, fromNarrow.maxValue]).toEqual([3, 4097, 5000])
+  })
+
+  it('probes on every --workers thread: each loop probes its share, the outcomes and first-byte times added up', async () => {
+    const lab = await startLab(['--backlog', '64', '--on-accept', 'banner'])
+    const run = await runCli(['storm', lab.address, '--burst', '20', '--workers', '2', '--probe', 'banner', '--expect', 'ready', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.workers.map((worker: {connectPath: string}) => worker.connectPath)).toEqual(['native', 'native'])
+    expect(result.counts.connected).toBe(20)
+    expect(result.probe!.outcomes).toMatchObject({ok: 20, probeTimeout: 0})
+    expect(result.probe!.latencyUs.firstByte.count).toBe(20)
   })
 })
+
+/** How many connections bench/ctarget -m hold has open and has accepted, by its own count (SIGUSR1). */
+function targetCount(target: ChildProcess, said: {text: string}): Promise<{open: number; accepted: number}> {
+  const before = said.text.length
+  target.kill('SIGUSR1')
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    const look = setInterval(() => {
+      const match = said.text.slice(before).match(/open=(\d+) accepted=(\d+)/)
+      if (match) {
+        clearInterval(look)
+        resolve({open: Number(match[1]), accepted: Number(match[2])})
+      } else if (Date.now() - started > 5000) {
+        clearInterval(look)
+        reject(new Error(`the target did not answer: ${said.text}`))
+      }
+    }, 20)
+  })
+}
+
+/** The soft open-file limit this process (and so the loop in it) has: Node raises it to the hard one at start. */
+function openFileLimit(): number {
+  return Number(execFileSync('sh', ['-c', 'ulimit -n'], {encoding: 'utf8'}).trim())
+}
+
+// 19,000 descriptors in this process at once: Node raises the soft open-file limit to the hard one
+// at start, and the hard one must leave room for them (plus vitest's own few hundred).
+describe.skipIf(skipUnless({tools: ['cc']}, 'the held-connections test (builds bench/ctarget.c)') || openFileLimit() < 19_500)('--close hold on the native loop', () => {
+  it('holds 19,000 connections until the deadline, in the loop (the target counts them all open), then closes every one: the target counts 0 open and this process has as many descriptors as before', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'connstorm-hold-'))
+    let target: ChildProcess | undefined
+    try {
+      const bin = join(directory, 'ctarget')
+      execFileSync('cc', ['-O2', '-o', bin, fileURLToPath(new URL('../../bench/ctarget.c', import.meta.url))])
+      const said = {text: ''}
+      target = spawn(bin, ['-a', '127.0.0.1', '-p', '0', '-m', 'hold'], {stdio: ['ignore', 'ignore', 'pipe']})
+      target.stderr!.setEncoding('utf8').on('data', (chunk: string) => (said.text += chunk))
+      const port = await new Promise<number>((resolve, reject) => {
+        const look = setInterval(() => {
+          const match = said.text.match(/listening port=(\d+)/)
+          if (match) {
+            clearInterval(look)
+            resolve(Number(match[1]))
+          }
+        }, 10)
+        target!.once('exit', (code) => reject(new Error(`ctarget exited ${code}: ${said.text}`)))
+      })
+      const descriptorsBefore = readdirSync('/proc/self/fd').length
+      // Four source addresses with the plan's own ports (--source): one destination would make the
+      // kernel search ~19,000 taken ports for every connect (5 s instead of < 1 s here).
+      const storm = runStorm(
+        {mode: 'burst', connects: 19_000, burst: 19_000, concurrency: 19_000, timeoutMs: 5000, close: 'hold', maxDurationMs: 4000, sources: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']},
+        {host: '127.0.0.1', port, family: 4, requested: `127.0.0.1:${port}`},
+      )
+      let ended = false
+      void storm.then(() => (ended = true))
+      // 3.5 s in, 0.5 s before the deadline: every connection is still held, on both ends.
+      await new Promise((resolve) => setTimeout(resolve, 3500))
+      expect(ended).toBe(false)
+      expect(await targetCount(target, said)).toEqual({open: 19_000, accepted: 19_000})
+      expect(readdirSync('/proc/self/fd').length).toBeGreaterThanOrEqual(descriptorsBefore + 19_000)
+
+      const run = await storm
+      expect(run.connectPath).toBe('native')
+      expect(run.recorder.byOutcome.connected).toBe(19_000)
+      expect(run.heldAtEnd).toBe(19_000)
+      expect(run.stopReason).toBe('completed')
+      expect(run.durationMs).toBeGreaterThanOrEqual(4000)
+      expect(readdirSync('/proc/self/fd').length).toBe(descriptorsBefore)
+      // The target sees every RST within its next turns (it reads each closed connection once).
+      let count = await targetCount(target, said)
+      for (let tries = 0; count.open > 0 && tries < 20; tries++) count = await targetCount(target, said)
+      expect(count).toEqual({open: 0, accepted: 19_000})
+    } finally {
+      target?.kill('SIGKILL')
+      rmSync(directory, {recursive: true, force: true})
+    }
+  })
+})
+
 
 describe.skipIf(skipUnless({root: true, tools: ['ip', 'ss']}, '--source on the native loop and on bare handles'))('--source on the native loop and on bare handles (root: a namespace of its own)', () => {
   const namespace = `cs${process.pid % 100_000}-nsrc`

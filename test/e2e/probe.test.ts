@@ -3,7 +3,7 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {afterAll, afterEach, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
@@ -27,6 +27,12 @@ function startServer(source: string): Promise<number> {
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)))
     setTimeout(() => child.kill('SIGKILL'), 60_000).unref()
   })
+}
+
+/** Picks the connect path of the storms this file starts (CONNSTORM_SOCKET_PATH, inherited by runCli); undefined: the default. */
+function setSocketPath(value: string | undefined): void {
+  if (value === undefined) delete process.env.CONNSTORM_SOCKET_PATH
+  else process.env.CONNSTORM_SOCKET_PATH = value
 }
 
 /** Every probe outcome at 0: a test names the ones it expects, so any other is a failure. */
@@ -78,24 +84,42 @@ describe('--probe: what happens after connect', () => {
     },
   )
 
+})
+
+/**
+ * The first-byte probes run on the native loop (the default) and on net.Socket
+ * (CONNSTORM_SOCKET_PATH=net, as where the addon is missing): every rule below holds on both.
+ */
+describe.each([
+  {path: 'native', socketPath: undefined},
+  {path: 'net', socketPath: 'net'},
+])('--probe send: and banner on the $path path', ({path, socketPath}) => {
+  const inherited = process.env.CONNSTORM_SOCKET_PATH
+  beforeAll(() => setSocketPath(socketPath))
+  afterAll(() => setSocketPath(inherited))
+
   it('ends a probe that never gets an answer at --probe-timeout, and the run still ends by --max-duration', async () => {
     const lab = await startLab(['--backlog', '64', '--on-accept', 'hold'])
     const run = await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--probe-timeout', '1s', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
     expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, probeTimeout: 10})
     expect(result.durationMs).toBeGreaterThanOrEqual(1000)
     expect(result.durationMs).toBeLessThan(3000)
 
     const cut = parseJsonResult((await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--max-duration', '1s', '--json'])).stdout)
-    expect(cut).toMatchObject({stopReason: 'deadline', probe: {pending: 10}})
+    expect(cut).toMatchObject({stopReason: 'deadline', counts: {connected: 10, pending: 0}, probe: {pending: 10}})
   })
 
   it('checks the reply with --expect: echo containing the text is ok for all 5', async () => {
     const echo = await startLab(['--backlog', '64', '--on-accept', 'echo'])
     const run = await runCli(['storm', echo.address, '--burst', '5', '--probe', String.raw`send:PING\r\n`, '--expect', 'PING', '--json'])
     expect(run.code, run.stderr).toBe(0)
-    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
+    expect(result.probe!.latencyUs.firstByte.count).toBe(5)
   })
 
   it('ends as probeTimeout when the server speaks without the expected text and keeps the connection open', async () => {
@@ -103,7 +127,11 @@ describe('--probe: what happens after connect', () => {
     const banner = await startLab(['--backlog', '64', '--on-accept', 'banner'])
     const run = await runCli(['storm', banner.address, '--burst', '3', '--probe', 'banner', '--expect', 'SSH-2.0', '--probe-timeout', '500ms', '--json'])
     expect(run.code, run.stderr).toBe(0)
-    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, probeTimeout: 3})
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, probeTimeout: 3})
+    // The banner came, so its first byte is timed though the probe timed out.
+    expect(result.probe!.latencyUs.firstByte.count).toBe(3)
   })
 
   it('reports unexpectedReply when the server answers without the expected text and then closes', async () => {
@@ -111,19 +139,67 @@ describe('--probe: what happens after connect', () => {
     const http = await startLab(['--backlog', '64', '--on-accept', 'http'])
     const run = await runCli(['storm', http.address, '--burst', '4', '--probe', String.raw`send:GET / HTTP/1.1\r\n\r\n`, '--expect', 'SSH-2.0', '--probe-timeout', '5s', '--json'])
     expect(run.code, run.stderr).toBe(0)
-    expect(parseJsonResult(run.stdout).probe!.outcomes).toEqual({...NO_OUTCOMES, unexpectedReply: 4})
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, unexpectedReply: 4})
   })
 
-  it('reports closedBeforeReply when the server closes (FIN) before sending a byte', async () => {
+  it('reports closedBeforeReply when the server closes (FIN) before sending a byte, resetAfterConnect (ECONNRESET) when it resets', async () => {
     // The lab's close mode ends each accepted connection at once with a FIN, before any data.
     const close = await startLab(['--backlog', '64', '--on-accept', 'close'])
     const run = await runCli(['storm', close.address, '--burst', '4', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
     expect(result.counts.connected).toBe(4)
     expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, closedBeforeReply: 4})
-  })
+    expect(result.probe!.latencyUs.firstByte.count).toBe(0)
 
+    // rst: an RST instead, before the probe started (connected, then reset) or while it waited.
+    const rst = await startLab(['--backlog', '64', '--on-accept', 'rst'])
+    const reset = parseJsonResult((await runCli(['storm', rst.address, '--burst', '4', '--probe', 'send:x', '--probe-timeout', '5s', '--json'])).stdout)
+    expect(reset.counts.connected).toBe(4)
+    expect(reset.probe!.outcomes).toEqual({...NO_OUTCOMES, resetAfterConnect: 4})
+    expect(reset.probe!.errorCodes).toEqual({ECONNRESET: 4})
+  })
+})
+
+it('times the first byte alike on the native loop and on net.Socket: within 1 ms + 10 %', async () => {
+  // The lab spends 30 ms on each connection before its banner and accepts nothing meanwhile: of 5
+  // connects made at once, the k-th hears its first byte k × 30 ms after its start, on either path.
+  const lab = await startLab(['--backlog', '64', '--on-accept', 'banner', '--handler-delay', '30ms'])
+  const inherited = process.env.CONNSTORM_SOCKET_PATH
+  const figures = ['min', 'p50', 'max'] as const
+  const best: Record<string, Record<(typeof figures)[number], number>> = {}
+  try {
+    // Two rounds, the paths alternating: a busy machine only ever adds delay (to the lab or to us),
+    // so each path's least of two is the closer to its own cost.
+    for (let round = 0; round < 2; round++) {
+      for (const socketPath of [undefined, 'net']) {
+        setSocketPath(socketPath)
+        const run = await runCli(['storm', lab.address, '--burst', '5', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+        expect(run.code, run.stderr).toBe(0)
+        const result = parseJsonResult(run.stdout)
+        expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 5})
+        const firstByte = result.probe!.latencyUs.firstByte
+        const path = result.self.connectPath
+        best[path] ??= {min: Infinity, p50: Infinity, max: Infinity}
+        for (const figure of figures) best[path]![figure] = Math.min(best[path]![figure], firstByte[figure])
+      }
+    }
+  } finally {
+    setSocketPath(inherited)
+  }
+  expect(Object.keys(best).sort()).toEqual(['native', 'net'])
+  for (const path of ['native', 'net']) {
+    expect(best[path]!.min).toBeGreaterThanOrEqual(30_000)
+    expect(best[path]!.max).toBeGreaterThanOrEqual(150_000)
+  }
+  // Both time the same waits of the same server: they may differ by their own scheduling, not more.
+  for (const figure of figures) {
+    const {native, net} = {native: best.native![figure], net: best.net![figure]}
+    expect(Math.abs(native - net), `${figure}: native ${native} µs, net ${net} µs`).toBeLessThanOrEqual(1000 + 0.1 * net)
+  }
 })
 
 // These need a namespace of their own (clean counters, sysctls set only there): root only.
