@@ -33,6 +33,7 @@ const SIDE_BY_SIDE_E2E = [
   // each storm in a network namespace of its own, judged by outcomes, not durations
   'test/e2e/real-servers.test.ts',
   'test/e2e/incidents.test.ts',
+  'test/e2e/real-incidents.test.ts',
   'test/e2e/isolate.test.ts',
   'test/e2e/prometheus.test.ts',
 ]

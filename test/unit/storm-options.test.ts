@@ -42,7 +42,8 @@ describe('storm flags checked together, before anything runs', () => {
   it('refuses probe options that do nothing, and probes on several workers', () => {
     expect(usageError(undefined, {insecure: true, probe: 'banner'})).toMatch(/^--insecure: only with --probe tls or --probe https/)
     expect(usageError(undefined, {'probe-timeout': '2s'})).toBe('--probe-timeout: only with a --probe')
-    expect(usageError(undefined, {workers: '2', probe: 'banner'})).toBe('--workers: not with --probe yet (probes run on the main thread only)')
+    expect(usageError(undefined, {workers: '2', probe: 'http'})).toBe("--workers: not with --probe http (undici and node:tls run it on the main thread's event loop; --probe send: and banner run in each worker's native loop)")
+    expect(parseStormOptions(undefined, {...NO_FLAGS, workers: '2', probe: 'banner'}).probe).toMatchObject({spec: {kind: 'banner'}})
     expect(parseStormOptions(undefined, {...NO_FLAGS, probe: 'send:x', 'probe-timeout': '2s'}).probe).toMatchObject({spec: {kind: 'send'}, timeoutMs: 2000})
   })
 
