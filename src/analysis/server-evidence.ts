@@ -122,6 +122,9 @@ export const SERVER_SIDE_SYSCTLS = ['net.core.somaxconn', 'net.ipv4.tcp_max_syn_
 export const CLOCK_ASSUMPTION =
   "the two hosts' wall clocks are taken to agree (NTP keeps them within milliseconds; an offset shifts the server's window by as much); the watch's samples from the last one at or before the storm's start to the first one at or after its end are used"
 
+/** The same, for --isolate's two namespaces: one machine, one clock — nothing to assume. */
+export const SAME_CLOCK = 'one clock: both namespaces are on this machine (--isolate); the watch\'s samples from the last one at or before the storm\'s start to the first one at or after its end are used'
+
 function utc(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC')
 }

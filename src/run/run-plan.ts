@@ -1,4 +1,4 @@
-import {alignServerEvidence, serverQueueTimeline, withServerEvidence} from '../analysis/server-evidence.js'
+import {SAME_CLOCK, alignServerEvidence, serverQueueTimeline, withServerEvidence} from '../analysis/server-evidence.js'
 import {InterruptedBeforeStartError, LabStartError} from '../errors.js'
 import type {LabListening, LabSummary} from '../lab/lab.js'
 import type {LabOptions} from '../plan/lab-options.js'
@@ -97,7 +97,8 @@ export async function runPlan(request: RunRequest): Promise<Measurement> {
       ...(session.queueTimeline ? {queueTimeline: session.queueTimeline} : {}),
     })
     if (watched === undefined) return measurement
-    return withServerEvidence(measurement, alignServerEvidence(measurement, watched, {storm: 'this run', watch: "of the server's namespace"}), serverQueueTimeline(measurement, watched))
+    const evidence = alignServerEvidence(measurement, watched, {storm: 'this run', watch: "of the server's namespace"})
+    return withServerEvidence(measurement, {...evidence, clock: SAME_CLOCK}, serverQueueTimeline(measurement, watched))
   } finally {
     await watch?.stop().catch(() => undefined)
     await lab?.stop()

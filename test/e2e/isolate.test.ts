@@ -56,6 +56,7 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'nsenter', 'ip']}, 's
     // The listener, seen from the server's namespace by the watch of its port.
     expect(result.kernel).toMatchObject({netns: 'isolated', corroborated: true, listener: {effectiveBacklog: 16, peakQueue: 17}})
     const server = result.kernel!.serverEvidence!
+    expect(server.clock).toBe("one clock: both namespaces are on this machine (--isolate); the watch's samples from the last one at or before the storm's start to the first one at or after its end are used")
     expect(server.listener).toMatchObject({effectiveBacklog: 16, peakQueue: 17})
     // The server's side: each of the 83 connects' SYNs at 0, 1 and 2 s met the full queue (249
     // overflows, more for handshake ACKs that met it full after the stall). Each overflow is one of
