@@ -80,6 +80,7 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
     // Workers warm up in their own threads; the snapshot waits for them, so it counts only the storm.
     run = await runStormWorkers(plan, target, plan.workers!, {
       signal,
+      ...(probe ? {probe} : {}),
       beforeStart: () => {
         beforeFirstConnect?.()
         snapshotCounters()
