@@ -513,7 +513,7 @@ const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').
 
 /** A section that fails (a crash of the tool under test, say) becomes an ERROR row; the bench goes on. */
 async function section(name, fn) {
-  if (ONLY && !ONLY.has(name)) return
+  if (ONLY && ![...ONLY].some((only) => name === only || name.startsWith(`${only} `))) return
   try {
     await fn()
   } catch (error) {
@@ -951,27 +951,30 @@ async function measureProbes() {
       loop: cell(stats(pairs.map(([, s]) => s.loopP99)), fmt.us),
     })
 
-    const perProcK = Math.max(1, Math.round(64 / CORES))
-    const natives = []
-    const ours = []
-    for (let i = 0; i < RUNS; i++) {
-      const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})))
-      const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
-      const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000})
-      // A --workers storm that dropped its probe would be measured as connect-only: not this row.
-      if (s.json.probe?.outcomes?.ok !== s.connected) throw new Error(`--probe banner --workers ${CORES}: ${s.json.probe ? `${s.json.probe.outcomes.ok} probes ok of ${s.connected} connects` : 'no probe results'}`)
-      natives.push(rate)
-      ours.push(s)
-      log(`  --probe banner --workers ${CORES} run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)} · connstorm ${fmt.rate(s.rate)} (ok ${s.json.probe?.outcomes?.ok}) → ${fmt.ratio(s.rate / rate)}`)
-    }
-    const workersRatio = stats(ours.map((s, i) => s.rate / natives[i]))
-    addRow(`connect + first byte + close/s, --probe banner --workers ${CORES} vs ${CORES} cclient -m read processes (K=64 total)`, {
-      native: cell(stats(natives), fmt.rate),
-      connstorm: cell(stats(ours.map((s) => s.rate)), fmt.rate),
-      vs: cell(workersRatio, fmt.ratio),
-      target: `≥ ${TARGETS.bannerWorkers}×`,
-      result: judge(workersRatio?.median, (x) => x >= TARGETS.bannerWorkers),
-      loop: cell(stats(ours.map((s) => s.loopP99)), fmt.us),
+    // Its own section: a --workers storm that lost its probe is an ERROR row, and the http row still runs.
+    await section('probes --workers', async () => {
+      const perProcK = Math.max(1, Math.round(64 / CORES))
+      const natives = []
+      const ours = []
+      for (let i = 0; i < RUNS; i++) {
+        const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})))
+        const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
+        const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000})
+        // A --workers storm that dropped its probe would be measured as connect-only: not this row.
+        if (s.json.probe?.outcomes?.ok !== s.connected) throw new Error(`--probe banner --workers ${CORES}: ${s.json.probe ? `${s.json.probe.outcomes.ok} probes ok of ${s.connected} connects` : 'no probe results'}`)
+        natives.push(rate)
+        ours.push(s)
+        log(`  --probe banner --workers ${CORES} run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)} · connstorm ${fmt.rate(s.rate)} (ok ${s.json.probe?.outcomes?.ok}) → ${fmt.ratio(s.rate / rate)}`)
+      }
+      const workersRatio = stats(ours.map((s, i) => s.rate / natives[i]))
+      addRow(`connect + first byte + close/s, --probe banner --workers ${CORES} vs ${CORES} cclient -m read processes (K=64 total)`, {
+        native: cell(stats(natives), fmt.rate),
+        connstorm: cell(stats(ours.map((s) => s.rate)), fmt.rate),
+        vs: cell(workersRatio, fmt.ratio),
+        target: `≥ ${TARGETS.bannerWorkers}×`,
+        result: judge(workersRatio?.median, (x) => x >= TARGETS.bannerWorkers),
+        loop: cell(stats(ours.map((s) => s.loopP99)), fmt.us),
+      })
     })
     await stopTarget(target)
     target = null

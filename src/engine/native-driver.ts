@@ -67,7 +67,15 @@ export class NativeDriver {
     try {
       const loop = new NativeConnectLoop(
         target,
-        {close: plan.close, timeoutMs: plan.timeoutMs, concurrency: plan.concurrency, total: plan.connects, ...(probe ? {probe} : {})},
+        {
+          close: plan.close,
+          timeoutMs: plan.timeoutMs,
+          concurrency: plan.concurrency,
+          total: plan.connects,
+          ...(probe ? {probe} : {}),
+          // CONNSTORM_NATIVE_TALLY=0: every connect as a record, none tallied in the loop (to compare the two)
+          ...(process.env.CONNSTORM_NATIVE_TALLY === '0' ? {tally: false} : {}),
+        },
         {
           intendedOffsetMs: (index) => intendedOffsetMs(plan, index),
           ...(sourceBinding && plan.sources ? {sources: {addresses: plan.sources, endpointFor: (index: number) => sourceBinding.endpointFor(index)}} : {}),

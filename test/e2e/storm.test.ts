@@ -232,6 +232,42 @@ describe('the socket path', () => {
   })
 })
 
+describe('--close hold on the native loop and on net.Socket', () => {
+  it('holds the same connections to the deadline, and lets go of those the peer closes, ending the run as soon as none is left', async () => {
+    const holding = await startLab(['--backlog', '64', '--on-accept', 'hold'])
+    const closing = await startLab(['--backlog', '64', '--on-accept', 'close'])
+    const inherited = process.env
+    const storm = async (address: string, path: 'native' | 'net') => {
+      const {CONNSTORM_SOCKET_PATH: _unset, ...rest} = inherited
+      const env = path === 'native' ? rest : {...rest, CONNSTORM_SOCKET_PATH: 'net'}
+      const {execFile} = await import('node:child_process')
+      const {promisify} = await import('node:util')
+      const {stdout} = await promisify(execFile)(process.execPath, [RUN_JS, 'storm', address, '--burst', '10', '--close', 'hold', '--max-duration', '1500ms', '--json'], {encoding: 'utf8', env})
+      return parseJsonResult(stdout)
+    }
+    // Side by side: each storm has its own connections, and none of them is timed here but by the deadline.
+    const [nativeHeld, netHeld, nativeClosed, netClosed] = await Promise.all([
+      storm(holding.address, 'native'),
+      storm(holding.address, 'net'),
+      storm(closing.address, 'native'),
+      storm(closing.address, 'net'),
+    ])
+    expect([nativeHeld, netHeld, nativeClosed, netClosed].map((run) => run.self.connectPath)).toEqual(['native', 'net', 'native', 'net'])
+    for (const held of [nativeHeld, netHeld]) {
+      // Held until the deadline: the run ends then, normally, with all 10 still open.
+      expect(held).toMatchObject({stopReason: 'completed', heldAtEnd: 10, counts: {connected: 10, failed: 0, pending: 0}})
+      expect(held.durationMs).toBeGreaterThanOrEqual(1500)
+    }
+    for (const closed of [nativeClosed, netClosed]) {
+      // The lab closes each one at once: nothing left to hold, so the run ends long before 1.5 s.
+      expect(closed).toMatchObject({stopReason: 'completed', heldAtEnd: 0, counts: {connected: 10, failed: 0, pending: 0}})
+      expect(closed.durationMs).toBeLessThan(1000)
+    }
+    expect((await holding.stop()).accepted).toBe(20)
+    expect((await closing.stop()).accepted).toBe(20)
+  })
+})
+
 describe('--workers', () => {
   // In a namespace of its own (root) the counters are the storm's alone, so both runs must be
   // corroborated; in the shared namespace another program's SYN retransmits can land in the window.
