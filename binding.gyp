@@ -3,7 +3,7 @@
     {
       "target_name": "connstorm",
       "sources": ["native/addon.c", "native/connect-loop.c", "native/connect-loop-napi.c", "native/listen-queues.c", "native/tcp-info.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11", "-Werror=implicit-function-declaration"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11", "-ffp-contract=off", "-Werror=implicit-function-declaration"],
       "libraries": ["-lpthread", "-lm"]
     }
   ]

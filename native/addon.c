@@ -29,7 +29,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
                  {"OUTCOME_PENDING", OUTCOME_PENDING}, {"CLOSE_RST", CLOSE_RST},       {"CLOSE_FIN", CLOSE_FIN},
                  {"CLOSE_HOLD", CLOSE_HOLD}, {"PROBE_NONE", PROBE_NONE}, {"PROBE_PENDING", PROBE_PENDING}, {"PROGRESS_FIELDS", PROGRESS_FIELDS},
                  {"TALLY_FIELDS", TALLY_FIELDS}, {"TALLY_START_LAG", TALLY_START_LAG}, {"TALLY_FROM_INTENDED", TALLY_FROM_INTENDED},
-                 {"TALLY_FROM_ACTUAL", TALLY_FROM_ACTUAL}, {"TALLY_TIMELINE", TALLY_TIMELINE}, {"TALLY_LATE_STARTS", TALLY_LATE_STARTS}};
+                 {"TALLY_FROM_ACTUAL", TALLY_FROM_ACTUAL}, {"TALLY_TIMELINE", TALLY_TIMELINE}, {"TALLY_LATE_STARTS", TALLY_LATE_STARTS},
+                 {"TALLY_FIRST_BYTE", TALLY_FIRST_BYTE}, {"TALLY_RESPONSE_AFTER_CONNECT", TALLY_RESPONSE_AFTER_CONNECT}, {"TALLY_ACCEPT_WAIT", TALLY_ACCEPT_WAIT}};
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return fail(env);
   for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {

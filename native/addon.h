@@ -5,7 +5,7 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 7
+#define ADDON_ABI 8
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
@@ -36,7 +36,11 @@
 #define TALLY_FROM_ACTUAL 2    // the same of the latency from the actual start
 #define TALLY_TIMELINE 3       // by whole ms from the run's start at which it connected
 #define TALLY_LATE_STARTS 4    // one count: starts more than 1000 µs late (src/results/recorder.ts)
-#define TALLY_KINDS 5
+// A probe that ended ok, on a connect tallied as above (src/probe/recorder.ts's histograms):
+#define TALLY_FIRST_BYTE 5              // first byte from the intended start
+#define TALLY_RESPONSE_AFTER_CONNECT 6  // first byte after the connect (one per ok probe)
+#define TALLY_ACCEPT_WAIT 7             // the same, for those ≥ 200 ms (src/probe/recorder.ts ACCEPT_WAIT_THRESHOLD_US)
+#define TALLY_KINDS 8
 #define TALLY_FIELDS 3         // per entry taken: kind, value (a latency in µs; ms for the timeline; 0 for late starts), count
 // Latencies are counted by the HDR bucket of src/results/histogram.ts's histograms (lowest 1, 3
 // significant digits: 2048 sub-buckets, unit magnitude 0) and handed over as (a value of that

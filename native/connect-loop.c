@@ -145,7 +145,7 @@ void tally_latency(Tally *tally, double us) {
 // value goes alone, as it was, so min and max come out exact (every other value handed over lies
 // between them). A timeline or late-start tally goes as (index, count).
 int take_tally(Tally *tally, int kind, double *out, long *room, long *copied) {
-  int latency = kind == TALLY_START_LAG || kind == TALLY_FROM_INTENDED || kind == TALLY_FROM_ACTUAL;
+  int latency = kind != TALLY_TIMELINE && kind != TALLY_LATE_STARTS;
   long needed = tally->touched_count + (latency && tally->values >= 2 ? 1 : 0);
   if (needed > *room) {
     *room = needed;
@@ -212,6 +212,29 @@ static int tally_connected(Run *run, double lag_us, double from_start_us, double
   tally_latency(&run->tallies[TALLY_FROM_ACTUAL], from_start_us);
   tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
   if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
+  pthread_mutex_unlock(&run->lock);
+  return 1;
+}
+
+// src/probe/recorder.ts ACCEPT_WAIT_THRESHOLD_US: a reply this long after the connect was an accept wait.
+#define ACCEPT_WAIT_THRESHOLD_US 200000.0
+
+// A probe that ended ok on a connect with no retransmit, tallied instead of sent as a record: the
+// connect as tally_connected does, then the first byte as src/probe/recorder.ts records it from
+// what native-driver.ts hands it — the same double sums in the same order, so the same whole µs
+// (binding.gyp keeps the compiler from fusing them). False (send a record) when the run does not
+// tally or a value is beyond the tallies.
+static int tally_probe(Run *run, Slot *slot) {
+  double lag_us = slot->started_us - slot->intended_us, from_start_us = slot->connected_us - slot->started_us;
+  double connected_at_ms = (lag_us + from_start_us) / 1000;
+  double responded_at_ms = connected_at_ms + (slot->responded_us - slot->connected_us) / 1000;
+  double first_byte_us = responded_at_ms * 1000, after_connect_us = (responded_at_ms - connected_at_ms) * 1000;
+  if (!run->tally || whole_us(first_byte_us) >= TALLY_LIMIT || whole_us(after_connect_us) >= TALLY_LIMIT) return 0;
+  if (!tally_connected(run, lag_us, from_start_us, slot->connected_us)) return 0;
+  pthread_mutex_lock(&run->lock);
+  tally_latency(&run->tallies[TALLY_FIRST_BYTE], first_byte_us);
+  tally_latency(&run->tallies[TALLY_RESPONSE_AFTER_CONNECT], after_connect_us);
+  if (after_connect_us >= ACCEPT_WAIT_THRESHOLD_US) tally_latency(&run->tallies[TALLY_ACCEPT_WAIT], after_connect_us);
   pthread_mutex_unlock(&run->lock);
   return 1;
 }
@@ -313,8 +336,9 @@ static void held_event(Run *run, int index) {
 // peer has closed or reset is not held.
 static void finish_probe(Run *run, int index, int outcome, int error) {
   Slot *slot = &run->slots[index];
-  push_record(run, 0, slot->started_us - slot->intended_us, slot->connected_us - slot->started_us, slot->connected_us, slot->retransmits, outcome,
-              slot->responded_us < 0 ? -1 : slot->responded_us - slot->connected_us, error);
+  if (outcome != PROBE_OK || slot->responded_us < 0 || slot->retransmits != 0 || !tally_probe(run, slot))
+    push_record(run, 0, slot->started_us - slot->intended_us, slot->connected_us - slot->started_us, slot->connected_us, slot->retransmits, outcome,
+                slot->responded_us < 0 ? -1 : slot->responded_us - slot->connected_us, error);
   int fd = slot->fd, answered = outcome == PROBE_OK || outcome == PROBE_TIMEOUT;
   unlink_slot(run, index);
   if (!answered) close(fd);

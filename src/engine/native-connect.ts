@@ -86,7 +86,7 @@ function probeResultOf(outcome: number, firstByteUs: number, errno: number, cons
 }
 
 /** native/addon.h's TALLY_* kinds, in their order */
-const TALLY_KINDS = ['startLag', 'fromIntended', 'fromActual', 'timeline', 'lateStarts'] as const
+const TALLY_KINDS = ['startLag', 'fromIntended', 'fromActual', 'timeline', 'lateStarts', 'firstByte', 'responseAfterConnect', 'acceptWait'] as const
 
 /** --probe send:/banner as the loop runs it (undici's http and node:tls stay in JavaScript). */
 export interface NativeProbe {
@@ -98,11 +98,11 @@ export interface NativeProbe {
 }
 
 /**
- * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no probe
- * and no retransmit: `value` a latency in µs to record `count` times (each lands in the HDR bucket
+ * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no
+ * retransmit and no probe or an ok one: `value` a latency in µs to record `count` times (each lands in the HDR bucket
  * of the values it stands for, min and max exact), the ms of the timeline, or 0 for late starts.
  */
-export type NativeTallySink = (kind: 'startLag' | 'fromIntended' | 'fromActual' | 'timeline' | 'lateStarts', value: number, count: number) => void
+export type NativeTallySink = (kind: (typeof TALLY_KINDS)[number], value: number, count: number) => void
 
 const DRAIN_RECORDS = 4096
 /** entries a take starts with room for; grown when a tally of more distinct buckets waits */

@@ -148,11 +148,25 @@ export class NativeDriver {
     if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
   }
 
-  /** What the loop recorded itself (connected, no probe, no retransmit): added bucket by bucket. */
+  /** What the loop recorded itself (connected with no retransmit, no probe or an ok one): added bucket by bucket. */
   private tallied: NativeTallySink = (kind, value, count) => {
-    const {recorder} = this.into
-    if (kind === 'timeline') recorder.timeline.record(value, 'connected', count)
-    else recorder.addTallied(kind, value, count)
+    const {recorder, probes} = this.into
+    switch (kind) {
+      case 'timeline': {
+        recorder.timeline.record(value, 'connected', count)
+        break
+      }
+      case 'firstByte':
+      case 'responseAfterConnect':
+      case 'acceptWait': {
+        if (probes === null) throw new Error('internal: the native loop tallied a probe on a run without one')
+        probes.addTallied(kind, value, count)
+        break
+      }
+      default: {
+        recorder.addTallied(kind, value, count)
+      }
+    }
   }
 
   private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits, probe) => {

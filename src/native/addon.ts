@@ -70,6 +70,9 @@ export interface NativeAddon {
     TALLY_FROM_ACTUAL: number
     TALLY_TIMELINE: number
     TALLY_LATE_STARTS: number
+    TALLY_FIRST_BYTE: number
+    TALLY_RESPONSE_AFTER_CONNECT: number
+    TALLY_ACCEPT_WAIT: number
   }
 }
 
@@ -104,7 +107,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 7
+const ADDON_ABI = 8
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

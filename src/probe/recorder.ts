@@ -58,6 +58,19 @@ export class ProbeRecorder {
     }
   }
 
+  /**
+   * What the native loop tallied itself, one call per HDR bucket instead of one per probe: `count`
+   * ok probes (on connects with no retransmit: native/connect-loop.c tally_probe) whose first byte
+   * fell in the bucket of `valueUs` — from the intended start (firstByte), after the connect
+   * (responseAfterConnect: one per ok probe), after the connect and ≥ 200 ms (acceptWait). The
+   * same as record() of each of them.
+   */
+  addTallied(kind: 'firstByte' | 'responseAfterConnect' | 'acceptWait', valueUs: number, count: number): void {
+    this[kind].recordValueWithCount(valueUs, count)
+    if (kind === 'responseAfterConnect') this.outcomes.ok += count
+    else if (kind === 'acceptWait') this.admittedNotAccepted += count
+  }
+
   snapshot(): ProbeSnapshot {
     return {
       histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, encodeHistogram(this[name])])) as Record<HistogramName, string>,

@@ -144,6 +144,19 @@ describe.each([
     expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, unexpectedReply: 4})
   })
 
+  it('counts a first byte ≥ 200 ms after the connect as an accept wait', async () => {
+    // The lab spends 250 ms on each connection before its banner, accepting nothing meanwhile: the
+    // 3 connects complete at once (the kernel's queue) and hear back 250, 500 and 750 ms later.
+    const slow = await startLab(['--backlog', '64', '--on-accept', 'banner', '--handler-delay', '250ms'])
+    const run = await runCli(['storm', slow.address, '--burst', '3', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+    expect(run.code, run.stderr).toBe(0)
+    const result = parseJsonResult(run.stdout)
+    expect(result.self.connectPath).toBe(path)
+    expect(result.probe!.outcomes).toEqual({...NO_OUTCOMES, ok: 3})
+    expect(result.acceptWait!.admittedNotAccepted).toBe(3)
+    expect(result.probe!.latencyUs.responseAfterConnect.min).toBeGreaterThanOrEqual(250_000)
+  })
+
   it('reports closedBeforeReply when the server closes (FIN) before sending a byte, resetAfterConnect (ECONNRESET) when it resets', async () => {
     // The lab's close mode ends each accepted connection at once with a FIN, before any data.
     const close = await startLab(['--backlog', '64', '--on-accept', 'close'])
