@@ -36,6 +36,8 @@ export interface StormRun {
   /** --workers N > 1: each thread's own figures, in thread order (the fields above combine them) */
   workers?: WorkerSelf[]
   connectPath: ConnectPath
+  /** why that path (engine/connect-path.ts), in words */
+  connectPathWhy?: string
 }
 
 /** One connect in flight. Small on purpose: shared handlers find it through the socket. */
@@ -229,6 +231,7 @@ class StormEngine {
       pending,
       notStarted: this.plan.connects - this.nextIndex,
       connectPath: this.connectPath(),
+      connectPathWhy: this.path.why,
       eventLoopDelayUs:
         loopDelay.count === 0
           ? null

@@ -99,5 +99,6 @@ function combine(reports: readonly WorkerReport[]): StormRun {
     // Every thread runs the same plan on the same build, so they differ only where one could not
     // start its native loop and used bare handles: then the run as a whole did too, in part.
     connectPath: reports.every((report) => report.connectPath === reports[0]!.connectPath) ? reports[0]!.connectPath : 'handle',
+    ...(reports.every((report) => report.connectPath === reports[0]!.connectPath) && reports[0]!.connectPathWhy ? {connectPathWhy: reports[0]!.connectPathWhy} : {}),
   }
 }

@@ -116,6 +116,9 @@ function load(): NativeAddon | null {
 }
 
 function loadBuilt(): NativeAddon | null {
+  // CONNSTORM_ADDON=off: as if it had not been built (docs/guide.md), so that a machine without a
+  // compiler can be tried on one with one.
+  if (process.env.CONNSTORM_ADDON === 'off') return null
   if (!existsSync(ADDON_PATH)) return null
   try {
     const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon

@@ -146,7 +146,9 @@ function describeSelf(result: StormResult): string {
   const delay = loop
     ? `event-loop delay p50 ${formatMicros(loop.p50)}, p99 ${formatMicros(loop.p99)}, max ${formatMicros(loop.max)}`
     : 'event-loop delay not sampled (run shorter than the monitor interval)'
-  const path = self.connectPath === undefined ? '' : `; connects made ${CONNECT_PATH_WORDS[self.connectPath]}`
+  // Off the native loop, why: a slower path taken for a reason the user may want to change (no addon built, say).
+  const why = self.connectPath !== 'native' && self.connectPathWhy ? ` (${self.connectPathWhy})` : ''
+  const path = self.connectPath === undefined ? '' : `; connects made ${CONNECT_PATH_WORDS[self.connectPath]}${why}`
   return (
     `${delay}; late starts ${self.lateStarts} of ${counts.attempted} ` +
     `(> ${formatMicros(self.lateStartThresholdUs)} behind schedule; start lag p99 ${formatMicros(self.startLagUs.p99)})${path}`

@@ -69,6 +69,8 @@ export interface StormResult {
     workers?: WorkerSelf[]
     /** which code made the connects (absent in results from before it was recorded) */
     connectPath?: ConnectPath
+    /** why that code, in words (e.g. the native addon is not built); absent in older results */
+    connectPathWhy?: string
   }
   durationMs: number
   /** connect starts per second over the start window (for a burst: how fast it was fired) */

@@ -89,6 +89,7 @@ export function buildMeasurement(run: StormRun, context: ResultContext): Measure
       ...(plan.startAt === undefined ? {} : {startSkewMs: run.startedAt.getTime() - plan.startAt}),
       ...(run.workers === undefined ? {} : {workers: run.workers}),
       connectPath: run.connectPath,
+      ...(run.connectPathWhy ? {connectPathWhy: run.connectPathWhy} : {}),
     },
     durationMs: round3(run.durationMs),
     achievedRate: round3(achievedStartRate(run, plan)),
