@@ -925,6 +925,19 @@ async function waitForTargetOpen(target, open) {
  * Then --probe http (undici) against `ctarget -m http`, so its cost is known, beside cclient
  * writing a bare GET and reading the first byte of the answer.
  */
+/** `connstorm watch --interval 10ms` against an idle listener: its CPU, % of one core (bench/watch-cpu.mjs, its own script for working on it alone). */
+async function measureWatch() {
+  const done = spawnSync(process.execPath, [path.join(ROOT, 'bench', 'watch-cpu.mjs')], {
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: {...process.env, BENCH_RUNS: String(RUNS), WATCH_SECONDS: QUICK ? '3' : '10'},
+  })
+  const row = done.stdout.split('\n').find((line) => line.startsWith('| watch CPU'))
+  if (done.status !== 0 || row === undefined) throw new Error(`bench/watch-cpu.mjs failed: ${(done.stderr || done.stdout).trim().split('\n').at(-1)}`)
+  const [metric, connstorm, baseline, target, result] = row.split('|').slice(1, -1).map((cell) => cell.trim())
+  addRow(metric, {connstorm, native: baseline, target, result})
+}
+
 async function measureProbes() {
   const n = SIZE.closedN
   let target = await startTarget('reply')
@@ -1109,6 +1122,8 @@ async function main() {
     target = await startTarget('close')
     log('+ the cost of one TCP_INFO read (the per-connect retransmit count)')
     await section('TCP_INFO read', () => measureTcpInfo(target))
+    log('+ connstorm watch at 100 Hz: its own CPU (bench/watch-cpu.mjs)')
+    await section('watch', () => measureWatch())
     log('7/7 profile of the K=64 closed loop (--cpu-prof)')
     await section('profile', async () => {
       profile = await profileK64(target)
