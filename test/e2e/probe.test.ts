@@ -3,13 +3,15 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import {runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
 
-afterEach(stopAllLabs)
+// Labs are stopped after the file: the concurrent tests below each start their own, and one test's
+// end must not stop a sibling's lab.
+afterAll(stopAllLabs)
 const servers = new Set<ChildProcess>()
 afterEach(() => {
   for (const server of servers) server.kill('SIGKILL')
@@ -90,17 +92,16 @@ describe('--probe: what happens after connect', () => {
  * The first-byte probes run on the native loop (the default) and on net.Socket
  * (CONNSTORM_SOCKET_PATH=net, as where the addon is missing): every rule below holds on both.
  */
-describe.each([
+describe.concurrent.each([
   {path: 'native', socketPath: undefined},
   {path: 'net', socketPath: 'net'},
 ])('--probe send: and banner on the $path path', ({path, socketPath}) => {
-  const inherited = process.env.CONNSTORM_SOCKET_PATH
-  beforeAll(() => setSocketPath(socketPath))
-  afterAll(() => setSocketPath(inherited))
+  // Each storm gets its path in its own environment: the tests of both paths run concurrently.
+  const env = {CONNSTORM_SOCKET_PATH: socketPath}
 
   it('ends a probe that never gets an answer at --probe-timeout, and the run still ends by --max-duration', async () => {
     const lab = await startLab(['--backlog', '64', '--on-accept', 'hold'])
-    const run = await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--probe-timeout', '1s', '--json'])
+    const run = await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--probe-timeout', '1s', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -108,13 +109,13 @@ describe.each([
     expect(result.durationMs).toBeGreaterThanOrEqual(1000)
     expect(result.durationMs).toBeLessThan(3000)
 
-    const cut = parseJsonResult((await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--max-duration', '1s', '--json'])).stdout)
+    const cut = parseJsonResult((await runCli(['storm', lab.address, '--burst', '10', '--probe', 'banner', '--max-duration', '1s', '--json'], {env})).stdout)
     expect(cut).toMatchObject({stopReason: 'deadline', counts: {connected: 10, pending: 0}, probe: {pending: 10}})
   })
 
   it('checks the reply with --expect: echo containing the text is ok for all 5', async () => {
     const echo = await startLab(['--backlog', '64', '--on-accept', 'echo'])
-    const run = await runCli(['storm', echo.address, '--burst', '5', '--probe', String.raw`send:PING\r\n`, '--expect', 'PING', '--json'])
+    const run = await runCli(['storm', echo.address, '--burst', '5', '--probe', String.raw`send:PING\r\n`, '--expect', 'PING', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -125,7 +126,7 @@ describe.each([
   it('ends as probeTimeout when the server speaks without the expected text and keeps the connection open', async () => {
     // The lab's banner ("connstorm-lab ready") lacks SSH-2.0 and the lab holds the connection: only the deadline ends the probe.
     const banner = await startLab(['--backlog', '64', '--on-accept', 'banner'])
-    const run = await runCli(['storm', banner.address, '--burst', '3', '--probe', 'banner', '--expect', 'SSH-2.0', '--probe-timeout', '500ms', '--json'])
+    const run = await runCli(['storm', banner.address, '--burst', '3', '--probe', 'banner', '--expect', 'SSH-2.0', '--probe-timeout', '500ms', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -137,7 +138,7 @@ describe.each([
   it('reports unexpectedReply when the server answers without the expected text and then closes', async () => {
     // The lab's http mode answers a request with a 200 and a FIN: a reply, but not the one expected.
     const http = await startLab(['--backlog', '64', '--on-accept', 'http'])
-    const run = await runCli(['storm', http.address, '--burst', '4', '--probe', String.raw`send:GET / HTTP/1.1\r\n\r\n`, '--expect', 'SSH-2.0', '--probe-timeout', '5s', '--json'])
+    const run = await runCli(['storm', http.address, '--burst', '4', '--probe', String.raw`send:GET / HTTP/1.1\r\n\r\n`, '--expect', 'SSH-2.0', '--probe-timeout', '5s', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -148,7 +149,7 @@ describe.each([
     // The lab spends 250 ms on each connection before its banner, accepting nothing meanwhile: the
     // 3 connects complete at once (the kernel's queue) and hear back 250, 500 and 750 ms later.
     const slow = await startLab(['--backlog', '64', '--on-accept', 'banner', '--handler-delay', '250ms'])
-    const run = await runCli(['storm', slow.address, '--burst', '3', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+    const run = await runCli(['storm', slow.address, '--burst', '3', '--probe', 'banner', '--probe-timeout', '5s', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -160,7 +161,7 @@ describe.each([
   it('reports closedBeforeReply when the server closes (FIN) before sending a byte, resetAfterConnect (ECONNRESET) when it resets', async () => {
     // The lab's close mode ends each accepted connection at once with a FIN, before any data.
     const close = await startLab(['--backlog', '64', '--on-accept', 'close'])
-    const run = await runCli(['storm', close.address, '--burst', '4', '--probe', 'banner', '--probe-timeout', '5s', '--json'])
+    const run = await runCli(['storm', close.address, '--burst', '4', '--probe', 'banner', '--probe-timeout', '5s', '--json'], {env})
     expect(run.code, run.stderr).toBe(0)
     const result = parseJsonResult(run.stdout)
     expect(result.self.connectPath).toBe(path)
@@ -170,7 +171,7 @@ describe.each([
 
     // rst: an RST instead, before the probe started (connected, then reset) or while it waited.
     const rst = await startLab(['--backlog', '64', '--on-accept', 'rst'])
-    const reset = parseJsonResult((await runCli(['storm', rst.address, '--burst', '4', '--probe', 'send:x', '--probe-timeout', '5s', '--json'])).stdout)
+    const reset = parseJsonResult((await runCli(['storm', rst.address, '--burst', '4', '--probe', 'send:x', '--probe-timeout', '5s', '--json'], {env})).stdout)
     expect(reset.counts.connected).toBe(4)
     expect(reset.probe!.outcomes).toEqual({...NO_OUTCOMES, resetAfterConnect: 4})
     expect(reset.probe!.errorCodes).toEqual({ECONNRESET: 4})

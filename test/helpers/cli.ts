@@ -17,10 +17,19 @@ export interface CliResult {
  * Runs bin/run.js (the compiled CLI, as a user would) and kills it if it outlives `killAfterMs`.
  * `input` is written to its stdin (else it has none, as under a pipeline that gives it nothing).
  */
-export function runCli(args: string[], {killAfterMs = 30_000, onSpawn, input}: {killAfterMs?: number; onSpawn?: (child: ChildProcess) => void; input?: string} = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  {killAfterMs = 30_000, onSpawn, input, env}: {killAfterMs?: number; onSpawn?: (child: ChildProcess) => void; input?: string; env?: Record<string, string | undefined>} = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const started = Date.now()
-    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
+    // `env`: variables set (or, undefined, removed) for this CLI alone, so concurrent tests can differ.
+    const childEnv = {...process.env}
+    for (const [name, value] of Object.entries(env ?? {})) {
+      if (value === undefined) delete childEnv[name]
+      else childEnv[name] = value
+    }
+    const child = spawn(process.execPath, [RUN_JS, ...args], {stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: childEnv})
     if (input !== undefined) child.stdin!.end(input)
     let stdout = ''
     let stderr = ''
