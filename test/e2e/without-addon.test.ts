@@ -1,8 +1,6 @@
-import {spawn} from 'node:child_process'
-
 import {describe, expect, it} from 'vitest'
 
-import {RUN_JS} from '../helpers/cli.js'
+import {type CliResult, runCli} from '../helpers/cli.js'
 import {parseJsonResult} from '../helpers/result.js'
 import type {StormResult} from '../../src/results/format.js'
 
@@ -13,19 +11,8 @@ import type {StormResult} from '../../src/results/format.js'
  * one of those. The outcomes are the kernel's, so they are the same; the `self` line says which
  * code made the connects, and why.
  */
-function stormWithoutAddon(args: string[]): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [RUN_JS, 'storm', ...args], {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, CONNSTORM_ADDON: 'off'}})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000)
-    child.on('close', (code) => {
-      clearTimeout(killer)
-      resolve({code, stdout, stderr})
-    })
-  })
+function stormWithoutAddon(args: string[]): Promise<CliResult> {
+  return runCli(['storm', ...args], {env: {CONNSTORM_ADDON: 'off'}})
 }
 
 async function jsonStorm(args: string[]): Promise<StormResult> {
