@@ -14,7 +14,6 @@ import {type AdviceSignature, type SignatureCheck, checkSignature, parseSignatur
 import {assertCanIsolate} from '../netns/isolate.js'
 import {createTwoHosts} from '../netns/topology.js'
 import {renderRunReport} from '../report/run-report.js'
-import {renderServerEvidence} from '../report/server-evidence-text.js'
 import type {StormResult} from '../results/format.js'
 import {STOP_SIGNALS, forwardStopSignals} from '../signals.js'
 import {startWatchProcess} from '../watch/process.js'
@@ -106,9 +105,8 @@ export default class Reproduce extends ConnstormCommand {
     this.log(`incident  ${incident.name}: ${incident.symptom}\ncause     ${incident.cause}\n`)
     if (server !== undefined) this.log(`${serverLines(server).join('\n')}\n`)
     const diagnosis = diagnose(result, savedInputs(result))
+    // The server's side, when watched, is part of the run report (before the advice).
     this.log(renderRunReport(diagnosis))
-    const serverSide = renderServerEvidence(diagnosis.result)
-    if (serverSide.length > 0) this.log(['', ...serverSide].join('\n'))
     if (server !== undefined) this.log(`\n${effectiveBacklogLine(server)}`)
     this.log(`\nexpected  ${incident.expected}`)
     const signature = checkSignature(expectedSignature, diagnosis.result)
