@@ -104,7 +104,8 @@ describe.skipIf(skipUnless({root: true, tools: ['unshare', 'nsenter', 'ip']}, 's
     expect(inner, 'the storm inside the client namespace').toBeDefined()
     const namespaces = [readlinkSync(`/proc/${inner}/ns/net`), readlinkSync(`/proc/${lab}/ns/net`)]
     expect(new Set([...namespaces, readlinkSync('/proc/self/ns/net')]).size, 'client, server and ours: three namespaces').toBe(3)
-    const inside = descendants()
+    // The watch of the lab's port starts once the lab listens: on a loaded machine a moment later.
+    const inside = await pollUntil(descendants, (pids) => pids.length >= 5, {timeoutMs: 20_000})
     expect(inside.length).toBeGreaterThanOrEqual(5)
     // Ctrl-C once the two kernels show the burst in place: the lab's queue full at 3 (backlog + 1)
     // in the server's namespace; in the client's, the other 17 in SYN-SENT, the 3 admitted ones
