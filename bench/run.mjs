@@ -37,7 +37,7 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).std
 
 const SIZE = QUICK
   ? {closedN: 15_000, pacedSecs: 2, rssN: 200_000, profN: 20_000}
-  : {closedN: 60_000, pacedSecs: 5, rssN: 2_000_000, profN: 60_000}
+  : {closedN: 150_000, pacedSecs: 5, rssN: 2_000_000, profN: 60_000}
 const CLOSED_KS = [1, 64, 1000]
 const PACED_RATES = [5000, 20_000]
 const PACED_K = 1000
@@ -354,7 +354,7 @@ let connstormCpuBase = null
  * One `connstorm storm … --json` run: the JSON result plus process figures. Retries when another
  * engineer's rebuild of dist/ makes oclif miss the command for a moment.
  */
-async function connstorm(port, flags, {timeoutMs, nodeFlags = [], poll = true, pollMs = 100} = {}) {
+async function connstorm(port, flags, {timeoutMs, nodeFlags = [], poll = true, pollMs = 100, warmup = NATIVE_WARMUP} = {}) {
   const args = [...nodeFlags, RUN_JS, 'storm', `${HOST}:${port}`, ...flags, '--json']
   for (let attempt = 1; ; attempt++) {
     const r = await runProc(process.execPath, args, {timeoutMs, poll, pollMs})
@@ -371,13 +371,38 @@ async function connstorm(port, flags, {timeoutMs, nodeFlags = [], poll = true, p
     } catch {
       throw new Error(`connstorm ${flags.join(' ')} exited ${r.code} without a JSON result: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`)
     }
-    return withProcessFigures(json, r)
+    return withProcessFigures(json, r, warmup)
   }
 }
 
-function withProcessFigures(json, r) {
+/** bench/cclient's -w default: its first connects warm up and are not counted in its rate. */
+const NATIVE_WARMUP = 1000
+
+/**
+ * connstorm's rate counted as cclient counts its own: from the end of its first `warmup` connects
+ * to its last, read off the result's timeline (bins of binMs). Both clients then pay for their
+ * start-up alike; the rate over the whole run (`rateAll`) is kept beside it. Null without a timeline.
+ */
+function steadyRate(json, warmup) {
+  const bins = json.timeline?.connected
+  const binMs = json.timeline?.binMs
+  const connected = json.counts?.connected ?? 0
+  if (!Array.isArray(bins) || !binMs || connected <= warmup) return null
+  let seen = 0
+  for (let bin = 0; bin < bins.length; bin++) {
+    seen += bins[bin]
+    if (seen < warmup) continue
+    const fromMs = (bin + 1) * binMs
+    const ms = json.durationMs - fromMs
+    return ms > 0 ? ((connected - seen) * 1000) / ms : null
+  }
+  return null
+}
+
+function withProcessFigures(json, r, warmup = NATIVE_WARMUP) {
   const connected = json.counts?.connected ?? 0
   const durationS = (json.durationMs ?? 0) / 1000
+  const rateAll = durationS > 0 ? connected / durationS : 0
   // Per-thread CPU from the last /proc poll (≤ 100 ms before exit): the main thread is tid = pid.
   let mainTicks = null
   let otherTicks = 0
@@ -394,7 +419,8 @@ function withProcessFigures(json, r) {
     json,
     connected,
     durationS,
-    rate: durationS > 0 ? connected / durationS : 0,
+    rate: steadyRate(json, warmup) ?? rateAll,
+    rateAll,
     loopP99: json.self?.eventLoopDelayUs?.p99 ?? null,
     process: {
       wallS: r.wallMs / 1000,
@@ -668,7 +694,8 @@ async function measureWorkers(target) {
     natives.push(rate)
     let line = `  ${CORES} processes run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)}`
     if (hasWorkers) {
-      const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--max-duration', '90s'], {timeoutMs: 130_000})
+      // Each native process leaves out its own first connects: connstorm leaves out as many in all.
+      const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--max-duration', '90s'], {timeoutMs: 130_000, warmup: NATIVE_WARMUP * CORES})
       ours.push(s)
       line += ` · connstorm --workers ${CORES} ${fmt.rate(s.rate)} (${fmt.ratio(s.rate / rate)})`
     }
@@ -972,7 +999,7 @@ async function measureProbes() {
       for (let i = 0; i < RUNS; i++) {
         const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})))
         const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
-        const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000})
+        const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000, warmup: NATIVE_WARMUP * CORES})
         // A --workers storm that dropped its probe would be measured as connect-only: not this row.
         if (s.json.probe?.outcomes?.ok !== s.connected) throw new Error(`--probe banner --workers ${CORES}: ${s.json.probe ? `${s.json.probe.outcomes.ok} probes ok of ${s.connected} connects` : 'no probe results'}`)
         natives.push(rate)

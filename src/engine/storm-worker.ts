@@ -8,7 +8,6 @@ import type {Plan} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
 import type {ProbeSnapshot} from '../probe/recorder.js'
 import type {RecorderSnapshot} from '../results/recorder.js'
-import {sleepUntil} from './clock.js'
 import {type ProbeConfig, type StormRun, runStorm, warmUp} from './storm.js'
 
 export interface WorkerTask {
@@ -42,7 +41,6 @@ parentPort!.on('message', (message: unknown) => {
 await warmUp(target.family)
 parentPort!.postMessage('ready')
 const startAt = await started
-await sleepUntil(startAt, abort.signal)
-// No workers of its own.
-const {recorder, probes, startedAt: runStartedAt, workers: _workers, ...figures} = await runStorm(plan, target, {signal: abort.signal, ...(probe ? {probe} : {})})
+// No workers of its own. The loop is set up before the instant, the clock starts at it.
+const {recorder, probes, startedAt: runStartedAt, workers: _workers, ...figures} = await runStorm(plan, target, {signal: abort.signal, startAt, ...(probe ? {probe} : {})})
 parentPort!.postMessage({...figures, recorder: recorder.snapshot(), probes: probes?.snapshot() ?? null, startedAt: runStartedAt.getTime()} satisfies WorkerReport)

@@ -7,6 +7,7 @@ import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './
 import {afterNative, type ConnectPathChoice, chooseConnectPath, nativeProbeOf} from './connect-path.js'
 import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError, synRetransmitsOf} from './connectors.js'
 import {NativeDriver} from './native-driver.js'
+import {sleepUntil} from './clock.js'
 import {type FailureOutcome, classifyErrno, connectedThenReset} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
 import {ProbeRecorder} from '../probe/recorder.js'
@@ -81,12 +82,26 @@ export interface LiveStorm {
 export async function runStorm(
   plan: Plan,
   target: ResolvedTarget,
-  {signal, probe, onStart}: {signal?: AbortSignal; probe?: ProbeConfig; onStart?: (live: LiveStorm) => void} = {},
+  {
+    signal,
+    probe,
+    onStart,
+    startAt,
+    beforeClock,
+  }: {
+    signal?: AbortSignal
+    probe?: ProbeConfig
+    onStart?: (live: LiveStorm) => void
+    /** wall-clock ms (--start-at, or --workers' common instant): the clock starts then, everything else is set up before it */
+    startAt?: number
+    /** called right before the clock starts, after any wait for startAt (the kernel counters' snapshot) */
+    beforeClock?: () => void
+  } = {},
 ): Promise<StormRun> {
   if (probe) await prepareProbe(probe.spec)
   const engine = new StormEngine(plan, target, probe)
   onStart?.({recorder: engine.recorder, launched: () => engine.launchedCount(), open: () => engine.openCount()})
-  return engine.run(signal)
+  return engine.run(signal, startAt, beforeClock)
 }
 
 const WARM_UP_PLAN: Plan = {mode: 'burst', connects: 32, burst: 32, concurrency: 32, timeoutMs: 1000, close: 'rst', maxDurationMs: 2000}
@@ -167,11 +182,15 @@ class StormEngine {
     return this.path.path
   }
 
-  async run(signal?: AbortSignal): Promise<StormRun> {
+  async run(signal?: AbortSignal, startAt?: number, beforeClock?: () => void): Promise<StormRun> {
+    // Made (and its first starts fed) before the clock starts, and before a --start-at wait: shards
+    // sharing a machine then spend the instant connecting, not setting up (docs/kubernetes.md).
+    // Not at all for a run stopped before it starts.
+    const nativeDriver = this.path.path === 'native' && !signal?.aborted ? this.makeNativeDriver() : null
+    if (startAt !== undefined) await sleepUntil(startAt, signal)
+    beforeClock?.()
     const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
-    // Made (and its first starts fed) before the clock starts; not at all for a run stopped before it starts.
-    const nativeDriver = this.path.path === 'native' && !signal?.aborted ? this.makeNativeDriver() : null
     let startedAt = new Date()
 
     const stopReason = await new Promise<StopReason>((resolve) => {

@@ -10,7 +10,6 @@ import {ladderFromSysctls} from '../analysis/diagnosis.js'
 import type {SynLadder} from '../results/format.js'
 import {type LiveStorm, type ProbeConfig, type StormRun, runStorm, warmUp} from '../engine/storm.js'
 import {runStormWorkers} from '../engine/workers.js'
-import {sleepUntil} from '../engine/clock.js'
 
 export interface SessionOptions {
   plan: Plan
@@ -88,11 +87,18 @@ export async function runStormSession({plan, target, isolatedNetns, signal, prob
       },
     })
   } else {
-    if (plan.startAt !== undefined) await sleepUntil(plan.startAt, signal)
-    beforeFirstConnect?.()
-    snapshotCounters()
-    snapshotListener()
-    run = await runStorm(plan, target, {signal, probe, onStart: onStart && ((live) => onStart(live, ladder))})
+    // The engine sets up its loop, then waits for --start-at, then snapshots and starts the clock.
+    run = await runStorm(plan, target, {
+      signal,
+      probe,
+      onStart: onStart && ((live) => onStart(live, ladder)),
+      ...(plan.startAt === undefined ? {} : {startAt: plan.startAt}),
+      beforeClock: () => {
+        beforeFirstConnect?.()
+        snapshotCounters()
+        snapshotListener()
+      },
+    })
   }
   const after = readCounters()
   const dropsAfter = listener ? await readListenerDrops(listener) : null
