@@ -68,6 +68,12 @@ const SPIN_WINDOW_MS = 2
  */
 const LAUNCHES_PER_TURN = 8
 const LOOP_MONITOR_RESOLUTION_MS = 5
+/**
+ * On the native loop the event loop times nothing, and each wake-up of the main thread may take a
+ * core from the loop's thread or the target on a small machine (docs/performance.md): sampled
+ * coarser there, it still shows a drain that stalls for milliseconds.
+ */
+const NATIVE_LOOP_MONITOR_RESOLUTION_MS = 20
 
 /** A read-only look at a run in progress, for the live progress display. */
 export interface LiveStorm {
@@ -189,7 +195,7 @@ class StormEngine {
     const nativeDriver = this.path.path === 'native' && !signal?.aborted ? this.makeNativeDriver() : null
     if (startAt !== undefined) await sleepUntil(startAt, signal)
     beforeClock?.()
-    const loopDelay = monitorEventLoopDelay({resolution: LOOP_MONITOR_RESOLUTION_MS})
+    const loopDelay = monitorEventLoopDelay({resolution: nativeDriver ? NATIVE_LOOP_MONITOR_RESOLUTION_MS : LOOP_MONITOR_RESOLUTION_MS})
     loopDelay.enable()
     let startedAt = new Date()
 
