@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {accessSync, constants, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {accessSync, constants, mkdtempSync, readFileSync, readlinkSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
 
@@ -211,6 +211,10 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
           server.adviceId,
           '--start-at',
           new Date(burstAt).toISOString(),
+          // The client's namespace holds this storm alone: its counters are the storm's own
+          // (netns "isolated", the counters' verdict given). The value names the namespace it left.
+          '--isolated-netns',
+          readlinkSync('/proc/self/ns/net'),
           '--json',
         ]),
         {stdout: true},
