@@ -1,5 +1,6 @@
 import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
-import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
+import {type AddressInfo, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -100,6 +101,44 @@ describe('the native connect loop', () => {
       paths.push(parseJsonResult(run.stdout).self.connectPath)
     }
     expect(paths).toEqual(['native', 'native', 'native', 'native', 'net', 'net'])
+  })
+
+  // sched(7): SCHED_OTHER is 0, SCHED_BATCH 3 — field 41 of /proc/<pid>/task/<tid>/stat.
+  it('keeps the rest of the process out of the loop’s way while it runs: every other thread SCHED_BATCH, the loop SCHED_OTHER; all SCHED_OTHER again after it', async () => {
+    const policies = (): number[] =>
+      readdirSync('/proc/self/task').flatMap((tid) => {
+        try {
+          return [Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38])]
+        } catch {
+          return [] // a thread that ended meanwhile
+        }
+      })
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen({host: '127.0.0.1', port: 0}, resolve))
+    const target = {host: '127.0.0.1', port: (server.address() as AddressInfo).port, family: 4 as const, requested: 'policy test'}
+    // 1200 starts at 2000/s: the loop runs ~600 ms; the threads are looked at 300 ms in.
+    const plan = {mode: 'rate' as const, connects: 1200, rate: 2000, concurrency: 64, timeoutMs: 1000, close: 'rst' as const, maxDurationMs: 10_000}
+    const during = async (): Promise<number[]> => {
+      let seen: number[] = []
+      const storm = runStorm(plan, target, {onStart: () => setTimeout(() => (seen = policies()), 300)})
+      const run = await storm
+      expect(run.connectPath).toBe('native')
+      expect(run.recorder.byOutcome.connected).toBe(1200)
+      return seen
+    }
+    try {
+      expect(policies().every((policy) => policy === 0)).toBe(true)
+      const seen = await during()
+      expect(seen.filter((policy) => policy === 0)).toHaveLength(1) // the loop's thread
+      expect(seen.filter((policy) => policy === 3).length).toBe(seen.length - 1)
+      expect(policies().every((policy) => policy === 0)).toBe(true)
+      // Turned off, nothing changes.
+      process.env.CONNSTORM_LOOP_ALONE = '0'
+      expect((await during()).every((policy) => policy === 0)).toBe(true)
+    } finally {
+      delete process.env.CONNSTORM_LOOP_ALONE
+      server.close()
+    }
   })
 
   it('hands over the latencies it tallied itself so that each histogram is the one the values make: same buckets, same summary, exact min and max', () => {
