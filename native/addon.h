@@ -5,7 +5,7 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 8
+#define ADDON_ABI 9
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
@@ -40,7 +40,13 @@
 #define TALLY_FIRST_BYTE 5              // first byte from the intended start
 #define TALLY_RESPONSE_AFTER_CONNECT 6  // first byte after the connect (one per ok probe)
 #define TALLY_ACCEPT_WAIT 7             // the same, for those ≥ 200 ms (src/probe/recorder.ts ACCEPT_WAIT_THRESHOLD_US)
-#define TALLY_KINDS 8
+// A connect that connected after k SYN retransmits (1 ≤ k ≤ TALLY_MAX_RETRANSMITS; the kernel
+// counted them, docs/kernel.md §15): its latency from the actual start goes to kind
+// TALLY_RETRANSMITTED + k − 1 instead of TALLY_FROM_ACTUAL (the rest as for any tallied connect) —
+// the bulk of a storm against a full queue. More retransmits than that: a record.
+#define TALLY_RETRANSMITTED 8
+#define TALLY_MAX_RETRANSMITS 15
+#define TALLY_KINDS (TALLY_RETRANSMITTED + TALLY_MAX_RETRANSMITS)
 #define TALLY_FIELDS 3         // per entry taken: kind, value (a latency in µs; ms for the timeline; 0 for late starts), count
 // Latencies are counted by the HDR bucket of src/results/histogram.ts's histograms (lowest 1, 3
 // significant digits: 2048 sub-buckets, unit magnitude 0) and handed over as (a value of that

@@ -196,12 +196,13 @@ static int timeline_room(Tally *tally, long ms) {
   return 1;
 }
 
-// A connect that connected, with no probe and no SYN retransmit, recorded here instead of as a
-// record: start lag, both latencies, the late start and the timeline, as src/results/recorder.ts
-// and src/engine/storm.ts would (same rounding, same sums). False (send a record instead) when the
-// run does not tally or a value is beyond the tallies.
-static int tally_connected(Run *run, double lag_us, double from_start_us, double end_us) {
-  if (!run->tally) return 0;
+// A connect that connected, with no probe, recorded here instead of as a record: start lag, both
+// latencies (from the actual start by its SYN retransmits, addon.h), the late start and the
+// timeline, as src/results/recorder.ts and src/engine/storm.ts would (same rounding, same sums).
+// False (send a record instead) when the run does not tally, the retransmits are unknown or more
+// than the tallies keep, or a value is beyond the tallies.
+static int tally_connected(Run *run, double lag_us, double from_start_us, double end_us, int retransmits) {
+  if (!run->tally || retransmits < 0 || retransmits > TALLY_MAX_RETRANSMITS) return 0;
   double at_ms = (end_us - run->t0_us) / 1000;
   if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(lag_us + from_start_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
   long ms = (long)at_ms;  // floor: the timeline's bins are whole multiples of 10 ms
@@ -212,7 +213,7 @@ static int tally_connected(Run *run, double lag_us, double from_start_us, double
   }
   tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
   tally_latency(&run->tallies[TALLY_FROM_INTENDED], lag_us + from_start_us);
-  tally_latency(&run->tallies[TALLY_FROM_ACTUAL], from_start_us);
+  tally_latency(&run->tallies[retransmits == 0 ? TALLY_FROM_ACTUAL : TALLY_RETRANSMITTED + retransmits - 1], from_start_us);
   tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
   if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
   pthread_mutex_unlock(&run->lock);
@@ -233,7 +234,7 @@ static int tally_probe(Run *run, Slot *slot) {
   double responded_at_ms = connected_at_ms + (slot->responded_us - slot->connected_us) / 1000;
   double first_byte_us = responded_at_ms * 1000, after_connect_us = (responded_at_ms - connected_at_ms) * 1000;
   if (!run->tally || whole_us(first_byte_us) >= TALLY_LIMIT || whole_us(after_connect_us) >= TALLY_LIMIT) return 0;
-  if (!tally_connected(run, lag_us, from_start_us, slot->connected_us)) return 0;
+  if (!tally_connected(run, lag_us, from_start_us, slot->connected_us, 0)) return 0;
   pthread_mutex_lock(&run->lock);
   tally_latency(&run->tallies[TALLY_FIRST_BYTE], first_byte_us);
   tally_latency(&run->tallies[TALLY_RESPONSE_AFTER_CONNECT], after_connect_us);
@@ -425,7 +426,7 @@ static void start_probe(Run *run, int index, double now, int retransmits) {
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  if (outcome == 0 && tally_connected(run, lag_us, done - started_us, done)) return;
+  if (outcome == 0 && tally_connected(run, lag_us, done - started_us, done, 0)) return;
   push_connect_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
@@ -699,7 +700,7 @@ void *connect_loop(void *argument) {
         continue;
       }
       double lag_us = slot->started_us - slot->intended_us;
-      if (error != 0 || retransmits != 0 || !tally_connected(run, lag_us, done - slot->started_us, done))
+      if (error != 0 || !tally_connected(run, lag_us, done - slot->started_us, done, retransmits))
         push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
       int fd = slot->fd;
       unlink_slot(run, (int)index);

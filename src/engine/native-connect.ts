@@ -98,11 +98,13 @@ export interface NativeProbe {
 }
 
 /**
- * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no
- * retransmit and no probe or an ok one: `value` a latency in µs to record `count` times (each lands in the HDR bucket
- * of the values it stands for, min and max exact), the ms of the timeline, or 0 for late starts.
+ * What the loop tallied itself (native/addon.h TALLY_*), for connects that connected with no probe
+ * or an ok one (a probe only with no retransmit): `value` a latency in µs to record `count` times
+ * (each lands in the HDR bucket of the values it stands for, min and max exact), the ms of the
+ * timeline, or 0 for late starts. `retransmits`: for fromActual, the SYN retransmits of the
+ * connects it stands for (0 otherwise).
  */
-export type NativeTallySink = (kind: (typeof TALLY_KINDS)[number], value: number, count: number) => void
+export type NativeTallySink = (kind: (typeof TALLY_KINDS)[number], value: number, count: number, retransmits: number) => void
 
 const DRAIN_RECORDS = 4096
 /** entries a take starts with room for; grown when a tally of more distinct buckets waits */
@@ -232,9 +234,13 @@ export class NativeConnectLoop {
         continue
       }
       const out = this.tallyOut
+      const {TALLY_RETRANSMITTED} = constants
       for (let i = 0; i < count; i++) {
         const at = i * fields
-        sink(TALLY_KINDS[out[at]!]!, out[at + 1]!, out[at + 2]!)
+        const kind = out[at]!
+        // From TALLY_RETRANSMITTED on: fromActual of connects that connected after kind − TALLY_RETRANSMITTED + 1 SYN retransmits.
+        if (kind >= TALLY_RETRANSMITTED) sink('fromActual', out[at + 1]!, out[at + 2]!, kind - TALLY_RETRANSMITTED + 1)
+        else sink(TALLY_KINDS[kind]!, out[at + 1]!, out[at + 2]!, 0)
       }
       if (count === 0) return
     }

@@ -163,7 +163,7 @@ export class NativeDriver {
   }
 
   /** What the loop recorded itself (connected with no retransmit, no probe or an ok one): added bucket by bucket. */
-  private tallied: NativeTallySink = (kind, value, count) => {
+  private tallied: NativeTallySink = (kind, value, count, retransmits) => {
     const {recorder, probes} = this.into
     switch (kind) {
       case 'timeline': {
@@ -178,7 +178,7 @@ export class NativeDriver {
         break
       }
       default: {
-        recorder.addTallied(kind, value, count)
+        recorder.addTallied(kind, value, count, retransmits)
       }
     }
   }

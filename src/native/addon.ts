@@ -73,6 +73,9 @@ export interface NativeAddon {
     TALLY_FIRST_BYTE: number
     TALLY_RESPONSE_AFTER_CONNECT: number
     TALLY_ACCEPT_WAIT: number
+    TALLY_RETRANSMITTED: number
+    TALLY_MAX_RETRANSMITS: number
+    TALLY_KINDS: number
   }
 }
 
@@ -107,7 +110,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 8
+const ADDON_ABI = 9
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

@@ -92,12 +92,12 @@ export class StormRecorder {
 
   /**
    * What the native loop tallied itself, one call per HDR bucket instead of one per connect: `count`
-   * connects that connected with no probe and no SYN retransmit (native/connect-loop.c), whose
-   * latency of this kind fell in the bucket of `valueUs` (a whole number of µs). The same as
-   * recordStart / recordConnected / recordRetransmits('connected', 0) of each of them. lateStarts:
-   * `count` late starts.
+   * connects that connected (native/connect-loop.c), whose latency of this kind fell in the bucket
+   * of `valueUs` (a whole number of µs); for fromActual, after `retransmits` SYN retransmits. The
+   * same as recordStart / recordConnected / recordRetransmits('connected', retransmits) of each of
+   * them. lateStarts: `count` late starts.
    */
-  addTallied(kind: 'startLag' | 'fromIntended' | 'fromActual' | 'lateStarts', valueUs: number, count: number): void {
+  addTallied(kind: 'startLag' | 'fromIntended' | 'fromActual' | 'lateStarts', valueUs: number, count: number, retransmits = 0): void {
     if (kind === 'lateStarts') {
       this.lateStarts += count
       return
@@ -108,9 +108,9 @@ export class StormRecorder {
     } else if (kind === 'fromActual') {
       this.byOutcome.connected += count
       const perCount = (this.retransmits.byOutcome.connected ??= {})
-      perCount[0] = (perCount[0] ?? 0) + count
-      let histogram = this.#latencyByRetransmits.get(0)
-      if (histogram === undefined) this.#latencyByRetransmits.set(0, (histogram = newLatencyHistogram()))
+      perCount[retransmits] = (perCount[retransmits] ?? 0) + count
+      let histogram = this.#latencyByRetransmits.get(retransmits)
+      if (histogram === undefined) this.#latencyByRetransmits.set(retransmits, (histogram = newLatencyHistogram()))
       histogram.recordValueWithCount(valueUs, count)
     }
   }

@@ -9,7 +9,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {runStorm} from '../../src/engine/storm.js'
 import {nativeAddon} from '../../src/native/addon.js'
-import {encodeHistogram, newLatencyHistogram, summarize} from '../../src/results/histogram.js'
+import {decodeHistogram, encodeHistogram, newLatencyHistogram, summarize} from '../../src/results/histogram.js'
 import {RUN_JS, closedPort, runCli, startLab, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {parseJsonResult} from '../helpers/result.js'
@@ -140,6 +140,38 @@ describe('the native connect loop', () => {
       server.close()
     }
   })
+
+  // As in counted.test.ts: backlog 16 → 17 connect at once; a 2.5 s stall, the linear ladder's SYNs
+  // at 1, 2, 3 s → the other 83 connect on their 3rd retransmit. The loop tallies both kinds itself;
+  // CONNSTORM_NATIVE_TALLY=0 hands every connect over as a record: the two must give one result.
+  it.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'tallying retransmitted connects (isolated storms)'))(
+    'tallies connects that retransmitted, by their count, as the records would: 17 with none, 83 with 3, each latency in its own histogram',
+    async () => {
+      const args = ['storm', '--isolate', '--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=4', '--sysctl', 'net.ipv4.tcp_syn_retries=6', '--lab-backlog', '16', '--lab-stall', '2.5s', '--burst', '100', '--json']
+      const runs = await Promise.all([runCli(args), runCli(args, {env: {CONNSTORM_NATIVE_TALLY: '0'}})])
+      for (const run of runs) {
+        expect(run.code, run.stderr).toBe(0)
+        const result = parseJsonResult(run.stdout)
+        expect(result.self.connectPath).toBe('native')
+        expect(result.counts.countedRetransmits).toMatchObject({byOutcome: {connected: {'0': 17, '3': 83}}, notCounted: 0})
+        const byRetransmits = result.counts.countedRetransmits!.connectedFromActual!
+        expect(Object.keys(byRetransmits).sort()).toEqual(['0', '3'])
+        const three = decodeHistogram(byRetransmits['3']!)
+        expect(three.totalCount).toBe(83)
+        // Released by the 3 s SYN: none before it (nor after the 4 s one).
+        expect(three.minNonZeroValue).toBeGreaterThanOrEqual(3_000_000)
+        expect(three.maxValue).toBeLessThan(4_000_000)
+        expect(decodeHistogram(byRetransmits['0']!).totalCount).toBe(17)
+        expect([result.latencyUs.fromActual.count, result.latencyUs.fromIntended.count, result.self.startLagUs.count]).toEqual([100, 100, 100])
+        expect(result.timeline!.connected.reduce((sum, n) => sum + n, 0)).toBe(100)
+        expect(result.attribution!.steps.map((step) => [step.retransmits, step.connects])).toEqual([
+          [0, 17],
+          [3, 83],
+        ])
+      }
+    },
+    30_000,
+  )
 
   it('hands over the latencies it tallied itself so that each histogram is the one the values make: same buckets, same summary, exact min and max', () => {
     // Fractions (rounded as the recorder rounds, 0.3 to its 1 µs floor), values sharing a bucket
