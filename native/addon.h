@@ -5,7 +5,7 @@
 
 // Bumped whenever what JavaScript hands over or reads back changes shape: a build/ older than
 // the JavaScript is then not loaded (src/native/addon.ts) instead of being misread.
-#define ADDON_ABI 9
+#define ADDON_ABI 10
 
 #define SCHEDULE_RING (1 << 16)  // intended starts fed ahead: 3 s at 20 000/s
 #define SCHEDULE_FIELDS 3        // per start: ms after the run's start, --source address index (−1: none), source port
@@ -46,7 +46,15 @@
 // the bulk of a storm against a full queue. More retransmits than that: a record.
 #define TALLY_RETRANSMITTED 8
 #define TALLY_MAX_RETRANSMITS 15
-#define TALLY_KINDS (TALLY_RETRANSMITTED + TALLY_MAX_RETRANSMITS)
+#define TALLY_TIMELINE_FAILED (TALLY_RETRANSMITTED + TALLY_MAX_RETRANSMITS)  // by whole ms, connects that failed
+#define TALLY_KINDS (TALLY_TIMELINE_FAILED + 1)
+// A connect that failed (an errno other than ECONNRESET, or the run's --timeout) with k SYN
+// retransmits (−1: not counted; at most TALLY_MAX_RETRANSMITS): its latency from the actual start
+// in a tally of its (errno, k), handed over under the kind TALLY_FAILED_BASE + (errno + 1) × 32 +
+// (k + 1), errno −1 for a timeout (OUTCOME_TIMEOUT). At most TALLY_FAILURE_CLASSES pairs a run;
+// another one goes as a record.
+#define TALLY_FAILED_BASE 1000
+#define TALLY_FAILURE_CLASSES 16
 #define TALLY_FIELDS 3         // per entry taken: kind, value (a latency in µs; ms for the timeline; 0 for late starts), count
 // Latencies are counted by the HDR bucket of src/results/histogram.ts's histograms (lowest 1, 3
 // significant digits: 2048 sub-buckets, unit magnitude 0) and handed over as (a value of that

@@ -56,6 +56,10 @@ static void release_run(Run *run) {
     free(run->tallies[kind].counts);
     free(run->tallies[kind].touched);
   }
+  for (int i = 0; i < run->failure_classes; i++) {
+    free(run->failures[i].counts);
+    free(run->failures[i].touched);
+  }
   free(run);
 }
 
@@ -275,7 +279,7 @@ napi_value connect_loop_create(napi_env env, napi_callback_info info) {
   run->tally = tally;
   int tallies_ok = 1;
   for (int kind = 0; kind < TALLY_KINDS; kind++) {
-    int capacity = kind == TALLY_LATE_STARTS ? 1 : kind == TALLY_TIMELINE ? 65536 : TALLY_HDR_LENGTH;
+    int capacity = kind == TALLY_LATE_STARTS ? 1 : kind == TALLY_TIMELINE || kind == TALLY_TIMELINE_FAILED ? 65536 : TALLY_HDR_LENGTH;
     run->tallies[kind].counts = calloc((size_t)capacity, sizeof *run->tallies[kind].counts);
     run->tallies[kind].touched = malloc((size_t)capacity * sizeof *run->tallies[kind].touched);
     run->tallies[kind].capacity = capacity;
@@ -414,11 +418,20 @@ napi_value connect_loop_take(napi_env env, napi_callback_info info) {
   if (!run_and_doubles(env, info, "connstorm native: take(run, Float64Array)", TALLY_FIELDS, &run, &out, &length)) return NULL;
   long room = (long)(length / TALLY_FIELDS), copied = 0, needed = 0;
   pthread_mutex_lock(&run->lock);
-  for (int kind = 0; kind < TALLY_KINDS; kind++) {
+  int complete = 1;
+  for (int kind = 0; kind < TALLY_KINDS && complete; kind++) {
     long left = room - copied;
     if (!take_tally(&run->tallies[kind], kind, out, &left, &copied)) {
       if (copied == 0) needed = left;
-      break;  // the rest at the next take
+      complete = 0;  // the rest at the next take
+    }
+  }
+  for (int i = 0; i < run->failure_classes && complete; i++) {
+    long left = room - copied;
+    int kind = TALLY_FAILED_BASE + (run->failure_errno[i] + 1) * 32 + (run->failure_retransmits[i] + 1);
+    if (!take_tally(&run->failures[i], kind, out, &left, &copied)) {
+      if (copied == 0) needed = left;
+      complete = 0;
     }
   }
   pthread_mutex_unlock(&run->lock);

@@ -148,7 +148,7 @@ void tally_latency(Tally *tally, double us) {
 // value goes alone, as it was, so min and max come out exact (every other value handed over lies
 // between them). A timeline or late-start tally goes as (index, count).
 int take_tally(Tally *tally, int kind, double *out, long *room, long *copied) {
-  int latency = kind != TALLY_TIMELINE && kind != TALLY_LATE_STARTS;
+  int latency = kind != TALLY_TIMELINE && kind != TALLY_TIMELINE_FAILED && kind != TALLY_LATE_STARTS;
   long needed = tally->touched_count + (latency && tally->values >= 2 ? 1 : 0);
   if (needed > *room) {
     *room = needed;
@@ -216,6 +216,55 @@ static int tally_connected(Run *run, double lag_us, double from_start_us, double
   tally_latency(&run->tallies[retransmits == 0 ? TALLY_FROM_ACTUAL : TALLY_RETRANSMITTED + retransmits - 1], from_start_us);
   tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
   if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
+  pthread_mutex_unlock(&run->lock);
+  return 1;
+}
+
+// Under lock: the tally of failures with this errno (OUTCOME_TIMEOUT for a timeout) and count of
+// SYN retransmits (−1: not counted), made at its first use; NULL when TALLY_FAILURE_CLASSES pairs
+// are taken already or there is no memory for it.
+static Tally *failure_tally(Run *run, int error, int retransmits) {
+  for (int i = 0; i < run->failure_classes; i++)
+    if (run->failure_errno[i] == error && run->failure_retransmits[i] == retransmits) return &run->failures[i];
+  if (run->failure_classes == TALLY_FAILURE_CLASSES) return NULL;
+  Tally *tally = &run->failures[run->failure_classes];
+  tally->counts = calloc(TALLY_HDR_LENGTH, sizeof *tally->counts);
+  tally->touched = malloc(TALLY_HDR_LENGTH * sizeof *tally->touched);
+  if (tally->counts == NULL || tally->touched == NULL) {
+    free(tally->counts);
+    free(tally->touched);
+    tally->counts = NULL;
+    tally->touched = NULL;
+    return NULL;
+  }
+  tally->capacity = TALLY_HDR_LENGTH;
+  run->failure_errno[run->failure_classes] = error;
+  run->failure_retransmits[run->failure_classes] = retransmits;
+  run->failure_classes++;
+  return tally;
+}
+
+// A connect that failed (error: an errno, or OUTCOME_TIMEOUT), recorded here instead of as a
+// record: start lag, late start, its latency from the actual start by (error, retransmits), the
+// failed timeline — as src/engine/native-driver.ts records a failure record. False (send a record)
+// when the run does not tally, the failure is a reset (connected, then reset: recorded as a
+// connect, results/outcome.ts), the retransmits are beyond the tallies, a value is, or no tally
+// is left for a new (error, retransmits) pair.
+static int tally_failed(Run *run, int error, double lag_us, double from_start_us, double end_us, int retransmits) {
+  if (!run->tally || error == ECONNRESET || retransmits < -1 || retransmits > TALLY_MAX_RETRANSMITS) return 0;
+  double at_ms = (end_us - run->t0_us) / 1000;
+  if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
+  long ms = (long)at_ms;
+  pthread_mutex_lock(&run->lock);
+  Tally *tally = failure_tally(run, error, retransmits);
+  if (tally == NULL || !timeline_room(&run->tallies[TALLY_TIMELINE_FAILED], ms)) {
+    pthread_mutex_unlock(&run->lock);
+    return 0;
+  }
+  tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
+  if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
+  tally_latency(tally, from_start_us);
+  tally_add(&run->tallies[TALLY_TIMELINE_FAILED], (int)ms);
   pthread_mutex_unlock(&run->lock);
   return 1;
 }
@@ -426,7 +475,8 @@ static void start_probe(Run *run, int index, double now, int retransmits) {
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  if (outcome == 0 && tally_connected(run, lag_us, done - started_us, done, 0)) return;
+  int retransmits = fd >= 0 ? 0 : -1;
+  if (outcome == 0 ? tally_connected(run, lag_us, done - started_us, done, 0) : tally_failed(run, outcome, lag_us, done - started_us, done, retransmits)) return;
   push_connect_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
@@ -650,7 +700,8 @@ void *connect_loop(void *argument) {
       // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
       int retransmits = tcp_info_syn_retransmits(slot->fd);
       close(slot->fd);
-      push_connect_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
+      if (!tally_failed(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits))
+        push_connect_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
       unlink_slot(run, index);
     }
     // And probes past --probe-timeout (the same for all: the oldest connect first).
@@ -700,8 +751,9 @@ void *connect_loop(void *argument) {
         continue;
       }
       double lag_us = slot->started_us - slot->intended_us;
-      if (error != 0 || !tally_connected(run, lag_us, done - slot->started_us, done, retransmits))
-        push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
+      int tallied = error == 0 ? tally_connected(run, lag_us, done - slot->started_us, done, retransmits)
+                               : tally_failed(run, error, lag_us, done - slot->started_us, done, retransmits);
+      if (!tallied) push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
       int fd = slot->fd;
       unlink_slot(run, (int)index);
       if (error != 0) close(fd);

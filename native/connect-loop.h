@@ -69,6 +69,9 @@ typedef struct {
   // Under lock too: the connects the loop recorded itself (addon.h TALLY_*); off: every one as a record.
   int tally;
   Tally tallies[TALLY_KINDS];
+  // Failed connects by (errno or OUTCOME_TIMEOUT, SYN retransmits): each pair's latency tally (addon.h TALLY_FAILED_BASE).
+  int failure_errno[TALLY_FAILURE_CLASSES], failure_retransmits[TALLY_FAILURE_CLASSES], failure_classes;
+  Tally failures[TALLY_FAILURE_CLASSES];
   long launched, in_flight;
   double last_start_ms;
   int stop_requested;  // by JavaScript: abandon what is in flight, record it as pending, end

@@ -106,6 +106,14 @@ export interface NativeProbe {
  */
 export type NativeTallySink = (kind: (typeof TALLY_KINDS)[number], value: number, count: number, retransmits: number) => void
 
+/**
+ * What the loop tallied of the connects that failed (native/addon.h TALLY_FAILED_BASE): `count`
+ * failures with this errno (null: the run's --timeout) and SYN retransmits (null: not counted),
+ * whose latency from the actual start fell in the bucket of `valueUs`; or `count` failures in the
+ * timeline's ms `value` (`errno` and `retransmits` then null).
+ */
+export type NativeFailureTallySink = (kind: 'failed' | 'timelineFailed', value: number, count: number, errno: string | null, retransmits: number | null) => void
+
 const DRAIN_RECORDS = 4096
 /** entries a take starts with room for; grown when a tally of more distinct buckets waits */
 const TAKE_ENTRIES = 4096
@@ -224,7 +232,7 @@ export class NativeConnectLoop {
   }
 
   /** Hands what the loop tallied since the last take to `sink` (each count once). */
-  take(sink: NativeTallySink): void {
+  take(sink: NativeTallySink, failed: NativeFailureTallySink): void {
     const {constants} = addon!
     const fields = constants.TALLY_FIELDS
     for (;;) {
@@ -234,12 +242,19 @@ export class NativeConnectLoop {
         continue
       }
       const out = this.tallyOut
-      const {TALLY_RETRANSMITTED} = constants
+      const {TALLY_RETRANSMITTED, TALLY_TIMELINE_FAILED, TALLY_FAILED_BASE} = constants
       for (let i = 0; i < count; i++) {
         const at = i * fields
         const kind = out[at]!
+        if (kind >= TALLY_FAILED_BASE) {
+          // TALLY_FAILED_BASE + (errno + 1) × 32 + (retransmits + 1), errno −1 for a timeout, retransmits −1 not counted
+          const code = kind - TALLY_FAILED_BASE
+          const errno = Math.floor(code / 32) - 1
+          const retransmits = (code % 32) - 1
+          failed('failed', out[at + 1]!, out[at + 2]!, errno < 0 ? null : getSystemErrorName(-errno), retransmits < 0 ? null : retransmits)
+        } else if (kind === TALLY_TIMELINE_FAILED) failed('timelineFailed', out[at + 1]!, out[at + 2]!, null, null)
         // From TALLY_RETRANSMITTED on: fromActual of connects that connected after kind − TALLY_RETRANSMITTED + 1 SYN retransmits.
-        if (kind >= TALLY_RETRANSMITTED) sink('fromActual', out[at + 1]!, out[at + 2]!, kind - TALLY_RETRANSMITTED + 1)
+        else if (kind >= TALLY_RETRANSMITTED) sink('fromActual', out[at + 1]!, out[at + 2]!, kind - TALLY_RETRANSMITTED + 1)
         else sink(TALLY_KINDS[kind]!, out[at + 1]!, out[at + 2]!, 0)
       }
       if (count === 0) return

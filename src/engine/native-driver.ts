@@ -7,7 +7,7 @@ import type {ProbeRecorder} from '../probe/recorder.js'
 import {RESET_BEFORE_PROBE, type ProbeReport} from '../probe/run.js'
 import {classifyErrno, connectedThenReset} from '../results/outcome.js'
 import type {StormRecorder} from '../results/recorder.js'
-import {NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink} from './native-connect.js'
+import {type NativeFailureTallySink, NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink} from './native-connect.js'
 import type {SourceBinding} from './source-binding.js'
 
 /**
@@ -118,7 +118,7 @@ export class NativeDriver {
     const now = performance.now()
     if (now - this.talliesTakenAt >= TAKE_TALLIES_MS) {
       this.talliesTakenAt = now
-      this.loop.take(this.tallied)
+      this.loop.take(this.tallied, this.talliedFailures)
     }
     // Finished: settle() takes the rest.
     if (this.takeProgress().finished) return true
@@ -151,11 +151,11 @@ export class NativeDriver {
     // The loop ends within ~2 ms of a stop; it finishes recording before it says so.
     while (!this.takeProgress().finished) {
       this.loop.drain(this.record)
-      this.loop.take(this.tallied)
+      this.loop.take(this.tallied, this.talliedFailures)
       await new Promise((resolve) => setTimeout(resolve, 1))
     }
     this.loop.drain(this.record)
-    this.loop.take(this.tallied)
+    this.loop.take(this.tallied, this.talliedFailures)
     this.loop.join()
     this.inFlight = 0
     const {failure} = this.loop.progress()
@@ -181,6 +181,16 @@ export class NativeDriver {
         recorder.addTallied(kind, value, count, retransmits)
       }
     }
+  }
+
+  /** The failures the loop tallied itself: as record() below records a 'failed' or 'timeout' one. */
+  private talliedFailures: NativeFailureTallySink = (kind, value, count, errno, retransmits) => {
+    const {recorder} = this.into
+    if (kind === 'timelineFailed') {
+      recorder.timeline.record(value, 'failed', count)
+      return
+    }
+    recorder.addTalliedFailure(errno === null ? 'timeout' : classifyErrno(errno), errno ?? undefined, value, count, retransmits)
   }
 
   private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits, probe) => {

@@ -76,6 +76,8 @@ export interface NativeAddon {
     TALLY_RETRANSMITTED: number
     TALLY_MAX_RETRANSMITS: number
     TALLY_KINDS: number
+    TALLY_TIMELINE_FAILED: number
+    TALLY_FAILED_BASE: number
   }
 }
 
@@ -110,7 +112,7 @@ export type NativeRunHandle = {readonly [nativeRun]: true}
 
 const ADDON_PATH = fileURLToPath(new URL('../../build/Release/connstorm.node', import.meta.url))
 /** native/addon.h's ADDON_ABI: a build/ from before the last change of shape is not used. */
-const ADDON_ABI = 9
+const ADDON_ABI = 10
 
 function load(): NativeAddon | null {
   const path = process.env.CONNSTORM_SOCKET_PATH

@@ -116,6 +116,27 @@ export class StormRecorder {
   }
 
   /**
+   * What the native loop tallied of the connects that failed, one call per HDR bucket: `count`
+   * failures of this outcome (errno as recordFailure takes it) whose latency from the actual start
+   * fell in the bucket of `valueUs`, with `retransmits` SYN retransmits each (null: not counted).
+   * The same as recordFailure and recordRetransmits of each of them (their starts come as
+   * addTallied('startLag'), their timeline entries apart).
+   */
+  addTalliedFailure(outcome: FailureOutcome, errno: string | undefined, valueUs: number, count: number, retransmits: number | null): void {
+    this.byOutcome[outcome] += count
+    this.failedFromActual.recordValueWithCount(valueUs, count)
+    if (outcome !== 'timeout') this.failedEarlyFromActual.recordValueWithCount(valueUs, count)
+    if (outcome === 'other') this.otherErrnos[errno ?? 'unknown'] = (this.otherErrnos[errno ?? 'unknown'] ?? 0) + count
+    if (errno === 'ETIMEDOUT') this.kernelTimeouts += count
+    if (retransmits === null) {
+      this.retransmits.notCounted += count
+      return
+    }
+    const perCount = (this.retransmits.byOutcome[outcome] ??= {})
+    perCount[retransmits] = (perCount[retransmits] ?? 0) + count
+  }
+
+  /**
    * One connect's SYN retransmits as the kernel counted them, read before its socket was closed;
    * null when they could not be read (no addon, or a socket already closed).
    */

@@ -173,6 +173,38 @@ describe('the native connect loop', () => {
     30_000,
   )
 
+  // Refused at once by a closed port (no retransmit), and timed out by --timeout 1.5 s against a
+  // queue (backlog 1) that a stalled lab never empties: each timed-out connect's one retransmit
+  // left at 1 s, its next would at 2 s (linear ladder) or 3 s. 2 connect at once (backlog + 1).
+  it('tallies failures by errno and retransmits, as the records would: 20 refused with none, 8 timed out with 1 each', async () => {
+    const closed = await closedPort()
+    // A lab each: the stalled lab never accepts, so a storm's 2 connections stay in its queue.
+    const storms = async (env: Record<string, string>) => {
+      const lab = await startLab(['--backlog', '1', '--stall', '60s'])
+      return Promise.all([
+        runCli(['storm', `127.0.0.1:${closed}`, '--burst', '20', '--json'], {env}),
+        runCli(['storm', lab.address, '--burst', '10', '--timeout', '1.5s', '--json'], {env}),
+      ])
+    }
+    for (const env of [{}, {CONNSTORM_NATIVE_TALLY: '0'}]) {
+      const [refused, timedOut] = (await storms(env)).map((run) => {
+        expect(run.code, run.stderr).toBe(0)
+        return parseJsonResult(run.stdout)
+      })
+      expect(refused!.self.connectPath).toBe('native')
+      expect(refused!.counts.byOutcome).toMatchObject({refused: 20, connected: 0})
+      expect(refused!.counts.countedRetransmits).toEqual({byOutcome: {refused: {'0': 20}}, notCounted: 0})
+      expect([refused!.latencyUs.failedFromActual.count, decodeHistogram(refused!.histograms.failedEarlyFromActual).totalCount, refused!.self.startLagUs.count]).toEqual([20, 20, 20])
+      expect(refused!.timeline!.failed.reduce((sum, n) => sum + n, 0)).toBe(20)
+      expect(timedOut!.counts.byOutcome).toMatchObject({connected: 2, timeout: 8})
+      expect(timedOut!.counts.countedRetransmits).toMatchObject({byOutcome: {connected: {'0': 2}, timeout: {'1': 8}}, notCounted: 0})
+      expect([timedOut!.latencyUs.failedFromActual.count, decodeHistogram(timedOut!.histograms.failedEarlyFromActual).totalCount]).toEqual([8, 0])
+      // Each ended by the 1.5 s timeout, the loop's deadline check within its 2 ms wait.
+      expect(timedOut!.latencyUs.failedFromActual.min).toBeGreaterThanOrEqual(1_500_000)
+      expect(timedOut!.timeline!.failed.reduce((sum, n) => sum + n, 0)).toBe(8)
+    }
+  })
+
   it('hands over the latencies it tallied itself so that each histogram is the one the values make: same buckets, same summary, exact min and max', () => {
     // Fractions (rounded as the recorder rounds, 0.3 to its 1 µs floor), values sharing a bucket
     // (2048/2049, 1,000,448…1,000,959), bucket edges, and a min and max that are not bucket bounds.
