@@ -440,6 +440,8 @@ napi_value watch_start(napi_env env, napi_callback_info info) {
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   s->thread_started = pthread_create(&s->thread, NULL, sample_loop, s) == 0;
   pthread_sigmask(SIG_SETMASK, &previous, NULL);
+  // Its own name in /proc/PID/task/*/comm: its CPU can be told from Node's threads (bench/watch-cpu.mjs).
+  if (s->thread_started) pthread_setname_np(s->thread, "connstorm-watch");
   if (!s->thread_started) {
     napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: watchStart could not start its thread");
     return NULL;
