@@ -83,7 +83,7 @@ static int set_boolean(napi_env env, napi_value object, const char *name, int va
 // that family; AF_UNSPEC asks the older TCPDIAG_GETSOCK request, the only one that takes no family,
 // so that both families come in one walk of the kernel's listening hash. port (host order) non-zero:
 // the kernel itself skips the listeners of other ports (idiag_sport, checked on every listener of the
-// walk; docs/kernel.md §22). 0 on success; -1 when the kernel refused, failed or said that the dump
+// walk; docs/kernel.md §18). 0 on success; -1 when the kernel refused, failed or said that the dump
 // changed under it (NLM_F_DUMP_INTR): the rows read are then not to be trusted.
 int diag_dump_listeners(int fd, uint32_t sequence, int family, uint16_t port, struct diag_listeners *list) {
   list->count = 0;

@@ -1,8 +1,8 @@
 // `connstorm watch`'s sampling loop on a thread of its own, so that JavaScript wakes ten times a
 // second instead of once per --interval (at 100 Hz a JavaScript loop's wake-ups cost more than the
-// reads themselves: docs/watch.md). Each tick, on a fixed grid from the start, it reads the port's
+// reads themselves: docs/result-schema.md, watch files). Each tick, on a fixed grid from the start, it reads the port's
 // listeners with one sock_diag dump over a socket kept open (both families in one walk of the
-// listening hash, the kernel skipping other ports: docs/kernel.md §22) and, by the rule below,
+// listening hash, the kernel skipping other ports: docs/kernel.md §18) and, by the rule below,
 // the namespace's TCP counters; the samples wait in memory until JavaScript drains them.
 //
 // Counters rule (as the JavaScript loop had it): read on the first and the last sample, on every

@@ -41,7 +41,7 @@ interface Watched {
 
 /**
  * Samples the listener(s) on a port every intervalMs (queue, effective backlog, sk_drops: one
- * sock_diag dump, docs/kernel.md §11, §14, §22) and the namespace's TCP counters, until durationMs
+ * sock_diag dump, docs/kernel.md §11, §14, §18) and the namespace's TCP counters, until durationMs
  * has passed or `signal` aborts: on the addon's sampling thread (native/watch-sampler.c), which
  * JavaScript drains every DRAIN_EVERY_MS. Without it, in a JavaScript loop on a worker thread
  * (watch-worker.ts) that runs `ss -ltnmH` per tick (a subprocess each time) where netlink cannot be
@@ -51,7 +51,7 @@ export async function watchListener(options: WatchOptions): Promise<WatchFile> {
   const {port, host, intervalMs, durationMs, signal} = options
   // V8's memory reducer gives an idle process's heap back with up to three full collections some
   // 8 s after start-up (the CLI's own start-up garbage): 0.5–0.8 % of a core over a 10 s watch on
-  // this thread and V8's helpers, more than the sampling itself costs JavaScript (docs/watch.md).
+  // this thread and V8's helpers, more than the sampling itself costs JavaScript (docs/result-schema.md, watch files).
   // The watch keeps its ~15 MB heap instead; it allocates little while it watches.
   setFlagsFromString('--no-memory-reducer')
   const startedAtMs = Date.now()
