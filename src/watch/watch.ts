@@ -1,5 +1,4 @@
 import {performance} from 'node:perf_hooks'
-import {setFlagsFromString} from 'node:v8'
 import {Worker} from 'node:worker_threads'
 
 import {SERVER_COUNTERS, type WindowSummary} from '../analysis/server-evidence.js'
@@ -27,8 +26,15 @@ export interface WatchOptions {
   netlink?: boolean
 }
 
-/** How often the samples of the addon's sampling thread are taken into JavaScript. */
-const DRAIN_EVERY_MS = 100
+/**
+ * How often the samples of the addon's sampling thread are taken into JavaScript: once a second,
+ * just after each whole second from the start (DRAIN_AFTER_MS), when the sample that closes the
+ * second is in — so the per-second lines come on time, and a listener coming or going is said up
+ * to a second late. Ten drains a second cost Node's event loop ~0.4 % of a core here against
+ * ~0.15–0.3 % for one (bench/watch-cpu.mjs, main thread), a fifth of the watch's whole cost.
+ */
+const DRAIN_EVERY_MS = 1000
+const DRAIN_AFTER_MS = 20
 
 /** What a watch loop hands back: its samples, why it ended, its own cost. */
 interface Watched {
@@ -43,17 +49,12 @@ interface Watched {
  * Samples the listener(s) on a port every intervalMs (queue, effective backlog, sk_drops: one
  * sock_diag dump, docs/kernel.md §11, §14, §18) and the namespace's TCP counters, until durationMs
  * has passed or `signal` aborts: on the addon's sampling thread (native/watch-sampler.c), which
- * JavaScript drains every DRAIN_EVERY_MS. Without it, in a JavaScript loop on a worker thread
+ * JavaScript drains once a second. Without it, in a JavaScript loop on a worker thread
  * (watch-worker.ts) that runs `ss -ltnmH` per tick (a subprocess each time) where netlink cannot be
  * read either.
  */
 export async function watchListener(options: WatchOptions): Promise<WatchFile> {
   const {port, host, intervalMs, durationMs, signal} = options
-  // V8's memory reducer gives an idle process's heap back with up to three full collections some
-  // 8 s after start-up (the CLI's own start-up garbage): 0.5–0.8 % of a core over a 10 s watch on
-  // this thread and V8's helpers, more than the sampling itself costs JavaScript (docs/result-schema.md, watch files).
-  // The watch keeps its ~15 MB heap instead; it allocates little while it watches.
-  setFlagsFromString('--no-memory-reducer')
   const startedAtMs = Date.now()
   const sysctls = readStormSysctls()
   const sampler = options.netlink === false ? null : startNativeSampler({port, ...(host === undefined ? {} : {host}), intervalMs, durationMs, counters: SERVER_COUNTERS})
@@ -95,17 +96,24 @@ function watchNatively(sampler: NativeSampler, options: WatchOptions, startedAtM
   }
   take(false)
   return new Promise<Watched>((resolve, reject) => {
-    const drainer = setInterval(() => {
-      try {
-        take(false)
-      } catch (error) {
-        finish(true, error)
-      }
-    }, DRAIN_EVERY_MS)
+    let drainer: NodeJS.Timeout
+    const scheduleDrain = () => {
+      const elapsed = performance.now() - started
+      const next = (Math.floor((elapsed - DRAIN_AFTER_MS) / DRAIN_EVERY_MS) + 1) * DRAIN_EVERY_MS + DRAIN_AFTER_MS
+      drainer = setTimeout(() => {
+        try {
+          take(false)
+          scheduleDrain()
+        } catch (error) {
+          finish(true, error)
+        }
+      }, next - elapsed)
+    }
+    scheduleDrain()
     const deadline = setTimeout(() => finish(false), Math.max(0, options.durationMs - (performance.now() - started)))
     const onAbort = () => finish(true)
     function finish(interrupt: boolean, failure?: unknown): void {
-      clearInterval(drainer)
+      clearTimeout(drainer)
       clearTimeout(deadline)
       options.signal.removeEventListener('abort', onAbort)
       try {
