@@ -158,6 +158,20 @@ server.listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
 })
 `
 
+/** /proc/net/netstat and /proc/net/snmp as nstat names them ("TcpExt:" header line, then its values), read here. */
+function procCounters(): Record<string, number> {
+  const counters: Record<string, number> = {}
+  for (const file of ['/proc/net/netstat', '/proc/net/snmp']) {
+    const lines = readFileSync(file, 'utf8').trim().split('\n')
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [section, ...names] = lines[i]!.split(/\s+/)
+      const values = lines[i + 1]!.split(/\s+/).slice(1)
+      for (const [index, name] of names.entries()) counters[section!.replace(':', '') + name] = Number(values[index])
+    }
+  }
+  return counters
+}
+
 describe('connstorm watch reads what the kernel holds, on the addon’s sampling thread and without the addon', () => {
   let listener: ChildProcess | undefined
   let port = 0
@@ -194,10 +208,20 @@ describe('connstorm watch reads what the kernel holds, on the addon’s sampling
     ['CONNSTORM_ADDON=off (ss, a JavaScript loop)', {CONNSTORM_ADDON: 'off'}, 'ss'],
   ] as const)('%s: every sample of a listener with backlog 1 holding 2 unaccepted connections after 3 dropped SYNs is Recv-Q 2, Send-Q 1, 3 drops', async ([, env, source]) => {
     const out = join(temporary(), 's.json')
+    const before = procCounters()
     const done = await runCli(['watch', String(port), '--interval', '10ms', '--duration', '300ms', '--out', out], {killAfterMs: 10_000, env})
+    const after = procCounters()
     expect(done.code).toBe(0)
     const saved = JSON.parse(readFileSync(out, 'utf8')) as SavedWatch
     expect(saved.source).toBe(source)
+    // The counters the watch read (one from each file) lie between this test's own reads of the
+    // same files just before and just after it (equal on a quiet namespace).
+    for (const name of ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens']) {
+      for (const sample of [saved.samples[0]!, saved.samples.at(-1)!]) {
+        expect(sample.counters![name]).toBeGreaterThanOrEqual(before[name]!)
+        expect(sample.counters![name]).toBeLessThanOrEqual(after[name]!)
+      }
+    }
     // ss is a subprocess per tick: fewer samples there, but at least the first and the last.
     expect(saved.samples.length).toBeGreaterThanOrEqual(2)
     for (const sample of saved.samples) expect(sample.listeners).toEqual([{host: '127.0.0.1', port, family: 4, recvQ: 2, sendQ: 1, drops: 3}])
