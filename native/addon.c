@@ -1,6 +1,7 @@
 // The addon's entry point: one function table for JavaScript (src/native/addon.ts types it).
 #include "addon.h"
 #include "tcp-info.h"
+#include "watch-sampler.h"
 
 static napi_value fail(napi_env env) {
   napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: the addon could not set up its exports");
@@ -15,6 +16,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"create", connect_loop_create}, {"feed", connect_loop_feed}, {"begin", connect_loop_begin},
       {"drain", connect_loop_drain},   {"progress", connect_loop_progress}, {"stop", connect_loop_stop},
       {"join", connect_loop_join},     {"take", connect_loop_take}, {"tallyLatencies", connect_loop_tally_latencies},     {"listenQueues", listen_queues}, {"tcpInfo", tcp_info_napi}, {"synRetransmits", syn_retransmits_napi},
+      {"watchStart", watch_start}, {"watchDrain", watch_drain}, {"watchStop", watch_stop},
   };
   for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
     napi_value function;

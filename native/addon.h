@@ -94,4 +94,6 @@ napi_value listen_queues(napi_env env, napi_callback_info info);
 
 // tcp-info.c (tcp-info.h): tcpInfo, synRetransmits
 
+// watch-sampler.c (watch-sampler.h): watchStart, watchDrain, watchStop
+
 #endif

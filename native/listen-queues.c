@@ -13,11 +13,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "addon.h"
-
-#define TCP_LISTEN_STATE 10  // TCP_LISTEN in the kernel's enum
+#include "listen-queues.h"
 
 static int set_number(napi_env env, napi_value object, const char *name, double value) {
   napi_value number;
@@ -48,6 +49,24 @@ static double listener_drops(const struct nlmsghdr *header, const struct inet_di
   return -1;
 }
 
+int diag_parse_listener(const struct nlmsghdr *header, struct diag_listener *out) {
+  if (header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) return 0;
+  const struct inet_diag_msg *socket_info = NLMSG_DATA(header);
+  if (socket_info->idiag_family != AF_INET && socket_info->idiag_family != AF_INET6) return 0;
+  out->family = socket_info->idiag_family;
+  out->v6only = socket_info->idiag_family == AF_INET6 && is_v6only(header, socket_info);
+  out->port = ntohs(socket_info->id.idiag_sport);
+  // For a listener the kernel puts the accept queue's length in rqueue and its limit (the
+  // effective backlog) in wqueue, the Recv-Q and Send-Q that ss prints.
+  out->queue = socket_info->idiag_rqueue;
+  out->backlog = socket_info->idiag_wqueue;
+  double drops = listener_drops(header, socket_info);
+  out->drops = drops >= 0 ? (int64_t)drops : -1;
+  memset(out->address, 0, sizeof out->address);
+  memcpy(out->address, socket_info->id.idiag_src, out->family == AF_INET ? 4 : 16);
+  return 1;
+}
+
 static int set_number_or_null(napi_env env, napi_value object, const char *name, double value) {
   if (value >= 0) return set_number(env, object, name, value);
   napi_value null_value;
@@ -59,9 +78,76 @@ static int set_boolean(napi_env env, napi_value object, const char *name, int va
   return napi_get_boolean(env, value, &boolean) == napi_ok && napi_set_named_property(env, object, name, boolean) == napi_ok;
 }
 
+// One dump of the LISTEN sockets over `fd` (a NETLINK_SOCK_DIAG socket, kept open by the caller or
+// not) into `list`, which grows as needed. family AF_INET or AF_INET6 asks SOCK_DIAG_BY_FAMILY for
+// that family; AF_UNSPEC asks the older TCPDIAG_GETSOCK request, the only one that takes no family,
+// so that both families come in one walk of the kernel's listening hash. port (host order) non-zero:
+// the kernel itself skips the listeners of other ports (idiag_sport, checked on every listener of the
+// walk; docs/kernel.md §18). 0 on success; -1 when the kernel refused, failed or said that the dump
+// changed under it (NLM_F_DUMP_INTR): the rows read are then not to be trusted.
+int diag_dump_listeners(int fd, uint32_t sequence, int family, uint16_t port, struct diag_listeners *list) {
+  list->count = 0;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  // the extension bits are 1 << (attribute - 1): ask for the socket's memory info, whose
+  // SK_MEMINFO_DROPS is the listener's own drop count
+  const uint8_t extensions = 1u << (INET_DIAG_SKMEMINFO - 1);
+  ssize_t sent;
+  if (family == AF_UNSPEC) {
+    struct {
+      struct nlmsghdr header;
+      struct inet_diag_req request;
+    } message = {
+        .header = {.nlmsg_len = sizeof message, .nlmsg_type = TCPDIAG_GETSOCK, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = sequence},
+        .request = {.idiag_family = AF_UNSPEC, .idiag_ext = extensions, .idiag_states = 1u << TCP_LISTEN_STATE, .id = {.idiag_sport = htons(port)}},
+    };
+    sent = sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  } else {
+    struct {
+      struct nlmsghdr header;
+      struct inet_diag_req_v2 request;
+    } message = {
+        .header = {.nlmsg_len = sizeof message, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = sequence},
+        .request = {.sdiag_family = (uint8_t)family, .sdiag_protocol = IPPROTO_TCP, .idiag_ext = extensions, .idiag_states = 1u << TCP_LISTEN_STATE,
+                    .id = {.idiag_sport = htons(port)}},
+    };
+    sent = sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  }
+  if (sent < 0) return -1;
+  // One page: the kernel sizes a dump's messages by the largest buffer the socket was read with (at
+  // least about a page), and a 32 KiB one made each dump allocate two 32 KiB messages — 42 against
+  // 55 µs a dump at 100 Hz here. MSG_TRUNC makes recv say a longer message's whole length: it would
+  // be a dump cut short, not to be trusted.
+  static __thread char buffer[4096] __attribute__((aligned(8)));
+  for (;;) {
+    ssize_t received = recv(fd, buffer, sizeof buffer, MSG_TRUNC);
+    if (received < 0 && errno == EINTR) continue;
+    if (received <= 0 || (size_t)received > sizeof buffer) return -1;
+    // Signed: NLMSG_NEXT takes it below zero after the last message, and NLMSG_OK must see that.
+    int length = (int)received;
+    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, length); header = NLMSG_NEXT(header, length)) {
+      // The answer to an earlier request of a kept socket, abandoned half-read: not this one's.
+      if (header->nlmsg_seq != sequence) continue;
+      if (header->nlmsg_type == NLMSG_DONE) return (header->nlmsg_flags & NLM_F_DUMP_INTR) ? -1 : 0;
+      // An error, or a dump the kernel says changed under it: this read is not to be trusted.
+      if (header->nlmsg_type == NLMSG_ERROR || (header->nlmsg_flags & NLM_F_DUMP_INTR)) return -1;
+      struct diag_listener row;
+      if ((header->nlmsg_type != SOCK_DIAG_BY_FAMILY && header->nlmsg_type != TCPDIAG_GETSOCK) || !diag_parse_listener(header, &row)) continue;
+      if (family != AF_UNSPEC && row.family != family) continue;
+      if (list->count == list->capacity) {
+        size_t capacity = list->capacity == 0 ? 16 : list->capacity * 2;
+        struct diag_listener *rows = realloc(list->rows, capacity * sizeof *rows);
+        if (rows == NULL) return -1;
+        list->rows = rows;
+        list->capacity = capacity;
+      }
+      list->rows[list->count++] = row;
+    }
+  }
+}
+
 // listenQueues(family 4 | 6) → [{host, port, queueLength, backlog, v6only, drops}] (drops null when the
-// kernel did not return it), or null when netlink
-// sock_diag cannot be used here (then the caller reads /proc).
+// kernel did not return it), or null when netlink sock_diag cannot be used here (then the caller
+// reads /proc).
 napi_value listen_queues(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result, null_value;
@@ -73,65 +159,26 @@ napi_value listen_queues(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int family = family_number == 6 ? AF_INET6 : AF_INET;
-  CHECK(napi_create_array(env, &result));
   int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
   if (fd < 0) return null_value;
-  struct {
-    struct nlmsghdr header;
-    struct inet_diag_req_v2 request;
-  } message = {
-      .header = {.nlmsg_len = sizeof message, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-      .request = {.sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP, .idiag_states = 1u << TCP_LISTEN_STATE,
-                  // the extension bits are 1 << (attribute - 1): ask for the socket's memory info, whose
-                  // SK_MEMINFO_DROPS is the listener's own drop count
-                  .idiag_ext = 1u << (INET_DIAG_SKMEMINFO - 1)},
-  };
-  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  if (sendto(fd, &message, sizeof message, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    close(fd);
-    return null_value;
-  }
-  uint32_t count = 0;
-  static __thread char buffer[32768] __attribute__((aligned(8)));
-  for (int done = 0; !done;) {
-    ssize_t received = recv(fd, buffer, sizeof buffer, 0);
-    if (received < 0 && errno == EINTR) continue;
-    if (received <= 0) {
-      close(fd);
-      return null_value;
-    }
-    // Signed: NLMSG_NEXT takes it below zero after the last message, and NLMSG_OK must see that.
-    int length = (int)received;
-    for (struct nlmsghdr *header = (struct nlmsghdr *)buffer; NLMSG_OK(header, length); header = NLMSG_NEXT(header, length)) {
-      if (header->nlmsg_type == NLMSG_DONE) {
-        done = 1;
-        break;
-      }
-      // An error, or a dump the kernel says changed under it: this read is not to be trusted.
-      if (header->nlmsg_type == NLMSG_ERROR || (header->nlmsg_flags & NLM_F_DUMP_INTR)) {
-        close(fd);
-        return null_value;
-      }
-      if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) continue;
-      const struct inet_diag_msg *socket_info = NLMSG_DATA(header);
-      char host[INET6_ADDRSTRLEN];
-      if (socket_info->idiag_family != family || inet_ntop(family, socket_info->id.idiag_src, host, sizeof host) == NULL) continue;
-      napi_value listener, host_value;
-      // For a listener the kernel puts the accept queue's length in rqueue and its limit (the
-      // effective backlog) in wqueue, the Recv-Q and Send-Q that ss prints.
-      if (napi_create_object(env, &listener) != napi_ok || napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &host_value) != napi_ok ||
-          napi_set_named_property(env, listener, "host", host_value) != napi_ok ||
-          !set_number(env, listener, "port", ntohs(socket_info->id.idiag_sport)) ||
-          !set_number(env, listener, "queueLength", socket_info->idiag_rqueue) ||
-          !set_number(env, listener, "backlog", socket_info->idiag_wqueue) || !set_boolean(env, listener, "v6only", family == AF_INET6 && is_v6only(header, socket_info)) ||
-          !set_number_or_null(env, listener, "drops", listener_drops(header, socket_info)) ||
-          napi_set_element(env, result, count++, listener) != napi_ok) {
-        close(fd);
-        napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues could not build its result");
-        return NULL;
-      }
-    }
-  }
+  static __thread struct diag_listeners list;
+  int failed = diag_dump_listeners(fd, 1, family, 0, &list);
   close(fd);
+  if (failed) return null_value;
+  CHECK(napi_create_array(env, &result));
+  for (size_t i = 0; i < list.count; i++) {
+    const struct diag_listener *row = &list.rows[i];
+    char host[INET6_ADDRSTRLEN];
+    if (inet_ntop(family, row->address, host, sizeof host) == NULL) continue;
+    napi_value listener, host_value;
+    if (napi_create_object(env, &listener) != napi_ok || napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &host_value) != napi_ok ||
+        napi_set_named_property(env, listener, "host", host_value) != napi_ok || !set_number(env, listener, "port", row->port) ||
+        !set_number(env, listener, "queueLength", row->queue) || !set_number(env, listener, "backlog", row->backlog) ||
+        !set_boolean(env, listener, "v6only", row->v6only) || !set_number_or_null(env, listener, "drops", (double)row->drops) ||
+        napi_set_element(env, result, (uint32_t)i, listener) != napi_ok) {
+      napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: listenQueues could not build its result");
+      return NULL;
+    }
+  }
   return result;
 }

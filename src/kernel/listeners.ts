@@ -352,3 +352,12 @@ export function readDiagListenersWithDrops(families: readonly (4 | 6)[] = [4, 6]
   }
   return listeners
 }
+
+/**
+ * A listener row of the addon (listenQueues, the watch's sampling thread) as the readers name it:
+ * a dual-stack listener on :: (not IPV6_V6ONLY) is '*', as ss prints it.
+ */
+export function listenerFromDiag(row: {host: string; port: number; family: 4 | 6; recvQ: number; sendQ: number; v6only: boolean; drops: number | null}): ListenerWithDrops {
+  const {host, port, family, recvQ, sendQ, v6only, drops} = row
+  return {host: family === 6 && host === '::' && !v6only ? '*' : host, port, family, recvQ, sendQ, drops: numberOrNull(drops)}
+}

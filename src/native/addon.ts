@@ -49,6 +49,15 @@ export interface NativeAddon {
   tcpInfo(fd: number): TcpInfo | null
   /** tcpi_total_retrans alone (no object made: the engine calls it once per connect); null as tcpInfo */
   synRetransmits(fd: number): number | null
+  /**
+   * `connstorm watch`'s sampling thread (native/watch-sampler.c): the first sample is taken before
+   * it returns; null when sock_diag cannot be used. Absent from an addon built before it.
+   */
+  watchStart?(options: {port: number; intervalMs: number; durationMs: number; counters: readonly string[]}): NativeWatchHandle | null
+  /** The samples taken since the last drain, oldest first; listeners null: the same as the sample before. */
+  watchDrain?(sampler: NativeWatchHandle): NativeWatchSample[]
+  /** Ends the thread (at once when interrupt; else at its deadline, just ahead) and says why it ended. */
+  watchStop?(sampler: NativeWatchHandle, interrupt: boolean): 'duration' | 'interrupted'
   constants: {
     ABI: number
     RECORD_FIELDS: number
@@ -105,6 +114,19 @@ export interface TcpInfo {
   /** bytes the kernel copied */
   length: number
 }
+
+/** One tick of the watch's sampling thread: a listener row as native/listen-queues.c reads it. */
+export interface NativeWatchSample {
+  /** wall clock, whole ms since the epoch */
+  t: number
+  listeners: {host: string; port: number; family: 4 | 6; recvQ: number; sendQ: number; v6only: boolean; drops: number | null}[] | null
+  /** the counters asked for that the kernel has, when this sample keeps them */
+  counters?: Record<string, number>
+}
+
+declare const nativeWatch: unique symbol
+/** A watch's sampling thread, owned by the addon (stopped and freed when garbage-collected). */
+export type NativeWatchHandle = {readonly [nativeWatch]: true}
 
 declare const nativeRun: unique symbol
 /** A connect loop's run, owned by the addon (freed when garbage-collected). */

@@ -8,10 +8,11 @@ import {execFileSync} from 'node:child_process'
 import {performance} from 'node:perf_hooks'
 import {parentPort, workerData} from 'node:worker_threads'
 
-import {SERVER_COUNTERS, type WindowSummary, summariseWindow} from '../analysis/server-evidence.js'
+import {SERVER_COUNTERS} from '../analysis/server-evidence.js'
 import {readCounters} from '../kernel/counters.js'
 import {type ListenerWithDrops, listenerMatches, parseSsListenerDrops, readDiagListenersWithDrops} from '../kernel/listeners.js'
 import type {WatchSample} from '../results/format.js'
+import {type WatchEvent, WatchBook} from './book.js'
 
 export interface WatchTask {
   port: number
@@ -26,8 +27,7 @@ export interface WatchTask {
 }
 
 export type WatchMessage =
-  | {type: 'listeners'; change: 'waiting' | 'appeared' | 'gone'; listeners: ListenerWithDrops[]}
-  | {type: 'second'; second: WindowSummary}
+  | WatchEvent
   | {type: 'done'; samples: WatchSample[]; stopReason: 'duration' | 'interrupted'; cpuUs: number; wallMs: number}
 
 if (parentPort === null) throw new Error('watch-worker.js runs only as a worker thread')
@@ -69,40 +69,28 @@ function moved(before: Record<string, number>, after: Record<string, number>): b
   return SERVER_COUNTERS.some((name) => before[name] !== after[name])
 }
 
-const samples: WatchSample[] = []
+const book = new WatchBook(task.startedAtMs, (event) => port.postMessage(event satisfies WatchMessage))
 let lastCounters: Record<string, number> | null = null
-let hadListeners: boolean | null = null
-let secondFrom = 0
 let countersReadAt = -Infinity
 let lastDrops: number | null = null
 
 function sample(last: boolean): void {
   const listeners = read()
   const now = performance.now()
-  const t = Math.max(Date.now(), samples.at(-1)?.t ?? task.startedAtMs)
+  const readAt = Date.now()
   const drops = totalDrops(listeners)
   // The counters cost several netlink reads: read them when something happens at the listener
   // (a queue, a drop), otherwise every COUNTERS_IDLE_MS; on the first and last sample always.
   const busy = drops !== lastDrops || listeners.some((listener) => listener.recvQ > 0)
   lastDrops = drops
-  const entry: WatchSample = {t, listeners}
+  let kept: Record<string, number> | undefined
   if (busy || last || now - countersReadAt >= COUNTERS_IDLE_MS) {
     countersReadAt = now
     const counters = pickCounters(readCounters())
-    if (counters !== null && (lastCounters === null || last || moved(lastCounters, counters))) entry.counters = counters
+    if (counters !== null && (lastCounters === null || last || moved(lastCounters, counters))) kept = counters
     if (counters !== null) lastCounters = counters
   }
-  samples.push(entry)
-  const has = listeners.length > 0
-  if (hadListeners === null || has !== hadListeners) {
-    port.postMessage({type: 'listeners', change: has ? 'appeared' : hadListeners === null ? 'waiting' : 'gone', listeners} satisfies WatchMessage)
-  }
-  hadListeners = has
-  if (t - samples[secondFrom]!.t >= 1000 || last) {
-    // The sample that closes one second opens the next: its drops and counters are the base.
-    port.postMessage({type: 'second', second: summariseWindow(samples, secondFrom, samples.length - 1)} satisfies WatchMessage)
-    secondFrom = samples.length - 1
-  }
+  book.add(readAt, listeners, kept, last)
 }
 
 sample(false)
@@ -124,5 +112,5 @@ for (let tick = 1; ; tick++) {
 }
 sample(true)
 const cpu = process.cpuUsage(cpuAtStart)
-port.postMessage({type: 'done', samples, stopReason, cpuUs: cpu.user + cpu.system, wallMs: Math.round(performance.now() - started)} satisfies WatchMessage)
+port.postMessage({type: 'done', samples: book.samples, stopReason, cpuUs: cpu.user + cpu.system, wallMs: Math.round(performance.now() - started)} satisfies WatchMessage)
 port.close()

@@ -4,7 +4,7 @@ import {type Socket, connect} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {afterEach, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {RUN_JS, closedPort, pollUntil, runCli, startScript} from '../helpers/cli.js'
 import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
@@ -62,6 +62,7 @@ interface SavedWatch {
   schemaVersion: number
   port: number
   stopReason: string
+  source: string
   startedAtMs: number
   endedAtMs: number
   sysctls: Record<string, string>
@@ -93,6 +94,8 @@ describe('connstorm watch PORT', () => {
     expect(saved.schemaVersion).toBe(1)
     expect(saved.port).toBe(port)
     expect(saved.stopReason).toBe('interrupted')
+    // The default path: the addon's sampling thread (watch-sampler.test.ts checks that it is that thread).
+    expect(saved.source).toBe('netlink')
     const queues = saved.samples.flatMap((sample) => sample.listeners.map((l) => l.recvQ))
     expect(Math.max(...queues)).toBe(3)
     expect(saved.samples.at(-1)!.listeners[0]!.sendQ).toBe(2)
@@ -143,6 +146,86 @@ describe('connstorm watch PORT', () => {
     const done = await runCli(['watch', String(port), '--duration', '300ms'], {killAfterMs: 10_000})
     expect(done.code).toBe(0)
     expect(done.stderr).toMatch(/watched 0\.[2-4] s, \d+ samples: no listener seen/)
+  })
+})
+
+// A listener with backlog 1 that never accepts: its accept queue is full at 2 (backlog + 1).
+const FULL_AT_TWO = `
+const server = require('node:net').createServer()
+server.listen({port: 0, host: '127.0.0.1', backlog: 1}, () => {
+  process.stdout.write(server.address().port + '\\n')
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000)
+})
+`
+
+/** /proc/net/netstat and /proc/net/snmp as nstat names them ("TcpExt:" header line, then its values), read here. */
+function procCounters(): Record<string, number> {
+  const counters: Record<string, number> = {}
+  for (const file of ['/proc/net/netstat', '/proc/net/snmp']) {
+    const lines = readFileSync(file, 'utf8').trim().split('\n')
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [section, ...names] = lines[i]!.split(/\s+/)
+      const values = lines[i + 1]!.split(/\s+/).slice(1)
+      for (const [index, name] of names.entries()) counters[section!.replace(':', '') + name] = Number(values[index])
+    }
+  }
+  return counters
+}
+
+describe('connstorm watch reads what the kernel holds, on the addon’s sampling thread and without the addon', () => {
+  let listener: ChildProcess | undefined
+  let port = 0
+  const held: Socket[] = []
+  beforeAll(async () => {
+    const started = await startScript(FULL_AT_TWO)
+    listener = started.child
+    port = Number(started.firstLine)
+    // Two connects complete the handshake and wait in the accept queue (it holds backlog + 1 = 2).
+    for (let i = 0; i < 2; i++) {
+      const client = connect({host: '127.0.0.1', port})
+      client.on('error', () => {})
+      held.push(client)
+      await new Promise((resolve) => client.once('connect', resolve))
+    }
+    // Three more find it full: the kernel drops each SYN, one drop each. Closed before their first
+    // retransmit (1 s later), they send nothing more: the count stays at 3.
+    const extra: Socket[] = []
+    for (let i = 0; i < 3; i++) {
+      const client = connect({host: '127.0.0.1', port})
+      client.on('error', () => {})
+      extra.push(client)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    for (const client of extra) client.destroy()
+  })
+  afterAll(() => {
+    for (const client of held.splice(0)) client.destroy()
+    if (listener?.pid !== undefined && listener.exitCode === null) process.kill(listener.pid, 'SIGKILL')
+  })
+
+  it.for([
+    ['the addon’s sampling thread', {}, 'netlink'],
+    ['CONNSTORM_ADDON=off (ss, a JavaScript loop)', {CONNSTORM_ADDON: 'off'}, 'ss'],
+  ] as const)('%s: every sample of a listener with backlog 1 holding 2 unaccepted connections after 3 dropped SYNs is Recv-Q 2, Send-Q 1, 3 drops', async ([, env, source]) => {
+    const out = join(temporary(), 's.json')
+    const before = procCounters()
+    const done = await runCli(['watch', String(port), '--interval', '10ms', '--duration', '300ms', '--out', out], {killAfterMs: 10_000, env})
+    const after = procCounters()
+    expect(done.code).toBe(0)
+    const saved = JSON.parse(readFileSync(out, 'utf8')) as SavedWatch
+    expect(saved.source).toBe(source)
+    // The counters the watch read (one from each file) lie between this test's own reads of the
+    // same files just before and just after it (equal on a quiet namespace).
+    for (const name of ['TcpExtListenOverflows', 'TcpExtListenDrops', 'TcpPassiveOpens']) {
+      for (const sample of [saved.samples[0]!, saved.samples.at(-1)!]) {
+        expect(sample.counters![name]).toBeGreaterThanOrEqual(before[name]!)
+        expect(sample.counters![name]).toBeLessThanOrEqual(after[name]!)
+      }
+    }
+    // ss is a subprocess per tick: fewer samples there, but at least the first and the last.
+    expect(saved.samples.length).toBeGreaterThanOrEqual(2)
+    for (const sample of saved.samples) expect(sample.listeners).toEqual([{host: '127.0.0.1', port, family: 4, recvQ: 2, sendQ: 1, drops: 3}])
+    expect(done.stderr).toContain('peak queue 2/1+1, 0 dropped by the listener')
   })
 })
 
