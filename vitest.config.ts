@@ -11,12 +11,17 @@ import {longestFirst} from './test/support/longest-first-sequencer.js'
  *    CLI's text, exit code or files; and the ones whose storms each run in a network namespace of
  *    their own and judge outcomes a stall or a full queue makes exact, not durations (the incident
  *    gallery, --isolate, the real servers, the Prometheus round trip, packaging and the image
- *    build). Two files run at a time (vitest's default on 2 cores is one worker: cores − 1), so the
- *    CPU-bound files (packing, building, refusals) overlap the ones waiting on stalls.
+ *    build). Three files run at a time (vitest's default on 2 cores is one worker: cores − 1), so
+ *    the CPU-bound files (packing, building, refusals) overlap the ones waiting on stalls; the
+ *    longest start first (LONGEST_FIRST). The unit files without module mocks are a project of
+ *    their own in this group (`side-by-side-units`), sharing their workers' processes.
  * 2. `one-at-a-time`: tests on real sockets in the shared namespace, one file at a time. Several
- *    measure timing and rates on a 2-core machine (rates, start skew, accept waits), and some count
- *    the namespace's counters: a second storm beside them would be measured too. Tests marked
- *    concurrent overlap within their file, four at most.
+ *    measure timing and rates on a 2-core machine (rates, start skew, accept waits, a burst that
+ *    must leave within a few ms), and some count the namespace's counters: a second storm beside
+ *    them would be measured too. Tests marked concurrent overlap within their file, four at most.
+ *    Where only some tests of a file need this, the others are in a file of their own beside it
+ *    (storm/storm-outcomes, probe/probe-outcomes, lifecycle/lifecycle-outcomes, merge/merge-files,
+ *    advice-verify/advice), and run side by side.
  */
 const SIDE_BY_SIDE_E2E = [
   // CLI text, exit codes and files only
@@ -86,7 +91,7 @@ const LONGEST_FIRST = [
   'test/e2e/real-incidents.test.ts', // 37
   'test/e2e/bad-input.test.ts', // 35
   'test/e2e/two-hosts.test.ts', // 27
-  'test/e2e/advice.test.ts', // 25
+  'test/e2e/advice.test.ts', // 25 (before its --verify test moved to advice-verify)
   'test/e2e/package.test.ts', // 24
   'test/e2e/search.test.ts', // 20
   'test/e2e/source.test.ts', // 19
