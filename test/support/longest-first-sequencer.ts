@@ -10,8 +10,8 @@ import {BaseSequencer, type TestSpecification} from 'vitest/node'
  * and file size says nothing about run time: the side-by-side group's longest files (real servers
  * and the incident gallery, ~50–70 s each) are short files and started a minute or three into the
  * group, so the group ended on them, with the other workers done. Started first, they overlap the
- * rest and the short files fill in at the end. A cache left by an earlier run is not used either:
- * the order, and so the run time, is the same on every machine.
+ * rest and the short files fill in at the end. For the files listed, a results cache left by an
+ * earlier run is not used either: their order is the same on every machine.
  */
 export function longestFirst(files: readonly string[]) {
   return class LongestFirstSequencer extends BaseSequencer {
