@@ -61,10 +61,12 @@ describe('SYN-retransmit attribution on this kernel', () => {
 // "go", sent just before), so a stall's end is known against the ladder. Each stall below ends at
 // least 0.3 s after the last SYN it must drop and at least 0.7 s before the one that gets through:
 // the burst's own spread (a few ms) and the lab's late reading of "go" under load (it only
-// lengthens the stall) stay inside those margins.
+// lengthens the stall) stay inside those margins. The two run concurrently: each storm and lab in
+// namespaces of their own, so neither counts the other's packets, and the other's few Node
+// processes delay a lab by milliseconds, not the 0.7 s the margin allows.
 const LINEAR = ['--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=4', '--sysctl', 'net.ipv4.tcp_syn_retries=6'] // SYNs at 0, 1, 2, 3, 4, 5, 7, 11 … s
 const CLASSIC = ['--sysctl', 'net.ipv4.tcp_syn_linear_timeouts=0', '--sysctl', 'net.ipv4.tcp_syn_retries=6'] // SYNs at 0, 1, 3, 7, 15 … s
-describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'isolated attribution'))('SYN-retransmit attribution, storm alone in a namespace (root)', () => {
+describe.skipIf(skipUnless({root: true, tools: ['unshare', 'ip']}, 'isolated attribution')).concurrent('SYN-retransmit attribution, storm alone in a namespace (root)', () => {
   it('puts 17 connects on step 0 and the 83 released by a 2.2 s stall on step 2 of the classic ladder (the 3 s SYN), not one step up or down: 166 retransmits, corroborated', async () => {
     const run = await runCli(['storm', '--isolate', ...CLASSIC, '--lab-backlog', '16', '--lab-stall', '2.2s', '--burst', '100', '--json'])
     expect(run.code, run.stderr).toBe(0)

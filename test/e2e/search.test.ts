@@ -8,7 +8,7 @@ import {pathToFileURL} from 'node:url'
 import {afterAll, afterEach, describe, expect, it} from 'vitest'
 
 import type {SearchFile} from '../../src/results/search-format.js'
-import {closedPort, runCli, stopAllLabs} from '../helpers/cli.js'
+import {childPids, closedPort, pollUntil, runCli, stopAllLabs} from '../helpers/cli.js'
 import {skipUnless} from '../helpers/requirements.js'
 import {moveToOwnNetworkNamespace} from '../helpers/own-namespace.js'
 
@@ -98,8 +98,15 @@ describe('connstorm search against the built-in lab (a fresh lab per trial, stal
   it('on Ctrl-C prints the trials so far and their bracket, and exits 130', async () => {
     let search: ChildProcess | undefined
     const running = runCli(['search', '--lab-backlog', '200'], {onSpawn: (child) => (search = child)})
-    // Long enough for a trial or two (each ≥ 0.3 s), short of the whole search (≥ 6 trials).
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    // Ctrl-C once the second trial's lab has started (each trial's lab is a child of the search): the
+    // first trial is done, the whole search (≥ 6 trials) is not. A fixed 2.5 s wait was outlasted by
+    // the CLI's own start on a loaded machine, and a Node process not yet listening for SIGINT dies of it.
+    const labs = new Set<number>()
+    const seen = await pollUntil(() => {
+      for (const pid of childPids(search!.pid!)) labs.add(pid)
+      return labs.size
+    }, (count) => count >= 2, {timeoutMs: 30_000, stepMs: 20})
+    expect(seen, 'trial labs started before Ctrl-C').toBeGreaterThanOrEqual(2)
     search!.kill('SIGINT')
     const run = await running
     expect(run.code).toBe(130)

@@ -289,18 +289,26 @@ async function somaxconnSequence() {
   return out
 }
 
-/** The listeners' Send-Q once the server listens (with `backlog`, when given), as inspect reads it. */
-function listening(backlog) {
-  return until(async () => {
-    const seen = await backlogs()
+/**
+ * The listeners' Send-Q once the server listens (with `backlog`, when given), as inspect reads it.
+ * Waited for with ss (a few ms a look), then read once with `connstorm inspect`, whose reading the
+ * test judges: an inspect per look (a Node CLI, ~0.5 s of CPU) ran a dozen times while a JVM or a
+ * Python server started, and took the CPU that start needed.
+ */
+async function listening(backlog) {
+  await until(() => {
+    const seen = queues()
     // Every listener of the port: a reuseport group re-listens each of its sockets.
-    return seen.length > 0 && (backlog === undefined || seen.every((each) => each === backlog)) && seen
+    return seen.length > 0 && (backlog === undefined || seen.every(({sendQ}) => sendQ === backlog))
   }, backlog === undefined ? 'the listener' : `Send-Q ${backlog}`)
+  return backlogs()
 }
 
 async function until(condition, what) {
-  // 10 s: a reload's old workers may take their worker_shutdown_timeout to leave.
-  for (let i = 0; i < 200; i++) {
+  // A reload's old workers may take their worker_shutdown_timeout to leave, and a JVM can take tens
+  // of seconds to listen on a busy machine; the test ends the driver at 80 s in any case.
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
     try {
       const value = await condition()
       if (value) return value
