@@ -2,13 +2,12 @@ import {statSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
-import * as hdr from 'hdr-histogram-js'
 
 import {diagnose} from '../analysis/diagnose.js'
 import {ConnstormCommand} from '../cli/base-command.js'
 import {EXIT} from '../cli/exit-codes.js'
 import {parseThreshold} from '../plan/thresholds.js'
-import {decodeHistogram} from '../results/histogram.js'
+import {decodeHistogram, hdrLibrary} from '../results/histogram.js'
 import {type MergedResult, mergeResults} from '../results/merge.js'
 import {STDIN, readResult} from '../results/read.js'
 import type {StormResult} from '../results/format.js'
@@ -129,7 +128,7 @@ function assertEachOnce(files: readonly string[]): void {
 /** One interval per source, timed from the earliest start, in HdrHistogram's interval-log format. */
 function intervalLog(merged: MergedResult, results: readonly StormResult[]): string {
   let text = ''
-  const writer = new hdr.HistogramLogWriter((chunk) => (text += chunk))
+  const writer = new (hdrLibrary().HistogramLogWriter)((chunk: string) => (text += chunk))
   const start = Date.parse(merged.startedAt)
   writer.outputComment('connstorm connect latency from actual start, µs, one interval per source')
   writer.outputLogFormatVersion()

@@ -1,22 +1,34 @@
-import * as hdr from 'hdr-histogram-js'
+import {createRequire} from 'node:module'
 
-export type Histogram = hdr.Histogram
+import type * as Hdr from 'hdr-histogram-js'
+
+export type Histogram = Hdr.Histogram
+
+let loaded: typeof Hdr | undefined
+/**
+ * hdr-histogram-js, loaded at its first use: ~60 ms of every CLI start here, which refusals, --help
+ * and the commands that never touch a histogram need not pay (docs/performance.md "Start-up").
+ */
+export function hdrLibrary(): typeof Hdr {
+  loaded ??= createRequire(import.meta.url)('hdr-histogram-js') as typeof Hdr
+  return loaded
+}
 
 /**
  * Latencies in µs, 1 µs to 360 s at 3 significant digits; it grows by itself past 360 s
  * (a --timeout of minutes), so no value is ever clamped.
  */
 export function newLatencyHistogram(): Histogram {
-  return hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: 360_000_000, numberOfSignificantValueDigits: 3, autoResize: true})
+  return hdrLibrary().build({lowestDiscernibleValue: 1, highestTrackableValue: 360_000_000, numberOfSignificantValueDigits: 3, autoResize: true})
 }
 
 /** HdrHistogram's compressed base64 form, readable by the Java, Go, C … HdrHistogram libraries. */
 export function encodeHistogram(histogram: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(histogram)
+  return hdrLibrary().encodeIntoCompressedBase64(histogram)
 }
 
 export function decodeHistogram(base64: string): Histogram {
-  return hdr.decodeFromCompressedBase64(base64, 32, false)
+  return hdrLibrary().decodeFromCompressedBase64(base64, 32, false)
 }
 
 export interface LatencySummary {
