@@ -75,6 +75,10 @@ const LISTEN_TIMEOUT_MS = 30_000
 const LATE_MS = 250
 /** At most this many storms per run: each late one is followed by one with a lead that covers its start-up. */
 const ATTEMPTS = 3
+/** The longest lead a later attempt gets (a start-up of 20 s is a machine that cannot run the incident). */
+const MAX_LEAD_MS = 30_000
+/** The watch's own bound: every attempt's lead, its storm (≤ 20 s) and the stall's end, with room. It had 60 s, which two late starts' leads (17 s, 34 s) outlasted: the watch ended before the last storm and the run was refused as not overlapping. */
+const WATCH_CAP_MS = 180_000
 const STOP_TIMEOUT_MS = 3000
 
 /** The server's binary on PATH, or null. */
@@ -195,7 +199,8 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
     const workers = server.stall.kind === 'sigstop-workers' || server.stall.kind === 'busy-handlers' ? await until(() => nonEmpty(childrenOf(serverPid)), LISTEN_TIMEOUT_MS, `${server.name}'s workers`, checkAbort) : []
     for (const pid of workers) descendants.add(pid)
 
-    watch = parts.startWatch(server.port, {wrap: hosts.inside('server', []), maxDurationMs: 60_000})
+    // Stopped once the storms are done; the cap covers every attempt (leads up to MAX_LEAD_MS each, a storm, a stall).
+    watch = parts.startWatch(server.port, {wrap: hosts.inside('server', []), maxDurationMs: WATCH_CAP_MS})
     await watch.ready
     checkAbort()
 
@@ -242,7 +247,7 @@ export async function runRealServerIncident(incident: RealServerIncident, parts:
       // A storm that started late met a stall already under way: on a loaded machine its start-up
       // took longer than the lead. Again, with a lead that covers the start-up it just took.
       if (attempt === ATTEMPTS || code !== 0 || started === null || started.skewMs < LATE_MS || parts.signal.aborted) break
-      leadMs = Math.max(2 * leadMs, Math.ceil(1.5 * (started.atMs - spawnedAt)) + 1000)
+      leadMs = Math.min(MAX_LEAD_MS, Math.max(2 * leadMs, Math.ceil(1.5 * (started.atMs - spawnedAt)) + 1000))
       process.stderr.write(`note: the storm started ${started.skewMs} ms after the burst's instant (a loaded machine); running it again with a ${(leadMs / 1000).toFixed(1)} s lead\n`)
       // The stall is over (Redis's sleep and the slow requests end by themselves) before the next one begins.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstAt + incident.stallMs + 500 - Date.now())))
