@@ -150,6 +150,9 @@ describe.concurrent('real-server incidents: reproduce NAME runs the server in a 
         expect(steps['1']).toBeUndefined()
         expect(Object.values(steps).reduce((sum, connects) => sum + connects, 0)).toBe(incident.burst)
         expect(out).toContain(`verdict   server side: ${incident.peak}; the listener dropped `)
+        // The client's namespace holds the storm alone: its counters are its own, and agree.
+        expect(out).toContain('\nkernel    netns isolated; TcpExtTCPSynRetrans +')
+        expect(out).toMatch(/kernel counters agree \((\d+) = \1 TcpExtTCPSynRetrans\)/)
         // The server's side is printed once, inside the run report, before the advice.
         expect(out.split('verdict   server side:')).toHaveLength(2)
         expect(out.indexOf('verdict   server side:')).toBeLessThan(out.indexOf('\nadvice'))
