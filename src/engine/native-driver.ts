@@ -1,5 +1,3 @@
-import {performance} from 'node:perf_hooks'
-
 import {NATIVE_ERROR_CODE} from '../native/addon.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
@@ -16,12 +14,6 @@ import type {SourceBinding} from './source-binding.js'
  * at 20 000/s at ~0.1–0.6 ms here where 10 ms and 250 ms gave 1.5–4 ms (alternating runs).
  */
 const NATIVE_POLL_MS = 50
-/**
- * How often a drain also takes what the loop tallied (its histograms' buckets). Taking them is
- * most of a drain's work (~0.25 ms of the main thread at 20,000/s here, every bucket a call into
- * hdr-histogram-js), and nothing waits for them but the progress line, which redraws every 250 ms.
- */
-const TAKE_TALLIES_MS = 250
 
 /** Where the driver puts what the loop did: the same recorder and timeline as the event-loop paths. */
 export interface NativeRecordTarget {
@@ -51,7 +43,6 @@ export class NativeDriver {
   held = 0
   private pollTimer: NodeJS.Timeout | undefined
   private stopped = false
-  private talliesTakenAt = 0
 
   /** reused for every probe the loop reports: ProbeRecorder.record reads it and keeps nothing */
   private readonly probeReport: ProbeReport = {outcome: 'ok', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: null}
@@ -115,11 +106,9 @@ export class NativeDriver {
     if (this.stopped) return false
     this.loop.feed()
     this.loop.drain(this.record)
-    const now = performance.now()
-    if (now - this.talliesTakenAt >= TAKE_TALLIES_MS) {
-      this.talliesTakenAt = now
-      this.loop.take(this.tallied, this.talliedFailures)
-    }
+    // At every drain: a take of 250 ms of tallies at once is a longer stretch of the main thread on
+    // a core the loop may need, and late starts come from the longest stretches (docs/performance.md).
+    this.loop.take(this.tallied, this.talliedFailures)
     // Finished: settle() takes the rest.
     if (this.takeProgress().finished) return true
     this.pollTimer = setTimeout(onTick, NATIVE_POLL_MS)
