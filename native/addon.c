@@ -1,4 +1,6 @@
 // The addon's entry point: one function table for JavaScript (src/native/addon.ts types it).
+#include <stdio.h>
+
 #include "addon.h"
 #include "tcp-info.h"
 #include "watch-sampler.h"
@@ -6,6 +8,18 @@
 static napi_value fail(napi_env env) {
   napi_throw_error(env, NATIVE_ERROR_CODE, "connstorm native: the addon could not set up its exports");
   return NULL;
+}
+
+void *tagged_external(napi_env env, napi_value value, const napi_type_tag *tag, const char *what) {
+  void *pointer = NULL;
+  bool tagged = false;
+  if (napi_check_object_type_tag(env, value, tag, &tagged) != napi_ok || !tagged || napi_get_value_external(env, value, &pointer) != napi_ok || pointer == NULL) {
+    char message[96];
+    snprintf(message, sizeof message, "connstorm native: not a %s", what);
+    napi_throw_type_error(env, NATIVE_ERROR_CODE, message);
+    return NULL;
+  }
+  return pointer;
 }
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {

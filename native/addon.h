@@ -96,4 +96,8 @@ napi_value listen_queues(napi_env env, napi_callback_info info);
 
 // watch-sampler.c (watch-sampler.h): watchStart, watchDrain, watchStop
 
+// The pointer inside an external this addon made with `tag` (napi_type_tag_object); NULL, with a
+// TypeError "connstorm native: not a <what>" pending, for anything else (addon.c).
+void *tagged_external(napi_env env, napi_value value, const napi_type_tag *tag, const char *what);
+
 #endif

@@ -74,14 +74,7 @@ static void finalize_run(napi_env env, void *data, void *hint) {
 static const napi_type_tag RUN_TAG = {0x636f6e6e73746f72ULL, 0x6d2d72756e2d7631ULL};
 
 static Run *run_of(napi_env env, napi_value value) {
-  Run *run = NULL;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, value, &RUN_TAG, &tagged) != napi_ok || !tagged ||
-      napi_get_value_external(env, value, (void **)&run) != napi_ok || run == NULL) {
-    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: not a run");
-    return NULL;
-  }
-  return run;
+  return tagged_external(env, value, &RUN_TAG, "run");
 }
 
 // The (run) argument of a one-argument call; NULL with a JavaScript error pending otherwise.

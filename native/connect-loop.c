@@ -618,19 +618,23 @@ static void demote_others(void) {
   closedir(tasks);
 }
 
-static void loop_started(void) {
+// Whether this loop keeps the others out of its way: read once, at its start, so that its end
+// undoes exactly what its start did. CONNSTORM_LOOP_ALONE=0 leaves every policy alone.
+static int loop_started(void) {
   pid_t self = (pid_t)syscall(SYS_gettid);
   set_policy(self, SCHED_OTHER);  // made by a batch thread (a --workers thread), it would be batch too
-  if (getenv("CONNSTORM_LOOP_ALONE") != NULL && strcmp(getenv("CONNSTORM_LOOP_ALONE"), "0") == 0) return;
+  const char *alone = getenv("CONNSTORM_LOOP_ALONE");
+  if (alone != NULL && strcmp(alone, "0") == 0) return 0;
   pthread_mutex_lock(&priority_lock);
   if (loops_running < 256) loop_tids[loops_running] = self;
   loops_running++;
   demote_others();
   pthread_mutex_unlock(&priority_lock);
+  return 1;
 }
 
-static void loop_ended(void) {
-  if (getenv("CONNSTORM_LOOP_ALONE") != NULL && strcmp(getenv("CONNSTORM_LOOP_ALONE"), "0") == 0) return;
+static void loop_ended(int registered) {
+  if (!registered) return;
   pid_t self = (pid_t)syscall(SYS_gettid);
   pthread_mutex_lock(&priority_lock);
   int count = loops_running < 256 ? loops_running : 256;
@@ -654,7 +658,7 @@ static void loop_ended(void) {
 
 void *connect_loop(void *argument) {
   Run *run = argument;
-  loop_started();
+  int registered = loop_started();
   struct epoll_event events[EVENTS_PER_WAIT];
   long launched = 0, scheduled = 0;
   double last_start_ms = 0;
@@ -787,7 +791,7 @@ void *connect_loop(void *argument) {
     run->held[i] = -1;
   }
   run->held_size = run->held_free_count = 0;
-  loop_ended();
+  loop_ended(registered);
   pthread_mutex_lock(&run->lock);
   run->launched = launched;
   run->in_flight = 0;

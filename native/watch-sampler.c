@@ -353,13 +353,7 @@ static void finalize_sampler(napi_env env, void *data, void *hint) {
 static const napi_type_tag SAMPLER_TAG = {0x636f6e6e73746f72ULL, 0x6d2d77617463682dULL};
 
 static Sampler *sampler_of(napi_env env, napi_value value) {
-  Sampler *s = NULL;
-  bool tagged = false;
-  if (napi_check_object_type_tag(env, value, &SAMPLER_TAG, &tagged) != napi_ok || !tagged || napi_get_value_external(env, value, (void **)&s) != napi_ok) {
-    napi_throw_type_error(env, NATIVE_ERROR_CODE, "connstorm native: not a watch sampler");
-    return NULL;
-  }
-  return s;
+  return tagged_external(env, value, &SAMPLER_TAG, "watch sampler");
 }
 
 static int number_property(napi_env env, napi_value object, const char *name, double *out) {
