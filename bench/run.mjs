@@ -67,7 +67,10 @@ const HTTP_REQUEST = String.raw`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection:
 
 // ---------------------------------------------------------------- processes, always cleaned up
 
-/** process groups we started (each child is spawned detached: its pid is its group id) */
+/**
+ * What we started and must end: pid → 'group' for the target (its own session, so its pid is its
+ * group id) or 'tree' for a client (in this bench's session: ended by PID, itself and its children).
+ */
 const live = new Map()
 
 function killGroup(pid, signal) {
@@ -78,8 +81,31 @@ function killGroup(pid, signal) {
   }
 }
 
+/** pid and every descendant of it, children first read, by /proc (the clients run in our session, not a group of their own). */
+function processTree(pid) {
+  const pids = [pid]
+  for (let i = 0; i < pids.length; i++) {
+    for (const tid of readdirSafe(`/proc/${pids[i]}/task`)) {
+      const children = readProc(`/proc/${pids[i]}/task/${tid}/children`)
+      if (children) pids.push(...children.trim().split(/\s+/).filter(Boolean).map(Number))
+    }
+  }
+  return pids
+}
+
+function killTree(pid, signal) {
+  // Leaves first: /usr/bin/time would otherwise be gone and its child re-parented out of reach.
+  for (const each of processTree(pid).reverse()) {
+    try {
+      process.kill(each, signal)
+    } catch {
+      // already gone
+    }
+  }
+}
+
 function killAllNow() {
-  for (const pid of live.keys()) killGroup(pid, 'SIGKILL')
+  for (const [pid, how] of live) (how === 'group' ? killGroup : killTree)(pid, 'SIGKILL')
   live.clear()
 }
 
@@ -113,6 +139,14 @@ function readProc(file) {
     return readFileSync(file, 'utf8')
   } catch {
     return null
+  }
+}
+
+function readdirSafe(dir) {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
   }
 }
 
@@ -150,9 +184,15 @@ function statusKb(pid, key) {
 }
 
 /**
- * Runs cmd under /usr/bin/time (when present) in its own process group, bounded by timeoutMs (then
- * SIGTERM, SIGKILL 3 s later, to the group). With poll, samples the measured process's RSS, peak
- * RSS (VmHWM) and per-thread CPU every pollMs.
+ * Runs a client: cmd under /usr/bin/time (when present), bounded by timeoutMs (then SIGTERM,
+ * SIGKILL 3 s later, to it and its children by PID). With poll, samples the measured process's RSS,
+ * peak RSS (VmHWM) and per-thread CPU every pollMs.
+ *
+ * In this bench's own session, as a user's shell runs them, never a session each: with
+ * sched_autogroup_enabled every session is one scheduling group, so two native client processes
+ * in two sessions took two shares of the cores against the target's one, where connstorm's
+ * --workers threads (one process) took one — the --workers row read 0.71–0.82× that way and
+ * 0.86–0.98× with both clients in one session (docs/performance.md, "Sessions and autogroups").
  */
 async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) {
   mkdirSync(BENCH_DIR, {recursive: true})
@@ -160,8 +200,8 @@ async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) 
   const argv = TIME_BIN ? [TIME_BIN, '-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : [cmd, ...args]
   const started = performance.now()
   const cpu0 = machineCpu()
-  const child = spawn(argv[0], argv.slice(1), {cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
-  live.set(child.pid, cmd)
+  const child = spawn(argv[0], argv.slice(1), {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
+  live.set(child.pid, 'tree')
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -170,8 +210,8 @@ async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) 
   let killTimer
   const timer = setTimeout(() => {
     timedOut = true
-    killGroup(child.pid, 'SIGTERM')
-    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000)
+    killTree(child.pid, 'SIGTERM')
+    killTimer = setTimeout(() => killTree(child.pid, 'SIGKILL'), 3000)
   }, timeoutMs)
 
   const samples = [] // [ms since start, VmRSS kB]
@@ -240,13 +280,14 @@ async function startTarget(mode) {
   const bin = path.join(BENCH_DIR, 'ctarget')
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
-    // `timeout` bounds the target even if this bench is killed with SIGKILL.
+    // `timeout` bounds the target even if this bench is killed with SIGKILL. Its own session, as
+    // a server's is (a daemon, a service): one scheduling group against the clients' (runProc).
     const child = spawn('timeout', ['-s', 'TERM', String(BENCH_LIMIT_S), bin, '-a', HOST, '-m', mode, '-p', String(port)], {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    live.set(child.pid, 'target')
+    live.set(child.pid, 'group')
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
     child.stdout.resume()
