@@ -67,10 +67,7 @@ const HTTP_REQUEST = String.raw`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection:
 
 // ---------------------------------------------------------------- processes, always cleaned up
 
-/**
- * What we started and must end: pid → 'group' for the target (its own session, so its pid is its
- * group id) or 'tree' for a client (in this bench's session: ended by PID, itself and its children).
- */
+/** process groups we started (each child is spawned detached: its pid is its group id) */
 const live = new Map()
 
 function killGroup(pid, signal) {
@@ -81,31 +78,8 @@ function killGroup(pid, signal) {
   }
 }
 
-/** pid and every descendant of it, children first read, by /proc (the clients run in our session, not a group of their own). */
-function processTree(pid) {
-  const pids = [pid]
-  for (let i = 0; i < pids.length; i++) {
-    for (const tid of readdirSafe(`/proc/${pids[i]}/task`)) {
-      const children = readProc(`/proc/${pids[i]}/task/${tid}/children`)
-      if (children) pids.push(...children.trim().split(/\s+/).filter(Boolean).map(Number))
-    }
-  }
-  return pids
-}
-
-function killTree(pid, signal) {
-  // Leaves first: /usr/bin/time would otherwise be gone and its child re-parented out of reach.
-  for (const each of processTree(pid).reverse()) {
-    try {
-      process.kill(each, signal)
-    } catch {
-      // already gone
-    }
-  }
-}
-
 function killAllNow() {
-  for (const [pid, how] of live) (how === 'group' ? killGroup : killTree)(pid, 'SIGKILL')
+  for (const pid of live.keys()) killGroup(pid, 'SIGKILL')
   live.clear()
 }
 
@@ -139,14 +113,6 @@ function readProc(file) {
     return readFileSync(file, 'utf8')
   } catch {
     return null
-  }
-}
-
-function readdirSafe(dir) {
-  try {
-    return readdirSync(dir)
-  } catch {
-    return []
   }
 }
 
@@ -184,15 +150,9 @@ function statusKb(pid, key) {
 }
 
 /**
- * Runs a client: cmd under /usr/bin/time (when present), bounded by timeoutMs (then SIGTERM,
- * SIGKILL 3 s later, to it and its children by PID). With poll, samples the measured process's RSS,
- * peak RSS (VmHWM) and per-thread CPU every pollMs.
- *
- * In this bench's own session, as a user's shell runs them, never a session each: with
- * sched_autogroup_enabled every session is one scheduling group, so two native client processes
- * in two sessions took two shares of the cores against the target's one, where connstorm's
- * --workers threads (one process) took one — the --workers row read 0.71–0.82× that way and
- * 0.86–0.98× with both clients in one session (docs/performance.md, "Sessions and autogroups").
+ * Runs cmd under /usr/bin/time (when present) in its own process group, bounded by timeoutMs (then
+ * SIGTERM, SIGKILL 3 s later, to the group). With poll, samples the measured process's RSS, peak
+ * RSS (VmHWM) and per-thread CPU every pollMs.
  */
 async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) {
   mkdirSync(BENCH_DIR, {recursive: true})
@@ -200,8 +160,8 @@ async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) 
   const argv = TIME_BIN ? [TIME_BIN, '-f', '%e %U %S %M', '-o', timeFile, cmd, ...args] : [cmd, ...args]
   const started = performance.now()
   const cpu0 = machineCpu()
-  const child = spawn(argv[0], argv.slice(1), {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
-  live.set(child.pid, 'tree')
+  const child = spawn(argv[0], argv.slice(1), {cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+  live.set(child.pid, cmd)
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d))
@@ -210,8 +170,8 @@ async function runProc(cmd, args, {timeoutMs, poll = false, pollMs = 100} = {}) 
   let killTimer
   const timer = setTimeout(() => {
     timedOut = true
-    killTree(child.pid, 'SIGTERM')
-    killTimer = setTimeout(() => killTree(child.pid, 'SIGKILL'), 3000)
+    killGroup(child.pid, 'SIGTERM')
+    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 3000)
   }, timeoutMs)
 
   const samples = [] // [ms since start, VmRSS kB]
@@ -280,14 +240,13 @@ async function startTarget(mode) {
   const bin = path.join(BENCH_DIR, 'ctarget')
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort()
-    // `timeout` bounds the target even if this bench is killed with SIGKILL. Its own session, as
-    // a server's is (a daemon, a service): one scheduling group against the clients' (runProc).
+    // `timeout` bounds the target even if this bench is killed with SIGKILL.
     const child = spawn('timeout', ['-s', 'TERM', String(BENCH_LIMIT_S), bin, '-a', HOST, '-m', mode, '-p', String(port)], {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    live.set(child.pid, 'group')
+    live.set(child.pid, 'target')
     let stderr = ''
     child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d))
     child.stdout.resume()
@@ -349,17 +308,15 @@ async function runKeyValueClient(name, cmd, args, maxSecs) {
   return {r, kv: parseKv(line)}
 }
 
-/**
- * bench/cclient.c: connect and close (mode 'connect') or connect, read the first byte and close
- * (mode 'read'), K in flight, closed loop or paced at `rate`. `bin` may name the baseline's cstorm
- * instead (the cross-check), which takes the same flags but has no -m.
- */
-async function cstorm(port, {n, k, rate = 0, maxSecs = 60, mode = 'connect', send = null, bin = path.join(BENCH_DIR, 'cclient')}) {
+function cclientArgs(port, {n, k, rate = 0, maxSecs = 60, mode = 'connect', send = null}) {
   const args = ['-a', HOST, '-p', String(port), '-n', String(n), '-k', String(k), '-d', String(maxSecs)]
   if (rate > 0) args.push('-r', String(rate))
   if (mode !== 'connect') args.push('-m', mode)
   if (send !== null) args.push('-s', send)
-  const {r, kv} = await runKeyValueClient(path.basename(bin), bin, args, maxSecs)
+  return args
+}
+
+function cclientResult(kv, r) {
   return {
     rate: kv.rate,
     connects: kv.connects,
@@ -374,6 +331,34 @@ async function cstorm(port, {n, k, rate = 0, maxSecs = 60, mode = 'connect', sen
     maxRssMb: r.time ? r.time.maxRssKb / 1024 : null,
     busy: r.machineBusy,
   }
+}
+
+/**
+ * bench/cclient.c: connect and close (mode 'connect') or connect, read the first byte and close
+ * (mode 'read'), K in flight, closed loop or paced at `rate`. `bin` may name the baseline's cstorm
+ * instead (the cross-check), which takes the same flags but has no -m.
+ */
+async function cstorm(port, {bin = path.join(BENCH_DIR, 'cclient'), ...options}) {
+  const {r, kv} = await runKeyValueClient(path.basename(bin), bin, cclientArgs(port, options), options.maxSecs ?? 60)
+  return cclientResult(kv, r)
+}
+
+/**
+ * `count` cclient processes at once, started by one shell in one session, as a user's shell would
+ * start them: the other side of a `--workers count` row, whose threads are one process in one
+ * session. With kernel.sched_autogroup_enabled (1 here) each session is one scheduling group with
+ * one share of the cores: the processes in a session each (runProc's way for a single client)
+ * took `count` shares against the target's one where --workers took one, and the --workers row
+ * read 0.71–0.82× that way against 0.86–0.98× in one session (docs/performance.md, "Sessions").
+ */
+async function cstormTogether(port, count, options) {
+  const maxSecs = options.maxSecs ?? 60
+  const bin = path.join(BENCH_DIR, 'cclient')
+  const script = 'n=$1; shift; i=0; while [ "$i" -lt "$n" ]; do "$@" & i=$((i + 1)); done; wait'
+  const r = await runProc('/bin/sh', ['-c', script, 'sh', String(count), bin, ...cclientArgs(port, options)], {timeoutMs: (maxSecs + 30) * 1000})
+  const lines = r.stdout.split('\n').filter((line) => line.includes('connects='))
+  if (r.timedOut || lines.length !== count) throw new Error(`${count} × cclient failed: ${r.timedOut ? 'timed out' : `${lines.length} of ${count} reported; ${r.stderr.trim() || `exit ${r.code}`}`}`)
+  return lines.map((line) => cclientResult(parseKv(line), r))
 }
 
 /** bench/cpaced.c: the native paced loop that reports its start lag (cstorm paces but does not). */
@@ -733,7 +718,7 @@ async function measureWorkers(target) {
   const natives = []
   const ours = []
   for (let i = 0; i < RUNS; i++) {
-    const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK})))
+    const procs = await cstormTogether(target.port, CORES, {n: Math.ceil(n / CORES), k: perProcK})
     const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
     natives.push(rate)
     let line = `  ${CORES} processes run ${i + 1}/${RUNS}: native ×${CORES} ${fmt.rate(rate)}`
@@ -813,6 +798,8 @@ async function measurePaced(target) {
       () =>
         connstorm(target.port, ['--rate', String(rate), '--duration', `${secs}s`, '--concurrency', String(PACED_K), '--max-duration', `${secs * 3 + 10}s`, ...workerArgs], {
           timeoutMs: (secs * 3 + 40) * 1000,
+          // Not polled, as cpaced is not: nothing of this row needs the process's /proc figures.
+          poll: false,
         }),
     )
     const label = workers > 1 ? `paced ${fmtInt(rate)}/s, connstorm --workers ${workers}` : `paced ${fmtInt(rate)}/s`
@@ -1041,7 +1028,7 @@ async function measureProbes() {
       const natives = []
       const ours = []
       for (let i = 0; i < RUNS; i++) {
-        const procs = await Promise.all(Array.from({length: CORES}, () => cstorm(target.port, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})))
+        const procs = await cstormTogether(target.port, CORES, {n: Math.ceil(n / CORES), k: perProcK, mode: 'read'})
         const rate = procs.reduce((sum, p) => sum + p.connects, 0) / Math.max(...procs.map((p) => p.secs))
         const s = await connstorm(target.port, ['--burst', String(n), '--concurrency', '64', '--workers', String(CORES), '--probe', 'banner', '--max-duration', '90s'], {timeoutMs: 130_000, warmup: NATIVE_WARMUP * CORES})
         // A --workers storm that dropped its probe would be measured as connect-only: not this row.
