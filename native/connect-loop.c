@@ -665,6 +665,9 @@ void *connect_loop(void *argument) {
   int loop_errno = 0;
   // The default 50 µs timer slack would make every sleep up to 50 µs late at 20 000 starts/s.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  // Its own name in top -H, perf and /proc (every other thread of the process is "node"): what
+  // runs on its core while it is not running is what docs/performance.md's paced row is about.
+  prctl(PR_SET_NAME, "connstorm-loop", 0, 0, 0);
   run->has_pwait2 = 1;
   for (;;) {
     pthread_mutex_lock(&run->lock);

@@ -104,15 +104,18 @@ describe('the native connect loop', () => {
   })
 
   // sched(7): SCHED_OTHER is 0, SCHED_BATCH 3 — field 41 of /proc/<pid>/task/<tid>/stat.
-  it('keeps the rest of the process out of the loop’s way while it runs: every other thread SCHED_BATCH, the loop SCHED_OTHER; all SCHED_OTHER again after it', async () => {
-    const policies = (): number[] =>
+  it('keeps the rest of the process out of the loop’s way while it runs: every other thread SCHED_BATCH, the loop (named connstorm-loop) SCHED_OTHER; all SCHED_OTHER again after it', async () => {
+    const threads = (): {policy: number; name: string}[] =>
       readdirSync('/proc/self/task').flatMap((tid) => {
         try {
-          return [Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[38])]
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+          return [{policy: Number(stat.split(') ')[1]!.split(' ')[38]), name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim()}]
         } catch {
           return [] // a thread that ended meanwhile
         }
       })
+    const policies = (): number[] => threads().map((thread) => thread.policy)
+    let named: {policy: number; name: string}[] = []
     const server = createServer((socket) => socket.destroy())
     await new Promise<void>((resolve) => server.listen({host: '127.0.0.1', port: 0}, resolve))
     const target = {host: '127.0.0.1', port: (server.address() as AddressInfo).port, family: 4 as const, requested: 'policy test'}
@@ -120,7 +123,13 @@ describe('the native connect loop', () => {
     const plan = {mode: 'rate' as const, connects: 1200, rate: 2000, concurrency: 64, timeoutMs: 1000, close: 'rst' as const, maxDurationMs: 10_000}
     const during = async (): Promise<number[]> => {
       let seen: number[] = []
-      const storm = runStorm(plan, target, {onStart: () => setTimeout(() => (seen = policies()), 300)})
+      const storm = runStorm(plan, target, {
+        onStart: () =>
+          setTimeout(() => {
+            named = threads()
+            seen = named.map((thread) => thread.policy)
+          }, 300),
+      })
       const run = await storm
       expect(run.connectPath).toBe('native')
       expect(run.recorder.byOutcome.connected).toBe(1200)
@@ -131,6 +140,8 @@ describe('the native connect loop', () => {
       const seen = await during()
       expect(seen.filter((policy) => policy === 0)).toHaveLength(1) // the loop's thread
       expect(seen.filter((policy) => policy === 3).length).toBe(seen.length - 1)
+      expect(named.filter((thread) => thread.policy === 0).map((thread) => thread.name)).toEqual(['connstorm-loop'])
+      expect(named.filter((thread) => thread.name === 'connstorm-loop')).toHaveLength(1)
       expect(policies().every((policy) => policy === 0)).toBe(true)
       // Turned off, nothing changes.
       process.env.CONNSTORM_LOOP_ALONE = '0'
