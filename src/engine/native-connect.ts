@@ -119,6 +119,29 @@ const DRAIN_RECORDS = 4096
 const TAKE_ENTRIES = 4096
 
 /** One storm on the native thread: feed it intended starts, drain its records, stop or let it finish. */
+/**
+ * Hands `count` entries of a take (TALLY_FIELDS numbers each: kind, value, count) to the sinks: a
+ * module-level function, so that the warm-up's synthetic takes (native-driver.ts
+ * warmTallyRecording) make V8 optimize the very code a run's takes use.
+ */
+export function handOverTallies(out: Float64Array, count: number, sink: NativeTallySink, failed: NativeFailureTallySink): void {
+  const {TALLY_FIELDS: fields, TALLY_RETRANSMITTED, TALLY_TIMELINE_FAILED, TALLY_FAILED_BASE} = addon!.constants
+  for (let i = 0; i < count; i++) {
+    const at = i * fields
+    const kind = out[at]!
+    if (kind >= TALLY_FAILED_BASE) {
+      // TALLY_FAILED_BASE + (errno + 1) × 32 + (retransmits + 1), errno −1 for a timeout, retransmits −1 not counted
+      const code = kind - TALLY_FAILED_BASE
+      const errno = Math.floor(code / 32) - 1
+      const retransmits = (code % 32) - 1
+      failed('failed', out[at + 1]!, out[at + 2]!, errno < 0 ? null : getSystemErrorName(-errno), retransmits < 0 ? null : retransmits)
+    } else if (kind === TALLY_TIMELINE_FAILED) failed('timelineFailed', out[at + 1]!, out[at + 2]!, null, null)
+    // From TALLY_RETRANSMITTED on: fromActual of connects that connected after kind − TALLY_RETRANSMITTED + 1 SYN retransmits.
+    else if (kind >= TALLY_RETRANSMITTED) sink('fromActual', out[at + 1]!, out[at + 2]!, kind - TALLY_RETRANSMITTED + 1)
+    else sink(TALLY_KINDS[kind]!, out[at + 1]!, out[at + 2]!, 0)
+  }
+}
+
 export class NativeConnectLoop {
   private readonly run: NativeRunHandle
   private readonly out: Float64Array
@@ -233,30 +256,14 @@ export class NativeConnectLoop {
 
   /** Hands what the loop tallied since the last take to `sink` (each count once). */
   take(sink: NativeTallySink, failed: NativeFailureTallySink): void {
-    const {constants} = addon!
-    const fields = constants.TALLY_FIELDS
+    const fields = addon!.constants.TALLY_FIELDS
     for (;;) {
       const count = addon!.take(this.run, this.tallyOut)
       if (count < 0) {
         this.tallyOut = new Float64Array(Math.max(-count, 2 * (this.tallyOut.length / fields)) * fields)
         continue
       }
-      const out = this.tallyOut
-      const {TALLY_RETRANSMITTED, TALLY_TIMELINE_FAILED, TALLY_FAILED_BASE} = constants
-      for (let i = 0; i < count; i++) {
-        const at = i * fields
-        const kind = out[at]!
-        if (kind >= TALLY_FAILED_BASE) {
-          // TALLY_FAILED_BASE + (errno + 1) × 32 + (retransmits + 1), errno −1 for a timeout, retransmits −1 not counted
-          const code = kind - TALLY_FAILED_BASE
-          const errno = Math.floor(code / 32) - 1
-          const retransmits = (code % 32) - 1
-          failed('failed', out[at + 1]!, out[at + 2]!, errno < 0 ? null : getSystemErrorName(-errno), retransmits < 0 ? null : retransmits)
-        } else if (kind === TALLY_TIMELINE_FAILED) failed('timelineFailed', out[at + 1]!, out[at + 2]!, null, null)
-        // From TALLY_RETRANSMITTED on: fromActual of connects that connected after kind − TALLY_RETRANSMITTED + 1 SYN retransmits.
-        else if (kind >= TALLY_RETRANSMITTED) sink('fromActual', out[at + 1]!, out[at + 2]!, kind - TALLY_RETRANSMITTED + 1)
-        else sink(TALLY_KINDS[kind]!, out[at + 1]!, out[at + 2]!, 0)
-      }
+      handOverTallies(this.tallyOut, count, sink, failed)
       if (count === 0) return
     }
   }

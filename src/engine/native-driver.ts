@@ -1,11 +1,11 @@
-import {NATIVE_ERROR_CODE} from '../native/addon.js'
+import {NATIVE_ERROR_CODE, nativeAddon} from '../native/addon.js'
 import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import type {ResolvedTarget} from '../plan/target.js'
-import type {ProbeRecorder} from '../probe/recorder.js'
+import {ProbeRecorder} from '../probe/recorder.js'
 import {RESET_BEFORE_PROBE, type ProbeReport} from '../probe/run.js'
 import {classifyErrno, connectedThenReset} from '../results/outcome.js'
-import type {StormRecorder} from '../results/recorder.js'
-import {type NativeFailureTallySink, NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink} from './native-connect.js'
+import {StormRecorder} from '../results/recorder.js'
+import {type NativeFailureTallySink, NativeConnectLoop, type NativeProbe, type NativeRecordSink, type NativeTallySink, handOverTallies, nativeLoopAvailable} from './native-connect.js'
 import type {SourceBinding} from './source-binding.js'
 
 /**
@@ -50,7 +50,12 @@ export class NativeDriver {
   private constructor(
     private readonly loop: NativeConnectLoop,
     private readonly into: NativeRecordTarget,
-  ) {}
+  ) {
+    // A plain object of the warm-up's shape: code optimized for the warm-up's would not fit the engine's.
+    const sinks = tallySinks({recorder: into.recorder, probes: into.probes})
+    this.tallied = sinks.tallied
+    this.talliedFailures = sinks.failed
+  }
 
   /**
    * The loop for this run, its first starts fed (before the clock starts); a reason instead when
@@ -151,36 +156,13 @@ export class NativeDriver {
     if (failure !== null) throw new Error(`internal: the native connect loop ended early: waiting for completions failed with ${failure}`)
   }
 
-  /** What the loop recorded itself (connected with no retransmit, no probe or an ok one): added bucket by bucket. */
-  private tallied: NativeTallySink = (kind, value, count, retransmits) => {
-    const {recorder, probes} = this.into
-    switch (kind) {
-      case 'timeline': {
-        recorder.timeline.record(value, 'connected', count)
-        break
-      }
-      case 'firstByte':
-      case 'responseAfterConnect':
-      case 'acceptWait': {
-        if (probes === null) throw new Error('internal: the native loop tallied a probe on a run without one')
-        probes.addTallied(kind, value, count)
-        break
-      }
-      default: {
-        recorder.addTallied(kind, value, count, retransmits)
-      }
-    }
-  }
-
-  /** The failures the loop tallied itself: as record() below records a 'failed' or 'timeout' one. */
-  private talliedFailures: NativeFailureTallySink = (kind, value, count, errno, retransmits) => {
-    const {recorder} = this.into
-    if (kind === 'timelineFailed') {
-      recorder.timeline.record(value, 'failed', count)
-      return
-    }
-    recorder.addTalliedFailure(errno === null ? 'timeout' : classifyErrno(errno), errno ?? undefined, value, count, retransmits)
-  }
+  /**
+   * What the loop recorded itself (connected with no retransmit, no probe or an ok one): added
+   * bucket by bucket; and the failures it tallied, as record() below records a 'failed' or
+   * 'timeout' one. Made by tallySinks(), as the warm-up's are (warmTallyRecording).
+   */
+  private readonly tallied: NativeTallySink
+  private readonly talliedFailures: NativeFailureTallySink
 
   private record: NativeRecordSink = (outcome, startLagUs, fromStartUs, endMs, retransmits, probe) => {
     const {recorder, probes} = this.into
@@ -229,4 +211,78 @@ export class NativeDriver {
       }
     }
   }
+}
+
+/**
+ * The take's sinks into `into`: every run's and the warm-up's closures come from these two
+ * literals, so V8's optimized code for them, made during the warm-up, serves the run.
+ */
+function tallySinks(into: Pick<NativeRecordTarget, 'recorder' | 'probes'>): {tallied: NativeTallySink; failed: NativeFailureTallySink} {
+  return {
+    tallied: (kind, value, count, retransmits) => recordTallied(into, kind, value, count, retransmits),
+    failed: (kind, value, count, errno, retransmits) => recordTalliedFailure(into, kind, value, count, errno, retransmits),
+  }
+}
+
+/** A tallied entry into the run's recorder: module-level, so the warm-up optimizes this very code. */
+function recordTallied(into: Pick<NativeRecordTarget, 'recorder' | 'probes'>, kind: Parameters<NativeTallySink>[0], value: number, count: number, retransmits: number): void {
+  const {recorder, probes} = into
+  switch (kind) {
+    case 'timeline': {
+      recorder.timeline.record(value, 'connected', count)
+      break
+    }
+    case 'firstByte':
+    case 'responseAfterConnect':
+    case 'acceptWait': {
+      if (probes === null) throw new Error('internal: the native loop tallied a probe on a run without one')
+      probes.addTallied(kind, value, count)
+      break
+    }
+    default: {
+      recorder.addTallied(kind, value, count, retransmits)
+    }
+  }
+}
+
+function recordTalliedFailure(into: Pick<NativeRecordTarget, 'recorder'>, kind: 'failed' | 'timelineFailed', value: number, count: number, errno: string | null, retransmits: number | null): void {
+  const {recorder} = into
+  if (kind === 'timelineFailed') {
+    recorder.timeline.record(value, 'failed', count)
+    return
+  }
+  recorder.addTalliedFailure(errno === null ? 'timeout' : classifyErrno(errno), errno ?? undefined, value, count, retransmits)
+}
+
+/**
+ * Synthetic takes through the code a run's takes use (handOverTallies, recordTallied and the
+ * recorders' histograms), into recorders that are thrown away: before the clock starts, so that V8
+ * optimizes that code then. Without it, it was compiled in the run's first ~0.5 s — 50 ms of
+ * TurboFan on V8's worker threads (take 29 ms, tallied 16 ms, recordCountAtValue 7 ms, --trace-opt),
+ * which took the connect loop's core in pieces of up to a 4 ms tick (docs/performance.md).
+ */
+export function warmTallyRecording(): void {
+  if (!nativeLoopAvailable()) return
+  const {TALLY_FIELDS, TALLY_RETRANSMITTED, TALLY_TIMELINE_FAILED, TALLY_FAILED_BASE} = nativeAddon!.constants
+  // What a take of a busy run holds: every kind, latencies spread over many buckets, timeline ms,
+  // connects after 1–3 retransmits, refusals (ECONNREFUSED, 111) and timeouts.
+  const entries: number[] = []
+  const add = (kind: number, value: number, count: number): void => {
+    entries.push(kind, value, count)
+  }
+  for (let i = 0; i < 200; i++) {
+    const us = Math.round(20 * 1.04 ** i)
+    for (const kind of [0, 1, 2, 5, 6]) add(kind, us, 1 + (i % 5))
+    add(3, i, 7)
+    if (i % 10 === 0) add(4, 0, 1)
+    if (i % 4 === 0) add(7, 200_000 + us, 1)
+    add(TALLY_RETRANSMITTED + (i % 3), 1_000_000 + us, 2)
+    add(TALLY_FAILED_BASE + (111 + 1) * 32 + 1, us, 1)
+    add(TALLY_FAILED_BASE + 0 * 32 + 2, 1_000_000 + us, 1)
+    add(TALLY_TIMELINE_FAILED, i, 2)
+  }
+  const out = Float64Array.from(entries)
+  const count = out.length / TALLY_FIELDS
+  const {tallied, failed} = tallySinks({recorder: new StormRecorder(), probes: new ProbeRecorder()})
+  for (let round = 0; round < 40; round++) handOverTallies(out, count, tallied, failed)
 }

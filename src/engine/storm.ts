@@ -6,7 +6,7 @@ import {type Plan, intendedOffsetMs} from '../plan/plan.js'
 import {PORT_RETRIES, type SourceEndpoint, SourceBinding, portWasTaken} from './source-binding.js'
 import {afterNative, type ConnectPathChoice, chooseConnectPath, nativeProbeOf} from './connect-path.js'
 import {type Connection, type Connector, HANDLE_CONNECTOR, NET_CONNECTOR, asStream, startError, synRetransmitsOf} from './connectors.js'
-import {NativeDriver} from './native-driver.js'
+import {NativeDriver, warmTallyRecording} from './native-driver.js'
 import {sleepUntil} from './clock.js'
 import {type FailureOutcome, classifyErrno, connectedThenReset} from '../results/outcome.js'
 import {StormRecorder} from '../results/recorder.js'
@@ -132,6 +132,9 @@ export async function warmUp(family: 4 | 6): Promise<void> {
   } finally {
     server.close()
   }
+  // 32 connects are too few takes of the loop's tallies for V8 to optimize that code: it would do
+  // so in the run's first half second, on threads that share the loop's cores.
+  warmTallyRecording()
 }
 
 class StormEngine {
