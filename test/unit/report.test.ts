@@ -278,6 +278,16 @@ describe('renderTextReport', () => {
     expect(first).toContain('PARTIAL')
     expect(first).toContain('⋮')
   })
+
+  it('warns that latencies include the event loop’s lag only where the event loop timed the connects, not on the native loop', () => {
+    const lagged = {p50: 15_000, p99: 16_000, max: 19_000}
+    const warning = "warning   connstorm's own event loop lagged (p99 16 ms): latencies include that delay"
+    expect(textReport(ladderResult({eventLoopDelayUs: lagged, connectPath: 'net'}))).toContain(warning)
+    expect(textReport(ladderResult({eventLoopDelayUs: lagged, connectPath: 'handle'}))).toContain(warning)
+    expect(textReport(ladderResult({eventLoopDelayUs: lagged, connectPath: 'native'}))).not.toContain('own event loop lagged')
+    // 10 ms is where it starts: 9.9 ms on net.Socket says nothing.
+    expect(textReport(ladderResult({eventLoopDelayUs: {p50: 5000, p99: 9900, max: 12_000}, connectPath: 'net'}))).not.toContain('own event loop lagged')
+  })
 })
 
 describe('the limits line: connects that failed on this machine, not at the target', () => {
