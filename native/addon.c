@@ -22,6 +22,11 @@ void *tagged_external(napi_env env, napi_value value, const napi_type_tag *tag, 
   return pointer;
 }
 
+int number_property(napi_env env, napi_value object, const char *name, double *out) {
+  napi_value value;
+  return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   static const struct {
     const char *name;

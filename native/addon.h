@@ -100,4 +100,7 @@ napi_value listen_queues(napi_env env, napi_callback_info info);
 // TypeError "connstorm native: not a <what>" pending, for anything else (addon.c).
 void *tagged_external(napi_env env, napi_value value, const napi_type_tag *tag, const char *what);
 
+// Reads object[name] as a number into *out; false (nothing thrown) when it is missing or not one (addon.c).
+int number_property(napi_env env, napi_value object, const char *name, double *out);
+
 #endif

@@ -107,11 +107,6 @@ static int run_and_doubles(napi_env env, napi_callback_info info, const char *wh
   return 1;
 }
 
-static int number_property(napi_env env, napi_value object, const char *name, double *out) {
-  napi_value value;
-  return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
-}
-
 // The optional `sources` array of create(): address literals of the target's family. False with an
 // error thrown when one is not.
 static int parse_sources(napi_env env, napi_value options, Run *run) {

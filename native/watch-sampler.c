@@ -356,11 +356,6 @@ static Sampler *sampler_of(napi_env env, napi_value value) {
   return tagged_external(env, value, &SAMPLER_TAG, "watch sampler");
 }
 
-static int number_property(napi_env env, napi_value object, const char *name, double *out) {
-  napi_value value;
-  return napi_get_named_property(env, object, name, &value) == napi_ok && napi_get_value_double(env, value, out) == napi_ok;
-}
-
 napi_value watch_start(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], null_value, names, result;
