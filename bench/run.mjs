@@ -349,7 +349,8 @@ async function cstorm(port, {bin = path.join(BENCH_DIR, 'cclient'), ...options})
  * session. With kernel.sched_autogroup_enabled (1 here) each session is one scheduling group with
  * one share of the cores: the processes in a session each (runProc's way for a single client)
  * took `count` shares against the target's one where --workers took one, and the --workers row
- * read 0.71–0.82× that way against 0.86–0.98× in one session (docs/performance.md, "Sessions").
+ * read 0.71–0.82× that way against 0.80–1.01× (medians 0.88–0.92×) with the natives in one
+ * session (docs/performance.md, "Sessions and scheduling groups").
  */
 async function cstormTogether(port, count, options) {
   const maxSecs = options.maxSecs ?? 60
