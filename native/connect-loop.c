@@ -200,23 +200,18 @@ static int timeline_room(Tally *tally, long ms) {
 // latencies (from the actual start by its SYN retransmits, addon.h), the late start and the
 // timeline, as src/results/recorder.ts and src/engine/storm.ts would (same rounding, same sums).
 // False (send a record instead) when the run does not tally, the retransmits are unknown or more
-// than the tallies keep, or a value is beyond the tallies.
-static int tally_connected(Run *run, double lag_us, double from_start_us, double end_us, int retransmits) {
+// than the tallies keep, or a value is beyond the tallies. Under lock.
+static int tally_connected_locked(Run *run, double lag_us, double from_start_us, double end_us, int retransmits) {
   if (!run->tally || retransmits < 0 || retransmits > TALLY_MAX_RETRANSMITS) return 0;
   double at_ms = (end_us - run->t0_us) / 1000;
   if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(lag_us + from_start_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
   long ms = (long)at_ms;  // floor: the timeline's bins are whole multiples of 10 ms
-  pthread_mutex_lock(&run->lock);
-  if (!timeline_room(&run->tallies[TALLY_TIMELINE], ms)) {
-    pthread_mutex_unlock(&run->lock);
-    return 0;
-  }
+  if (!timeline_room(&run->tallies[TALLY_TIMELINE], ms)) return 0;
   tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
   tally_latency(&run->tallies[TALLY_FROM_INTENDED], lag_us + from_start_us);
   tally_latency(&run->tallies[retransmits == 0 ? TALLY_FROM_ACTUAL : TALLY_RETRANSMITTED + retransmits - 1], from_start_us);
   tally_add(&run->tallies[TALLY_TIMELINE], (int)ms);
   if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
-  pthread_mutex_unlock(&run->lock);
   return 1;
 }
 
@@ -249,23 +244,18 @@ static Tally *failure_tally(Run *run, int error, int retransmits) {
 // failed timeline — as src/engine/native-driver.ts records a failure record. False (send a record)
 // when the run does not tally, the failure is a reset (connected, then reset: recorded as a
 // connect, results/outcome.ts), the retransmits are beyond the tallies, a value is, or no tally
-// is left for a new (error, retransmits) pair.
-static int tally_failed(Run *run, int error, double lag_us, double from_start_us, double end_us, int retransmits) {
+// is left for a new (error, retransmits) pair. Under lock.
+static int tally_failed_locked(Run *run, int error, double lag_us, double from_start_us, double end_us, int retransmits) {
   if (!run->tally || error == ECONNRESET || retransmits < -1 || retransmits > TALLY_MAX_RETRANSMITS) return 0;
   double at_ms = (end_us - run->t0_us) / 1000;
   if (whole_us(lag_us) >= TALLY_LIMIT || whole_us(from_start_us) >= TALLY_LIMIT || !(at_ms >= 0)) return 0;
   long ms = (long)at_ms;
-  pthread_mutex_lock(&run->lock);
   Tally *tally = failure_tally(run, error, retransmits);
-  if (tally == NULL || !timeline_room(&run->tallies[TALLY_TIMELINE_FAILED], ms)) {
-    pthread_mutex_unlock(&run->lock);
-    return 0;
-  }
+  if (tally == NULL || !timeline_room(&run->tallies[TALLY_TIMELINE_FAILED], ms)) return 0;
   tally_latency(&run->tallies[TALLY_START_LAG], lag_us);
   if (lag_us > 1000) tally_add(&run->tallies[TALLY_LATE_STARTS], 0);
   tally_latency(tally, from_start_us);
   tally_add(&run->tallies[TALLY_TIMELINE_FAILED], (int)ms);
-  pthread_mutex_unlock(&run->lock);
   return 1;
 }
 
@@ -273,7 +263,7 @@ static int tally_failed(Run *run, int error, double lag_us, double from_start_us
 #define ACCEPT_WAIT_THRESHOLD_US 200000.0
 
 // A probe that ended ok on a connect with no retransmit, tallied instead of sent as a record: the
-// connect as tally_connected does, then the first byte as src/probe/recorder.ts records it from
+// connect as tally_connected_locked does, then the first byte as src/probe/recorder.ts records it from
 // what native-driver.ts hands it — the same double sums in the same order, so the same whole µs
 // (binding.gyp keeps the compiler from fusing them). False (send a record) when the run does not
 // tally or a value is beyond the tallies.
@@ -283,8 +273,11 @@ static int tally_probe(Run *run, Slot *slot) {
   double responded_at_ms = connected_at_ms + (slot->responded_us - slot->connected_us) / 1000;
   double first_byte_us = responded_at_ms * 1000, after_connect_us = (responded_at_ms - connected_at_ms) * 1000;
   if (!run->tally || whole_us(first_byte_us) >= TALLY_LIMIT || whole_us(after_connect_us) >= TALLY_LIMIT) return 0;
-  if (!tally_connected(run, lag_us, from_start_us, slot->connected_us, 0)) return 0;
   pthread_mutex_lock(&run->lock);
+  if (!tally_connected_locked(run, lag_us, from_start_us, slot->connected_us, 0)) {
+    pthread_mutex_unlock(&run->lock);
+    return 0;
+  }
   tally_latency(&run->tallies[TALLY_FIRST_BYTE], first_byte_us);
   tally_latency(&run->tallies[TALLY_RESPONSE_AFTER_CONNECT], after_connect_us);
   if (after_connect_us >= ACCEPT_WAIT_THRESHOLD_US) tally_latency(&run->tallies[TALLY_ACCEPT_WAIT], after_connect_us);
@@ -295,6 +288,38 @@ static int tally_probe(Run *run, Slot *slot) {
 // A connect's record when no probe ran on it.
 static void push_connect_record(Run *run, double outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
   push_record(run, outcome, lag_us, from_start_us, end_us, retransmits, PROBE_NONE, -1, 0);
+}
+
+// Records every connect that ended and waits in run->unrecorded: tallied under one hold of the
+// lock, those the tallies cannot take sent as records after it (push_record takes the lock
+// itself). Unless `wait`, only when the lock is free: the loop does not wait for JavaScript, whose
+// drain holds the lock while it takes the tallies — and a drain the scheduler preempts in the
+// middle of a take held it for up to ~4 ms, during which a loop that waited started nothing
+// (~125 waits in a 5 s run at 20 000/s; docs/performance.md).
+static void record_waiting(Run *run, int wait) {
+  if (run->unrecorded_count == 0) return;
+  if (wait) pthread_mutex_lock(&run->lock);
+  else if (pthread_mutex_trylock(&run->lock) != 0) return;
+  int untallied = 0;
+  for (int i = 0; i < run->unrecorded_count; i++) {
+    Unrecorded *ended = &run->unrecorded[i];
+    int tallied = ended->outcome == 0 ? tally_connected_locked(run, ended->lag_us, ended->from_start_us, ended->end_us, ended->retransmits)
+                                      : tally_failed_locked(run, ended->outcome, ended->lag_us, ended->from_start_us, ended->end_us, ended->retransmits);
+    if (!tallied) run->unrecorded[untallied++] = *ended;
+  }
+  pthread_mutex_unlock(&run->lock);
+  for (int i = 0; i < untallied; i++) {
+    Unrecorded *ended = &run->unrecorded[i];
+    push_connect_record(run, ended->outcome, ended->lag_us, ended->from_start_us, ended->end_us, ended->retransmits);
+  }
+  run->unrecorded_count = 0;
+}
+
+// A connect that ended without a probe (outcome 0: connected; else its errno or OUTCOME_TIMEOUT):
+// recorded at the loop's next look at the lock, with the same values as at once.
+static void record_finished(Run *run, int outcome, double lag_us, double from_start_us, double end_us, int retransmits) {
+  if (run->unrecorded_count == UNRECORDED_MAX) record_waiting(run, 1);
+  run->unrecorded[run->unrecorded_count++] = (Unrecorded){outcome, retransmits, lag_us, from_start_us, end_us};
 }
 
 // The slots in use: connecting or probing. Each holds a --concurrency place, as in JavaScript.
@@ -475,9 +500,7 @@ static void start_probe(Run *run, int index, double now, int retransmits) {
 // with its retransmits when a SYN left (fd ≥ 0), unknown (−1) when none did.
 static void record_ended_now(Run *run, int outcome, double lag_us, double started_us, int fd) {
   double done = now_us();
-  int retransmits = fd >= 0 ? 0 : -1;
-  if (outcome == 0 ? tally_connected(run, lag_us, done - started_us, done, 0) : tally_failed(run, outcome, lag_us, done - started_us, done, retransmits)) return;
-  push_connect_record(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
+  record_finished(run, outcome, lag_us, done - started_us, done, fd >= 0 ? 0 : -1);  // at once: no retransmit
 }
 
 // --source: binds to the address with this port (0: the kernel picks). 0, or the errno.
@@ -670,12 +693,15 @@ void *connect_loop(void *argument) {
   prctl(PR_SET_NAME, "connstorm-loop", 0, 0, 0);
   run->has_pwait2 = 1;
   for (;;) {
-    pthread_mutex_lock(&run->lock);
-    scheduled = run->scheduled;
-    run->launched = launched;
-    run->in_flight = IN_FLIGHT(run);
-    run->last_start_ms = last_start_ms;
-    pthread_mutex_unlock(&run->lock);
+    // The progress told and the newly fed starts read only when the lock is free (see
+    // record_waiting): a look that finds it taken goes on with the starts it has.
+    if (pthread_mutex_trylock(&run->lock) == 0) {
+      scheduled = run->scheduled;
+      run->launched = launched;
+      run->in_flight = IN_FLIGHT(run);
+      run->last_start_ms = last_start_ms;
+      pthread_mutex_unlock(&run->lock);
+    }
     if (stop_requested(run)) break;
 
     double now = now_us(), next_start_us = -1;
@@ -707,12 +733,14 @@ void *connect_loop(void *argument) {
       // Read before close: the SYNs that left are this + 1 (docs/kernel.md).
       int retransmits = tcp_info_syn_retransmits(slot->fd);
       close(slot->fd);
-      if (!tally_failed(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits))
-        push_connect_record(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
+      record_finished(run, OUTCOME_TIMEOUT, slot->started_us - slot->intended_us, now - slot->started_us, now, retransmits);
       unlink_slot(run, index);
     }
     // And probes past --probe-timeout (the same for all: the oldest connect first).
     while (run->probing_oldest >= 0 && run->slots[run->probing_oldest].connected_us + run->probe_timeout_us <= now) finish_probe(run, run->probing_oldest, PROBE_TIMEOUT, 0);
+
+    // What ended is recorded after the starts that were due: a start does not wait for that.
+    record_waiting(run, 0);
 
     // Sleep until the next start, the oldest deadline or MAX_WAIT_US, whichever comes first.
     double wake_us = now + MAX_WAIT_US;
@@ -758,9 +786,7 @@ void *connect_loop(void *argument) {
         continue;
       }
       double lag_us = slot->started_us - slot->intended_us;
-      int tallied = error == 0 ? tally_connected(run, lag_us, done - slot->started_us, done, retransmits)
-                               : tally_failed(run, error, lag_us, done - slot->started_us, done, retransmits);
-      if (!tallied) push_connect_record(run, error, lag_us, done - slot->started_us, done, retransmits);
+      record_finished(run, error, lag_us, done - slot->started_us, done, retransmits);
       int fd = slot->fd;
       unlink_slot(run, (int)index);
       if (error != 0) close(fd);
@@ -794,6 +820,7 @@ void *connect_loop(void *argument) {
     run->held[i] = -1;
   }
   run->held_size = run->held_free_count = 0;
+  record_waiting(run, 1);
   loop_ended(registered);
   pthread_mutex_lock(&run->lock);
   run->launched = launched;

@@ -41,6 +41,14 @@ typedef struct {
   long values;
 } Tally;
 
+// A connect that ended without a probe, not yet recorded (connect-loop.c record_finished): its
+// outcome (0 connected, else its errno or OUTCOME_TIMEOUT) and what its tallies or record need.
+typedef struct {
+  int outcome, retransmits;
+  double lag_us, from_start_us, end_us;
+} Unrecorded;
+#define UNRECORDED_MAX 4096  // ends waiting for the lock at most: 0.2 s at 20 000/s
+
 typedef struct {
   // Set before the thread starts, then read-only.
   struct sockaddr_storage to;
@@ -97,6 +105,8 @@ typedef struct {
   long held_open;
   int epoll_fd;
   int has_pwait2;
+  Unrecorded unrecorded[UNRECORDED_MAX];
+  int unrecorded_count;
 } Run;
 
 // The loop thread: launches every start JavaScript fed, records every outcome, until all are done,
