@@ -15,6 +15,15 @@ import type {SourceBinding} from './source-binding.js'
  */
 const NATIVE_POLL_MS = 50
 
+/**
+ * Drains between two takes of the loop's tallies that nobody asked for: every 10 s, which bounds
+ * the loop's timeline tally (by ms) in a long run. Otherwise they are taken when read (the live
+ * display, takeTallies) and at the end: a take is main-thread work on a core the loop may share,
+ * and taken at every 50 ms drain (or every 1 s) they made the paced 20,000/s late-start p99 about
+ * twice what it was when taken at the end only (docs/performance.md, "The loop's neighbours").
+ */
+const DRAINS_PER_TAKE = 200
+
 /** Where the driver puts what the loop did: the same recorder and timeline as the event-loop paths. */
 export interface NativeRecordTarget {
   readonly recorder: StormRecorder
@@ -43,6 +52,7 @@ export class NativeDriver {
   held = 0
   private pollTimer: NodeJS.Timeout | undefined
   private stopped = false
+  private drainsSinceTake = 0
 
   /** reused for every probe the loop reports: ProbeRecorder.record reads it and keeps nothing */
   private readonly probeReport: ProbeReport = {outcome: 'ok', respondedAt: null, tlsDoneAt: null, headersAt: null, status: null, errorCode: null}
@@ -111,13 +121,17 @@ export class NativeDriver {
     if (this.stopped) return false
     this.loop.feed()
     this.loop.drain(this.record)
-    // At every drain: a take of 250 ms of tallies at once is a longer stretch of the main thread on
-    // a core the loop may need, and late starts come from the longest stretches (docs/performance.md).
-    this.loop.take(this.tallied, this.talliedFailures)
+    if (++this.drainsSinceTake === DRAINS_PER_TAKE) this.takeTallies()
     // Finished: settle() takes the rest.
     if (this.takeProgress().finished) return true
     this.pollTimer = setTimeout(onTick, NATIVE_POLL_MS)
     return false
+  }
+
+  /** Adds what the loop tallied since the last take to the recorder. */
+  takeTallies(): void {
+    this.drainsSinceTake = 0
+    if (!this.stopped) this.loop.take(this.tallied, this.talliedFailures)
   }
 
   /** What the loop did since the last drain (its starts, in flight, last start). */

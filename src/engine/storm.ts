@@ -82,6 +82,8 @@ export interface LiveStorm {
   launched(): number
   /** connecting, or connected and being probed */
   open(): number
+  /** brings the recorder up to date: the native loop's tallies are taken when read (native-driver.ts) */
+  refresh(): void
 }
 
 /** Runs the plan against the target; call warmUp() first, or the first connects pay for a cold process. */
@@ -106,7 +108,7 @@ export async function runStorm(
 ): Promise<StormRun> {
   if (probe) await prepareProbe(probe.spec)
   const engine = new StormEngine(plan, target, probe)
-  onStart?.({recorder: engine.recorder, launched: () => engine.launchedCount(), open: () => engine.openCount()})
+  onStart?.({recorder: engine.recorder, launched: () => engine.launchedCount(), open: () => engine.openCount(), refresh: () => engine.refreshRecorder()})
   return engine.run(signal, startAt, beforeClock)
 }
 
@@ -429,6 +431,10 @@ class StormEngine {
 
   launchedCount(): number {
     return this.nextIndex
+  }
+
+  refreshRecorder(): void {
+    this.native?.takeTallies()
   }
 
   onError(attempt: Attempt, error: NodeJS.ErrnoException): void {

@@ -15,6 +15,8 @@ export interface LiveStormView {
   launched(): number
   /** connecting, or connected and being probed */
   open(): number
+  /** brings the recorder up to date: the native loop's tallies are taken when read (engine/native-driver.ts) */
+  refresh(): void
 }
 
 /**
@@ -57,6 +59,7 @@ export class LiveProgress {
   }
 
   private values(live: LiveStormView, ladder: SynLadder | null): Record<string, string | number> {
+    live.refresh()
     const {recorder} = live
     const connected = recorder.byOutcome.connected
     return {

@@ -104,6 +104,40 @@ describe('the native connect loop', () => {
   })
 
   // sched(7): SCHED_OTHER is 0, SCHED_BATCH 3 — field 41 of /proc/<pid>/task/<tid>/stat.
+  // 1200 starts at 2000/s against a listener that accepts and closes: the loop runs ~600 ms, and
+  // every connect it tallies is in the recorder only once somebody takes the tallies.
+  it('hands its tallies to the recorder when they are read (the live view, the end), not at every 50 ms drain', async () => {
+    const server = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => server.listen({host: '127.0.0.1', port: 0}, resolve))
+    const target = {host: '127.0.0.1', port: (server.address() as AddressInfo).port, family: 4 as const, requested: 'take test'}
+    const plan = {mode: 'rate' as const, connects: 1200, rate: 2000, concurrency: 64, timeoutMs: 1000, close: 'rst' as const, maxDurationMs: 10_000}
+    try {
+      let beforeRead = -1
+      let afterRead = -1
+      let launchedThen = -1
+      const run = await runStorm(plan, target, {
+        // 400 ms in: eight drains have fed the loop and taken its progress (~800 started).
+        onStart: (live) =>
+          setTimeout(() => {
+            beforeRead = live.recorder.byOutcome.connected
+            launchedThen = live.launched()
+            live.refresh()
+            afterRead = live.recorder.byOutcome.connected
+          }, 400),
+      })
+      expect(run.connectPath).toBe('native')
+      expect(launchedThen).toBeGreaterThan(0)
+      expect(beforeRead).toBe(0)
+      expect(afterRead).toBeGreaterThan(0)
+      expect(afterRead).toBeLessThan(1200)
+      // Taken at the end too: each connect once.
+      expect(run.recorder.byOutcome.connected).toBe(1200)
+      expect(run.recorder.fromActual.totalCount).toBe(1200)
+    } finally {
+      server.close()
+    }
+  })
+
   it('keeps the rest of the process out of the loop’s way while it runs: every other thread SCHED_BATCH, the loop (named connstorm-loop) SCHED_OTHER; all SCHED_OTHER again after it', async () => {
     const threads = (): {policy: number; name: string}[] =>
       readdirSync('/proc/self/task').flatMap((tid) => {
